@@ -1,0 +1,58 @@
+"""``mathray``: list the jobs, their configs, and print a job's default config.
+
+    mathray                 # jobs and the config files for each
+    mathray config sample   # the full default config of a job, as YAML
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+import yaml
+
+# job name -> (entry module, "module:ConfigClass"); the entry modules are thin wrappers in rayjobs/.
+JOBS: dict[str, tuple[str, str]] = {
+    "ingest": ("rayjobs.ingest", "mathray.ingest:IngestConfig"),
+}
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "rayjobs" / "configs"
+
+
+def _config_class(job: str):
+    module, _, name = JOBS[job][1].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _doc_line(job: str) -> str:
+    spec = importlib.util.find_spec(JOBS[job][0])
+    if spec is None or spec.origin is None:
+        return ""
+    import ast
+
+    doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text())) or ""
+    return doc.strip().splitlines()[0] if doc else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mathray", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd")
+    sub.add_parser("jobs", help="list jobs and their config files (the default)")
+    show = sub.add_parser("config", help="print a job's default config as YAML")
+    show.add_argument("job", choices=sorted(JOBS))
+    args = parser.parse_args(argv)
+    if args.cmd == "config":
+        print(yaml.safe_dump(_config_class(args.job)().model_dump(mode="json"), sort_keys=False), end="")
+        return 0
+    for job, (module, _) in JOBS.items():
+        print(f"{job:10s} python -m {module} --config FILE [--set key=value ...]")
+        if line := _doc_line(job):
+            print(f"{'':10s} {line}")
+        for cfg in sorted(CONFIG_DIR.glob(f"{job}*.yaml")):
+            print(f"{'':10s}   rayjobs/configs/{cfg.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""Every text format a model sees, in one place, so a model is sampled, trained and scored in one format.
+
+Generator formats (``PromptConfig.format``):
+- ``plain``: ``Problem: {problem}\\nSolution:`` and the solution follows after one space; used for
+  fine-tuned generators (SSFT trains exactly ``plain_prompt(p)`` -> ``completion(solution)``).
+- ``few_shot``: k solved exemplars in the plain format, separated by blank lines, then the plain prompt
+  (Liu et al. / Snell et al. use 4 correct step-by-step solutions); exemplars are drawn from a pool,
+  deterministically per (seed, problem_id). Generation stops at the next ``\\n\\nProblem:``.
+- ``chat``: the tokenizer's chat template with the problem as the user message (instruct models).
+
+Verifier (Liu et al. SCR evaluator): ``Here is a math problem: {P}. Here is a candidate solution: {X}.
+The above candidate solution is`` followed by the label token `` correct`` / `` incorrect``.
+
+PRM (Math-Shepherd style): the plain prompt, then each step followed by a step tag token; the PRM's
+prediction for step i is read from the logits AT the i-th tag token (over the two label tokens). Inputs are
+built from token ids (``encode_prm``) so the tag positions are exact whatever the tokenizer merges.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Literal, Sequence
+
+from mathray.config import StrictModel
+
+PLAIN_TEMPLATE = "Problem: {problem}\nSolution:"
+FEW_SHOT_SEPARATOR = "\n\n"
+STOP_STRINGS = ["\n\nProblem:", "\nProblem:"]
+VERIFIER_TEMPLATE = ("Here is a math problem: {problem}. Here is a candidate solution: {solution}. "
+                     "The above candidate solution is")
+VERIFIER_LABELS = (" correct", " incorrect")   # (positive, negative) label strings, one token each
+STEP_TAG = " ки"
+PRM_LABELS = (" +", " -")                      # (good step, bad step) label strings, one token each
+
+
+class PromptConfig(StrictModel):
+    format: Literal["plain", "few_shot", "chat"] = "plain"
+    num_shots: int = 4
+    exemplar_pool: str | None = None   # PROBLEMS shards whose reference_solution are the exemplars
+    seed: int = 0
+
+
+def plain_prompt(problem: str) -> str:
+    return PLAIN_TEMPLATE.format(problem=problem.strip())
+
+
+def completion(solution: str) -> str:
+    """What follows the plain prompt in training: one space, then the solution."""
+    return " " + solution.strip()
+
+
+def pick_exemplars(pool: Sequence[dict], k: int, problem_id: str, seed: int) -> list[dict]:
+    """k exemplars (dicts with problem, reference_solution), deterministic per (seed, problem_id),
+    never the problem itself."""
+    candidates = [e for e in pool if e.get("problem_id") != problem_id]
+    digest = hashlib.sha256(f"{seed}:{problem_id}".encode()).digest()
+    rng = random.Random(int.from_bytes(digest[:8], "big"))
+    return rng.sample(candidates, min(k, len(candidates)))
+
+
+def few_shot_prompt(problem: str, exemplars: Sequence[dict]) -> str:
+    shots = [plain_prompt(e["problem"]) + completion(e["reference_solution"]) for e in exemplars]
+    return FEW_SHOT_SEPARATOR.join([*shots, plain_prompt(problem)])
+
+
+def chat_prompt(problem: str, tokenizer) -> str:
+    messages = [{"role": "user", "content": problem.strip()}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def build_prompt(problem: str, problem_id: str, cfg: PromptConfig, pool: Sequence[dict] = (),
+                 tokenizer=None) -> str:
+    if cfg.format == "plain":
+        return plain_prompt(problem)
+    if cfg.format == "few_shot":
+        if not pool:
+            raise ValueError("few_shot prompts need an exemplar pool (prompt.exemplar_pool)")
+        return few_shot_prompt(problem, pick_exemplars(pool, cfg.num_shots, problem_id, cfg.seed))
+    if tokenizer is None:
+        raise ValueError("chat prompts need the model's tokenizer")
+    return chat_prompt(problem, tokenizer)
+
+
+def prompt_hash(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode()).hexdigest()[:16]
+
+
+def verifier_prompt(problem: str, solution: str) -> str:
+    return VERIFIER_TEMPLATE.format(problem=problem.strip(), solution=solution.strip())
+
+
+def single_token_id(tokenizer, text: str) -> int:
+    """The id of ``text`` when it encodes to exactly one token; a clear error otherwise."""
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if len(ids) != 1:
+        raise ValueError(f"{text!r} is {len(ids)} tokens in this tokenizer ({ids}); label and tag strings "
+                         "must be single tokens: add them to the tokenizer or set their ids explicitly")
+    return ids[0]
+
+
+def encode_prm(tokenizer, problem: str, steps: Sequence[str], tag_id: int) -> tuple[list[int], list[int]]:
+    """Token ids of ``plain_prompt(problem)`` + each step followed by the tag token, and the positions of
+    the tags. Step i's score is read from the logits at ``positions[i]`` (and trained there)."""
+    ids = tokenizer.encode(plain_prompt(problem), add_special_tokens=False)
+    positions = []
+    for i, step in enumerate(steps):
+        ids += tokenizer.encode((" " if i == 0 else "\n") + step.strip(), add_special_tokens=False)
+        positions.append(len(ids))
+        ids.append(tag_id)
+    return ids, positions

@@ -1,0 +1,249 @@
+"""URI-based storage of stage outputs as committed parquet shards (local paths, ``file://``, ``s3://``).
+
+A stage output directory looks like::
+
+    <uri>/shards/part-00000.parquet        complete data files (written elsewhere, then moved in)
+    <uri>/quarantine/part-00000.parquet    rows refused by the stage, with a ``reason`` column
+    <uri>/_commits/part-00000.json         commit marker: rows, sha256, schema, config hash, code version
+    <uri>/manifest.json                    all committed shards, rewritten after every commit
+    <uri>/run.json, <uri>/config.yaml      resolved config, its hash and the code version of the run
+
+Commit protocol (the shard is the unit of work and of restart, as in datatrove): the shard is written to
+``_tmp/`` and moved into ``shards/`` (atomic on local disks; a single PUT on S3), its quarantine rows are
+written the same way, and the commit marker is written last. A shard without a marker does not exist for
+readers and is recomputed on a re-run; a shard with a marker is never recomputed. ``shards/`` therefore
+only ever holds complete files, so plain pandas / ``datasets`` / ``ray.data.read_parquet`` can read it.
+
+S3 credentials come only from the standard AWS chain; an S3-compatible endpoint comes from
+``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL`` (passed explicitly: pyarrow 26 ignores them) or from a
+``?endpoint_override=host:port&scheme=http`` query on the URI.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import posixpath
+import uuid
+from dataclasses import asdict, dataclass, field
+from urllib.parse import parse_qs, urlparse
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import yaml
+
+from mathray import env
+
+
+def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
+    """Return (filesystem, path inside it) for a local path, ``file://`` or ``s3://`` URI."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        path = parsed.path if parsed.scheme == "file" else uri
+        return pafs.LocalFileSystem(), posixpath.abspath(path)
+    if parsed.scheme == "s3":
+        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        return s3_filesystem(query.get("endpoint_override"), query.get("scheme"), query.get("region")), (
+            parsed.netloc + parsed.path
+        ).rstrip("/")
+    raise ValueError(f"unsupported storage URI {uri!r}: use a local path, file:// or s3://")
+
+
+def s3_filesystem(endpoint: str | None = None, scheme: str | None = None, region: str | None = None):
+    endpoint = endpoint or env.s3_endpoint()
+    kwargs: dict = {"region": region or env.aws_region() or "us-east-1"}
+    if endpoint:
+        if "://" in endpoint:
+            u = urlparse(endpoint)
+            scheme, endpoint = scheme or u.scheme, u.netloc
+        kwargs.update(endpoint_override=endpoint, scheme=scheme or "https")
+    return pafs.S3FileSystem(**kwargs)
+
+
+def join(uri: str, *parts: str) -> str:
+    """Join path parts onto a URI, keeping any query string (``?endpoint_override=``) at the end."""
+    base, sep, query = uri.partition("?")
+    return posixpath.join(base, *parts) + (sep + query if sep else "")
+
+
+def exists(uri: str) -> bool:
+    fs, path = resolve(uri)
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def read_bytes(uri: str) -> bytes:
+    fs, path = resolve(uri)
+    with fs.open_input_stream(path) as f:
+        return f.read()
+
+
+def write_bytes_atomic(uri: str, data: bytes) -> None:
+    """Write to a temporary name beside the target, then move it in."""
+    fs, path = resolve(uri)
+    fs.create_dir(posixpath.dirname(path), recursive=True)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    with fs.open_output_stream(tmp) as f:
+        f.write(data)
+    fs.move(tmp, path)
+
+
+def table_to_parquet_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+@dataclass
+class ShardCommit:
+    """What a commit marker records about one shard."""
+
+    name: str
+    rows: int
+    sha256: str
+    quarantined_rows: int = 0
+    config_hash: str = ""
+    code_version: str = ""
+    schema: str = ""
+    committed_at: str = ""
+    stats: dict = field(default_factory=dict)
+
+
+class ShardStore:
+    """A stage output directory of committed parquet shards; see the module docstring for the layout."""
+
+    def __init__(self, uri: str):
+        self.uri = uri.rstrip("/")
+        self.fs, self.root = resolve(self.uri)
+
+    # -- paths -----------------------------------------------------------------------------------
+    def shard_path(self, name: str) -> str:
+        return posixpath.join(self.root, "shards", f"{name}.parquet")
+
+    def quarantine_path(self, name: str) -> str:
+        return posixpath.join(self.root, "quarantine", f"{name}.parquet")
+
+    def _commit_path(self, name: str) -> str:
+        return posixpath.join(self.root, "_commits", f"{name}.json")
+
+    # -- reading ---------------------------------------------------------------------------------
+    def committed(self) -> dict[str, ShardCommit]:
+        """Committed shards by name (sorted); only these exist for readers."""
+        sel = pafs.FileSelector(posixpath.join(self.root, "_commits"), allow_not_found=True)
+        out = {}
+        for info in sorted(self.fs.get_file_info(sel), key=lambda i: i.path):
+            if info.type == pafs.FileType.File and info.path.endswith(".json"):
+                with self.fs.open_input_stream(info.path) as f:
+                    rec = ShardCommit(**json.loads(f.read()))
+                out[rec.name] = rec
+        return out
+
+    def is_committed(self, name: str) -> bool:
+        return self.fs.get_file_info(self._commit_path(name)).type == pafs.FileType.File
+
+    def read_shard(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        return pq.read_table(self.shard_path(name), columns=columns, filesystem=self.fs)
+
+    def read_quarantine(self, name: str) -> pa.Table | None:
+        path = self.quarantine_path(name)
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        return pq.read_table(path, filesystem=self.fs)
+
+    def read_all(self, columns: list[str] | None = None) -> pa.Table:
+        """All committed rows, shards in name order. Raises if nothing is committed."""
+        names = list(self.committed())
+        if not names:
+            raise FileNotFoundError(f"no committed shards under {self.uri}")
+        return pa.concat_tables([self.read_shard(n, columns) for n in names], promote_options="default")
+
+    def read_all_quarantine(self) -> pa.Table | None:
+        tables = [t for n in self.committed() if (t := self.read_quarantine(n)) is not None]
+        return pa.concat_tables(tables, promote_options="default") if tables else None
+
+    def committed_paths(self) -> list[str]:
+        return [self.shard_path(n) for n in self.committed()]
+
+    # -- writing ---------------------------------------------------------------------------------
+    def _put(self, path: str, data: bytes) -> None:
+        tmp = posixpath.join(self.root, "_tmp", f"{uuid.uuid4().hex}.part")
+        self.fs.create_dir(posixpath.dirname(tmp), recursive=True)
+        self.fs.create_dir(posixpath.dirname(path), recursive=True)
+        with self.fs.open_output_stream(tmp) as f:
+            f.write(data)
+        self.fs.move(tmp, path)
+
+    def commit_shard(
+        self,
+        name: str,
+        table: pa.Table,
+        quarantine: pa.Table | None = None,
+        *,
+        config_hash: str = "",
+        code_version: str = "",
+        stats: dict | None = None,
+    ) -> ShardCommit:
+        """Write shard data (and its quarantine rows), then the commit marker, last."""
+        data = table_to_parquet_bytes(table)
+        self._put(self.shard_path(name), data)
+        n_quarantined = 0
+        if quarantine is not None and quarantine.num_rows:
+            self._put(self.quarantine_path(name), table_to_parquet_bytes(quarantine))
+            n_quarantined = quarantine.num_rows
+        rec = ShardCommit(
+            name=name,
+            rows=table.num_rows,
+            sha256=hashlib.sha256(data).hexdigest(),
+            quarantined_rows=n_quarantined,
+            config_hash=config_hash,
+            code_version=code_version,
+            schema=table.schema.to_string(show_schema_metadata=False),
+            committed_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            stats=stats or {},
+        )
+        self._put(self._commit_path(name), json.dumps(asdict(rec), indent=1).encode())
+        return rec
+
+    def write_run_info(self, config: dict, config_hash: str, code_version: str, job: str) -> None:
+        """Record the resolved config, its hash and the code version next to the data."""
+        info = {"job": job, "config_hash": config_hash, "code_version": code_version,
+                "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "config": config}
+        self._put(posixpath.join(self.root, "run.json"), json.dumps(info, indent=1).encode())
+        self._put(posixpath.join(self.root, "config.yaml"), yaml.safe_dump(config, sort_keys=False).encode())
+
+    def write_manifest(self, extra: dict | None = None) -> dict:
+        """Rewrite manifest.json from the commit markers (the markers are the source of truth)."""
+        commits = self.committed()
+        manifest = {
+            "uri": self.uri,
+            "shards": [asdict(c) for c in commits.values()],
+            "rows": sum(c.rows for c in commits.values()),
+            "quarantined_rows": sum(c.quarantined_rows for c in commits.values()),
+            **(extra or {}),
+        }
+        self._put(posixpath.join(self.root, "manifest.json"), json.dumps(manifest, indent=1).encode())
+        return manifest
+
+    def read_manifest(self) -> dict | None:
+        path = posixpath.join(self.root, "manifest.json")
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(path) as f:
+            return json.loads(f.read())
+
+    def clear_uncommitted(self) -> None:
+        """Remove leftovers of an interrupted run (temp files, data files without a marker)."""
+        self.fs.delete_dir_contents(posixpath.join(self.root, "_tmp"), missing_dir_ok=True)
+        done = set(self.committed())
+        for sub in ("shards", "quarantine"):
+            sel = pafs.FileSelector(posixpath.join(self.root, sub), allow_not_found=True)
+            for info in self.fs.get_file_info(sel):
+                name = posixpath.basename(info.path).removesuffix(".parquet")
+                if info.type == pafs.FileType.File and name not in done:
+                    self.fs.delete_file(info.path)
+
+
+def shard_name(index: int) -> str:
+    return f"part-{index:05d}"

@@ -1,0 +1,71 @@
+"""The resumable stage runner on a real local Ray cluster, with a small pure transform."""
+import pyarrow as pa
+import pytest
+
+from mathray import schemas
+from mathray.config import StrictModel
+from mathray.stage import is_quarantined, quarantined, rows_to_table, run_stage, validate_batch, with_source
+from mathray.storage import ShardStore, shard_name
+
+OUT = pa.schema([pa.field("problem_id", pa.string(), nullable=False),
+                 pa.field("copy", pa.int32(), nullable=False), pa.field("text", pa.string())])
+
+
+class Cfg(StrictModel):
+    copies: int = 2
+
+
+class Doubler:
+    """Stands in for an engine actor: 2 outputs per row, refuses problems containing BAD."""
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        out = []
+        for row in batch.to_pylist():
+            if is_quarantined(row):
+                out.append(row)
+            elif "BAD" in row["problem"]:
+                out.append(quarantined(row, "problem marked BAD"))
+            else:
+                out += [with_source({"problem_id": row["problem_id"], "copy": c, "text": row["problem"]}, row, 2)
+                        for c in range(2)]
+        return rows_to_table(out, OUT)
+
+
+def _problems(store: ShardStore, n_shards=3, rows=5):
+    for s in range(n_shards):
+        recs = [{"problem_id": f"p{s}-{i}", "source": "t", "problem": "BAD" if (s, i) == (1, 2) else f"q{s}{i}",
+                 "reference_solution": None, "answer": "1", "subject": None, "level": None, "metadata": None}
+                for i in range(rows)]
+        if s == 2:
+            recs[0]["problem"] = "   "  # empty problem: invalid for the schema
+        store.commit_shard(shard_name(s), schemas.to_table(recs, schemas.PROBLEMS))
+
+
+def _transform(ds):
+    ds = ds.map_batches(validate_batch, batch_format="pyarrow", fn_kwargs={"schema": schemas.PROBLEMS})
+    return ds.map_batches(Doubler, batch_format="pyarrow", batch_size=2,
+                          compute=__import__("ray").data.ActorPoolStrategy(min_size=1, max_size=2))
+
+
+def _run(inp, out, **kw):
+    return run_stage(job="test", cfg=Cfg(), input_store=inp, output_store=out, input_key=["problem_id"],
+                     output_key=["problem_id", "copy"], output_schema=OUT, transform=_transform, **kw)
+
+
+@pytest.mark.cluster
+def test_stage_outputs_quarantine_and_resume(ray_cluster, tmp_path):
+    inp, out = ShardStore(str(tmp_path / "in")), ShardStore(str(tmp_path / "out"))
+    _problems(inp)
+    first = _run(inp, out, max_shards=1)
+    assert first.shards_committed == 1 and list(out.committed()) == ["part-00000"]
+    sha0 = out.committed()["part-00000"].sha256
+    second = _run(inp, out)
+    assert second.shards_skipped == 1 and second.shards_committed == 2
+    assert out.committed()["part-00000"].sha256 == sha0
+    rows = out.read_all().to_pylist()
+    keys = [(r["problem_id"], r["copy"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 2 * (15 - 2)
+    q = out.read_all_quarantine().to_pylist()
+    assert sorted(r["reason"] for r in q) == ["empty required field 'problem'", "problem marked BAD"]
+    assert out.read_manifest()["rows"] == 26 and out.read_manifest()["quarantined_rows"] == 2
+    assert _run(inp, out).shards_committed == 0
