@@ -14,6 +14,8 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
+
 from mathray.config import StrictModel
 
 
@@ -33,8 +35,8 @@ class EngineConfig(StrictModel):
     engine_kwargs: dict = {}                    # any other vllm.LLM argument
     # the actor pool
     device: Literal["auto", "gpu", "cpu"] = "auto"  # auto: gpu when the cluster has GPUs now
-    min_replicas: int = 1
-    max_replicas: int = 1
+    min_replicas: int = Field(1, ge=1)          # Ray Data actor pools keep at least one replica
+    max_replicas: int = Field(1, ge=1)          # the pool grows up to this as GPU nodes join
     batch_size: int = 32                        # rows per engine call; small batches keep engines busy
     accelerator_type: str | None = None         # e.g. A10G, to pin a node type
 

@@ -1,0 +1,31 @@
+from mathray.engine import EngineConfig, checkpoint_id, llm_kwargs, pool_kwargs
+
+
+def test_cpu_defaults_small_kv_cache():
+    kw = llm_kwargs(EngineConfig(model="/m"), "cpu")
+    assert kw["kv_cache_memory_bytes"] == 256 * 2**20 and "gpu_memory_utilization" not in kw
+    assert pool_kwargs(EngineConfig(model="/m", min_replicas=1, max_replicas=3), "cpu")["num_cpus"] == 1
+
+
+def test_gpu_pool_and_tensor_parallel():
+    one = pool_kwargs(EngineConfig(model="/m", min_replicas=1, max_replicas=8), "gpu")
+    assert one["num_gpus"] == 1 and one["compute"].min_size == 1 and one["compute"].max_size == 8
+    tp = pool_kwargs(EngineConfig(model="/m", tensor_parallel_size=4), "gpu")
+    assert tp["num_gpus"] == 0 and callable(tp["ray_remote_args_fn"])
+    assert llm_kwargs(EngineConfig(model="/m", tensor_parallel_size=4), "gpu")["distributed_executor_backend"] == "ray"
+
+
+def test_checkpoint_id_changes_with_weights(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model.safetensors").write_bytes(b"a" * 100)
+    first = checkpoint_id(str(tmp_path))
+    (tmp_path / "model.safetensors").write_bytes(b"b" * 100)
+    assert first != checkpoint_id(str(tmp_path)) and first.startswith(tmp_path.name + "@")
+
+
+def test_pool_bounds_validated():
+    import pytest
+    from mathray.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="min_replicas"):
+        load_config(EngineConfig, None, ["min_replicas=0"])
