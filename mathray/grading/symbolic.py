@@ -31,6 +31,8 @@ def unsafe_reason(s: str) -> str | None:
         return "too-long"
     if "**" in s or "__" in s or "import" in s or "lambda" in s:
         return "python-syntax"
+    if re.search(r"\\(?:int|iint|oint|sum|prod|lim|limsup|liminf)(?![a-zA-Z])", s):
+        return "calculus-operator"  # an unevaluated sum/integral/limit is not a final answer
     if any(ord(c) > 127 for c in s):
         return "non-ascii"
     depth = peak = 0
@@ -48,11 +50,13 @@ def unsafe_reason(s: str) -> str | None:
         return "too-deep"
     for m in re.finditer(r"\^", s):
         exp = _group_after(s, m.end())
-        if "^" in exp or "\\uparrow" in exp:
+        if "^" in exp and not _mild_tower(exp):
             return "exponent-tower"
-        for num in re.findall(r"\d+", exp):
-            if len(num) > 5 or int(num) > MAX_EXPONENT:
-                return "huge-exponent"
+        nums = [int(n) if len(n) <= 5 else MAX_EXPONENT + 1 for n in re.findall(r"\d+", exp)]
+        if any(n > MAX_EXPONENT for n in nums):
+            return "huge-exponent"
+        if any(n > 100 for n in nums) and "^" in _group_before(s, m.start()):
+            return "huge-exponent"  # (10^{9999})^{9999}
     for m in re.finditer(r"(\d*)\s*!", s):
         if not m.group(1) or len(m.group(1)) > 4 or int(m.group(1)) > MAX_FACTORIAL:
             return "big-factorial"
@@ -74,6 +78,24 @@ def _group_after(s: str, i: int) -> str:
         return s[i:]
     m = re.match(r"\d+|\\[a-zA-Z]+|.", s[i:])
     return m.group(0) if m else ""
+
+
+def _mild_tower(exp: str) -> bool:
+    """``e^{-x^2}`` is an ordinary answer; ``10^{10^{10}}`` and taller towers are not evaluated."""
+    return exp.count("^") == 1 and bool(re.search(r"[a-zA-Z]", exp)) and all(
+        int(n) <= 10 for n in re.findall(r"\d+", exp) if len(n) < 3) and not re.search(r"\d{3}", exp)
+
+
+def _group_before(s: str, i: int) -> str:
+    """The bracketed group ending just before index i (the base of a power), or ''."""
+    if i == 0 or s[i - 1] not in ")}]":
+        return ""
+    depth = 0
+    for j in range(i - 1, -1, -1):
+        depth += {")": 1, "}": 1, "]": 1, "(": -1, "{": -1, "[": -1}.get(s[j], 0)
+        if depth == 0:
+            return s[j:i]
+    return s[:i]
 
 
 def _exact_decimals(s: str) -> str:
