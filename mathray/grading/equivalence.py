@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from mathray.grading.numeric import clearly_different
 from mathray.grading.normalize import (MAX_ANSWER_CHARS, integer_digits, normalize, parse_base, parse_number,
                                        text_key)
 
@@ -139,6 +140,8 @@ def _atoms_equal(a: str, b: str, symbolic) -> bool | None:
         return ta == tb
     if (ta is not None and (nb is not None or ib is not None)) or (tb is not None and (na is not None or ia is not None)):
         return False
+    if clearly_different(a, b):
+        return False  # float estimates differ: the exact values differ too, no sympy needed
     if symbolic is None:
         return None
     return symbolic(a, b)

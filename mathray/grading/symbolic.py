@@ -239,9 +239,17 @@ _WARM_UP = [r"\frac{1}{2}+\sqrt{3}x^2-\pi", r"(1,2]", r"\{1,2\}", r"y=2x+3", r"x
 
 
 def warm_up() -> None:
-    """Parse typical answers once: the ANTLR parser fills its prediction caches on first use."""
+    """Parse typical answers once (the ANTLR parser fills its prediction caches on first use) and run each
+    comparison path once (sympy imports parts of itself lazily on first simplify / evalf / as_set)."""
     for text in _WARM_UP:
         try:
             to_sympy.__wrapped__(text)
         except Exception:
             pass
+    for a, b in ((r"2\sqrt{2}", r"\sqrt{8}"), (r"\frac{\pi}{2}", r"\frac{1}{2}\pi"), ("x>3", r"(3,\infty)"),
+                 ("y=2x+3", "2x-y+3=0"), ("(x+1)^{2}", "x^{2}+2x+1"), (r"\sin^{2}(x)+\cos^{2}(x)", "1")):
+        try:
+            symbolic_equal(a, b)
+        except Exception:
+            pass
+    to_sympy.cache_clear()
