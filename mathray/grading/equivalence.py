@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from mathray.grading.numeric import clearly_different
 from mathray.grading.normalize import (MAX_ANSWER_CHARS, integer_digits, normalize, parse_base, parse_number,
                                        text_key)
 
@@ -139,6 +140,8 @@ def _atoms_equal(a: str, b: str, symbolic) -> bool | None:
         return ta == tb
     if (ta is not None and (nb is not None or ib is not None)) or (tb is not None and (na is not None or ia is not None)):
         return False
+    if clearly_different(a, b):
+        return False  # float estimates differ: the exact values differ too, no sympy needed
     if symbolic is None:
         return None
     return symbolic(a, b)
@@ -236,6 +239,11 @@ def canonical_key(answer: str) -> str:
     return f"t:{t}" if t is not None else s
 
 
+# sandbox outcomes by atom pair: (equal, problem); a pair that timed out once is not retried
+_SYMBOLIC_CACHE: dict[tuple[str, str], tuple[bool, str | None]] = {}
+_SYMBOLIC_CACHE_MAX = 65_536
+
+
 class _Sandboxed:
     """The symbolic callback: each atom pair goes to a sandbox worker; remembers the worst outcome."""
 
@@ -250,14 +258,22 @@ class _Sandboxed:
         if unsafe_reason(a) or unsafe_reason(b):
             self.problem = self.problem or "refused"
             return False
-        status, value = get_pool().call("symbolic_equal", a, b, timeout=self.timeout)
-        if status == "ok":
-            return bool(value)
-        if status == "timeout":
-            self.problem = "timeout"
-        elif self.problem is None:
-            self.problem = "refused" if str(value).startswith("Refused") else "parse-error"
-        return False
+        key = (a, b) if a <= b else (b, a)
+        if key not in _SYMBOLIC_CACHE:
+            status, value = get_pool().call("symbolic_equal", a, b, timeout=self.timeout)
+            if status == "ok":
+                outcome = (bool(value), None)
+            elif status == "timeout":
+                outcome = (False, "timeout")
+            else:
+                outcome = (False, "refused" if str(value).startswith("Refused") else "parse-error")
+            if len(_SYMBOLIC_CACHE) >= _SYMBOLIC_CACHE_MAX:
+                _SYMBOLIC_CACHE.clear()
+            _SYMBOLIC_CACHE[key] = outcome
+        equal, problem = _SYMBOLIC_CACHE[key]
+        if problem == "timeout" or (problem and self.problem is None):
+            self.problem = problem
+        return equal
 
 
 def compare(a: str | None, b: str | None, *, timeout: float | None = None) -> Verdict:

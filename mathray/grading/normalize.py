@@ -7,6 +7,7 @@ fractions, mixed numbers and scientific notation into an exact ``Fraction`` (or 
 """
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 
@@ -48,6 +49,7 @@ def unwrap_command(s: str, pattern: re.Pattern) -> str:
         i = j
 
 
+@functools.lru_cache(maxsize=65_536)
 def normalize(ans: str) -> str:
     """A canonical spelling of an answer string; equal outputs mean equal answers."""
     s = ans.strip()

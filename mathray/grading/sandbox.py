@@ -27,7 +27,7 @@ ALLOWED = {"symbolic_equal": "mathray.grading.symbolic:symbolic_equal",
            "echo": "mathray.grading.sandbox:_echo", "sleep": "mathray.grading.sandbox:_sleep"}
 PRELOAD = ("mathray.grading.symbolic", "sympy", "latex2sympy2_extended.latex2sympy2")
 DEFAULT_TIMEOUT_S = 1.0
-STARTUP_TIMEOUT_S = 30.0  # importing sympy takes ~0.6 s; a loaded machine is slower
+STARTUP_TIMEOUT_S = 60.0  # imports and parser warm-up take ~3 s; a loaded machine is slower
 WORKER_MEMORY_BYTES = 3 * 2**30
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -180,6 +180,9 @@ def _serve() -> None:
         pass
     for module in PRELOAD:
         importlib.import_module(module)
+    from mathray.grading.symbolic import warm_up
+
+    warm_up()  # the parser's first parses build its caches (~2 s); do it before reporting ready
     out = sys.stdout.buffer
     out.write(b'["ready"]\n')
     out.flush()

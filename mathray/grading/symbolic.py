@@ -11,6 +11,7 @@ inequalities when the multiple is positive and strictness matches (``x > 3`` = `
 """
 from __future__ import annotations
 
+import functools
 import random
 import re
 
@@ -55,8 +56,9 @@ def unsafe_reason(s: str) -> str | None:
         nums = [int(n) if len(n) <= 5 else MAX_EXPONENT + 1 for n in re.findall(r"\d+", exp)]
         if any(n > MAX_EXPONENT for n in nums):
             return "huge-exponent"
-        if any(n > 100 for n in nums) and "^" in _group_before(s, m.start()):
-            return "huge-exponent"  # (10^{9999})^{9999}
+        base = _group_before(s, m.start()) or s[max(0, m.start() - 1) : m.start()]
+        if any(n > 100 for n in nums) and ("^" in base or re.search(r"[a-zA-Z]", base)):
+            return "huge-exponent"  # (10^{9999})^{9999}; (x+1)^{1000} expands to a thousand terms
     for m in re.finditer(r"(\d*)\s*!", s):
         if not m.group(1) or len(m.group(1)) > 4 or int(m.group(1)) > MAX_FACTORIAL:
             return "big-factorial"
@@ -111,6 +113,7 @@ def _exact_decimals(s: str) -> str:
                                                                      "0" * len(m.group(2))), s)
 
 
+@functools.lru_cache(maxsize=4096)
 def to_sympy(s: str):
     """Parse a normalized atom into a sympy object (raises Refused or ValueError)."""
     reason = unsafe_reason(s)
@@ -128,30 +131,41 @@ def to_sympy(s: str):
         raise ValueError(f"parse-error: {str(e)[:80]}") from None
 
 
+def _numeric_zero(expr, point) -> bool | None:
+    """Whether ``expr`` at ``point`` is 0 to 60 digits; None when it does not evaluate to a finite number."""
+    import sympy
+
+    try:
+        value = sympy.N(expr.subs(point) if point else expr, 60)
+    except Exception:
+        return None
+    if not value.is_number or value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+        return None
+    return abs(complex(value)) < 1e-40
+
+
 def _is_zero(expr) -> bool | None:
-    """True/False when decided, None when unknown. Exact first, then high-precision numeric checks."""
+    """True/False when decided, None when unknown. A nonzero value at a random point decides False at
+    once; otherwise simplify, and, as the bounded fallback, zero at 60 digits at three random points."""
     import sympy
 
     if expr == 0:
         return True
+    symbols = sorted(expr.free_symbols, key=str)
+    rng = random.Random(0)
+    points = [{x: sympy.Rational(rng.randint(11, 199), rng.randint(7, 97)) for x in symbols}
+              for _ in range(3 if symbols else 1)]
+    first = _numeric_zero(expr, points[0])
+    if first is False:
+        return False
     try:
         if sympy.simplify(expr) == 0:
             return True
     except Exception:
         pass
-    symbols = sorted(expr.free_symbols, key=str)
-    rng = random.Random(0)
-    verdicts = []
-    for _ in range(3 if symbols else 1):
-        point = {x: sympy.Rational(rng.randint(11, 199), rng.randint(7, 97)) for x in symbols}
-        try:
-            value = sympy.N(expr.subs(point), 60)
-        except Exception:
-            return None
-        if not value.is_number or value.has(sympy.zoo, sympy.nan):
-            return None
-        mag = abs(complex(value))
-        verdicts.append(mag < 1e-40)
+    verdicts = [first] + [_numeric_zero(expr, p) for p in points[1:]]
+    if None in verdicts:
+        return None
     return all(verdicts)
 
 
@@ -218,3 +232,24 @@ def symbolic_equal(a: str, b: str) -> bool:
     if not (isinstance(ea, sympy.Expr) and isinstance(eb, sympy.Expr)):
         return bool(ea == eb)
     return bool(_is_zero(ea - eb))
+
+
+_WARM_UP = [r"\frac{1}{2}+\sqrt{3}x^2-\pi", r"(1,2]", r"\{1,2\}", r"y=2x+3", r"x\le 3", r"e^{-x^2}\cdot\sin(\theta)",
+            r"\begin{pmatrix}1\\2\end{pmatrix}", r"3+4i", r"\frac{a}{b}-\sqrt[3]{5}", r"\log_2 8", r"\infty"]
+
+
+def warm_up() -> None:
+    """Parse typical answers once (the ANTLR parser fills its prediction caches on first use) and run each
+    comparison path once (sympy imports parts of itself lazily on first simplify / evalf / as_set)."""
+    for text in _WARM_UP:
+        try:
+            to_sympy.__wrapped__(text)
+        except Exception:
+            pass
+    for a, b in ((r"2\sqrt{2}", r"\sqrt{8}"), (r"\frac{\pi}{2}", r"\frac{1}{2}\pi"), ("x>3", r"(3,\infty)"),
+                 ("y=2x+3", "2x-y+3=0"), ("(x+1)^{2}", "x^{2}+2x+1"), (r"\sin^{2}(x)+\cos^{2}(x)", "1")):
+        try:
+            symbolic_equal(a, b)
+        except Exception:
+            pass
+    to_sympy.cache_clear()

@@ -85,7 +85,7 @@ def test_grade_batch_in_ray_data(ray_local):
             {"text": "no answer", "reference": "3"},
             {"text": r"\boxed{3}", "reference": "4"},
             {"text": r"\boxed{(x+1)^{1000}}", "reference": "x^{1000}"}]
-    out = ray.data.from_items(rows).map_batches(grade_batch, fn_kwargs={"timeout": 0.5}).take_all()
+    out = ray.data.from_items(rows).map_batches(grade_batch).take_all()
     assert [r["is_correct"] for r in out] == [True, True, False, False, False]
-    assert [r["grade_reason"] for r in out] == ["equal", "equal", "no-answer", "not-equal", "timeout"]
+    assert [r["grade_reason"] for r in out] == ["equal", "equal", "no-answer", "not-equal", "refused"]
     assert [r["answer"] for r in out][:2] == [r"\frac{1}{2}", r"2\sqrt2"]
