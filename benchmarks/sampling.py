@@ -24,6 +24,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PROBLEMS, SMALL, SHARD_ROWS, N, MAX_TOKENS = 256, 32, 32, 4, 128
+BATCH = 64  # problems per engine call: 64 x N=4 = 256 sequences (vLLM's LLM default max_num_seqs below 70 GiB)
 
 
 def make_config(model: str, inp: str, out: str, expand: str):
@@ -31,7 +32,7 @@ def make_config(model: str, inp: str, out: str, expand: str):
     from mathray.sampling import SampleJobConfig, SamplingConfig
 
     engine = EngineConfig(model=model, device="cpu", enforce_eager=True, kv_cache_memory_bytes=256 * 2**20,
-                          max_model_len=512, batch_size=32)
+                          max_model_len=512, batch_size=BATCH)
     return SampleJobConfig(input=inp, output=out, engine=engine,
                            sampling=SamplingConfig(n=N, max_tokens=MAX_TOKENS, temperature=1.0, seed=0,
                                                    expand=expand))
