@@ -330,7 +330,9 @@ def sample_transform(cfg: SampleJobConfig, device: str, engine_cls: type = Sampl
         ds = ds.map_batches(engine_cls, batch_format="pyarrow",
                             fn_constructor_kwargs={"cfg": cfg.model_dump(mode="json"), "device": device},
                             **pool)
-        return ds.map_batches(grade_batch, batch_format="pyarrow")
+        # batch_size=None: grade each engine output block as it comes (the default batch size would
+        # hold samples back until ~1k rows accumulate, delaying shard commits)
+        return ds.map_batches(grade_batch, batch_format="pyarrow", batch_size=None)
 
     return transform
 

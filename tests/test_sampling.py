@@ -190,28 +190,33 @@ def test_engine_actor_killed_mid_run_still_80_rows(reference_run, ray_cluster, t
     assert _texts(out) == _texts(reference_run[0])
 
 
-def _run_job(cfg_file: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rayjobs.sample", "--config", str(cfg_file)], cwd=REPO,
+def _run_job(cfg_file: Path, env: dict, pausing: bool = False) -> subprocess.Popen:
+    entry = [str(REPO / "tests" / "helpers" / "pausing_sample_job.py")] if pausing else ["-m", "rayjobs.sample"]
+    return subprocess.Popen([sys.executable, *entry, "--config", str(cfg_file)], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
 
 @pytest.fixture(scope="module")
 def driver_killed_run(ray_cluster, tiny_model, problems, tmp_path_factory):
-    """The job as a subprocess on the session cluster: SIGKILLed once >= 1 shard is committed, then re-run."""
+    """The job as a subprocess on the session cluster: SIGKILLed once >= 1 shard is committed, then re-run
+    with ``python -m rayjobs.sample``. The killed run pauses 0.5 s after each engine batch (else all shards
+    commit within milliseconds and the kill cannot land between commits)."""
     tmp = tmp_path_factory.mktemp("driver")
     out = str(tmp / "samples")
     cfg = job_config(tiny_model, problems, out)
-    cfg.engine.batch_size = 1  # more, smaller engine calls: shards commit one by one
+    cfg.engine.batch_size = 1  # one problem per engine call: shards commit one by one
     cfg_file = tmp / "sample.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     env = {**os.environ, "RAY_ADDRESS": ray_cluster.get_runtime_context().gcs_address,
            "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     store = ShardStore(out)
-    proc = _run_job(cfg_file, env)
+    proc = _run_job(cfg_file, env, pausing=True)
     deadline = time.time() + 180
     while not store.committed() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
+    if proc.poll() is not None:
+        pytest.fail(f"the job ended before the kill (rc {proc.returncode}):\n{proc.communicate()[0][-3000:]}")
     os.killpg(proc.pid, signal.SIGKILL)
     first_log = proc.communicate()[0]
     before = {n: (c.sha256, c.committed_at) for n, c in store.committed().items()}

@@ -42,3 +42,12 @@ class RegisteringEngine(SampleEngine):
         ray.get(self.registry.called.remote())
         time.sleep(0.3)
         return out
+
+
+class PausingEngine(SampleEngine):
+    """The real engine, pausing after each batch so a test can kill the driver between shard commits."""
+
+    def __call__(self, batch):
+        out = super().__call__(batch)
+        time.sleep(0.5)
+        return out
