@@ -230,8 +230,10 @@ def run_stage(
         commit(name, None)
     pending = [n for n in pending if expected[n]]
     if pending:
+        # at least one block per input shard: a map task's outputs leave only when its whole input block is
+        # done, so one block over all shards would commit every shard at the end of the run
         ds = ray.data.read_parquet([input_store.shard_path(n) for n in pending], filesystem=input_store.fs,
-                                   include_paths=True)
+                                   include_paths=True, override_num_blocks=len(pending))
         ds = ds.map_batches(_tag_source, batch_format="pyarrow", fn_kwargs={"input_key": input_key})
         ds = transform(ds)
         buffers: dict[str, _ShardBuffer] = {}
