@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mathray import env
 from mathray.config import code_version, config_hash, resolved_config
 from mathray.storage import ShardStore, join, resolve
 from mathray.training.config import TrainJobConfig
@@ -41,7 +42,8 @@ def build_trainer(cfg: TrainJobConfig):
         run_config=RunConfig(
             name=run_name(cfg), storage_path=path, storage_filesystem=fs,
             failure_config=FailureConfig(max_failures=cfg.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_checkpoints)),
+            checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_checkpoints),
+            worker_runtime_env={"env_vars": env.storage_env()}),
     )
 
 

@@ -11,6 +11,11 @@ last micro-batch. bf16 autocast on GPU only.
 Checkpoint = ``model.pt`` (state dict; LoRA adapters included), ``optimizer.pt``, ``state.json``
 (``{"phase", "step"}`` of the next step to run). At a phase end the model is exported in HF format first,
 then the checkpoint points at the next phase, so a restore never re-trains a finished phase.
+
+Ray Train V2 registers a reported checkpoint when its controller polls the worker (every ~2 s; each
+worker's report queue holds one report, so the next ``ray.train.report`` waits for that poll). A worker that
+dies within that window after reporting loses the checkpoint and the restore starts from the one before;
+``log_every`` reports (metrics only) bound the window to one step.
 """
 from __future__ import annotations
 
