@@ -15,6 +15,7 @@ import yaml
 JOBS: dict[str, tuple[str, str]] = {
     "ingest": ("rayjobs.ingest", "mathray.ingest:IngestConfig"),
     "sample": ("rayjobs.sample", "mathray.sampling:SampleJobConfig"),
+    "train": ("rayjobs.train", "mathray.training.config:TrainJobConfig"),
 }
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "rayjobs" / "configs"
