@@ -1,0 +1,186 @@
+"""The embedded default task: synthetic multi-step integer arithmetic with step-by-step solutions.
+
+A problem is an expression such as ``7 + 5 * 3 - 4`` in one of a few phrasings ("Compute 7 + 5 * 3 - 4.").
+Its reference solution performs one operation per line, multiplications first (left to right), then
+additions and subtractions left to right, and ends with ``The answer is \\boxed{18}.``::
+
+    5 * 3 = 15
+    7 + 15 = 22
+    22 - 4 = 18
+    The answer is \\boxed{18}.
+
+Rows follow ``schemas.PROBLEMS`` (``source="toy"``, ``subject="arithmetic"``, ``level`` = number of
+operations). Row i of a split is a pure function of (seed, split, i). Train and test never share an
+expression: an expression belongs to the split its hash (with the seed) assigns it to, whatever
+``num_train``/``num_test`` are. Difficulty is the number of operations (``min_ops..max_ops``) and the
+operand range (``1..max_operand``); every intermediate result stays in ``0..max_result`` so the numbers a
+model sees are bounded.
+
+``inject_error`` corrupts one step of a solution and recomputes every later step from the wrong value, so
+process-label code can be tested against a known first error.
+
+Defaults, sized with ``scripts/size_tiny_model.py`` for the tiny model of ``mathray.tiny_model``
+(2-core CPU, from scratch, see that module's docstring for the measured numbers): 2-3 operations over
+``+ - *``, operands 1..9, results <= 99.
+
+Usage::
+
+    rows = generate_problems(ToyTaskConfig(num_train=20000), "train")
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from mathray.config import StrictModel
+
+Split = Literal["train", "test"]
+PHRASINGS = ("Compute {e}.", "Evaluate {e}.", "What is {e}?", "Find the value of {e}.")
+STEP_RE = re.compile(r"^(-?\d+) ([-+*]) (-?\d+) = (-?\d+)$")
+ANSWER_LINE = "The answer is \\boxed{{{answer}}}."
+_APPLY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+
+
+class ToyTaskConfig(StrictModel):
+    seed: int = 0
+    num_train: int = 20000
+    num_test: int = 500
+    min_ops: int = Field(2, ge=1)
+    max_ops: int = Field(3, ge=1)
+    max_operand: int = Field(9, ge=2)       # operands are drawn from 1..max_operand
+    max_result: int = Field(99, ge=2)       # every intermediate result lies in 0..max_result
+    operators: str = "+-*"                  # any non-empty subset of "+-*"
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # share of the expression space reserved for test
+
+    @model_validator(mode="after")
+    def _check(self) -> "ToyTaskConfig":
+        if self.min_ops > self.max_ops:
+            raise ValueError(f"min_ops={self.min_ops} > max_ops={self.max_ops}")
+        if not self.operators or set(self.operators) - set(_APPLY):
+            raise ValueError(f"operators={self.operators!r} must be a non-empty subset of '+-*'")
+        return self
+
+
+def solve(numbers: list[int], ops: list[str]) -> list[tuple[int, str, int, int]]:
+    """The solution steps ``(a, op, b, a op b)`` of ``n0 o0 n1 o1 ...``: ``*`` first, left to right."""
+    items, ops, steps = list(numbers), list(ops), []
+    while ops:
+        i = ops.index("*") if "*" in ops else 0
+        a, op, b = items[i], ops[i], items[i + 1]
+        c = _APPLY[op](a, b)
+        steps.append((a, op, b, c))
+        items[i : i + 2] = [c]
+        del ops[i]
+    return steps
+
+
+def format_step(a: int, op: str, b: int, c: int) -> str:
+    return f"{a} {op} {b} = {c}"
+
+
+def format_solution(steps: list[tuple[int, str, int, int]]) -> str:
+    lines = [format_step(*s) for s in steps]
+    return "\n".join(lines + [ANSWER_LINE.format(answer=steps[-1][3])])
+
+
+def _rng(*key: object) -> random.Random:
+    digest = hashlib.sha256(":".join(map(str, key)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def split_of(expression: str, cfg: ToyTaskConfig) -> Split:
+    """The split an expression belongs to; a fixed function of (seed, expression)."""
+    digest = hashlib.sha256(f"{cfg.seed}:split:{expression}".encode()).digest()
+    return "test" if int.from_bytes(digest[:8], "big") / 2**64 < cfg.test_fraction else "train"
+
+
+def _draw(rng: random.Random, cfg: ToyTaskConfig):
+    """One expression whose intermediate results all lie in 0..max_result, by rejection."""
+    while True:
+        k = rng.randint(cfg.min_ops, cfg.max_ops)
+        numbers = [rng.randint(1, cfg.max_operand) for _ in range(k + 1)]
+        ops = [rng.choice(cfg.operators) for _ in range(k)]
+        steps = solve(numbers, ops)
+        if all(0 <= s[3] <= cfg.max_result for s in steps):
+            return numbers, ops, steps
+
+
+def make_problem(cfg: ToyTaskConfig, split: Split, index: int) -> dict:
+    """Row ``index`` of ``split``: a PROBLEMS row, a pure function of (cfg, split, index)."""
+    rng = _rng(cfg.seed, split, index)
+    while True:  # draw until the expression belongs to this split
+        numbers, ops, steps = _draw(rng, cfg)
+        expression = " ".join(f"{n} {o}" for n, o in zip(numbers, ops)) + f" {numbers[-1]}"
+        if split_of(expression, cfg) == split:
+            break
+    answer = str(steps[-1][3])
+    return {
+        "problem_id": f"toy-{split}-{index:06d}",
+        "source": "toy",
+        "problem": rng.choice(PHRASINGS).format(e=expression),
+        "reference_solution": format_solution(steps),
+        "answer": answer,
+        "subject": "arithmetic",
+        "level": len(ops),
+        "metadata": json.dumps({"ops": len(ops), "expression": expression, "seed": cfg.seed}),
+    }
+
+
+def generate_problems(cfg: ToyTaskConfig, split: Split) -> list[dict]:
+    """``cfg.num_train`` or ``cfg.num_test`` PROBLEMS rows of the split (ids ``toy-<split>-<6 digits>``)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    n = cfg.num_train if split == "train" else cfg.num_test
+    return [make_problem(cfg, split, i) for i in range(n)]
+
+
+def parse_step(line: str) -> tuple[int, str, int, int]:
+    """``"5 * 3 = 15"`` -> ``(5, "*", 3, 15)``; ValueError for any other line."""
+    m = STEP_RE.match(line.strip())
+    if not m:
+        raise ValueError(f"not an arithmetic step: {line!r}")
+    return int(m[1]), m[2], int(m[3]), int(m[4])
+
+
+def inject_error(solution_steps: list[str], step_index: int, rng: random.Random) -> list[str]:
+    """A copy of ``solution_steps`` (lines of a toy solution, the answer line last or absent) whose step
+    ``step_index`` has a wrong result, and whose later steps compute correctly FROM that wrong value, so the
+    first error is exactly at ``step_index`` and the final answer changes.
+
+    Results flow by value: an operand of a later step is taken to be the most recent not-yet-used earlier
+    result with the same value (how ``solve`` produces them). The wrong value is the right one moved by
+    1..3 and kept >= 1, so it never vanishes through a multiplication; the final answer therefore differs.
+    The answer line, if present, is rewritten to the new final result.
+    """
+    steps = list(solution_steps)
+    has_answer = bool(steps) and "\\boxed" in steps[-1]
+    arith = steps[:-1] if has_answer else steps
+    if not 0 <= step_index < len(arith):
+        raise ValueError(f"step_index {step_index} out of range for {len(arith)} arithmetic steps")
+    parsed = [parse_step(s) for s in arith]
+    live: list[tuple[int, int, int]] = []  # (original value, new value, step) of unused earlier results
+    out = list(parsed)
+
+    def take(value: int) -> int:
+        for j in range(len(live) - 1, -1, -1):
+            if live[j][0] == value:
+                return live.pop(j)[1]
+        return value  # a literal from the problem
+
+    for i, (a, op, b, c) in enumerate(parsed):
+        new_a, new_b = take(a), take(b)
+        new_c = _APPLY[op](new_a, new_b)
+        if i == step_index:
+            deltas = [d for d in (-3, -2, -1, 1, 2, 3) if new_c + d >= 1]
+            new_c = new_c + rng.choice(deltas)
+        out[i] = (new_a, op, new_b, new_c)
+        live.append((c, new_c, i))
+    lines = [format_step(*s) for s in out]
+    if has_answer:
+        lines.append(ANSWER_LINE.format(answer=out[-1][3]))
+    return lines
