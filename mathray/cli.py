@@ -14,6 +14,7 @@ import yaml
 # job name -> (entry module, "module:ConfigClass"); the entry modules are thin wrappers in rayjobs/.
 JOBS: dict[str, tuple[str, str]] = {
     "ingest": ("rayjobs.ingest", "mathray.ingest:IngestConfig"),
+    "shepherd": ("rayjobs.shepherd", "mathray.shepherd_job:ShepherdConfig"),
 }
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "rayjobs" / "configs"
