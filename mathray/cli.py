@@ -16,6 +16,7 @@ JOBS: dict[str, tuple[str, str]] = {
     "ingest": ("rayjobs.ingest", "mathray.ingest:IngestConfig"),
     "sample": ("rayjobs.sample", "mathray.sampling:SampleJobConfig"),
     "train": ("rayjobs.train", "mathray.training.config:TrainJobConfig"),
+    "shepherd": ("rayjobs.shepherd", "mathray.shepherd_job:ShepherdConfig"),
 }
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "rayjobs" / "configs"
