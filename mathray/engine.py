@@ -14,7 +14,9 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+import os
+
+from pydantic import Field, field_validator
 
 from mathray.config import StrictModel
 
@@ -39,6 +41,13 @@ class EngineConfig(StrictModel):
     max_replicas: int = Field(1, ge=1)          # the pool grows up to this as GPU nodes join
     batch_size: int = 32                        # rows per engine call; small batches keep engines busy
     accelerator_type: str | None = None         # e.g. A10G, to pin a node type
+
+
+    @field_validator("model", "tokenizer")
+    @classmethod
+    def _absolute_local_path(cls, v):
+        # engine actors need not share the driver's cwd: pin an existing relative directory to it
+        return os.path.abspath(v) if v and os.path.isdir(v) and not os.path.isabs(v) else v
 
 
 def resolve_device(cfg: EngineConfig) -> str:

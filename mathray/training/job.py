@@ -5,6 +5,8 @@ policy. Re-running the same config (same run ``name``) resumes from its latest c
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from dataclasses import dataclass
 
 from mathray import env
@@ -47,8 +49,23 @@ def build_trainer(cfg: TrainJobConfig):
     )
 
 
+def _absolute_paths(cfg: TrainJobConfig) -> TrainJobConfig:
+    """Ray Train workers do not run in the driver's cwd: pin relative local paths to it."""
+    from mathray.storage import absolute
+
+    data = cfg.data.model_copy(update={k: [absolute(u) for u in getattr(cfg.data, k)]
+                                       for k in ("ssft", "samples", "step_labels")})
+    update = {"output": absolute(cfg.output), "data": data}
+    if cfg.model and Path(cfg.model).exists():
+        update["model"] = absolute(cfg.model)
+    if cfg.storage:
+        update["storage"] = absolute(cfg.storage)
+    return cfg.model_copy(update=update)
+
+
 def run_training(cfg: TrainJobConfig) -> TrainResult:
     cfg.check_runnable()
+    cfg = _absolute_paths(cfg)
     ShardStore(cfg.output).write_run_info(resolved_config(cfg), config_hash(cfg), code_version(), job="train")
     result = build_trainer(cfg).fit()
     return TrainResult(final_model=join(cfg.output, "final"),
