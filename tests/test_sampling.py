@@ -200,7 +200,7 @@ def _run_job(cfg_file: Path, env: dict, pausing: bool = False) -> subprocess.Pop
 @pytest.fixture(scope="module")
 def driver_killed_run(ray_cluster, tiny_model, problems, tmp_path_factory):
     """The job as a subprocess on the session cluster: SIGKILLed once >= 1 shard is committed, then re-run
-    with ``python -m rayjobs.sample``. The killed run pauses 0.5 s after each engine batch (else all shards
+    with ``python -m rayjobs.sample``. The killed run pauses 1.5 s after each engine batch (else all shards
     commit within milliseconds and the kill cannot land between commits)."""
     tmp = tmp_path_factory.mktemp("driver")
     out = str(tmp / "samples")

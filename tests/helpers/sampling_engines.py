@@ -49,5 +49,5 @@ class PausingEngine(SampleEngine):
 
     def __call__(self, batch):
         out = super().__call__(batch)
-        time.sleep(0.5)
+        time.sleep(1.5)  # long enough that a slow grading start (loaded CI) cannot bunch all commits
         return out
