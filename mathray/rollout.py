@@ -37,11 +37,7 @@ from mathray.shepherd import LABEL_SOURCE, make_search, run_rounds
 from mathray.stage import is_quarantined, quarantined, rows_to_table, with_source
 from mathray.steps import prefix_text, split_steps
 
-try:  # the project grader (grader branch); until it lands, boxed-answer exact match (toy integers)
-    from mathray.grading import grade as _grade
-except ImportError:
-    _grade = None
-from mathray.grading import last_boxed
+from mathray.grading import grade
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +65,7 @@ class LabelingConfig(StrictModel):
 
 
 def is_correct_answer(text: str, reference: str) -> bool:
-    if _grade is not None:
-        return bool(_grade(text, reference).is_correct)
-    answer = last_boxed(text)
-    return answer is not None and answer.strip().replace(" ", "") == str(reference).strip().replace(" ", "")
+    return grade(text, reference).is_correct
 
 
 def final_grade(row: dict, policy: str) -> bool | None:
