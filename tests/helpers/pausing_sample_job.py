@@ -13,5 +13,8 @@ from mathray.stage import init_ray  # noqa: E402
 
 if __name__ == "__main__":
     cfg = parse_job_args(SampleJobConfig, sys.argv[1:])
-    init_ray(runtime_env={"env_vars": {"PYTHONPATH": f"{TESTS.parent}:{TESTS}"}})  # workers import helpers
+    import os
+
+    init_ray(runtime_env={"env_vars": {"PYTHONPATH": f"{TESTS.parent}:{TESTS}",
+                                       "MATHRAY_TEST_PAUSE_S": os.environ.get("MATHRAY_TEST_PAUSE_S", "1.5")}})  # workers import helpers
     print("\n".join(run_sampling(cfg, engine_cls=PausingEngine).lines()), flush=True)
