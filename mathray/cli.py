@@ -14,6 +14,8 @@ import yaml
 # job name -> (entry module, "module:ConfigClass"); the entry modules are thin wrappers in rayjobs/.
 JOBS: dict[str, tuple[str, str]] = {
     "ingest": ("rayjobs.ingest", "mathray.ingest:IngestConfig"),
+    "score": ("rayjobs.score", "mathray.scoring:ScoreConfig"),
+    "evaluate": ("rayjobs.evaluate", "mathray.evaluation:EvaluateConfig"),
 }
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "rayjobs" / "configs"

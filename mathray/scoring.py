@@ -59,8 +59,8 @@ class ScorerConfig(StrictModel):
 
 
 class ScoreConfig(StrictModel):
-    input: str                         # SAMPLES shards (a sampling job's output)
-    output: str                        # SCORES shards, one per input shard, same names
+    input: str = "runs/default/samples_test"    # SAMPLES shards (a sampling job's output)
+    output: str = "runs/default/scores_test"    # SCORES shards, one per input shard, same names
     scorer: ScorerConfig = ScorerConfig()
     max_shards: int | None = None
 
