@@ -18,7 +18,7 @@ def sample_rows(num_problems: int, n: int, seed: int = 0, split: str = "test") -
         ref = p["reference_solution"].split("\n")
         for j in range(n):
             steps = ref if j % 3 == 0 else inject_error(ref, rng.randrange(len(ref) - 1), rng)
-            if j == n - 1:
+            if j == n - 1 and n > 1:
                 steps = steps[:-1]    # no final answer line: nothing to extract
             text = "\n".join(steps)
             answer = last_boxed(text)
