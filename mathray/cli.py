@@ -14,6 +14,9 @@ import yaml
 # job name -> (entry module, "module:ConfigClass"); the entry modules are thin wrappers in rayjobs/.
 JOBS: dict[str, tuple[str, str]] = {
     "ingest": ("rayjobs.ingest", "mathray.ingest:IngestConfig"),
+    "sample": ("rayjobs.sample", "mathray.sampling:SampleJobConfig"),
+    "train": ("rayjobs.train", "mathray.training.config:TrainJobConfig"),
+    "shepherd": ("rayjobs.shepherd", "mathray.shepherd_job:ShepherdConfig"),
     "score": ("rayjobs.score", "mathray.scoring:ScoreConfig"),
     "evaluate": ("rayjobs.evaluate", "mathray.evaluation:EvaluateConfig"),
 }

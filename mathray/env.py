@@ -20,3 +20,13 @@ def aws_region() -> str | None:
 def ray_address() -> str | None:
     """Set: jobs connect to that cluster (``ray job submit`` sets it); unset: a local cluster starts."""
     return os.environ.get("RAY_ADDRESS") or None
+
+
+STORAGE_ENV_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION",
+                    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def storage_env() -> dict[str, str]:
+    """The S3 endpoint/region/credential variables set in this process, to forward to Ray workers that write
+    to the same storage (a worker's environment comes from its raylet, not from the driver)."""
+    return {k: v for k in STORAGE_ENV_VARS if (v := os.environ.get(k))}

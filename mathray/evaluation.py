@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import Callable, Sequence
+from typing import Sequence
 
 from pydantic import Field
 
@@ -41,24 +41,11 @@ class EvaluateConfig(StrictModel):
 
 
 def cluster_ids(answers: Sequence[str | None]) -> list[int | None]:
-    """Equivalence-cluster id per answer (None for no answer), via the grader's ``cluster_answers``."""
-    present = [i for i, a in enumerate(answers) if a is not None]
-    ids = _cluster_fn()([answers[i] for i in present])
-    out: list[int | None] = [None] * len(answers)
-    for i, c in zip(present, ids):
-        out[i] = c
-    return out
+    """Equivalence-cluster id per answer via the grader's ``cluster_answers``; None for no answer (the
+    grader's ``NO_ANSWER``: a null or blank answer joins no cluster)."""
+    from mathray.grading import cluster_answers
 
-
-def _cluster_fn() -> Callable[[list[str]], list[int]]:
-    try:
-        from mathray.grading import cluster_answers
-        return cluster_answers
-    except ImportError:   # the grader branch not merged yet: exact match of whitespace-free strings
-        def exact(answers: list[str]) -> list[int]:
-            seen: dict[str, int] = {}
-            return [seen.setdefault("".join(a.split()), len(seen)) for a in answers]
-        return exact
+    return [c if c >= 0 else None for c in cluster_answers(list(answers))]
 
 
 def build_pools(samples: list[dict], scores: list[dict]) -> dict[str, list[Candidate]]:

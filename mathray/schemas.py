@@ -67,6 +67,7 @@ STEP_LABELS = pa.schema([
     pa.field("rollouts", pa.list_(pa.int32())),                      # rollouts spent per step
     pa.field("tokens_generated", pa.int64()),
     pa.field("metadata", pa.string()),
+    pa.field("first_error_step", pa.int32()),                        # first step labelled 0; null: none (or unknown)
 ])
 
 SCORES = pa.schema([

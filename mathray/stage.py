@@ -70,10 +70,44 @@ def rows_to_table(rows: list[dict], output_schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
 
 
+def decoded_rows(table: pa.Table) -> tuple[list[dict], list[str | None]]:
+    """``table.to_pylist()`` that survives string cells holding invalid UTF-8 (parquet does not check them,
+    and one such cell makes ``to_pylist`` raise for the whole batch): those cells are decoded with
+    replacement characters and their row gets a reason; other rows get None."""
+    bad_cells: dict[int, list[str]] = defaultdict(list)
+    for name in table.column_names:
+        col = table.column(name)
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            continue
+        try:
+            col.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        as_bytes = pa.large_binary() if pa.types.is_large_string(col.type) else pa.binary()
+        raws = [raw for chunk in col.chunks for raw in chunk.view(as_bytes).to_pylist()]
+        fixed = []
+        for i, raw in enumerate(raws):
+            if raw is None:
+                fixed.append(None)
+                continue
+            try:
+                fixed.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                fixed.append(raw.decode("utf-8", "replace"))
+                bad_cells[i].append(name)
+        table = table.set_column(table.column_names.index(name), name, pa.array(fixed, col.type))
+    reasons = [f"field {bad_cells[i][0]!r}: not valid UTF-8 text" if i in bad_cells else None
+               for i in range(table.num_rows)]
+    return table.to_pylist(), reasons
+
+
 def validate_batch(batch: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Mark rows that do not fit ``schema`` as quarantined (a map_batches step; keeps all columns)."""
-    rows = batch.to_pylist()
-    reasons = [None if is_quarantined(r) else schemas.row_problem(r, schema) for r in rows]
+    """Mark rows that do not fit ``schema`` (or hold non-UTF-8 text) as quarantined (a map_batches step;
+    keeps all columns)."""
+    rows, text_problems = decoded_rows(batch)
+    reasons = [None if is_quarantined(r) else (bad or schemas.row_problem(r, schema))
+               for r, bad in zip(rows, text_problems)]
     for r, reason in zip(rows, reasons):
         if reason is not None:
             r[QUARANTINE], r[N_OUT] = reason, 1
@@ -135,7 +169,7 @@ class _ShardBuffer:
 
 def _tag_source(batch: pa.Table, input_key: list[str]) -> pa.Table:
     names = [posixpath.basename(p).removesuffix(".parquet") for p in batch.column("path").to_pylist()]
-    keys = [key_of(r, input_key) for r in batch.select(input_key).to_pylist()]
+    keys = [key_of(r, input_key) for r in decoded_rows(batch.select(input_key))[0]]
     batch = batch.drop_columns(["path"])
     return batch.append_column(SRC_SHARD, pa.array(names, pa.string())).append_column(
         SRC_KEY, pa.array(keys, pa.string()))
@@ -170,8 +204,8 @@ def run_stage(
                            shards_skipped=sum(1 for n in inputs if n in done))
     pending = [n for n in inputs if n not in done][: max_shards or None]
     expected = {
-        n: {key_of(r, input_key) for r in pq.read_table(input_store.shard_path(n), columns=input_key,
-                                                         filesystem=input_store.fs).to_pylist()}
+        n: {key_of(r, input_key) for r in decoded_rows(pq.read_table(
+            input_store.shard_path(n), columns=input_key, filesystem=input_store.fs))[0]}
         for n in pending
     }
     stats_fn = shard_stats or (lambda t: {})
@@ -196,8 +230,10 @@ def run_stage(
         commit(name, None)
     pending = [n for n in pending if expected[n]]
     if pending:
+        # at least one block per input shard: a map task's outputs leave only when its whole input block is
+        # done, so one block over all shards would commit every shard at the end of the run
         ds = ray.data.read_parquet([input_store.shard_path(n) for n in pending], filesystem=input_store.fs,
-                                   include_paths=True)
+                                   include_paths=True, override_num_blocks=len(pending))
         ds = ds.map_batches(_tag_source, batch_format="pyarrow", fn_kwargs={"input_key": input_key})
         ds = transform(ds)
         buffers: dict[str, _ShardBuffer] = {}

@@ -62,6 +62,11 @@ def s3_filesystem(endpoint: str | None = None, scheme: str | None = None, region
     return pafs.S3FileSystem(**kwargs)
 
 
+def absolute(uri: str) -> str:
+    """A relative local path made absolute against the driver's cwd (Ray workers run elsewhere)."""
+    return uri if not uri or "://" in uri or posixpath.isabs(uri) else posixpath.abspath(uri)
+
+
 def join(uri: str, *parts: str) -> str:
     """Join path parts onto a URI, keeping any query string (``?endpoint_override=``) at the end."""
     base, sep, query = uri.partition("?")

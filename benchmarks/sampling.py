@@ -1,0 +1,124 @@
+"""Sampling throughput: (a) one vllm.LLM called directly, (b) the Ray Data sampling job with one replica,
+(c) the same job with replicated rows (n=1 per row) instead of SamplingParams(n=N).
+
+Same tiny model, prompts (toy problems, plain format) and sampling parameters everywhere. Output tokens/s in
+steady state, excluding engine start:
+- (a): one warm-up call, then one timed ``generate`` over all prompts (token-id prompts, per-problem seeds,
+  exactly the requests the job's engine makes).
+- (b), (c): each job runs twice, on SMALL and on ALL problems; steady tokens/s is
+  (tokens_all - tokens_small) / (wall_all - wall_small), so engine start, Ray Data planning and pipeline
+  fill/drain (the same in both runs) cancel out. Total wall times are printed too.
+
+    .venv/bin/python benchmarks/sampling.py
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PROBLEMS, SMALL, SHARD_ROWS, N, MAX_TOKENS = 256, 32, 32, 4, 128
+BATCH = 64  # problems per engine call: 64 x N=4 = 256 sequences (vLLM's LLM default max_num_seqs below 70 GiB)
+
+
+def make_config(model: str, inp: str, out: str, expand: str):
+    from mathray.engine import EngineConfig
+    from mathray.sampling import SampleJobConfig, SamplingConfig
+
+    engine = EngineConfig(model=model, device="cpu", enforce_eager=True, kv_cache_memory_bytes=256 * 2**20,
+                          max_model_len=512, batch_size=BATCH)
+    return SampleJobConfig(input=inp, output=out, engine=engine,
+                           sampling=SamplingConfig(n=N, max_tokens=MAX_TOKENS, temperature=1.0, seed=0,
+                                                   expand=expand))
+
+
+def write_problems(rows: list[dict], uri: str) -> None:
+    from mathray import schemas
+    from mathray.storage import ShardStore, shard_name
+
+    store = ShardStore(uri)
+    for i in range(0, len(rows), SHARD_ROWS):
+        store.commit_shard(shard_name(i // SHARD_ROWS), schemas.to_table(rows[i:i + SHARD_ROWS], schemas.PROBLEMS))
+
+
+def raw_tokens_per_s(cfg, rows: list[dict]) -> tuple[float, float, int]:
+    """(steady tokens/s, total wall incl. engine start, output tokens) of one LLM in this process."""
+    from vllm import SamplingParams
+
+    from mathray import prompts
+    from mathray.engine import build_llm
+    from mathray.sampling import problem_seed, request_params
+
+    t0 = time.time()
+    llm = build_llm(cfg.engine, "cpu")
+    tok = llm.get_tokenizer()
+    reqs = [{"prompt_token_ids": tok.encode(prompts.plain_prompt(r["problem"]))} for r in rows]
+    params = [SamplingParams(n=N, seed=problem_seed(0, r["problem_id"]), **request_params(cfg.sampling))
+              for r in rows]
+    llm.generate(reqs[:8], params[:8], use_tqdm=False)  # warm-up
+    t1 = time.time()
+    outs = llm.generate(reqs, params, use_tqdm=False)
+    t2 = time.time()
+    tokens = sum(len(c.token_ids) for o in outs for c in o.outputs)
+    del llm
+    import gc
+
+    gc.collect()
+    return tokens / (t2 - t1), t2 - t0, tokens
+
+
+def job_run(cfg) -> tuple[float, int]:
+    from mathray.sampling import run_sampling
+    from mathray.storage import ShardStore
+
+    t0 = time.time()
+    run_sampling(cfg)
+    wall = time.time() - t0
+    tokens = sum(ShardStore(cfg.output).read_all(["num_output_tokens"]).column(0).to_pylist())
+    return wall, tokens
+
+
+def job_tokens_per_s(model: str, small: str, full: str, tmp: Path, expand: str) -> tuple[float, float, int]:
+    w_small, t_small = job_run(make_config(model, small, str(tmp / f"{expand}-small"), expand))
+    w_all, t_all = job_run(make_config(model, full, str(tmp / f"{expand}-all"), expand))
+    print(f"  job expand={expand}: small {t_small} tokens in {w_small:.1f}s, all {t_all} tokens in "
+          f"{w_all:.1f}s", flush=True)
+    return (t_all - t_small) / max(w_all - w_small, 1e-9), w_all, t_all
+
+
+def main() -> None:
+    import ray
+
+    from mathray.tiny_model import build_tiny_model
+    from mathray.toy import ToyTaskConfig, generate_problems
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sampling-"))
+    model = str(build_tiny_model(tmp / "model"))
+    rows = generate_problems(ToyTaskConfig(num_train=PROBLEMS), "train")
+    write_problems(rows, str(tmp / "problems-all"))
+    write_problems(rows[:SMALL], str(tmp / "problems-small"))
+    print(f"{PROBLEMS} problems x N={N}, max_tokens={MAX_TOKENS}, tiny Qwen2 on CPU ({os.cpu_count()} cores)")
+
+    raw, raw_wall, raw_tokens = raw_tokens_per_s(make_config(model, "", "", "n"), rows)
+    print(f"(a) raw vllm.LLM: {raw:.0f} tokens/s steady, {raw_tokens} tokens, {raw_wall:.1f}s wall incl. start",
+          flush=True)
+    ray.init(include_dashboard=False, log_to_driver=False)
+    job, job_wall, _ = job_tokens_per_s(model, str(tmp / "problems-small"), str(tmp / "problems-all"), tmp, "n")
+    print(f"(b) Ray Data job, 1 replica, n={N}: {job:.0f} tokens/s steady, {job_wall:.1f}s wall", flush=True)
+    rows_tps, rows_wall, _ = job_tokens_per_s(model, str(tmp / "problems-small"), str(tmp / "problems-all"),
+                                              tmp, "rows")
+    print(f"(c) Ray Data job, 1 replica, replicated rows n=1: {rows_tps:.0f} tokens/s steady, {rows_wall:.1f}s wall")
+    ray.shutdown()
+    print(f"ratios: job/raw (b/a) = {job / raw:.3f}, rows/n (c/b) = {rows_tps / job:.3f}")
+    print(f"RESULT ratio_job_vs_raw={job / raw:.3f} ratio_rows_vs_n={rows_tps / job:.3f} "
+          f"tokens_per_s_raw={raw:.0f} tokens_per_s_job={job:.0f}")
+
+
+if __name__ == "__main__":
+    main()

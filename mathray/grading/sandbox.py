@@ -1,0 +1,203 @@
+"""A small pool of worker processes that run whitelisted pure functions under a hard wall-clock limit.
+
+Signal-based timeouts only work on the main thread of the main interpreter, which Ray workers and
+threaded actors are not. Here each worker is a separate interpreter (``python -m
+mathray.grading.sandbox``, no fork of the caller, no re-import of the caller's ``__main__``) talking JSON
+lines over pipes; a call that overruns gets its worker SIGKILLed and the caller gets ``("timeout", None)``.
+A warm spare is kept so a replacement is ready at once. Workers cap their address space and exit when
+the parent goes away (EOF on stdin). Only functions named in ``ALLOWED`` run; arguments are strings.
+
+One pool per process, created lazily by ``get_pool()`` and reused (Ray actors keep theirs).
+"""
+from __future__ import annotations
+
+import atexit
+import importlib
+import json
+import os
+import queue
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ALLOWED = {"symbolic_equal": "mathray.grading.symbolic:symbolic_equal",
+           "echo": "mathray.grading.sandbox:_echo", "sleep": "mathray.grading.sandbox:_sleep"}
+PRELOAD = ("mathray.grading.symbolic", "sympy", "latex2sympy2_extended.latex2sympy2")
+DEFAULT_TIMEOUT_S = 1.0
+STARTUP_TIMEOUT_S = 60.0  # imports and parser warm-up take ~3 s; a loaded machine is slower
+WORKER_MEMORY_BYTES = 3 * 2**30
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def _echo(x):  # the readiness probe and tests
+    return x
+
+
+def _sleep(seconds: str):  # tests: a call that overruns its limit
+    time.sleep(float(seconds))
+    return "woke"
+
+
+class _Worker:
+    def __init__(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        self.proc = subprocess.Popen([sys.executable, "-m", "mathray.grading.sandbox"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True)
+        self._buf = b""
+        self.ready = False
+
+    def send(self, name: str, args: tuple) -> None:
+        self.proc.stdin.write(json.dumps([name, list(args)]).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def receive(self, deadline: float):
+        """The next reply line, or None if the deadline passes first. Raises EOFError if the worker died."""
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise EOFError("worker exited")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+            self.proc.wait(timeout=2.0)
+        except Exception:
+            pass
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except Exception:
+                pass
+
+
+class WorkerPool:
+    """``call(name, *args, timeout=) -> (status, value)`` with status ``ok`` | ``timeout`` | ``error``."""
+
+    def __init__(self, size: int = 1, timeout: float = DEFAULT_TIMEOUT_S, spares: int = 1):
+        self.timeout = timeout
+        self.owner_pid = os.getpid()
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._spares: queue.Queue[_Worker] = queue.Queue()
+        self._all: set[_Worker] = set()
+        self._lock = threading.Lock()
+        self.replaced = 0
+        for _ in range(size):
+            self._idle.put(self._start())
+        for _ in range(spares):
+            self._spares.put(self._start())
+
+    def _start(self) -> _Worker:
+        w = _Worker()
+        with self._lock:
+            self._all.add(w)
+        return w
+
+    def _replace(self, w: _Worker) -> None:
+        """Kill ``w``; a warm spare takes its place and a new spare starts (without waiting for it)."""
+        with self._lock:
+            self._all.discard(w)
+        w.kill()
+        self.replaced += 1
+        try:
+            self._idle.put(self._spares.get_nowait())
+        except queue.Empty:
+            self._idle.put(self._start())
+        self._spares.put(self._start())
+
+    def _wait_ready(self, w: _Worker) -> bool:
+        if w.ready:
+            return True
+        reply = w.receive(time.monotonic() + STARTUP_TIMEOUT_S)
+        w.ready = reply == ["ready"]
+        return w.ready
+
+    def call(self, name: str, *args, timeout: float | None = None):
+        if name not in ALLOWED:
+            raise ValueError(f"{name!r} is not an allowed sandbox function")
+        limit = self.timeout if timeout is None else timeout
+        w = self._idle.get()
+        try:
+            if not self._wait_ready(w):  # a worker that cannot even start is an error, not a timeout
+                self._replace(w)
+                return "error", "worker did not start"
+            deadline = time.monotonic() + limit
+            w.send(name, args)
+            reply = w.receive(deadline)
+        except (EOFError, OSError, ValueError):
+            self._replace(w)
+            return "error", "worker died"
+        if reply is None:
+            self._replace(w)
+            return "timeout", None
+        self._idle.put(w)
+        return reply[0], reply[1]
+
+    def close(self) -> None:
+        with self._lock:
+            workers = list(self._all)
+            self._all.clear()
+        for w in workers:
+            w.kill()
+
+
+_POOL: WorkerPool | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def get_pool(size: int = 1) -> WorkerPool:
+    """This process's pool (created on first use with ``size`` workers; a forked child gets its own)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL.owner_pid != os.getpid():
+            _POOL = WorkerPool(size=size)
+        return _POOL
+
+
+@atexit.register
+def _close_pool() -> None:
+    if _POOL is not None and _POOL.owner_pid == os.getpid():
+        _POOL.close()
+
+
+def _serve() -> None:
+    """Worker loop: one JSON request per stdin line, one JSON reply per stdout line."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
+    except (ImportError, ValueError, OSError):
+        pass
+    for module in PRELOAD:
+        importlib.import_module(module)
+    from mathray.grading.symbolic import warm_up
+
+    warm_up()  # the parser's first parses build its caches (~2 s); do it before reporting ready
+    out = sys.stdout.buffer
+    out.write(b'["ready"]\n')
+    out.flush()
+    for line in sys.stdin.buffer:
+        try:
+            name, args = json.loads(line)
+            module, attr = ALLOWED[name].split(":")
+            reply = ["ok", getattr(importlib.import_module(module), attr)(*[str(a) for a in args])]
+        except MemoryError:
+            reply = ["error", "memory"]
+        except Exception as e:  # the caller gets a reason; the worker lives on
+            reply = ["error", f"{type(e).__name__}: {str(e)[:200]}"]
+        out.write(json.dumps(reply).encode() + b"\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    _serve()

@@ -1,0 +1,205 @@
+"""The engine edge of Math-Shepherd labelling: one ``vllm.LLM`` rolls out step prefixes for a batch of
+SAMPLES rows and returns STEP_LABELS rows.
+
+``RolloutLabeler`` is a callable class for a Ray Data ``map_batches`` actor pool (one engine per actor),
+and usable directly (benchmarks). Per batch it runs rounds (``mathray.shepherd.run_rounds``): each round
+puts the next prefix(es) of every unfinished solution into ONE ``llm.generate`` call with
+``SamplingParams(n=K)``, so prefixes of many solutions share each engine call, and prefix caching shares
+the prefill of a solution's prefixes and of the K completions of a prefix.
+
+Rollout prompt = ``plain_prompt(problem) + completion(prefix) + "\\n"`` (the generator's format: the
+completer continues with the next step). A completion counts as correct when ``prefix + "\\n" +
+completion`` grades correct against the reference and it finished (``length`` counts as wrong). Each prefix
+has its own sampling seed, a function of (seed, problem_id, sample_id, step): a prefix's rollouts are the
+same whichever mode or batch asks for it, so re-runs and the two modes are comparable.
+
+Cost and cache accounting ride on each row's ``metadata`` (JSON): the row's own prefix evaluations, and
+the batch's engine counters (``prefix_cache_queries``/``prefix_cache_hits`` read from vLLM's Prometheus
+metrics via ``llm.get_metrics()``, rounds) under a batch id, which ``cost_summary`` counts once per batch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from typing import Literal
+
+import pyarrow as pa
+from pydantic import Field, model_validator
+
+from mathray import schemas
+from mathray.config import StrictModel
+from mathray.engine import EngineConfig, build_llm, checkpoint_id, resolve_device
+from mathray.prompts import STOP_STRINGS, completion, plain_prompt
+from mathray.shepherd import LABEL_SOURCE, make_search, run_rounds
+from mathray.stage import is_quarantined, quarantined, rows_to_table, with_source
+from mathray.steps import prefix_text, split_steps
+
+from mathray.grading import grade
+
+log = logging.getLogger(__name__)
+
+# STEP_LABELS plus the search outcome
+OUTPUT_SCHEMA = schemas.STEP_LABELS
+
+
+class LabelingConfig(StrictModel):
+    mode: Literal["full", "first-error"] = "first-error"
+    k: int = Field(8, ge=1)                   # completions per prefix (Math-Shepherd N)
+    temperature: float = Field(0.7, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(512, ge=1)
+    seed: int = 0
+    step_format: Literal["auto", "newline", "step_prefix", "shepherd"] = "auto"
+    # which solutions get their last step from their own grade instead of rollouts:
+    # correct: correct answers (the issue's shortcut); graded: also answered-but-wrong ones; never
+    free_last_step: Literal["correct", "graded", "never"] = "graded"
+
+    @model_validator(mode="after")
+    def _check(self) -> "LabelingConfig":
+        if self.temperature == 0 and self.k > 1:
+            raise ValueError("temperature 0 (greedy) gives identical completions: use k=1 or temperature > 0")
+        return self
+
+
+def is_correct_answer(text: str, reference: str) -> bool:
+    return grade(text, reference).is_correct
+
+
+def final_grade(row: dict, policy: str) -> bool | None:
+    """The solution's own grade when it may stand in for rolling out its last step, else None."""
+    if policy == "never":
+        return None
+    if row.get("is_correct"):
+        return True
+    answered = row.get("answer") is not None and row.get("finish_reason") != "length"
+    return False if policy == "graded" and answered else None
+
+
+def prefix_seed(seed: int, problem_id: str, sample_id: int, step: int, k: int) -> int:
+    digest = hashlib.sha256(f"{seed}:{problem_id}:{sample_id}:{step}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (2**31 - k)   # children use seed + index
+
+
+def rollout_prompt(problem: str, text: str, steps, i: int) -> str:
+    return plain_prompt(problem) + completion(prefix_text(text, steps, i)) + "\n"
+
+
+def cache_counters(llm) -> dict[str, int]:
+    """vLLM's cumulative prefix-cache counters (tokens), {} when stats are off."""
+    try:
+        metrics = llm.get_metrics()
+    except AssertionError:  # disable_log_stats=True
+        return {}
+    out = {"prefix_cache_queries": 0, "prefix_cache_hits": 0}
+    for m in metrics:
+        name = m.name.removeprefix("vllm:")
+        if name in out:
+            out[name] += int(m.value)
+    return out
+
+
+class RolloutLabeler:
+    """A ``map_batches`` callable: SAMPLES rows (stage-tagged) in, STEP_LABELS rows (or quarantine) out."""
+
+    def __init__(self, engine: EngineConfig, labeling: LabelingConfig, llm=None):
+        self.cfg = labeling
+        if llm is None:  # stats on: the prefix-cache counters come from vLLM's metrics
+            engine = engine.model_copy(update={"engine_kwargs": {"disable_log_stats": False,
+                                                                 **engine.engine_kwargs}})
+            llm = build_llm(engine, resolve_device(engine))
+        self.llm = llm
+        self.completer = checkpoint_id(engine.model)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows, out, work = batch.to_pylist(), [], []
+        for row in rows:
+            if is_quarantined(row):
+                out.append(row)
+                continue
+            steps = split_steps(row["text"], self.cfg.step_format)
+            if not steps:
+                out.append(quarantined(row, f"no parsable steps ({self.cfg.step_format} format)"))
+                continue
+            work.append((row, steps))
+        labelled = self.label([r for r, _ in work], [s for _, s in work])
+        out += [with_source(lab, row, 1) for (row, _), lab in zip(work, labelled)]
+        return rows_to_table(out, OUTPUT_SCHEMA)
+
+    def label(self, rows: list[dict], all_steps: list[list] | None = None) -> list[dict]:
+        """STEP_LABELS rows for SAMPLES rows (no stage bookkeeping); one engine call per round."""
+        from vllm import SamplingParams
+
+        cfg = self.cfg
+        if all_steps is None:
+            all_steps = [split_steps(r["text"], cfg.step_format) for r in rows]
+        searches = [make_search(cfg.mode, len(steps), cfg.k, final_grade(r, cfg.free_last_step))
+                    for r, steps in zip(rows, all_steps)]
+        tokens = [0] * len(rows)
+        unfinished = [0] * len(rows)
+        before, t0 = cache_counters(self.llm), time.time()
+
+        def evaluate(requests: list[tuple[int, int]]) -> list[int]:
+            prompts, params = [], []
+            for j, i in requests:
+                r = rows[j]
+                prompts.append(rollout_prompt(r["problem"], r["text"], all_steps[j], i))
+                params.append(SamplingParams(
+                    n=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
+                    stop=STOP_STRINGS, seed=prefix_seed(cfg.seed, r["problem_id"], r["sample_id"], i, cfg.k)))
+            outputs = self.llm.generate(prompts, params, use_tqdm=False)
+            results = []
+            for (j, i), res in zip(requests, outputs):
+                prefix = prefix_text(rows[j]["text"], all_steps[j], i)
+                n_correct = 0
+                for c in res.outputs:
+                    tokens[j] += len(c.token_ids)
+                    if c.finish_reason == "length":
+                        unfinished[j] += 1
+                    elif is_correct_answer(prefix + "\n" + c.text, rows[j]["reference_answer"]):
+                        n_correct += 1
+                results.append(n_correct)
+            return results
+
+        stats = run_rounds(searches, evaluate)
+        after = cache_counters(self.llm)
+        batch_info = {"id": uuid.uuid4().hex[:12], "solutions": len(rows), "rounds": stats.rounds,
+                      "evaluations": stats.evaluations, "wall_s": round(time.time() - t0, 3),
+                      **{k: after[k] - before.get(k, 0) for k in after}}
+        out = []
+        for j, (r, steps, s) in enumerate(zip(rows, all_steps, searches)):
+            lab = s.labels()
+            meta = {"mode": cfg.mode, "k": cfg.k, "completer": self.completer, "evaluations": lab.evaluations,
+                    "free_last_step": s.final_grade is not None, "unfinished_rollouts": unfinished[j],
+                    "monotone_assumed": cfg.mode == "first-error", "batch": batch_info}
+            out.append({"problem_id": r["problem_id"], "sample_id": r["sample_id"], "problem": r["problem"],
+                        "steps": [st.text for st in steps], "hard_labels": lab.hard, "soft_labels": lab.soft,
+                        "label_source": LABEL_SOURCE[cfg.mode], "rollouts": lab.rollouts,
+                        "tokens_generated": tokens[j], "first_error_step": lab.first_error,
+                        "metadata": json.dumps(meta)})
+        return out
+
+
+def cost_summary(table: pa.Table) -> dict:
+    """Rollouts, generated tokens (per labelled step and per solution) and the prefix-cache hit rate of
+    STEP_LABELS rows written by ``RolloutLabeler`` (batches counted once)."""
+    rows = table.select(["steps", "rollouts", "tokens_generated", "metadata"]).to_pylist()
+    steps = sum(len(r["steps"]) for r in rows)
+    rollouts = sum(sum(r["rollouts"] or []) for r in rows)
+    tokens = sum(r["tokens_generated"] or 0 for r in rows)
+    batches = {}
+    for r in rows:
+        b = json.loads(r["metadata"] or "{}").get("batch")
+        if b:
+            batches[b["id"]] = b
+    queries = sum(b.get("prefix_cache_queries", 0) for b in batches.values())
+    hits = sum(b.get("prefix_cache_hits", 0) for b in batches.values())
+    n = max(len(rows), 1)
+    return {"solutions": len(rows), "steps": steps, "rollouts": rollouts, "tokens_generated": tokens,
+            "rollouts_per_step": rollouts / max(steps, 1), "tokens_per_step": tokens / max(steps, 1),
+            "rollouts_per_solution": rollouts / n, "tokens_per_solution": tokens / n,
+            "engine_calls": sum(b.get("rounds", 0) for b in batches.values()),
+            "prefix_cache_queries": queries, "prefix_cache_hits": hits,
+            "prefix_cache_hit_rate": hits / queries if queries else None}

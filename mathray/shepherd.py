@@ -1,0 +1,232 @@
+"""Math-Shepherd step labels from rollouts: which step prefixes to evaluate, and how results become labels.
+
+Pure logic (no Ray, vLLM or torch): ``mathray.rollout`` owns the engine and calls these.
+
+A solution with steps s_0..s_{n-1} is labelled by evaluating step prefixes: K completions from the prefix
+s_0..s_i, each graded against the reference. ``hard = 1`` when any completion is correct, ``soft = correct
+/ K`` (fixed denominator K: unfinished or unparsable completions count as wrong).
+
+Modes (same output):
+- ``full``: every step prefix is evaluated, in one round (Math-Shepherd).
+- ``first-error``: binary search for the first step whose prefix can no longer reach the answer, assuming
+  hard labels are monotone (once a prefix fails, every longer one fails; OmegaPRM). Steps before it are
+  +, it and every later step are -. Soft labels only at the measured steps (null elsewhere). Each round
+  evaluates one prefix per unfinished solution, so a batch of solutions advances together.
+
+The free last step: the last prefix IS the whole solution, whose own grade is known, so it needs no
+rollout (``final_grade``). The issue asks for this when the solution's answer is correct; ``final_grade``
+may also be False (answered but wrong; the ``graded`` policy of the job) which saves one more prefix. A
+known final grade is an exact value, so that step gets soft label 1.0 / 0.0 with 0 rollouts. In
+``first-error`` mode a correct final answer ends the search at once: under monotonicity every prefix of a
+solution that reaches the answer reaches it too, so such a solution costs no rollouts at all.
+
+Search bound: the first error f lies in 0..n (n: no error). Binary search over that range evaluates
+``ceil(log2(n + 1)) <= ceil(log2(n)) + 1`` prefixes; with the last step known bad, ``ceil(log2(n))``.
+
+Non-monotone oracles (a prefix fails but a longer one succeeds: a lucky completer, or a solution that
+recovers) are not errors. ``full`` records the raw measurements (labels may go - then +) and
+``first_error`` = the first step labelled -. ``first-error`` finds a good->bad boundary that is consistent
+with every measurement it made (the step before it measured or implied good, the step itself measured or
+implied bad), which need not be the first failing prefix; its labels are the monotone labelling around
+that boundary. ``is_monotone(hard)`` tells whether a full labelling satisfies the assumption.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Sequence
+
+Mode = Literal["full", "first-error"]
+MODES: tuple[str, ...] = ("full", "first-error")
+LABEL_SOURCE = {"full": "shepherd-full", "first-error": "shepherd-first-error"}
+
+
+@dataclass
+class StepLabels:
+    hard: list[int]                    # 1 good / 0 bad per step
+    soft: list[float | None]           # correct / K where measured (or exact for the free last step)
+    rollouts: list[int]                # completions spent per step
+    first_error: int | None            # first step labelled 0; None when every step is 1
+    evaluations: int                   # prefixes rolled out
+
+
+def max_first_error_evaluations(num_steps: int) -> int:
+    """The bound of the issue: ceil(log2(steps)) + 1 prefix evaluations."""
+    return math.ceil(math.log2(num_steps)) + 1 if num_steps > 0 else 0
+
+
+def is_monotone(hard: Sequence[int]) -> bool:
+    """True when no step labelled 0 is followed by a step labelled 1."""
+    return all(not (a == 0 and b == 1) for a, b in zip(hard, hard[1:]))
+
+
+class StepSearch:
+    """State of one solution's labelling: ``next_steps()`` says which prefixes to evaluate this round,
+    ``record(step, n_correct)`` folds in a result, ``done`` says when to stop, ``labels()`` gives the
+    result. Step i means the prefix s_0..s_i (0-based)."""
+
+    mode: str = ""
+
+    def __init__(self, num_steps: int, k: int, final_grade: bool | None = None):
+        if num_steps < 1:
+            raise ValueError(f"a solution needs at least one step, got {num_steps}")
+        if k < 1:
+            raise ValueError(f"k (rollouts per prefix) must be >= 1, got {k}")
+        self.n, self.k, self.final_grade = num_steps, k, final_grade
+        self.measured: dict[int, int] = {}   # step -> correct completions out of k
+        self._asked: set[int] = set()
+
+    def next_steps(self) -> list[int]:
+        raise NotImplementedError
+
+    @property
+    def done(self) -> bool:
+        raise NotImplementedError
+
+    def record(self, step: int, n_correct: int) -> None:
+        if step not in self._asked:
+            raise ValueError(f"step {step} was not requested (pending: {sorted(self._asked)})")
+        if not 0 <= n_correct <= self.k:
+            raise ValueError(f"n_correct={n_correct} outside 0..{self.k}")
+        self._asked.discard(step)
+        self.measured[step] = n_correct
+        self._update(step, n_correct > 0)
+
+    def _update(self, step: int, good: bool) -> None:
+        pass
+
+    def _ask(self, steps: list[int]) -> list[int]:
+        self._asked.update(steps)
+        return steps
+
+    def _soft_and_rollouts(self) -> tuple[list[float | None], list[int]]:
+        soft: list[float | None] = [None] * self.n
+        rollouts = [0] * self.n
+        if self.final_grade is not None:
+            soft[-1] = 1.0 if self.final_grade else 0.0
+        for i, c in self.measured.items():
+            soft[i], rollouts[i] = c / self.k, self.k
+        return soft, rollouts
+
+    def labels(self) -> StepLabels:
+        raise NotImplementedError
+
+
+class FullSearch(StepSearch):
+    """Every prefix (but a free last step) in one round; labels are the raw measurements."""
+
+    mode = "full"
+
+    def _todo(self) -> list[int]:
+        last = self.n - 1 if self.final_grade is not None else self.n
+        return [i for i in range(last) if i not in self.measured]
+
+    def next_steps(self) -> list[int]:
+        return self._ask([i for i in self._todo() if i not in self._asked])
+
+    @property
+    def done(self) -> bool:
+        return not self._todo()
+
+    def labels(self) -> StepLabels:
+        if not self.done:
+            raise RuntimeError("labels() before the search finished")
+        hard = [int(self.measured[i] > 0) if i in self.measured else int(bool(self.final_grade))
+                for i in range(self.n)]
+        soft, rollouts = self._soft_and_rollouts()
+        first = next((i for i, h in enumerate(hard) if h == 0), None)
+        return StepLabels(hard, soft, rollouts, first, len(self.measured))
+
+
+class FirstErrorSearch(StepSearch):
+    """Binary search for the first failing prefix; one prefix per round."""
+
+    mode = "first-error"
+
+    def __init__(self, num_steps: int, k: int, final_grade: bool | None = None):
+        super().__init__(num_steps, k, final_grade)
+        # invariant: the first error f lies in lo..hi (f == n: no error); steps < lo are good, hi is bad
+        self.lo, self.hi = 0, self.n
+        if final_grade is True:
+            self.lo = self.n            # the whole solution reaches the answer: so does every prefix
+        elif final_grade is False:
+            self.hi = self.n - 1        # the whole solution fails: the last step is bad
+
+    def next_steps(self) -> list[int]:
+        if self.done or self._asked:
+            return []
+        return self._ask([(self.lo + self.hi) // 2])
+
+    @property
+    def done(self) -> bool:
+        return self.lo >= self.hi
+
+    def _update(self, step: int, good: bool) -> None:
+        if good:
+            self.lo = max(self.lo, step + 1)
+        else:
+            self.hi = min(self.hi, step)
+
+    def labels(self) -> StepLabels:
+        if not self.done:
+            raise RuntimeError("labels() before the search finished")
+        f = self.lo
+        hard = [int(i < f) for i in range(self.n)]
+        soft, rollouts = self._soft_and_rollouts()
+        return StepLabels(hard, soft, rollouts, f if f < self.n else None, len(self.measured))
+
+
+def make_search(mode: str, num_steps: int, k: int, final_grade: bool | None = None) -> StepSearch:
+    if mode == "full":
+        return FullSearch(num_steps, k, final_grade)
+    if mode == "first-error":
+        return FirstErrorSearch(num_steps, k, final_grade)
+    raise ValueError(f"unknown labelling mode {mode!r}; expected one of {MODES}")
+
+
+@dataclass
+class RoundStats:
+    rounds: int = 0                    # engine calls
+    evaluations: int = 0               # prefixes evaluated, over all solutions
+    per_round: list[int] = field(default_factory=list)
+
+
+def run_rounds(searches: Sequence[StepSearch],
+               evaluate: Callable[[list[tuple[int, int]]], list[int]]) -> RoundStats:
+    """Drive many searches together: each round gathers the next prefixes of EVERY unfinished search into
+    one ``evaluate(requests)`` call (requests are ``(search_index, step)``; it returns the number of
+    correct completions per request), so a sequential binary search per solution still fills the engine.
+    """
+    stats = RoundStats()
+    while True:
+        requests = [(j, step) for j, s in enumerate(searches) if not s.done for step in s.next_steps()]
+        if not requests:
+            break
+        results = evaluate(requests)
+        if len(results) != len(requests):
+            raise RuntimeError(f"evaluate returned {len(results)} results for {len(requests)} requests")
+        for (j, step), n_correct in zip(requests, results):
+            searches[j].record(step, n_correct)
+        stats.rounds += 1
+        stats.evaluations += len(requests)
+        stats.per_round.append(len(requests))
+    stuck = [j for j, s in enumerate(searches) if not s.done]
+    if stuck:
+        raise RuntimeError(f"searches {stuck[:5]} stopped asking for prefixes before finishing")
+    return stats
+
+
+def shepherd_text(problem: str, steps: Sequence[str], hard: Sequence[int]) -> dict:
+    """One record of the Math-Shepherd data set format: ``input`` = problem + ``Step k: ... ки`` lines,
+    ``label`` = the same text with each ``ки`` replaced by ``+`` or ``-`` (``mathray.ingest`` reads it)."""
+    if len(steps) != len(hard):
+        raise ValueError(f"{len(steps)} steps but {len(hard)} labels")
+    body = []
+    for i, step in enumerate(steps):
+        text = " ".join(step.split("\n")).strip()   # one line per step, as in the data set
+        if not text.lower().startswith(f"step {i + 1}:"):
+            text = f"Step {i + 1}: {text}"
+        body.append(text)
+    tagged = "\n".join(f"{t} ки" for t in body)
+    labelled = "\n".join(f"{t} {'+' if h else '-'}" for t, h in zip(body, hard))
+    return {"input": f"{problem.strip()} {tagged}", "label": f"{problem.strip()} {labelled}"}

@@ -1,0 +1,105 @@
+"""The Math-Shepherd labelling job: SAMPLES shards -> STEP_LABELS shards (+ a Math-Shepherd text export).
+
+A resumable stage (``mathray.stage.run_stage``): rows are validated against SAMPLES, then a pool of
+``RolloutLabeler`` actors (one vLLM engine each, GPU or CPU) labels them batch by batch; committed shards
+are never redone; invalid rows and solutions with no parsable step are quarantined with a reason.
+The summary adds the cost of labelling: rollouts and generated tokens per labelled step and per solution,
+the prefix-cache hit rate (vLLM metrics), engine calls and the wall time of the mode.
+
+Output columns: ``schemas.STEP_LABELS`` (``label_source`` = ``shepherd-full`` | ``shepherd-first-error``,
+``first_error_step``; ``metadata`` JSON holds the mode, K, completer checkpoint, evaluations, the batch's
+engine counters).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from mathray import schemas
+from mathray.config import StrictModel
+from mathray.engine import EngineConfig, pool_kwargs, resolve_device
+from mathray.rollout import OUTPUT_SCHEMA, LabelingConfig, RolloutLabeler, cost_summary
+from mathray.shepherd import shepherd_text
+from mathray.stage import StageSummary, init_ray, run_stage, validate_batch
+from mathray.storage import ShardStore, join, write_bytes_atomic
+
+KEY = ["problem_id", "sample_id"]
+EXPORT_NAME = "math_shepherd.jsonl"
+
+
+class ShepherdConfig(StrictModel):
+    input: str = "runs/default/samples"         # SAMPLES shards (the sampling job's output)
+    output: str = "runs/default/step_labels"
+    engine: EngineConfig = EngineConfig()       # the completer (usually the generator itself)
+    labeling: LabelingConfig = LabelingConfig()
+    export_text: bool = True                    # also write <output>/math_shepherd.jsonl (ки + +/-)
+    max_shards: int | None = None               # take at most this many pending shards in this run
+
+
+@dataclass
+class ShepherdSummary:
+    stage: StageSummary
+    mode: str
+    cost: dict = field(default_factory=dict)
+    export_uri: str | None = None
+
+    def lines(self) -> list[str]:
+        c, job = self.cost, self.stage.job
+        out = self.stage.lines()
+        out.append(f"[{job}] mode {self.mode}: wall time {self.stage.wall_s:.1f}s")
+        if c.get("solutions"):
+            rate = c["prefix_cache_hit_rate"]
+            out += [
+                f"[{job}] labelled {c['solutions']} solutions, {c['steps']} steps in {c['engine_calls']} "
+                f"engine calls",
+                f"[{job}] rollouts: {c['rollouts']} ({c['rollouts_per_step']:.2f}/step, "
+                f"{c['rollouts_per_solution']:.2f}/solution)",
+                f"[{job}] generated tokens: {c['tokens_generated']} ({c['tokens_per_step']:.1f}/step, "
+                f"{c['tokens_per_solution']:.1f}/solution)",
+                f"[{job}] prefix cache: {c['prefix_cache_hits']}/{c['prefix_cache_queries']} tokens hit"
+                + (f" ({rate:.1%})" if rate is not None else " (no metrics)"),
+            ]
+        if self.export_uri:
+            out.append(f"[{job}] Math-Shepherd text: {self.export_uri}")
+        return out
+
+
+def shard_stats(table: pa.Table) -> dict:
+    return {k: v for k, v in cost_summary(table).items() if k in ("rollouts", "tokens_generated", "steps")}
+
+
+def export_text(store: ShardStore) -> str:
+    """Every committed STEP_LABELS row as one Math-Shepherd JSON line (``input``/``label``)."""
+    table = store.read_all(columns=["problem_id", "sample_id", "problem", "steps", "hard_labels"])
+    lines = []
+    for r in table.to_pylist():
+        rec = shepherd_text(r["problem"], r["steps"], r["hard_labels"])
+        lines.append(json.dumps({**rec, "problem_id": r["problem_id"], "sample_id": r["sample_id"]},
+                                ensure_ascii=False))
+    uri = join(store.uri, EXPORT_NAME)
+    write_bytes_atomic(uri, ("\n".join(lines) + "\n" if lines else "").encode())
+    return uri
+
+
+def run_shepherd(cfg: ShepherdConfig) -> ShepherdSummary:
+    init_ray()
+    device = resolve_device(cfg.engine)
+    out_store = ShardStore(cfg.output)
+
+    def transform(ds):
+        ds = ds.map_batches(validate_batch, batch_format="pyarrow", fn_kwargs={"schema": schemas.SAMPLES})
+        return ds.map_batches(RolloutLabeler, batch_format="pyarrow",
+                              fn_constructor_kwargs={"engine": cfg.engine, "labeling": cfg.labeling},
+                              **pool_kwargs(cfg.engine, device))
+
+    stage = run_stage(job="shepherd", cfg=cfg, input_store=ShardStore(cfg.input), output_store=out_store,
+                      input_key=KEY, output_key=KEY, output_schema=OUTPUT_SCHEMA, transform=transform,
+                      shard_stats=shard_stats, max_shards=cfg.max_shards)
+    done = out_store.committed()
+    table = out_store.read_all() if done else schemas.to_table([], OUTPUT_SCHEMA)
+    summary = ShepherdSummary(stage=stage, mode=cfg.labeling.mode, cost=cost_summary(table))
+    if cfg.export_text and done:
+        summary.export_uri = export_text(out_store)
+    return summary

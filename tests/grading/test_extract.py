@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+
+from mathray.grading import extract_answer, extract_reference, grade, last_boxed
+
+
+@pytest.mark.parametrize("text, expected", [
+    (r"so $\boxed{\frac{1}{2}}$.", r"\frac{1}{2}"),
+    (r"first \boxed{1} then \boxed{2}", "2"),  # the last box counts; boxes are not merged
+    (r"\boxed{\left\{ 1, \{2\} \right\}}", r"\left\{ 1, \{2\} \right\}"),
+    (r"\fbox{7}", "7"),
+    (r"The answer is $\boxed 5$.", "5"),
+    (r"so \boxed{\frac{1}{2}", None),  # truncated inside the box
+    ("We get 12.\n#### 1,234\n\nQuestion: next one\n#### 99", "1,234"),  # the first #### counts
+    ("steps\n\n# Answer\n\n42\n", "42"),
+    ("Thus the final answer is $\\frac{3}{4}$. I hope it is correct.", r"\frac{3}{4}"),
+    ("The answer is 3.5.", "3.5"),
+    ("The answer is 3 or 4.", "3 or 4"),
+    ("She makes 9 * 2 = $18 every day\nA: 18", "18"),
+    ("blah\n**12**", "12"),
+    ("no answer here", None),
+    ("", None),
+    (None, None),
+    ("Natalia sold 48/2 = 24 clips.\n24\nQuestion: Weng earns $12 an hour. The answer is 10", None),
+])
+def test_extract_answer(text, expected):
+    assert extract_answer(text) == expected
+
+
+def test_number_fallback_is_opt_in():
+    text = "She has 5 apples and buys 7 more, so 12 in total"
+    assert extract_answer(text) is None
+    assert extract_answer(text, number_fallback=True) == "12"
+
+
+def test_last_boxed_skips_escaped_braces():
+    assert last_boxed(r"\boxed{\{1,2\}}") == r"\{1,2\}"
+
+
+def test_overlong_text_has_no_answer():
+    assert extract_answer("x" * 300_000 + r"\boxed{1}") is None
+    assert grade("x" * 300_000 + r"\boxed{1}", "1").reason == "too-long"
+
+
+def test_math500_reference_answers(math500_rows):
+    rows = math500_rows
+    assert len(rows) == 500
+    wrong = [(r["unique_id"], g.answer, r["answer"]) for r in rows
+             if not (g := grade(r["solution"], r["answer"])).is_correct]
+    assert wrong == []
+
+
+def test_gsm8k_reference_answers(gsm8k_rows):
+    rows = gsm8k_rows
+    assert len(rows) == 1319
+    wrong = []
+    for r in rows:
+        gold = r["answer"].split("####")[-1].strip()
+        if not grade(r["answer"], gold).is_correct or extract_reference(r["answer"]) != gold:
+            wrong.append((r["question"][:40], gold))
+    assert wrong == []

@@ -1,0 +1,137 @@
+"""Search logic of Math-Shepherd labelling against deterministic stand-in completers (pure logic)."""
+import itertools
+import math
+
+import pytest
+
+from mathray.ingest import load_math_shepherd
+from mathray.shepherd import (FirstErrorSearch, FullSearch, is_monotone, make_search,
+                              max_first_error_evaluations, run_rounds, shepherd_text)
+
+K = 4
+
+
+def monotone_oracle(first_error: int):
+    """Correct completions from prefix i: K before the first error, 0 from it on."""
+    return lambda i: K if i < first_error else 0
+
+
+def run_one(search, oracle):
+    calls = []
+
+    def evaluate(requests):
+        calls.append(list(requests))
+        return [oracle(step) for _, step in requests]
+
+    stats = run_rounds([search], evaluate)
+    return search.labels(), stats, calls
+
+
+@pytest.mark.parametrize("n", list(range(1, 41)))
+def test_first_error_found_exactly_within_bound(n):
+    for f in range(n + 1):  # f == n: no error
+        for final in (None, f == n):  # unknown final grade, or the solution's own grade
+            labels, stats, _ = run_one(FirstErrorSearch(n, K, final), monotone_oracle(f))
+            assert labels.first_error == (f if f < n else None)
+            assert labels.hard == [int(i < f) for i in range(n)]
+            assert labels.evaluations == stats.evaluations == stats.rounds
+            assert labels.evaluations <= max_first_error_evaluations(n) == math.ceil(math.log2(n)) + 1
+            assert labels.evaluations <= math.ceil(math.log2(n + 1))
+            measured = [i for i, r in enumerate(labels.rollouts) if r]
+            assert all(labels.soft[i] == (1.0 if i < f else 0.0) for i in measured)
+            assert all(labels.soft[i] is None for i in range(n - 1) if i not in measured)
+
+
+def test_correct_final_answer_costs_nothing_in_first_error_mode():
+    labels, stats, calls = run_one(FirstErrorSearch(7, K, final_grade=True), monotone_oracle(0))
+    assert calls == [] and stats.rounds == 0
+    assert labels.hard == [1] * 7 and labels.rollouts == [0] * 7 and labels.first_error is None
+    assert labels.soft == [None] * 6 + [1.0]
+
+
+def test_wrong_final_answer_is_a_known_bad_last_step():
+    labels, _, calls = run_one(FirstErrorSearch(4, K, final_grade=False), monotone_oracle(4))
+    assert labels.first_error == 3 and labels.hard == [1, 1, 1, 0]
+    assert all(step != 3 for call in calls for _, step in call)
+    assert labels.evaluations == 2 == math.ceil(math.log2(4))
+
+
+def test_full_mode_one_round_all_prefixes_and_free_last_step():
+    labels, stats, calls = run_one(FullSearch(5, K, final_grade=True), lambda i: [4, 2, 0, 1, 9][i])
+    assert stats.rounds == 1 and calls == [[(0, 0), (0, 1), (0, 2), (0, 3)]]
+    assert labels.hard == [1, 1, 0, 1, 1]             # raw measurements: non-monotone is kept
+    assert labels.soft == [1.0, 0.5, 0.0, 0.25, 1.0]
+    assert labels.rollouts == [K, K, K, K, 0]
+    assert labels.first_error == 2 and not is_monotone(labels.hard)
+    labels, _, calls = run_one(FullSearch(3, K, final_grade=None), lambda i: 1)
+    assert calls == [[(0, 0), (0, 1), (0, 2)]] and labels.rollouts == [K] * 3 and labels.first_error is None
+
+
+def test_full_and_first_error_agree_on_monotone_oracles():
+    for n, f in itertools.product(range(1, 9), range(0, 9)):
+        if f > n:
+            continue
+        full, _, _ = run_one(FullSearch(n, K), monotone_oracle(f))
+        fe, _, _ = run_one(FirstErrorSearch(n, K), monotone_oracle(f))
+        assert full.hard == fe.hard and full.first_error == fe.first_error
+        assert fe.evaluations <= full.evaluations
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13])
+def test_non_monotone_oracles_give_a_consistent_boundary(n):
+    """Every good/bad pattern: no crash, bound kept, and the boundary agrees with what was measured."""
+    for pattern in itertools.product([0, 1], repeat=n):
+        labels, _, _ = run_one(FirstErrorSearch(n, K), lambda i: K * pattern[i])
+        f = labels.first_error if labels.first_error is not None else n
+        assert labels.evaluations <= max_first_error_evaluations(n)
+        assert is_monotone(labels.hard) and labels.hard == [int(i < f) for i in range(n)]
+        for i, r in enumerate(labels.rollouts):
+            if r:  # every measurement agrees with the labels
+                assert labels.hard[i] == pattern[i]
+        if is_monotone(list(pattern)):
+            assert f == next((i for i, p in enumerate(pattern) if p == 0), n)
+
+
+def test_run_rounds_batches_many_solutions_per_call():
+    searches = [FirstErrorSearch(8, K) for _ in range(5)] + [FullSearch(3, K, final_grade=False)]
+    firsts = [0, 3, 8, 5, 7]
+    sizes = []
+
+    def evaluate(requests):
+        sizes.append(len(requests))
+        return [K if j == 5 else monotone_oracle(firsts[j])(step) for j, step in requests]
+
+    stats = run_rounds(searches, evaluate)
+    assert stats.rounds == max(s.labels().evaluations for s in searches) <= 4
+    assert sizes[0] == 5 + 2                               # every solution's first prefix in call one
+    assert [s.labels().first_error for s in searches] == [0, 3, None, 5, 7, 2]
+
+
+def test_bad_inputs_are_clear_errors():
+    with pytest.raises(ValueError, match="at least one step"):
+        FirstErrorSearch(0, K)
+    with pytest.raises(ValueError, match="unknown labelling mode"):
+        make_search("exhaustive", 3, K)
+    s = FirstErrorSearch(4, K)
+    (step,) = s.next_steps()
+    with pytest.raises(ValueError, match="not requested"):
+        s.record(step + 1, 0)
+    with pytest.raises(ValueError, match="outside"):
+        s.record(step, K + 1)
+    with pytest.raises(RuntimeError, match="before the search finished"):
+        s.labels()
+    with pytest.raises(RuntimeError, match="results for"):
+        run_rounds([FullSearch(2, K)], lambda reqs: [])
+
+
+def test_shepherd_text_round_trips_through_ingest():
+    steps = ["5 * 3 = 15", "7 + 15 = 22", "22 - 4 = 18", "The answer is \\boxed{18}."]
+    rec = shepherd_text("Compute 7 + 5 * 3 - 4.", steps, [1, 1, 0, 0])
+    assert rec["input"].count("ки") == 4 and "Step 2: 7 + 15 = 22 ки\n" in rec["input"]
+    assert rec["label"].endswith("Step 4: The answer is \\boxed{18}. -")
+    loaded = load_math_shepherd(rec, 0, "t").step_labels
+    assert loaded["problem"] == "Compute 7 + 5 * 3 - 4."
+    assert loaded["hard_labels"] == [1, 1, 0, 0]
+    assert loaded["steps"] == [f"Step {i + 1}: {s}" for i, s in enumerate(steps)]
+    with pytest.raises(ValueError, match="labels"):
+        shepherd_text("p", ["a"], [1, 0])
