@@ -62,6 +62,7 @@ def plot_accuracy_vs_n(report: dict) -> bytes:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5.5))
+    ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)   # > 10 selectors: the default cycle repeats
     for name, c in report["curves"].items():
         mean, std = c["mean"], c["std"]
         line, = ax.plot(c["n"], [100 * m for m in mean], marker="o", ms=3, label=name)
