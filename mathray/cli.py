@@ -17,6 +17,8 @@ JOBS: dict[str, tuple[str, str]] = {
     "sample": ("rayjobs.sample", "mathray.sampling:SampleJobConfig"),
     "train": ("rayjobs.train", "mathray.training.config:TrainJobConfig"),
     "shepherd": ("rayjobs.shepherd", "mathray.shepherd_job:ShepherdConfig"),
+    "score": ("rayjobs.score", "mathray.scoring:ScoreConfig"),
+    "evaluate": ("rayjobs.evaluate", "mathray.evaluation:EvaluateConfig"),
 }
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "rayjobs" / "configs"

@@ -89,6 +89,12 @@ def verifier_prompt(problem: str, solution: str) -> str:
     return VERIFIER_TEMPLATE.format(problem=problem.strip(), solution=solution.strip())
 
 
+def encode_verifier(tokenizer, problem: str, solution: str) -> list[int]:
+    """Token ids of ``verifier_prompt(problem, solution)`` without special tokens (as ``encode_prm``); the
+    verifier score is read from the logits at the last of them (``readout.verifier_logits``)."""
+    return tokenizer.encode(verifier_prompt(problem, solution), add_special_tokens=False)
+
+
 def single_token_id(tokenizer, text: str) -> int:
     """The id of ``text`` when it encodes to exactly one token; a clear error otherwise."""
     ids = tokenizer.encode(text, add_special_tokens=False)

@@ -1,0 +1,187 @@
+"""Evaluation job: SAMPLES (+ greedy SAMPLES) + SCORES -> every selector on the same pools, curves vs N,
+bootstrap CIs, evaluator cost -> report files (``mathray.report``).
+
+The job is light (no model runs), so it runs in the driver process without a Ray cluster, like ingest.
+Pools: one per problem, candidates in ``sample_id`` order; a sample without a SCORES row has no score
+(it ranks last, see ``mathray.selectors``). Answers are clustered once per problem on the full pool with
+``mathray.grading.cluster_answers`` (equivalence by the grader); random subsets reuse those clusters.
+Samples whose ``answer`` is null (none extracted) join no cluster.
+
+Usage::
+
+    python -m rayjobs.evaluate --config rayjobs/configs/evaluate.yaml --set samples=runs/x/samples
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Sequence
+
+from pydantic import Field
+
+from mathray import metrics, selectors
+from mathray.config import StrictModel, code_version, config_hash
+from mathray.selectors import Candidate
+
+
+class EvaluateConfig(StrictModel):
+    samples: str = "runs/default/samples_test"  # SAMPLES shards: the candidate pools
+    scores: str | None = None             # SCORES shards of those samples (None: voting/oracle rows only)
+    greedy_samples: str | None = None     # SAMPLES shards of a greedy run (one per problem): Pass@1 (greedy)
+    output: str | None = None             # report directory; default: <parent of scores or samples>/report
+    split: str = "test"                   # the data split, named in the report
+    k: int = Field(8, ge=1)               # K of RR.Top-K, W.RR.MajK, MajK (Liu et al.: 8)
+    top_n: int = Field(5, ge=1)           # N of Maj1.TopN
+    prm_vote_aggregation: str = "min"     # PRM-weighted voting's step aggregation (Math-Shepherd: min)
+    k_sweep: list[int] = [1, 2, 4, 8, 16]  # K values of the accuracy-vs-cost curves
+    trials: int = Field(50, ge=1)         # random-subset trials per N (Lightman: 400)
+    bootstrap_resamples: int = Field(1000, ge=10)
+    confidence: float = 0.95
+    seed: int = 0                         # subsets and bootstrap
+
+
+def cluster_ids(answers: Sequence[str | None]) -> list[int | None]:
+    """Equivalence-cluster id per answer via the grader's ``cluster_answers``; None for no answer (the
+    grader's ``NO_ANSWER``: a null or blank answer joins no cluster)."""
+    from mathray.grading import cluster_answers
+
+    return [c if c >= 0 else None for c in cluster_answers(list(answers))]
+
+
+def build_pools(samples: list[dict], scores: list[dict]) -> dict[str, list[Candidate]]:
+    """{problem_id: candidates in sample_id order} from SAMPLES rows and SCORES rows."""
+    by_key = {(s["problem_id"], s["sample_id"]): s for s in scores}
+    grouped: dict[str, list[dict]] = defaultdict(list)
+    for r in samples:
+        grouped[r["problem_id"]].append(r)
+    pools = {}
+    for pid in sorted(grouped):
+        rows = sorted(grouped[pid], key=lambda r: r["sample_id"])
+        clusters = cluster_ids([r.get("answer") for r in rows])
+        pool = []
+        for r, c in zip(rows, clusters):
+            s = by_key.get((pid, r["sample_id"]), {})
+            steps = s.get("step_scores")
+            pool.append(Candidate(is_correct=bool(r["is_correct"]), cluster=c,
+                                  verifier_score=s.get("verifier_score"),
+                                  step_scores=tuple(steps) if steps is not None else None))
+        pools[pid] = pool
+    return pools
+
+
+def greedy_accuracy(greedy: list[dict], problem_ids: Sequence[str]) -> list[float]:
+    """Per problem (in ``problem_ids`` order) the greedy decode's correctness; 0 where it is missing."""
+    by_pid: dict[str, list[bool]] = defaultdict(list)
+    for r in greedy:
+        by_pid[r["problem_id"]].append(bool(r["is_correct"]))
+    return [metrics.mean([float(x) for x in by_pid[p]]) if by_pid.get(p) else 0.0 for p in problem_ids]
+
+
+def _row(name: str, values: list[float], costs: list[float], cfg: EvaluateConfig) -> dict:
+    lo, hi = metrics.bootstrap_ci(values, cfg.bootstrap_resamples, cfg.confidence, cfg.seed)
+    return {"selector": name, "accuracy": metrics.mean(values), "ci_low": lo, "ci_high": hi,
+            "cost": metrics.mean(costs)}
+
+
+def evaluate_pools(pools: dict[str, list[Candidate]], cfg: EvaluateConfig,
+                   greedy: list[float] | None = None) -> dict:
+    """Everything numeric of the report (table, curves, pass@k, cost sweeps) for the given pools."""
+    plist = list(pools.values())
+    has_v = any(c.verifier_score is not None for p in plist for c in p)
+    has_prm = any(c.step_scores is not None for p in plist for c in p)
+    sels = selectors.build_selectors(cfg.k, cfg.top_n, cfg.prm_vote_aggregation, has_v, has_prm)
+    table = [] if greedy is None else [_row("Pass@1 (greedy)", greedy, [0.0] * len(greedy), cfg)]
+    for name, sel in sels.items():
+        picks = [sel(p) for p in plist]
+        table.append(_row(name, [s.value for s in picks], [s.cost(len(p)) for s, p in zip(picks, plist)], cfg))
+
+    def on_subset(p: int, idx: list[int]) -> dict[str, float]:
+        sub = selectors.subset(plist[p], idx)
+        return {name: sel(sub).value for name, sel in sels.items()}
+
+    sizes = [len(p) for p in plist]
+    pool_size = max(sizes, default=0)
+    ns = metrics.curve_sizes(pool_size)
+    curves = metrics.subset_curves(sizes, on_subset, ns, cfg.trials, cfg.seed)
+    pass_k = {"k": [], "value": []}
+    for k in ns:
+        vals = [metrics.pass_at_k(len(p), sum(c.is_correct for c in p), k) for p in plist if len(p) >= k]
+        pass_k["k"].append(k)
+        pass_k["value"].append(metrics.mean(vals))
+    sweep: dict[str, list[dict]] = {}
+    families = ({"RR.Top-K": selectors.rerank_top_k, "W.RR.MajK": selectors.weighted_rerank_top_k} if has_v else {})
+    for family, fn in families.items():
+        sweep[family] = []
+        for k in cfg.k_sweep:
+            picks = [fn(p, k) for p in plist]
+            sweep[family].append({"k": k, "accuracy": metrics.mean([s.value for s in picks]),
+                                  "cost": metrics.mean([s.cost(len(p)) for s, p in zip(picks, plist)])})
+    return {"num_problems": len(plist), "pool_size": pool_size, "table": table,
+            "curves": {name: {"n": list(c), "mean": [m for m, _ in c.values()], "std": [s for _, s in c.values()]}
+                       for name, c in curves.items()},
+            "pass_at_k": pass_k, "cost_sweep": sweep}
+
+
+def _run_config(uri: str | None) -> dict | None:
+    from mathray.storage import exists, join, read_bytes
+
+    if uri and exists(join(uri, "run.json")):
+        return json.loads(read_bytes(join(uri, "run.json")))
+    return None
+
+
+def provenance(cfg: EvaluateConfig, samples: list[dict], scores: list[dict]) -> dict:
+    """What every number of the report comes from."""
+    sample_run = _run_config(cfg.samples) or {}
+    sample_cfg = sample_run.get("config", {})
+    return {
+        "generator": sorted({r["generator"] for r in samples}),
+        "scorer (verifier/PRM checkpoints)": sorted({r["scorer"] for r in scores}) or None,
+        "sampling params hash": sorted({r["sampling_params_hash"] for r in samples}),
+        "sampling params": sample_cfg.get("sampling"),
+        "sample seeds": sorted({r["seed"] for r in samples if r.get("seed") is not None})[:10],
+        "split": cfg.split,
+        "evaluation seed": cfg.seed,
+        "samples": cfg.samples, "scores": cfg.scores, "greedy samples": cfg.greedy_samples,
+        "sample run config hash": sample_run.get("config_hash"),
+        "evaluate config hash": config_hash(cfg), "code version": code_version(),
+    }
+
+
+def default_output(cfg: EvaluateConfig) -> str:
+    import posixpath
+
+    from mathray.storage import join
+
+    if cfg.output:
+        return cfg.output
+    base, sep, query = (cfg.scores or cfg.samples).rstrip("/").partition("?")
+    return join(posixpath.dirname(base) + (sep + query if sep else ""), "report")
+
+
+def build_report(cfg: EvaluateConfig) -> dict:
+    from mathray.storage import ShardStore
+
+    try:
+        samples = ShardStore(cfg.samples).read_all().to_pylist()
+        scores = ShardStore(cfg.scores).read_all().to_pylist() if cfg.scores else []
+    except FileNotFoundError as e:
+        raise ValueError(str(e)) from None
+    if not samples:
+        raise ValueError(f"no committed SAMPLES rows under {cfg.samples}")
+    pools = build_pools(samples, scores)
+    greedy = None
+    if cfg.greedy_samples:
+        greedy = greedy_accuracy(ShardStore(cfg.greedy_samples).read_all().to_pylist(), list(pools))
+    report = evaluate_pools(pools, cfg, greedy)
+    report["provenance"] = provenance(cfg, samples, scores)
+    report["settings"] = cfg.model_dump(mode="json")
+    return report
+
+
+def run_evaluate(cfg: EvaluateConfig) -> tuple[dict, dict[str, str]]:
+    """Build the report, write its files; returns (report, {file: uri})."""
+    from mathray.report import write_report
+
+    report = build_report(cfg)
+    return report, write_report(report, default_output(cfg))

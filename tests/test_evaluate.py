@@ -1,0 +1,140 @@
+"""Evaluation on hand-built pools (known answers), the report files, and the end-to-end path on a local Ray
+cluster: sample shards + tiny checkpoints -> score shards -> report."""
+import json
+
+import pytest
+from helpers.score_data import commit_samples, sample_rows
+
+from mathray.evaluation import EvaluateConfig, build_pools, cluster_ids, evaluate_pools, greedy_accuracy
+from mathray.report import FILES, markdown_table, write_report
+from mathray.selectors import build_selectors
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _sample(pid, sid, answer, correct):
+    return {"problem_id": pid, "sample_id": sid, "answer": answer, "is_correct": correct}
+
+
+def _score(pid, sid, v, steps):
+    return {"problem_id": pid, "sample_id": sid, "verifier_score": v, "step_scores": steps, "scorer": "v@1"}
+
+
+# p1: majority "3" is wrong, the verifier prefers "4" (right). p2: a single cluster, right.
+# p3: no answer anywhere. Sample rows arrive out of order; one sample of p1 has no SCORES row.
+SAMPLES = [_sample("p1", 2, "3", False), _sample("p1", 0, "3", False), _sample("p1", 1, "4", True),
+           _sample("p1", 3, " 3", False), _sample("p2", 0, "7", True), _sample("p2", 1, "7", True),
+           _sample("p3", 0, None, False), _sample("p3", 1, None, False)]
+SCORES = [_score("p1", 0, 0.2, [0.9, 0.2]), _score("p1", 1, 0.9, [0.8, 0.7]), _score("p1", 2, 0.3, [0.5, 0.5]),
+          _score("p2", 0, 0.6, [0.6]), _score("p2", 1, 0.4, [0.4]),
+          _score("p3", 0, 0.9, [0.9]), _score("p3", 1, 0.9, [0.9])]
+
+
+def test_cluster_ids_skip_missing_answers():
+    ids = cluster_ids(["3", None, "3.0", "4", "  ", "\\frac{1}{2}", "0.5"])
+    assert ids[1] is None and ids[4] is None
+    assert ids[0] == ids[2] != ids[3] and ids[5] == ids[6] != ids[0]   # equivalence, not string match
+
+
+def test_build_pools_orders_by_sample_id_and_joins_scores():
+    pools = build_pools(SAMPLES, SCORES)
+    assert list(pools) == ["p1", "p2", "p3"]
+    p1 = pools["p1"]
+    assert [c.is_correct for c in p1] == [False, True, False, False]
+    assert [c.verifier_score for c in p1] == [0.2, 0.9, 0.3, None]   # sample 3 was never scored
+    assert p1[0].cluster == p1[2].cluster == p1[3].cluster != p1[1].cluster
+    assert [c.cluster for c in pools["p3"]] == [None, None]
+
+
+def test_evaluate_pools_known_answers():
+    cfg = EvaluateConfig(samples="unused", k=1, top_n=1, k_sweep=[1, 2], trials=20, bootstrap_resamples=50)
+    pools = build_pools(SAMPLES, SCORES)
+    rep = evaluate_pools(pools, cfg, greedy=greedy_accuracy([{"problem_id": "p2", "is_correct": True}], list(pools)))
+    acc = {r["selector"]: r["accuracy"] for r in rep["table"]}
+    assert list(acc)[0] == "Pass@1 (greedy)" and acc["Pass@1 (greedy)"] == pytest.approx(1 / 3)
+    assert set(acc) == {"Pass@1 (greedy)", *build_selectors(k=1, top_n=1)}
+    assert acc["Pass@1 (sample avg)"] == pytest.approx((1 / 4 + 1 + 0) / 3)
+    assert acc["Pass@N (oracle)"] == pytest.approx(2 / 3)
+    assert acc["Maj1@N"] == pytest.approx(1 / 3)          # p1 majority "3" is wrong
+    assert acc["Maj1 (oracle)"] == pytest.approx(1 / 3)
+    assert acc["RR.All"] == pytest.approx(2 / 3)          # p1: 0.9 on "4"
+    assert acc["RR.Top-1"] == pytest.approx(1 / 3)        # p1: only cluster "3" kept
+    assert acc["W.RR"] == pytest.approx(2 / 3)            # p1: 0.9 vs 0.2 + 0.3
+    assert acc["PRM BoN (min)"] == pytest.approx(2 / 3)   # p1: min 0.7 for "4"
+    assert acc["PRM BoN (last)"] == pytest.approx(2 / 3)
+    cost = {r["selector"]: r["cost"] for r in rep["table"]}
+    assert cost["Maj1@N"] == 0.0
+    assert cost["RR.All"] == pytest.approx((4 / 4 + 2 / 2 + 0) / 3)
+    assert cost["RR.Top-1"] == pytest.approx((3 / 4 + 2 / 2 + 0) / 3)
+    for r in rep["table"]:
+        assert r["ci_low"] <= r["accuracy"] <= r["ci_high"]
+    assert rep["pool_size"] == 4 and rep["curves"]["Pass@N (oracle)"]["n"] == [1, 2, 4]
+    assert rep["curves"]["Pass@N (oracle)"]["mean"][-1] == pytest.approx(2 / 3)
+    assert rep["pass_at_k"]["value"][0] == pytest.approx(acc["Pass@1 (sample avg)"])
+    assert [q["k"] for q in rep["cost_sweep"]["RR.Top-K"]] == [1, 2]
+
+
+def test_without_scores_only_score_free_selectors():
+    rep = evaluate_pools(build_pools(SAMPLES, []), EvaluateConfig(trials=2, bootstrap_resamples=10))
+    assert [r["selector"] for r in rep["table"]] == ["Pass@1 (sample avg)", "Pass@N (oracle)", "Maj1@N", "Maj8 (oracle)"]
+    assert rep["cost_sweep"] == {}
+
+
+def _check_report_files(out_dir, selectors):
+    import matplotlib.image as mpimg
+
+    for name in FILES:
+        assert (out_dir / name).is_file(), name
+    for png in ("accuracy_vs_n.png", "accuracy_vs_cost.png"):
+        data = (out_dir / png).read_bytes()
+        assert data.startswith(PNG_MAGIC)
+        img = mpimg.imread(out_dir / png)
+        assert img.shape[0] > 100 and img.shape[1] > 100
+    md = (out_dir / "report.md").read_text()
+    rep = json.loads((out_dir / "report.json").read_text())
+    for s in selectors:
+        assert f"| {s} |" in md, s
+    assert [r["selector"] for r in rep["table"]] == list(selectors)
+    return rep, md
+
+
+def test_write_report_files(tmp_path):
+    cfg = EvaluateConfig(trials=5, bootstrap_resamples=20, k=2, k_sweep=[1, 2])
+    rep = evaluate_pools(build_pools(SAMPLES, SCORES), cfg)
+    rep["provenance"] = {"generator": ["g@1"], "split": "test"}
+    rep["settings"] = cfg.model_dump(mode="json")
+    write_report(rep, str(tmp_path / "report"))
+    _, md = _check_report_files(tmp_path / "report", [r["selector"] for r in rep["table"]])
+    assert "**generator**" in md and markdown_table(rep) in md
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_end_to_end_samples_to_report(ray_cluster, tmp_path, capsys):
+    from mathray.tiny_model import build_tiny_model
+    from rayjobs import evaluate, score
+
+    verifier = build_tiny_model(tmp_path / "verifier", seed=1)
+    prm = build_tiny_model(tmp_path / "prm", seed=2)
+    run = tmp_path / "run"
+    commit_samples(str(run / "samples"), sample_rows(6, 6, seed=0), shards=2)
+    greedy = [r for r in sample_rows(6, 1, seed=0)]
+    commit_samples(str(run / "greedy"), greedy, shards=1)
+    assert score.main(["--set", f"input={run / 'samples'}", "--set", f"output={run / 'scores'}",
+                       "--set", f"scorer.verifier={verifier}", "--set", f"scorer.prm={prm}"]) == 0
+    assert evaluate.main(["--set", f"samples={run / 'samples'}", "--set", f"scores={run / 'scores'}",
+                          "--set", f"greedy_samples={run / 'greedy'}", "--set", "trials=5",
+                          "--set", "k=2", "--set", "top_n=3", "--set", "bootstrap_resamples=50"]) == 0
+    printed = capsys.readouterr().out
+    expected = ["Pass@1 (greedy)", *build_selectors(k=2, top_n=3)]
+    rep, md = _check_report_files(run / "report", expected)
+    for s in expected:
+        assert f"| {s} |" in printed
+    assert rep["num_problems"] == 6 and rep["pool_size"] == 6
+    assert rep["provenance"]["generator"] == ["tiny-generator@test"]
+    assert rep["provenance"]["scorer (verifier/PRM checkpoints)"][0].startswith("verifier=verifier@")
+    assert rep["provenance"]["split"] == "test"
+    assert rep["curves"]["RR.All"]["n"] == [1, 2, 4, 6]
+    # the greedy run here is sample 0 = the reference solution: always right
+    assert next(r for r in rep["table"] if r["selector"] == "Pass@1 (greedy)")["accuracy"] == 1.0
+    assert evaluate.main(["--set", f"samples={tmp_path / 'nothing'}"]) == 1
