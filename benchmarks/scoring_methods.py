@@ -108,7 +108,7 @@ def vllm_scorer(model_dir: str, rows: list[dict]):
         plti = "accepted"
     except Exception as e:  # noqa: BLE001 - the point is to record what vLLM says
         plti = f"refused ({type(e).__name__}: {str(e).splitlines()[0][:100]})"
-    return run, plti
+    return run, plti, llm
 
 
 def main() -> None:
@@ -120,7 +120,7 @@ def main() -> None:
         log("transformers scorer")
         hf = transformers_scorer(model_dir, rows)
         log("vLLM engine")
-        vl, plti = vllm_scorer(model_dir, rows)
+        vl, plti, llm = vllm_scorer(model_dir, rows)
         t_hf = t_vl = float("inf")
         for r in range(ROUNDS):   # interleaved rounds, best of each: the machine is shared
             log(f"round {r}")
@@ -129,6 +129,8 @@ def main() -> None:
             t, v_vl, s_vl = vl()
             t_vl = min(t_vl, t)
         log("done")
+        # an explicit engine shutdown: left to interpreter exit, the engine-core process was seen to hang
+        llm.llm_engine.engine_core.shutdown()
     n_steps = sum(len(s) for s in s_hf)
     diff_v = max(abs(a - b) for a, b in zip(v_hf, v_vl))
     diff_s = max(abs(a - b) for x, y in zip(s_hf, s_vl) for a, b in zip(x, y))

