@@ -102,22 +102,8 @@ def grade_sample(text: str, reference: str, finish_reason: str) -> tuple[str | N
         return None, False, TRUNCATED
     from mathray import grading
 
-    if hasattr(grading, "grade"):
-        result = grading.grade(text, reference)
-        return result.answer, bool(result.is_correct), str(result.reason)
-    return _boxed_grade(text, reference)
-
-
-def _boxed_grade(text: str, reference: str) -> tuple[str | None, bool, str]:
-    """Interim grader until ``mathray.grading.grade`` lands: last ``\\boxed{}`` vs the reference, compared
-    after stripping spaces (exact for the toy task's integer answers)."""
-    from mathray.grading import last_boxed
-
-    answer = last_boxed(text)
-    if answer is None:
-        return None, False, "no-answer"
-    same = answer.replace(" ", "") == str(reference).replace(" ", "")
-    return answer, same, "equal" if same else "not-equal"
+    result = grading.grade(text, reference)
+    return result.answer, bool(result.is_correct), str(result.reason)
 
 
 def sample_row(src: dict, sample_id: int, out, *, prompt_hash: str, num_prompt_tokens: int, generator: str,
