@@ -230,30 +230,40 @@ def run_stage(
         commit(name, None)
     pending = [n for n in pending if expected[n]]
     if pending:
-        # at least one block per input shard: a map task's outputs leave only when its whole input block is
-        # done, so one block over all shards would commit every shard at the end of the run
-        ds = ray.data.read_parquet([input_store.shard_path(n) for n in pending], filesystem=input_store.fs,
-                                   include_paths=True, override_num_blocks=len(pending))
-        ds = ds.map_batches(_tag_source, batch_format="pyarrow", fn_kwargs={"input_key": input_key})
-        ds = transform(ds)
-        buffers: dict[str, _ShardBuffer] = {}
-        finished: set[str] = set()
-        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-            touched = set()
-            for row in batch.to_pylist():
-                name = row[SRC_SHARD]
-                if name not in expected:
-                    raise StageIncomplete(f"output row names unknown shard {name!r}")
-                if name in finished:
-                    continue  # a late duplicate (retried task) of a shard committed in this run
-                if name not in buffers:
-                    buffers[name] = _ShardBuffer(expected[name])
-                buffers[name].add(row, output_key)
-                touched.add(name)
-            for name in touched:
-                if buffers[name].complete():
-                    commit(name, buffers.pop(name))
-                    finished.add(name)
+        # Commit granularity must not depend on Ray Data's block shaping: a map task buffers its output
+        # batches until they reach target_max_block_size (128 MiB), and when inputs queue up (e.g. while
+        # an engine starts) one task can take several input shards, so every shard's rows would reach the
+        # driver only when that task ends. A 1-byte target makes every UDF call's output its own block,
+        # streamed to the driver as soon as the call returns.
+        from ray.data import DataContext
+
+        ctx = DataContext.get_current()
+        saved_block_size, ctx.target_max_block_size = ctx.target_max_block_size, 1
+        try:
+            ds = ray.data.read_parquet([input_store.shard_path(n) for n in pending], filesystem=input_store.fs,
+                                       include_paths=True, override_num_blocks=len(pending))
+            ds = ds.map_batches(_tag_source, batch_format="pyarrow", fn_kwargs={"input_key": input_key})
+            ds = transform(ds)
+            buffers: dict[str, _ShardBuffer] = {}
+            finished: set[str] = set()
+            for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+                touched = set()
+                for row in batch.to_pylist():
+                    name = row[SRC_SHARD]
+                    if name not in expected:
+                        raise StageIncomplete(f"output row names unknown shard {name!r}")
+                    if name in finished:
+                        continue  # a late duplicate (retried task) of a shard committed in this run
+                    if name not in buffers:
+                        buffers[name] = _ShardBuffer(expected[name])
+                    buffers[name].add(row, output_key)
+                    touched.add(name)
+                for name in touched:
+                    if buffers[name].complete():
+                        commit(name, buffers.pop(name))
+                        finished.add(name)
+        finally:
+            ctx.target_max_block_size = saved_block_size
         if buffers:
             missing = {n: len(b.expected) - len(b.n_out) for n, b in buffers.items()}
             raise StageIncomplete(f"shards left incomplete (input rows without output): {missing}")

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -204,30 +205,37 @@ def driver_killed_run(ray_cluster, tiny_model, problems, tmp_path_factory):
     commit within milliseconds and the kill cannot land between commits)."""
     # On a loaded machine all shards can commit before the kill lands; then try again on a fresh output
     # with a longer pause per engine batch (the checks below need a kill that lands mid-run).
+    seen = []
     for attempt, pause in enumerate((1.5, 4.0)):
         tmp = tmp_path_factory.mktemp(f"driver{attempt}")
         out = str(tmp / "samples")
         cfg = job_config(tiny_model, problems, out)
         cfg.engine.batch_size = 1  # one problem per engine call: shards commit one by one
+        cfg.engine.max_concurrent_batches = 1  # one call at a time, so the pause paces the commits
         cfg_file = tmp / "sample.yaml"
         cfg_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
         env = {**os.environ, "RAY_ADDRESS": ray_cluster.get_runtime_context().gcs_address,
                "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
                "MATHRAY_TEST_PAUSE_S": str(pause)}
         store = ShardStore(out)
-        proc = _run_job(cfg_file, env, pausing=True)
+        proc, started = _run_job(cfg_file, env, pausing=True), time.time()
         deadline = time.time() + 240
         while not store.committed() and proc.poll() is None and time.time() < deadline:
             time.sleep(0.02)
         if proc.poll() is not None:
             pytest.fail(f"the job ended before the kill (rc {proc.returncode}):\n{proc.communicate()[0][-3000:]}")
+        killed = time.time()
         os.killpg(proc.pid, signal.SIGKILL)
         first_log = proc.communicate()[0]
         if len(store.committed()) < SHARDS:
             break
+        (tmp / "killed_run.log").write_text(first_log)
+        seen.append(f"pause {pause}s: killed {killed - started:.1f}s after start, commits at "
+                    f"{sorted(round(datetime.fromisoformat(c.committed_at).timestamp() - started) for c in store.committed().values())}s "
+                    f"(log: {tmp / 'killed_run.log'})")
     else:
-        pytest.skip(f"the kill never landed mid-run on this loaded machine ({SHARDS} of {SHARDS} shards were "
-                    "already committed in every attempt); resume after a driver kill is unverified here")
+        pytest.skip(f"the kill never landed mid-run ({SHARDS} of {SHARDS} shards were already committed in "
+                    f"every attempt): {'; '.join(seen)}; resume after a driver kill is unverified here")
     before = {n: (c.sha256, c.committed_at) for n, c in store.committed().items()}
     rerun = _run_job(cfg_file, env)
     log = rerun.communicate(timeout=300)[0]
