@@ -40,9 +40,6 @@ class EngineConfig(StrictModel):
     min_replicas: int = Field(1, ge=1)          # Ray Data actor pools keep at least one replica
     max_replicas: int = Field(1, ge=1)          # the pool grows up to this as GPU nodes join
     batch_size: int = 32                        # rows per engine call; small batches keep engines busy
-    # async engines (the sampling job): batches in flight per replica, so the engine's running batch is
-    # refilled from the next batch while one drains (no tail idle between calls; as ray.data.llm does)
-    max_concurrent_batches: int = Field(4, ge=1)
     accelerator_type: str | None = None         # e.g. A10G, to pin a node type
 
 
@@ -91,15 +88,6 @@ def build_llm(cfg: EngineConfig, device: str):
     return LLM(**llm_kwargs(cfg, device))
 
 
-def build_async_llm(cfg: EngineConfig, device: str):
-    """A ``vllm.AsyncLLM`` for this replica: requests of several in-flight batches share its running batch."""
-    from vllm.engine.arg_utils import AsyncEngineArgs
-    from vllm.v1.engine.async_llm import AsyncLLM
-
-    kw = {"disable_log_stats": True, **llm_kwargs(cfg, device)}  # vllm.LLM's default; engine_kwargs may override
-    return AsyncLLM.from_engine_args(AsyncEngineArgs(**kw))
-
-
 def _placement_group_strategy(bundles: int, accelerator_type: str | None):
     import ray
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -111,17 +99,12 @@ def _placement_group_strategy(bundles: int, accelerator_type: str | None):
     return {"scheduling_strategy": PlacementGroupSchedulingStrategy(pg, placement_group_capture_child_tasks=True)}
 
 
-def pool_kwargs(cfg: EngineConfig, device: str, concurrent: bool = False) -> dict:
-    """``map_batches`` arguments for an autoscaling pool of engine replicas. ``concurrent``: the callable
-    is async (``build_async_llm``); each replica then runs ``max_concurrent_batches`` calls at once."""
+def pool_kwargs(cfg: EngineConfig, device: str) -> dict:
+    """``map_batches`` arguments for an autoscaling pool of engine replicas."""
     from ray.data import ActorPoolStrategy
 
-    pool: dict = {"min_size": cfg.min_replicas, "max_size": cfg.max_replicas}
-    kw: dict = {"batch_size": cfg.batch_size}
-    if concurrent:
-        pool["max_tasks_in_flight_per_actor"] = cfg.max_concurrent_batches
-        pool["max_concurrent_calls_per_actor"] = cfg.max_concurrent_batches
-    kw["compute"] = ActorPoolStrategy(**pool)
+    kw: dict = {"compute": ActorPoolStrategy(min_size=cfg.min_replicas, max_size=cfg.max_replicas),
+                "batch_size": cfg.batch_size}
     bundles = cfg.tensor_parallel_size * cfg.pipeline_parallel_size
     if device == "gpu" and bundles > 1:
         # vLLM's Ray executor places the TP/PP workers; the actor itself holds no GPU.

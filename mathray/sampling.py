@@ -3,9 +3,9 @@
 The job is one ``mathray.stage.run_stage`` pipeline (resume, de-duplication, quarantine and per-shard commits
 live there)::
 
-    validate problems -> [replicate rows] -> SampleEngine actors (one vllm.AsyncLLM each, graded inside)
+    validate problems -> [replicate rows] -> SampleEngine actors (one vllm.LLM each) -> grade_batch tasks
 
-``SampleEngine`` owns one ``vllm.AsyncLLM`` per replica in an autoscaling ``ActorPoolStrategy`` pool (GPU, CPU,
+``SampleEngine`` owns one ``vllm.LLM`` per replica in an autoscaling ``ActorPoolStrategy`` pool (GPU, CPU,
 or tensor-parallel placement groups: ``mathray.engine.pool_kwargs``). It builds each prompt in the format of
 ``mathray.prompts``, counts its tokens with the engine's own tokenizer and hands vLLM the token ids (so the
 count is the one vLLM sees); prompts that do not fit ``max_model_len`` are quarantined, never sent.
@@ -19,11 +19,9 @@ Sampling (``sampling.expand``):
 The per-problem seed ``s = problem_seed(run seed, problem_id)``, so a re-run (or a retried batch)
 reproduces the same samples. ``greedy`` is the Pass@1 pass: temperature 0, n=1.
 
-Grading runs inside the engine actor, in a thread, after a batch's requests finish: the replica's other
-in-flight batches keep the engine generating meanwhile, and rows leave the actor graded (no separate
-grading stage to schedule and budget CPUs for). A truncated sample (finish_reason ``length``) keeps its
-text, has ``answer`` null, ``is_correct`` False and ``grade_reason`` ``truncated``: it is never graded as a
-finished wrong answer.
+Grading runs as separate CPU tasks after the engine (``grade_batch``) so replicas keep generating while
+answers are checked. A truncated sample (finish_reason ``length``) keeps its text, has ``answer`` null,
+``is_correct`` False and ``grade_reason`` ``truncated``: it is never graded as a finished wrong answer.
 """
 from __future__ import annotations
 
@@ -219,18 +217,14 @@ class SampleSummary:
 
 # -- the engine actor -----------------------------------------------------------------------------------
 class SampleEngine:
-    """Callable class for ``map_batches``: one ``vllm.AsyncLLM`` per actor, problems in, graded SAMPLES rows
-    out. ``__call__`` is async: Ray Data keeps ``engine.max_concurrent_batches`` batches in flight per actor
-    and their requests share the engine's running batch, so it never drains to a tail between batches."""
+    """Callable class for ``map_batches``: one ``vllm.LLM`` per actor, problems in, SAMPLES rows out."""
 
     def __init__(self, cfg: dict, device: str):
-        from mathray.engine import build_async_llm, checkpoint_id
-        from transformers import AutoTokenizer
+        from mathray.engine import build_llm, checkpoint_id
 
         self.cfg = SampleJobConfig.model_validate(cfg)
-        self.llm = build_async_llm(self.cfg.engine, device)
-        e = self.cfg.engine
-        self.tokenizer = AutoTokenizer.from_pretrained(e.tokenizer or e.model)
+        self.llm = build_llm(self.cfg.engine, device)
+        self.tokenizer = self.llm.get_tokenizer()
         self.generator = checkpoint_id(self.cfg.engine.model)
         self.params_hash = params_hash(self.cfg.sampling)
         self.pool = self._exemplar_pool()
@@ -251,9 +245,7 @@ class SampleEngine:
         ids = self.tokenizer.encode(prompt, add_special_tokens=self.cfg.prompt.format != "chat")
         return prompt, list(ids)
 
-    async def __call__(self, batch: pa.Table) -> pa.Table:
-        import asyncio
-
+    def __call__(self, batch: pa.Table) -> pa.Table:
         s, max_len = self.cfg.sampling, self.cfg.engine.max_model_len
         n_total = num_samples(s)
         rows_mode = SAMPLE_INDEX in batch.column_names
@@ -275,37 +267,37 @@ class SampleEngine:
             first = row[SAMPLE_INDEX] if rows_mode else 0
             n = 1 if rows_mode else n_total
             requests.append((row, prompts.prompt_hash(prompt), ids, first, n, seed + first))
-        results = await asyncio.gather(*(self._generate(ids, n, seed, shared)
-                                         for _, _, ids, _, n, seed in requests))
-        for (row, phash, ids, first, n, seed), result in zip(requests, results):
+        for (row, phash, ids, first, n, seed), result in zip(requests, self._generate(requests, shared)):
             if isinstance(result, str):
                 out.append(quarantined(row, result))
                 continue
-            for completion_out in result.outputs:
+            for i, completion_out in enumerate(result.outputs):
                 # vLLM seeds child i of an n-request with seed + i (v1 parallel_sampling)
                 out.append(with_source(sample_row(
                     row, first + completion_out.index, completion_out, prompt_hash=phash,
                     num_prompt_tokens=len(ids), generator=self.generator, params_hash=self.params_hash,
                     seed=seed + completion_out.index), row, n_total))
-        # graded here, in a thread: the engine keeps generating the other in-flight batches meanwhile, and
-        # the rows leave the actor finished (no downstream task stage that could hold shard commits back)
-        return await asyncio.to_thread(grade_batch, rows_to_table(out, schemas.SAMPLES))
+        return rows_to_table(out, schemas.SAMPLES)
 
-    async def _generate(self, ids: list[int], n: int, seed: int, shared: dict):
-        """The final ``RequestOutput`` of one request, or why the engine refused it (quarantine reason)."""
-        import uuid
-
+    def _generate(self, requests: list, shared: dict) -> list:
+        """vLLM outputs in request order; if the engine refuses the batch, each request alone, and a
+        refused request becomes its reason (quarantine) instead of failing the whole batch."""
         from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind
 
-        params = SamplingParams(n=n, seed=seed, output_kind=RequestOutputKind.FINAL_ONLY, **shared)
-        final = None
+        if not requests:
+            return []
+        prompts_in = [{"prompt_token_ids": ids} for _, _, ids, _, _, _ in requests]
+        params = [SamplingParams(n=n, seed=seed, **shared) for _, _, _, _, n, seed in requests]
         try:
-            async for final in self.llm.generate({"prompt_token_ids": ids}, params, uuid.uuid4().hex):
-                pass
-        except ValueError as e:
-            return f"engine refused the prompt: {e}"
-        return final
+            return self.llm.generate(prompts_in, params, use_tqdm=False)
+        except ValueError:
+            results = []
+            for p, sp in zip(prompts_in, params):
+                try:
+                    results.append(self.llm.generate([p], sp, use_tqdm=False)[0])
+                except ValueError as e:
+                    results.append(f"engine refused the prompt: {e}")
+            return results
 
 
 # -- the job ------------------------------------------------------------------------------------------
@@ -316,14 +308,17 @@ def sample_transform(cfg: SampleJobConfig, device: str, engine_cls: type = Sampl
 
     def transform(ds):
         ds = ds.map_batches(validate_batch, batch_format="pyarrow", fn_kwargs={"schema": schemas.PROBLEMS})
-        pool = pool_kwargs(cfg.engine, device, concurrent=True)
+        pool = pool_kwargs(cfg.engine, device)
         if cfg.sampling.expand == "rows" and num_samples(cfg.sampling) > 1:
             n = num_samples(cfg.sampling)
             ds = ds.map_batches(replicate_rows, batch_format="pyarrow", fn_kwargs={"n": n})
             pool["batch_size"] = cfg.engine.batch_size * n   # the same sequences per engine call as n mode
-        return ds.map_batches(engine_cls, batch_format="pyarrow",
-                              fn_constructor_kwargs={"cfg": cfg.model_dump(mode="json"), "device": device},
-                              **pool)
+        ds = ds.map_batches(engine_cls, batch_format="pyarrow",
+                            fn_constructor_kwargs={"cfg": cfg.model_dump(mode="json"), "device": device},
+                            **pool)
+        # batch_size=None: grade each engine output block as it comes (the default batch size would
+        # hold samples back until ~1k rows accumulate, delaying shard commits)
+        return ds.map_batches(grade_batch, batch_format="pyarrow", batch_size=None)
 
     return transform
 

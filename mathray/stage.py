@@ -230,15 +230,14 @@ def run_stage(
         commit(name, None)
     pending = [n for n in pending if expected[n]]
     if pending:
-        # Commit granularity must not depend on Ray Data's block shaping: a map task buffers its output
-        # batches until they reach target_max_block_size (128 MiB), and when inputs queue up (e.g. while
-        # an engine starts) one task can take several input shards, so every shard's rows would reach the
-        # driver only when that task ends. A 1-byte target makes every UDF call's output its own block,
-        # streamed to the driver as soon as the call returns.
+        # At least one block per input shard, so a map task never holds several shards' rows until it
+        # ends: Ray Data's V1 parquet read gives each file its own block (override_num_blocks). The V2
+        # reader (ListFiles -> ReadFiles, default in Ray 2.60) packs small files together; with it, all
+        # shards of a run were seen to reach the driver in one burst at the end (no commit mid-run).
         from ray.data import DataContext
 
         ctx = DataContext.get_current()
-        saved_block_size, ctx.target_max_block_size = ctx.target_max_block_size, 1
+        saved_v2, ctx.use_datasource_v2 = ctx.use_datasource_v2, False
         try:
             ds = ray.data.read_parquet([input_store.shard_path(n) for n in pending], filesystem=input_store.fs,
                                        include_paths=True, override_num_blocks=len(pending))
@@ -263,7 +262,7 @@ def run_stage(
                         commit(name, buffers.pop(name))
                         finished.add(name)
         finally:
-            ctx.target_max_block_size = saved_block_size
+            ctx.use_datasource_v2 = saved_v2
         if buffers:
             missing = {n: len(b.expected) - len(b.n_out) for n, b in buffers.items()}
             raise StageIncomplete(f"shards left incomplete (input rows without output): {missing}")

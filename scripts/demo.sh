@@ -40,5 +40,7 @@ $PY -m rayjobs.train --config rayjobs/configs/train_prm.yaml --set model=$RUN/ss
 $PY -m rayjobs.score --config rayjobs/configs/score.yaml --set input=$RUN/samples_test --set output=$RUN/scores_test \
     --set scorer.verifier=$RUN/verifier/final --set scorer.prm=$RUN/prm/final --set scorer.dtype=float32 \
     --set scorer.device=cpu --set scorer.max_replicas=1
+# K=2 of N=8 clusters for RR.Top-K: the share Liu et al. keep (K=8 of N=64)
 $PY -m rayjobs.evaluate --config rayjobs/configs/evaluate.yaml --set samples=$RUN/samples_test \
-    --set scores=$RUN/scores_test --set greedy_samples=$RUN/greedy_test --set output=$RUN/report
+    --set scores=$RUN/scores_test --set greedy_samples=$RUN/greedy_test --set output=$RUN/report \
+    --set k=2 --set top_n=4

@@ -211,7 +211,6 @@ def driver_killed_run(ray_cluster, tiny_model, problems, tmp_path_factory):
         out = str(tmp / "samples")
         cfg = job_config(tiny_model, problems, out)
         cfg.engine.batch_size = 1  # one problem per engine call: shards commit one by one
-        cfg.engine.max_concurrent_batches = 1  # one call at a time, so the pause paces the commits
         cfg_file = tmp / "sample.yaml"
         cfg_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
         env = {**os.environ, "RAY_ADDRESS": ray_cluster.get_runtime_context().gcs_address,
@@ -230,8 +229,9 @@ def driver_killed_run(ray_cluster, tiny_model, problems, tmp_path_factory):
         if len(store.committed()) < SHARDS:
             break
         (tmp / "killed_run.log").write_text(first_log)
-        seen.append(f"pause {pause}s: killed {killed - started:.1f}s after start, commits at "
-                    f"{sorted(round(datetime.fromisoformat(c.committed_at).timestamp() - started) for c in store.committed().values())}s "
+        commits = sorted(round(datetime.fromisoformat(c.committed_at).timestamp() - started)
+                         for c in store.committed().values())
+        seen.append(f"pause {pause}s: killed {killed - started:.1f}s after start, commits at {commits}s "
                     f"(log: {tmp / 'killed_run.log'})")
     else:
         pytest.skip(f"the kill never landed mid-run ({SHARDS} of {SHARDS} shards were already committed in "

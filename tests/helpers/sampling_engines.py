@@ -1,8 +1,8 @@
 """Test helpers for the sampling fault tests: a named registry actor that engine replicas report to, so a
 test can ``ray.kill`` a live engine actor (Ray Data's pool actors are unnamed, and ``list_actors`` gives
 ids, not the handles ``ray.kill`` needs)."""
-import asyncio
 import os
+import time
 
 import ray
 
@@ -38,17 +38,17 @@ class RegisteringEngine(SampleEngine):
         self.registry = ray.get_actor(REGISTRY)
         ray.get(self.registry.register.remote(ray.get_runtime_context().current_actor))
 
-    async def __call__(self, batch):
-        out = await super().__call__(batch)
-        await self.registry.called.remote()
-        await asyncio.sleep(0.3)
+    def __call__(self, batch):
+        out = super().__call__(batch)
+        ray.get(self.registry.called.remote())
+        time.sleep(0.3)
         return out
 
 
 class PausingEngine(SampleEngine):
     """The real engine, pausing after each batch so a test can kill the driver between shard commits."""
 
-    async def __call__(self, batch):
-        out = await super().__call__(batch)
-        await asyncio.sleep(float(os.environ.get("MATHRAY_TEST_PAUSE_S", "1.5")))
+    def __call__(self, batch):
+        out = super().__call__(batch)
+        time.sleep(float(os.environ.get("MATHRAY_TEST_PAUSE_S", "1.5")))
         return out
