@@ -112,7 +112,7 @@ class TrainJobConfig(StrictModel):
     checkpoint_every: int = Field(50, ge=1)   # optimizer steps between Ray Train checkpoints
     keep_checkpoints: int = Field(2, ge=1)
     max_failures: int = 3            # worker-group restarts before the run fails (-1: unlimited)
-    log_every: int = Field(10, ge=1)  # steps between ray.train.report metric reports
+    log_every: int = Field(10, ge=1)  # steps between progress lines (ray.train.report only at checkpoints)
     step_log: str | None = None      # local JSONL file, one line per step on rank 0 (debugging, tests)
     seed: int = 0
     fault: FaultInjection = FaultInjection()

@@ -14,8 +14,10 @@ then the checkpoint points at the next phase, so a restore never re-trains a fin
 
 Ray Train V2 registers a reported checkpoint when its controller polls the worker (every ~2 s; each
 worker's report queue holds one report, so the next ``ray.train.report`` waits for that poll). A worker that
-dies within that window after reporting loses the checkpoint and the restore starts from the one before;
-``log_every`` reports (metrics only) bound the window to one step.
+dies within that window after reporting loses the checkpoint and the restore starts from the one before.
+So the first log step after a checkpoint reports its metrics too (that report returns once the checkpoint
+is registered), bounding the window to ``log_every`` steps; other log steps only print a progress line,
+since every report costs a controller poll.
 """
 from __future__ import annotations
 
@@ -174,6 +176,12 @@ class Env:
     def report(self, metrics: dict, checkpoint_dir: str | None) -> None:
         pass
 
+    def log(self, metrics: dict) -> None:
+        """Progress between checkpoints: a line from rank 0 (the worker's stdout reaches the driver)."""
+        if self.rank == 0:
+            print(f"[train] {metrics['phase']} step {metrics['step']} (global {metrics['global_step']}): "
+                  f"loss {metrics['loss']:.4f}, {metrics['tokens_per_s']:.0f} tokens/s", flush=True)
+
     def all_reduce_sum(self, values: list[float]) -> list[float]:
         return values
 
@@ -255,6 +263,7 @@ def run_loop(cfg: TrainJobConfig, env: Env, on_step: Callable[[dict], None] | No
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
 
     start_phase, start_step, optim_state = 0, 0, None
+    unconfirmed = False   # a checkpoint was reported and no report since has confirmed it
     with env.latest_checkpoint() as ckpt:
         if ckpt:
             state = json.loads(Path(ckpt, "state.json").read_text())
@@ -329,8 +338,14 @@ def run_loop(cfg: TrainJobConfig, env: Env, on_step: Callable[[dict], None] | No
                                 torch.save(opt.state_dict(), Path(tmp, "optimizer.pt"))
                             Path(tmp, "state.json").write_text(json.dumps(nxt))
                         env.report(metrics, tmp if env.rank == 0 else None)
+                    unconfirmed = True
+                elif unconfirmed:
+                    env.report(metrics, None)   # waits until the controller has taken the checkpoint
+                    unconfirmed = False
                 else:
-                    env.report(metrics, None)
+                    # not ray.train.report: each call waits for the controller's poll (~0.6 s per call
+                    # measured on 2 CPUs), which made the loop 1.5x slower at a report every 10 steps
+                    env.log(metrics)
             f = cfg.fault
             if (f.exit_after_step == global_step and env.rank == 0 and f.marker
                     and not os.path.exists(f.marker)):
