@@ -9,7 +9,10 @@ steady state, excluding engine start:
   (tokens_all - tokens_small) / (wall_all - wall_small), so engine start, Ray Data planning and pipeline
   fill/drain (the same in both runs) cancel out. Total wall times are printed too.
 
-    .venv/bin/python benchmarks/sampling.py
+    .venv/bin/python benchmarks/sampling.py     (SAMPLING_BENCH_PROBLEMS=N: another size; default 1024)
+
+1024 problems give ~40 s of steady generation per side on 2 cores (about 4.5 minutes in all); with 256,
+one-second stalls on a shared machine moved the ratios by ~10% (benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-PROBLEMS, SMALL, SHARD_ROWS, N, MAX_TOKENS = 256, 32, 32, 4, 128
+PROBLEMS = int(os.environ.get("SAMPLING_BENCH_PROBLEMS", 1024))  # ~40 s of steady generation per side on 2 cores
+SMALL, SHARD_ROWS, N, MAX_TOKENS = 32, 32, 4, 128
 BATCH = 64  # problems per engine call: 64 x N=4 = 256 sequences (vLLM's LLM default max_num_seqs below 70 GiB)
 
 

@@ -9,7 +9,7 @@
 #  7. train the Liu et al. verifier (cls-xent) and a PRM from the SSFT checkpoint (Ray Train)
 #  8. score the test samples (verifier S_cls per sample, PRM per step) in a Ray Data actor pool
 #  9. evaluate every selector on the same pools: report.md / report.json / PNG plots under $RUN/report
-# Every stage is resumable: re-running skips what is committed. Takes about 12 minutes on 2 cores.
+# Every stage is resumable: re-running skips what is committed. Takes about 9-12 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
