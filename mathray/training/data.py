@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from mathray.prompts import completion, encode_prm, plain_prompt, verifier_prompt
 
@@ -136,35 +136,34 @@ def verifier_examples(tokenizer, rows: Sequence[dict], per_problem: int, max_len
     return out, stats
 
 
-def verifier_pair_examples(tokenizer, rows: Sequence[dict], per_problem: int, max_len: int,
-                           seed: int) -> tuple[list[dict], dict]:
-    """``{correct: verifier example, incorrect: verifier example}`` per pair (cls-margin)."""
+def _pair_examples(rows: Sequence[dict], per_problem: int, seed: int,
+                   make: Callable[[dict, bool], dict | None]) -> tuple[list[dict], dict]:
+    """``{correct: make(good), incorrect: make(bad)}`` per candidate pair; pairs with a too-long side are
+    counted in ``stats["skipped_too_long"]``."""
     pairs, stats = candidate_pairs(rows, per_problem, seed)
     out = []
     for good, bad in pairs:
-        a = verifier_example(tokenizer, good["problem"], good["text"], True, max_len)
-        b = verifier_example(tokenizer, bad["problem"], bad["text"], False, max_len)
+        a, b = make(good, True), make(bad, False)
         if a is None or b is None:
             stats["skipped_too_long"] = stats.get("skipped_too_long", 0) + 1
         else:
             out.append({"correct": a, "incorrect": b})
     return out, stats
+
+
+def verifier_pair_examples(tokenizer, rows: Sequence[dict], per_problem: int, max_len: int,
+                           seed: int) -> tuple[list[dict], dict]:
+    """``{correct: verifier example, incorrect: verifier example}`` per pair (cls-margin)."""
+    return _pair_examples(rows, per_problem, seed, lambda r, ok: verifier_example(
+        tokenizer, r["problem"], r["text"], ok, max_len))
 
 
 def generator_pair_examples(tokenizer, rows: Sequence[dict], per_problem: int, max_len: int, eos_id: int | None,
                             seed: int) -> tuple[list[dict], dict]:
     """``{correct: SSFT example, incorrect: SSFT example}`` per pair of the generator's own graded samples
     (L_seq of the sequential stage 3)."""
-    pairs, stats = candidate_pairs(rows, per_problem, seed)
-    out = []
-    for good, bad in pairs:
-        a = ssft_example(tokenizer, good["problem"], good["text"], max_len, eos_id)
-        b = ssft_example(tokenizer, bad["problem"], bad["text"], max_len, eos_id)
-        if a is None or b is None:
-            stats["skipped_too_long"] = stats.get("skipped_too_long", 0) + 1
-        else:
-            out.append({"correct": a, "incorrect": b})
-    return out, stats
+    return _pair_examples(rows, per_problem, seed, lambda r, ok: ssft_example(
+        tokenizer, r["problem"], r["text"], max_len, eos_id))
 
 
 def prm_example(tokenizer, problem: str, steps: Sequence[str], hard_labels: Sequence[int],
