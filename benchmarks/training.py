@@ -1,15 +1,23 @@
 """Ray Train overhead: the same SSFT steps on the same model through the train job (TorchTrainer, 1 worker)
 and through the plain single-process loop (``loop.run_local``), in one run.
 
-    .venv/bin/python benchmarks/training.py            (TRAIN_BENCH_STEPS=N: another run length)
+    .venv/bin/python benchmarks/training.py     (TRAIN_BENCH_STEPS=N, TRAIN_BENCH_THREADS=T: other settings)
 
-1500 steps by default (about 3.5 minutes per side on 2 cores): Ray Train's fixed cost (controller, a fresh
-worker process importing torch/transformers, process group, final checkpoint; ~16 s here) is paid once
-per run, so a short run measures start-up, not training; the script also prints the in-loop rates, which
-compare the per-step cost alone. Both sides run ``loop.run_loop`` with identical config, data order and torch threads; both export the final
-HF model; the Ray side adds the worker-group start, DDP setup, metric reports and the checkpoint upload.
-Wall time is measured around ``run_training`` (Ray already initialised) and ``run_local``. The CPU may be
-shared with other processes: compare the two numbers of one run, not runs across machines.
+Defaults: 1000 steps, and torch threads = cores - 1 on both sides (1 on a 2-core machine). The free core is
+for Ray's own processes (raylet, GCS, the Train controller and its polls, idle prestarted workers): with every
+core given to torch they preempt an OpenMP thread now and then, and each parallel region waits for its
+slowest thread. Measured here with 2 threads on 2 cores, the Ray worker's steps were from equal to 10% slower
+than the plain loop's, run to run; with 1 thread never more than 1% slower (RESULTS.md). Both sides get the same
+threads, so the comparison stays like for like; ``TRAIN_BENCH_THREADS=2`` measures the all-cores setting.
+
+Ray Train's fixed cost (controller, a fresh worker process importing torch/transformers, process group,
+final checkpoint and the controller noticing the end; ~13 s here) is paid once per run, so a short run
+measures start-up, not training; the script also prints the in-loop rates, which compare the per-step cost
+alone. Both sides run ``loop.run_loop`` with identical config, data order and torch threads; both export
+the final HF model; the Ray side adds the worker-group start, DDP setup, checkpoint reports and upload.
+Wall time is measured around ``run_training`` (Ray already initialised) and ``run_local``; the plain side
+runs in this process, whose torch/transformers are already imported. The CPU may be shared with other
+processes: compare the two numbers of one run, not runs across machines.
 """
 from __future__ import annotations
 
@@ -21,7 +29,8 @@ from pathlib import Path
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-STEPS, BATCH, THREADS = int(os.environ.get("TRAIN_BENCH_STEPS", 1500)), 8, 2
+STEPS, BATCH = int(os.environ.get("TRAIN_BENCH_STEPS", 1000)), 8
+THREADS = int(os.environ.get("TRAIN_BENCH_THREADS", max(1, (os.cpu_count() or 2) - 1)))
 
 
 def main() -> None:

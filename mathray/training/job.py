@@ -5,9 +5,10 @@ policy. Re-running the same config (same run ``name``) resumes from its latest c
 """
 from __future__ import annotations
 
-from pathlib import Path
-
+import contextlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from mathray import env
 from mathray.config import code_version, config_hash, resolved_config
@@ -63,11 +64,27 @@ def _absolute_paths(cfg: TrainJobConfig) -> TrainJobConfig:
     return cfg.model_copy(update=update)
 
 
+@contextlib.contextmanager
+def _controller_poll_interval(seconds: float):
+    """The controller reads its poll interval from the driver's environment when ``fit`` starts it (Ray
+    propagates RAY_TRAIN_* variables); set for this fit only, unless the user set it."""
+    key = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+    if key in os.environ:
+        yield
+        return
+    os.environ[key] = str(seconds)
+    try:
+        yield
+    finally:
+        os.environ.pop(key, None)
+
+
 def run_training(cfg: TrainJobConfig) -> TrainResult:
     cfg.check_runnable()
     cfg = _absolute_paths(cfg)
     ShardStore(cfg.output).write_run_info(resolved_config(cfg), config_hash(cfg), code_version(), job="train")
-    result = build_trainer(cfg).fit()
+    with _controller_poll_interval(cfg.controller_poll_s):
+        result = build_trainer(cfg).fit()
     return TrainResult(final_model=join(cfg.output, "final"),
                        checkpoint=result.checkpoint.path if result.checkpoint else None,
                        metrics=dict(result.metrics or {}), run_name=run_name(cfg))

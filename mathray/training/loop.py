@@ -12,7 +12,8 @@ Checkpoint = ``model.pt`` (state dict; LoRA adapters included), ``optimizer.pt``
 (``{"phase", "step"}`` of the next step to run). At a phase end the model is exported in HF format first,
 then the checkpoint points at the next phase, so a restore never re-trains a finished phase.
 
-Ray Train V2 registers a reported checkpoint when its controller polls the worker (every ~2 s; each
+Ray Train V2 registers a reported checkpoint when its controller polls the worker (every
+``controller_poll_s``, 0.5 s by default, Ray's own default is 2 s; each
 worker's report queue holds one report, so the next ``ray.train.report`` waits for that poll). A worker that
 dies within that window after reporting loses the checkpoint and the restore starts from the one before.
 So the first log step after a checkpoint reports its metrics too (that report returns once the checkpoint
