@@ -67,7 +67,7 @@ def _absolute_paths(cfg: TrainJobConfig) -> TrainJobConfig:
 @contextlib.contextmanager
 def _controller_poll_interval(seconds: float):
     """The controller reads its poll interval from the driver's environment when ``fit`` starts it (Ray
-    propagates RAY_TRAIN_* variables); set for this fit only, unless the user set it."""
+    passes this variable on); set for this fit only, unless the user set it."""
     key = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
     if key in os.environ:
         yield
