@@ -32,8 +32,8 @@ BATCH = 64  # problems per engine call: 64 x N=4 = 256 sequences (vLLM's LLM def
 
 
 def make_config(model: str, inp: str, out: str, expand: str):
-    from mathray.engine import EngineConfig
-    from mathray.sampling import SampleJobConfig, SamplingConfig
+    from mathray.runtime.engine import EngineConfig
+    from mathray.jobs.sampling import SampleJobConfig, SamplingConfig
 
     engine = EngineConfig(model=model, device="cpu", enforce_eager=True, kv_cache_memory_bytes=256 * 2**20,
                           max_model_len=512, batch_size=BATCH)
@@ -43,8 +43,8 @@ def make_config(model: str, inp: str, out: str, expand: str):
 
 
 def write_problems(rows: list[dict], uri: str) -> None:
-    from mathray import schemas
-    from mathray.storage import ShardStore, shard_name
+    from mathray.core import schemas
+    from mathray.runtime.storage import ShardStore, shard_name
 
     store = ShardStore(uri)
     for i in range(0, len(rows), SHARD_ROWS):
@@ -55,9 +55,9 @@ def raw_tokens_per_s(cfg, rows: list[dict]) -> tuple[float, float, int]:
     """(steady tokens/s, total wall incl. engine start, output tokens) of one LLM in this process."""
     from vllm import SamplingParams
 
-    from mathray import prompts
-    from mathray.engine import build_llm
-    from mathray.sampling import problem_seed, request_params
+    from mathray.core import prompts
+    from mathray.runtime.engine import build_llm
+    from mathray.jobs.sampling import problem_seed, request_params
 
     t0 = time.time()
     llm = build_llm(cfg.engine, "cpu")
@@ -78,8 +78,8 @@ def raw_tokens_per_s(cfg, rows: list[dict]) -> tuple[float, float, int]:
 
 
 def job_run(cfg) -> tuple[float, int]:
-    from mathray.sampling import run_sampling
-    from mathray.storage import ShardStore
+    from mathray.jobs.sampling import run_sampling
+    from mathray.runtime.storage import ShardStore
 
     t0 = time.time()
     run_sampling(cfg)
@@ -99,8 +99,8 @@ def job_tokens_per_s(model: str, small: str, full: str, tmp: Path, expand: str) 
 def main() -> None:
     import ray
 
-    from mathray.tiny_model import build_tiny_model
-    from mathray.toy import ToyTaskConfig, generate_problems
+    from mathray.jobs.tiny_model import build_tiny_model
+    from mathray.core.toy import ToyTaskConfig, generate_problems
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-sampling-"))
     model = str(build_tiny_model(tmp / "model"))

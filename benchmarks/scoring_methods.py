@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/scoring_methods.py
 
-Builds the tiny model (``mathray.tiny_model``), makes toy solutions (some with an injected error), and
+Builds the tiny model (``mathray.jobs.tiny_model``), makes toy solutions (some with an injected error), and
 scores every sample's S_cls and every step with
-  (a) ``mathray.scoring.Scorer`` (transformers forward, LM head at the read positions only),
+  (a) ``mathray.jobs.scoring.Scorer`` (transformers forward, LM head at the read positions only),
   (b) vLLM ``SamplingParams(max_tokens=1, logprob_token_ids=labels)``: one request per sample (verifier)
       and one per step prefix ending in the tag (PRM), prefix caching on,
   (c) vLLM ``prompt_logprob_token_ids`` (all tag positions in one request): whether vLLM-CPU accepts it.
@@ -25,7 +25,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def samples(num: int, seed: int = 0) -> list[dict]:
-    from mathray.toy import ToyTaskConfig, generate_problems, inject_error
+    from mathray.core.toy import ToyTaskConfig, generate_problems, inject_error
 
     rng = random.Random(seed)
     rows = generate_problems(ToyTaskConfig(seed=seed, num_train=num, num_test=0), "train")
@@ -46,7 +46,7 @@ def transformers_scorer(model_dir: str, rows: list[dict]):
     """A callable returning (wall_s, verifier scores, step scores) per call (one torch thread, as vLLM)."""
     import pyarrow as pa
 
-    from mathray.scoring import Scorer
+    from mathray.jobs.scoring import Scorer
 
     scorer = Scorer({"verifier": model_dir, "prm": model_dir, "step_format": "newline"}, "cpu")
     batch = pa.Table.from_pylist([dict(r, _src_shard="s", _src_key=str(i)) for i, r in enumerate(rows)])
@@ -67,8 +67,8 @@ def vllm_scorer(model_dir: str, rows: list[dict]):
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
 
-    from mathray import prompts
-    from mathray.steps import step_texts
+    from mathray.core import prompts
+    from mathray.core.steps import step_texts
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     v_lab = [prompts.single_token_id(tok, t) for t in prompts.VERIFIER_LABELS]
@@ -112,7 +112,7 @@ def vllm_scorer(model_dir: str, rows: list[dict]):
 
 
 def main() -> None:
-    from mathray.tiny_model import build_tiny_model
+    from mathray.jobs.tiny_model import build_tiny_model
 
     rows = samples(64)
     with tempfile.TemporaryDirectory() as tmp:

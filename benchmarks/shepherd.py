@@ -36,9 +36,9 @@ def train_tiny_model(model_dir: Path, task) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from mathray.prompts import completion, plain_prompt
-    from mathray.tiny_model import build_tiny_model
-    from mathray.toy import generate_problems
+    from mathray.core.prompts import completion, plain_prompt
+    from mathray.jobs.tiny_model import build_tiny_model
+    from mathray.core.toy import generate_problems
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
@@ -82,7 +82,7 @@ def sample_solutions(llm, problems: list[dict]) -> list[dict]:
     from vllm import SamplingParams
 
     from mathray.grading import grade
-    from mathray.prompts import STOP_STRINGS, plain_prompt
+    from mathray.core.prompts import STOP_STRINGS, plain_prompt
 
     params = SamplingParams(n=SAMPLES_PER_PROBLEM, temperature=TEMPERATURE, max_tokens=MAX_TOKENS, stop=STOP_STRINGS,
                             seed=12345)
@@ -98,7 +98,7 @@ def sample_solutions(llm, problems: list[dict]) -> list[dict]:
 
 
 def injected_solutions(problems: list[dict]) -> tuple[list[dict], dict]:
-    from mathray.toy import inject_error
+    from mathray.core.toy import inject_error
 
     rng, rows, known = random.Random(1), [], {}
     for p in problems:
@@ -114,8 +114,8 @@ def injected_solutions(problems: list[dict]) -> tuple[list[dict], dict]:
 
 
 def label_mode(labeler, llm, rows: list[dict], mode: str) -> tuple[list[dict], dict]:
-    from mathray.rollout import LabelingConfig, cost_summary
-    from mathray.schemas import STEP_LABELS, to_table
+    from mathray.jobs.rollout import LabelingConfig, cost_summary
+    from mathray.core.schemas import STEP_LABELS, to_table
 
     labeler.cfg = LabelingConfig(mode=mode, k=K, max_tokens=MAX_TOKENS, temperature=TEMPERATURE)
     llm.reset_prefix_cache()
@@ -129,11 +129,11 @@ def label_mode(labeler, llm, rows: list[dict], mode: str) -> tuple[list[dict], d
 
 
 def main() -> None:
-    from mathray.engine import EngineConfig, build_llm
-    from mathray.rollout import RolloutLabeler
-    from mathray.shepherd import is_monotone
-    from mathray.steps import split_steps
-    from mathray.toy import ToyTaskConfig, generate_problems
+    from mathray.runtime.engine import EngineConfig, build_llm
+    from mathray.jobs.rollout import RolloutLabeler
+    from mathray.core.shepherd import is_monotone
+    from mathray.core.steps import split_steps
+    from mathray.core.toy import ToyTaskConfig, generate_problems
 
     # the embedded task's default operands (1..20, results <= 200) are too hard for a few minutes of CPU
     # training (run 1: 4% of samples correct); single-digit operands keep 2-4 steps of arithmetic

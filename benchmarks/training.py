@@ -36,13 +36,13 @@ THREADS = int(os.environ.get("TRAIN_BENCH_THREADS", max(1, (os.cpu_count() or 2)
 def main() -> None:
     import ray
 
-    from mathray.schemas import PROBLEMS, to_table
-    from mathray.storage import ShardStore
-    from mathray.tiny_model import TinyModelConfig, build_tiny_model
-    from mathray.toy import ToyTaskConfig, generate_problems
-    from mathray.training.config import TrainJobConfig
-    from mathray.training.job import run_training
-    from mathray.training.loop import run_local
+    from mathray.core.schemas import PROBLEMS, to_table
+    from mathray.runtime.storage import ShardStore
+    from mathray.jobs.tiny_model import TinyModelConfig, build_tiny_model
+    from mathray.core.toy import ToyTaskConfig, generate_problems
+    from mathray.jobs.training.config import TrainJobConfig
+    from mathray.jobs.training.job import run_training
+    from mathray.jobs.training.loop import run_local
 
     root = Path(tempfile.mkdtemp(prefix="bench_training_"))
     model = build_tiny_model(root / "model", TinyModelConfig(hidden_size=256, num_heads=4, num_kv_heads=4,

@@ -13,12 +13,12 @@ import yaml
 
 # job name -> (entry module, "module:ConfigClass"); the entry modules are thin wrappers in rayjobs/.
 JOBS: dict[str, tuple[str, str]] = {
-    "ingest": ("rayjobs.ingest", "mathray.ingest:IngestConfig"),
-    "sample": ("rayjobs.sample", "mathray.sampling:SampleJobConfig"),
-    "train": ("rayjobs.train", "mathray.training.config:TrainJobConfig"),
-    "shepherd": ("rayjobs.shepherd", "mathray.shepherd_job:ShepherdConfig"),
-    "score": ("rayjobs.score", "mathray.scoring:ScoreConfig"),
-    "evaluate": ("rayjobs.evaluate", "mathray.evaluation:EvaluateConfig"),
+    "ingest": ("rayjobs.ingest", "mathray.jobs.ingest:IngestConfig"),
+    "sample": ("rayjobs.sample", "mathray.jobs.sampling:SampleJobConfig"),
+    "train": ("rayjobs.train", "mathray.jobs.training.config:TrainJobConfig"),
+    "shepherd": ("rayjobs.shepherd", "mathray.jobs.labeling:ShepherdConfig"),
+    "score": ("rayjobs.score", "mathray.jobs.scoring:ScoreConfig"),
+    "evaluate": ("rayjobs.evaluate", "mathray.jobs.evaluation:EvaluateConfig"),
 }
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "rayjobs" / "configs"

@@ -8,8 +8,8 @@ Runs in the driver (no model, no Ray cluster needed). Exits 1 when there are no 
 import sys
 
 from mathray.config import parse_job_args
-from mathray.evaluation import EvaluateConfig, run_evaluate
-from mathray.report import markdown_table
+from mathray.jobs.evaluation import EvaluateConfig, run_evaluate
+from mathray.jobs.report import markdown_table
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,7 @@ quarantined with a reason and the job exits 0; it exits 1 when the whole input i
 import sys
 
 from mathray.config import parse_job_args
-from mathray.ingest import IngestConfig, UnreadableInput, run_ingest
+from mathray.jobs.ingest import IngestConfig, UnreadableInput, run_ingest
 
 
 def main(argv=None) -> int:

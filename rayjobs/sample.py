@@ -9,8 +9,8 @@ Bad problems (empty, prompt longer than max_model_len, non-UTF-8 text) are quara
 import sys
 
 from mathray.config import parse_job_args
-from mathray.sampling import SampleJobConfig, run_sampling
-from mathray.stage import init_ray
+from mathray.jobs.sampling import SampleJobConfig, run_sampling
+from mathray.runtime.stage import init_ray
 
 
 def main(argv=None) -> int:

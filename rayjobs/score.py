@@ -9,7 +9,7 @@ step-less samples are quarantined with a reason and the job exits 0.
 import sys
 
 from mathray.config import parse_job_args
-from mathray.scoring import ScoreConfig, run_score
+from mathray.jobs.scoring import ScoreConfig, run_score
 
 
 def main(argv=None) -> int:

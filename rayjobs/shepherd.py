@@ -9,7 +9,7 @@ Committed shards are never redone; bad rows are quarantined with a reason and th
 import sys
 
 from mathray.config import parse_job_args
-from mathray.shepherd_job import ShepherdConfig, run_shepherd
+from mathray.jobs.labeling import ShepherdConfig, run_shepherd
 
 
 def main(argv=None) -> int:

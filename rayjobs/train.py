@@ -9,9 +9,9 @@ re-running the same config resumes from the run's latest checkpoint.
 import sys
 
 from mathray.config import parse_job_args
-from mathray.stage import init_ray
-from mathray.training.config import TrainJobConfig
-from mathray.training.job import run_training
+from mathray.runtime.stage import init_ray
+from mathray.jobs.training.config import TrainJobConfig
+from mathray.jobs.training.job import run_training
 
 
 def main(argv=None) -> int:

@@ -18,7 +18,7 @@ PY=.venv/bin/python
 # an easy setting of the toy task (1-2 operations, operands 1..9) that the tiny model learns within minutes
 TOY="--set toy.min_ops=1 --set toy.max_ops=2 --set toy.max_operand=9 --set toy.max_result=99"
 RUN=${RUN:-$PWD/runs/default}
-[ -f "$RUN/tiny_model/config.json" ] || $PY -c "from mathray.tiny_model import build_tiny_model; print('[model] tiny model at', build_tiny_model('$RUN/tiny_model'))"
+[ -f "$RUN/tiny_model/config.json" ] || $PY -c "from mathray.jobs.tiny_model import build_tiny_model; print('[model] tiny model at', build_tiny_model('$RUN/tiny_model'))"
 $PY -m rayjobs.ingest --set source.format=toy --set source.split=train --set toy.num_train=8000 $TOY \
     --set output=$RUN/problems_train --set step_labels_output=$RUN/step_labels_unused
 $PY -m rayjobs.ingest --set source.format=toy --set source.split=test --set toy.num_test=100 $TOY \

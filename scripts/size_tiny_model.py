@@ -18,9 +18,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from mathray.grading.extract import last_boxed
-from mathray.prompts import completion, plain_prompt
-from mathray.tiny_model import TinyModelConfig, build_tiny_model
-from mathray.toy import ToyTaskConfig, generate_problems
+from mathray.core.prompts import completion, plain_prompt
+from mathray.jobs.tiny_model import TinyModelConfig, build_tiny_model
+from mathray.core.toy import ToyTaskConfig, generate_problems
 
 p = argparse.ArgumentParser()
 p.add_argument("--steps", type=int, default=1500)

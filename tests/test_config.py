@@ -1,7 +1,7 @@
 import pytest
 
 from mathray.config import ConfigError, StrictModel, code_version, config_hash, load_config, parse_job_args
-from mathray.ingest import IngestConfig
+from mathray.jobs.ingest import IngestConfig
 
 
 class Inner(StrictModel):

@@ -1,4 +1,4 @@
-from mathray.engine import EngineConfig, checkpoint_id, llm_kwargs, pool_kwargs
+from mathray.runtime.engine import EngineConfig, checkpoint_id, llm_kwargs, pool_kwargs
 
 
 def test_cpu_defaults_small_kv_cache():

@@ -5,9 +5,9 @@ import json
 import pytest
 from helpers.score_data import commit_samples, sample_rows
 
-from mathray.evaluation import EvaluateConfig, build_pools, cluster_ids, evaluate_pools, greedy_accuracy
-from mathray.report import FILES, markdown_table, write_report
-from mathray.selectors import build_selectors
+from mathray.jobs.evaluation import EvaluateConfig, build_pools, cluster_ids, evaluate_pools, greedy_accuracy
+from mathray.jobs.report import FILES, markdown_table, write_report
+from mathray.core.selectors import build_selectors
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -111,7 +111,7 @@ def test_write_report_files(tmp_path):
 @pytest.mark.slow
 @pytest.mark.cluster
 def test_end_to_end_samples_to_report(ray_cluster, tmp_path, capsys):
-    from mathray.tiny_model import build_tiny_model
+    from mathray.jobs.tiny_model import build_tiny_model
     from rayjobs import evaluate, score
 
     verifier = build_tiny_model(tmp_path / "verifier", seed=1)

@@ -6,8 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from mathray.grading.extract import last_boxed
-from mathray.ingest import IngestConfig, UnreadableInput, run_ingest
-from mathray.storage import ShardStore, join
+from mathray.jobs.ingest import IngestConfig, UnreadableInput, run_ingest
+from mathray.runtime.storage import ShardStore, join
 from rayjobs import ingest as ingest_job
 
 

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from mathray.metrics import bootstrap_ci, curve_sizes, pass_at_k, pass_at_n, std, subset_curves
+from mathray.core.metrics import bootstrap_ci, curve_sizes, pass_at_k, pass_at_n, std, subset_curves
 
 
 def brute_force_pass_at_k(n: int, c: int, k: int) -> float:

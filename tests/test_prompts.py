@@ -1,6 +1,6 @@
 import pytest
 
-from mathray import prompts
+from mathray.core import prompts
 
 
 class CharTokenizer:

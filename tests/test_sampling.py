@@ -20,12 +20,12 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from mathray import schemas
-from mathray.engine import EngineConfig, checkpoint_id
-from mathray.sampling import (SAMPLE_INDEX, SampleJobConfig, SamplingConfig, grade_sample, num_samples,
+from mathray.core import schemas
+from mathray.runtime.engine import EngineConfig, checkpoint_id
+from mathray.jobs.sampling import (SAMPLE_INDEX, SampleJobConfig, SamplingConfig, grade_sample, num_samples,
                               params_hash, problem_seed, replicate_rows, request_params, run_sampling,
                               shard_stats)
-from mathray.storage import ShardStore, shard_name
+from mathray.runtime.storage import ShardStore, shard_name
 
 REPO = Path(__file__).resolve().parents[1]
 N, PROBLEMS, SHARDS = 4, 20, 5
@@ -80,7 +80,7 @@ def test_shard_stats_counts_any_correct():
 # -- the job on a local cluster ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> str:
-    from mathray.tiny_model import build_tiny_model
+    from mathray.jobs.tiny_model import build_tiny_model
 
     return str(build_tiny_model(tmp_path_factory.mktemp("tiny") / "model"))
 
@@ -96,7 +96,7 @@ def _non_utf8(table: pa.Table, row: int, column: str = "problem") -> pa.Table:
 def problems(tmp_path_factory) -> str:
     """5 shards of 4 toy problems; shard 1 adds an empty problem, shard 2 a prompt longer than
     max_model_len, shard 3 a problem whose text is not UTF-8."""
-    from mathray.toy import ToyTaskConfig, generate_problems
+    from mathray.core.toy import ToyTaskConfig, generate_problems
 
     rows = generate_problems(ToyTaskConfig(num_test=PROBLEMS), "test")
     uri = str(tmp_path_factory.mktemp("problems") / "store")

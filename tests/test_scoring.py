@@ -5,11 +5,11 @@ import pytest
 import torch
 from helpers.score_data import commit_samples, sample_rows
 
-from mathray import prompts, readout, schemas
-from mathray.scoring import ScoreConfig, Scorer, ScorerConfig, run_score
-from mathray.steps import step_texts
-from mathray.storage import ShardStore
-from mathray.tiny_model import build_tiny_model
+from mathray.core import prompts, readout, schemas
+from mathray.jobs.scoring import ScoreConfig, Scorer, ScorerConfig, run_score
+from mathray.core.steps import step_texts
+from mathray.runtime.storage import ShardStore
+from mathray.jobs.tiny_model import build_tiny_model
 
 
 @pytest.fixture(scope="module")

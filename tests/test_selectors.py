@@ -2,7 +2,7 @@
 K larger than the number of clusters), and the evaluator cost of each."""
 import pytest
 
-from mathray.selectors import (Candidate, aggregate_steps, build_selectors, majk_oracle, majority,
+from mathray.core.selectors import (Candidate, aggregate_steps, build_selectors, majk_oracle, majority,
                                majority_of_top_n, oracle, orm_best_of_n, prm_best_of_n, prm_vote,
                                ranked_clusters, rerank_all, rerank_top_k, sample_average, top_k_indices,
                                weighted_rerank, weighted_rerank_top_k)

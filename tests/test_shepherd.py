@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from mathray.ingest import load_math_shepherd
-from mathray.shepherd import (FirstErrorSearch, FullSearch, is_monotone, make_search,
+from mathray.jobs.ingest import load_math_shepherd
+from mathray.core.shepherd import (FirstErrorSearch, FullSearch, is_monotone, make_search,
                               max_first_error_evaluations, run_rounds, shepherd_text)
 
 K = 4

@@ -2,10 +2,10 @@
 import pyarrow as pa
 import pytest
 
-from mathray import schemas
+from mathray.core import schemas
 from mathray.config import StrictModel
-from mathray.stage import is_quarantined, quarantined, rows_to_table, run_stage, validate_batch, with_source
-from mathray.storage import ShardStore, shard_name
+from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, run_stage, validate_batch, with_source
+from mathray.runtime.storage import ShardStore, shard_name
 
 OUT = pa.schema([pa.field("problem_id", pa.string(), nullable=False),
                  pa.field("copy", pa.int32(), nullable=False), pa.field("text", pa.string())])

@@ -1,6 +1,6 @@
 import pytest
 
-from mathray.steps import prefix_text, split_steps, step_texts
+from mathray.core.steps import prefix_text, split_steps, step_texts
 
 
 def test_newline_steps_keep_exact_spans():

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from mathray.storage import ShardStore, resolve, shard_name
+from mathray.runtime.storage import ShardStore, resolve, shard_name
 
 REPO = Path(__file__).resolve().parents[1]
 

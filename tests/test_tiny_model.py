@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from mathray.prompts import completion, encode_prm, plain_prompt, single_token_id, verifier_prompt
-from mathray.tiny_model import BOS, EOS, PAD, SINGLE_TOKEN_STRINGS, TinyModelConfig, build_tiny_model
-from mathray.toy import ToyTaskConfig, generate_problems
+from mathray.core.prompts import completion, encode_prm, plain_prompt, single_token_id, verifier_prompt
+from mathray.jobs.tiny_model import BOS, EOS, PAD, SINGLE_TOKEN_STRINGS, TinyModelConfig, build_tiny_model
+from mathray.core.toy import ToyTaskConfig, generate_problems
 
 # Task text of a different seed and difficulty than the tokenizer corpus, so BPE merges are not tailored to it.
 TASK_ROWS = generate_problems(ToyTaskConfig(seed=99, num_train=0, num_test=30, max_ops=5, max_operand=50,

@@ -5,8 +5,8 @@ import pyarrow as pa
 import pytest
 
 from mathray.grading.extract import last_boxed
-from mathray.schemas import PROBLEMS, split_valid
-from mathray.toy import ToyTaskConfig, generate_problems, inject_error, make_problem, parse_step, solve
+from mathray.core.schemas import PROBLEMS, split_valid
+from mathray.core.toy import ToyTaskConfig, generate_problems, inject_error, make_problem, parse_step, solve
 
 CFG = ToyTaskConfig(seed=3, num_train=400, num_test=200, min_ops=1, max_ops=4)
 APPLY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}

@@ -6,7 +6,7 @@ import time
 
 import ray
 
-from mathray.sampling import SampleEngine
+from mathray.jobs.sampling import SampleEngine
 
 REGISTRY = "mathray-test-engine-registry"
 

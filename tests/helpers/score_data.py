@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
-from mathray import schemas
+from mathray.core import schemas
 from mathray.grading import last_boxed
-from mathray.storage import ShardStore, shard_name
-from mathray.toy import ToyTaskConfig, generate_problems, inject_error
+from mathray.runtime.storage import ShardStore, shard_name
+from mathray.core.toy import ToyTaskConfig, generate_problems, inject_error
 
 
 def sample_rows(num_problems: int, n: int, seed: int = 0, split: str = "test") -> list[dict]:

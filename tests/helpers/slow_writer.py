@@ -5,7 +5,7 @@ import time
 
 import pyarrow as pa
 
-from mathray.storage import ShardStore, shard_name
+from mathray.runtime.storage import ShardStore, shard_name
 
 uri, n_shards, rows, log = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 store = ShardStore(uri)

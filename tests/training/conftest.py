@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from mathray.schemas import PROBLEMS, SAMPLES, STEP_LABELS, to_table
-from mathray.storage import ShardStore
-from mathray.tiny_model import build_tiny_model
-from mathray.toy import ToyTaskConfig, generate_problems, inject_error
+from mathray.core.schemas import PROBLEMS, SAMPLES, STEP_LABELS, to_table
+from mathray.runtime.storage import ShardStore
+from mathray.jobs.tiny_model import build_tiny_model
+from mathray.core.toy import ToyTaskConfig, generate_problems, inject_error
 
 NUM_PROBLEMS = 8
 

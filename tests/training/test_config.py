@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from mathray.config import load_config
-from mathray.training.config import TrainJobConfig
+from mathray.jobs.training.config import TrainJobConfig
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "rayjobs" / "configs").glob("train_*.yaml"))
 
@@ -26,7 +26,7 @@ def test_missing_inputs_are_named():
 
 
 def test_controller_poll_interval_set_for_the_fit_only_and_user_value_wins(monkeypatch):
-    from mathray.training.job import _controller_poll_interval
+    from mathray.jobs.training.job import _controller_poll_interval
 
     key = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
     monkeypatch.delenv(key, raising=False)

@@ -1,8 +1,8 @@
 """Example and pair builders on a character-level fake tokenizer (one token per character)."""
 import pytest
 
-from mathray import prompts
-from mathray.training import data
+from mathray.core import prompts
+from mathray.jobs.training import data
 
 TAG = 9999
 

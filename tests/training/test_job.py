@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mathray.storage import join, resolve
-from mathray.training.config import TrainJobConfig
-from mathray.training.job import run_training
+from mathray.runtime.storage import join, resolve
+from mathray.jobs.training.config import TrainJobConfig
+from mathray.jobs.training.job import run_training
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def test_ssft_two_workers_loss_goes_down_and_exports_hf(ssft_run):
 def test_ssft_export_loads_in_vllm_and_samples(ssft_run):
     from vllm import LLM, SamplingParams
 
-    from mathray.prompts import plain_prompt
+    from mathray.core.prompts import plain_prompt
 
     llm = LLM(model=ssft_run[0].final_model, enforce_eager=True, kv_cache_memory_bytes=256 * 2**20,
               max_model_len=256, dtype="float32")

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from mathray.training.config import TrainJobConfig
-from mathray.training.loop import batch_indices, build_phases, run_local
+from mathray.jobs.training.config import TrainJobConfig
+from mathray.jobs.training.loop import batch_indices, build_phases, run_local
 
 
 def cfg_for(tiny_model, train_data, tmp_path, **kw):

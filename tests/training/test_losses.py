@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from mathray.training import losses
+from mathray.core import losses
 
 
 def lse(*xs):

@@ -1,5 +1,5 @@
 """Train/infer alignment: the logits position (and label tokens) a training target sits on is the one the
-scoring readout (``mathray.readout``) reads, for the PRM and the verifier; plus objective masking.
+scoring readout (``mathray.core.readout``) reads, for the PRM and the verifier; plus objective masking.
 
 A fixed-logits module stands in for the model (pure logic under test: which positions the losses use);
 inputs come from the real tiny-model tokenizer through ``prompts.encode_prm`` / ``verifier_prompt``.
@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from mathray import prompts, readout
-from mathray.tiny_model import build_tiny_model
-from mathray.training import data, objectives
+from mathray.core import prompts, readout
+from mathray.jobs.tiny_model import build_tiny_model
+from mathray.jobs.training import data, objectives
 
 
 class FixedLogits(torch.nn.Module):

@@ -1,9 +1,9 @@
 """Evaluation job: SAMPLES (+ greedy SAMPLES) + SCORES -> every selector on the same pools, curves vs N,
-bootstrap CIs, evaluator cost -> report files (``mathray.report``).
+bootstrap CIs, evaluator cost -> report files (``mathray.jobs.report``).
 
 The job is light (no model runs), so it runs in the driver process without a Ray cluster, like ingest.
 Pools: one per problem, candidates in ``sample_id`` order; a sample without a SCORES row has no score
-(it ranks last, see ``mathray.selectors``). Answers are clustered once per problem on the full pool with
+(it ranks last, see ``mathray.core.selectors``). Answers are clustered once per problem on the full pool with
 ``mathray.grading.cluster_answers`` (equivalence by the grader); random subsets reuse those clusters.
 Samples whose ``answer`` is null (none extracted) join no cluster.
 
@@ -19,9 +19,9 @@ from typing import Sequence
 
 from pydantic import Field
 
-from mathray import metrics, selectors
+from mathray.core import metrics, selectors
 from mathray.config import StrictModel, code_version, config_hash
-from mathray.selectors import Candidate
+from mathray.core.selectors import Candidate
 
 
 class EvaluateConfig(StrictModel):
@@ -123,7 +123,7 @@ def evaluate_pools(pools: dict[str, list[Candidate]], cfg: EvaluateConfig,
 
 
 def _run_config(uri: str | None) -> dict | None:
-    from mathray.storage import exists, join, read_bytes
+    from mathray.runtime.storage import exists, join, read_bytes
 
     if uri and exists(join(uri, "run.json")):
         return json.loads(read_bytes(join(uri, "run.json")))
@@ -151,7 +151,7 @@ def provenance(cfg: EvaluateConfig, samples: list[dict], scores: list[dict]) -> 
 def default_output(cfg: EvaluateConfig) -> str:
     import posixpath
 
-    from mathray.storage import join
+    from mathray.runtime.storage import join
 
     if cfg.output:
         return cfg.output
@@ -160,7 +160,7 @@ def default_output(cfg: EvaluateConfig) -> str:
 
 
 def build_report(cfg: EvaluateConfig) -> dict:
-    from mathray.storage import ShardStore
+    from mathray.runtime.storage import ShardStore
 
     try:
         samples = ShardStore(cfg.samples).read_all().to_pylist()
@@ -181,7 +181,7 @@ def build_report(cfg: EvaluateConfig) -> dict:
 
 def run_evaluate(cfg: EvaluateConfig) -> tuple[dict, dict[str, str]]:
     """Build the report, write its files; returns (report, {file: uri})."""
-    from mathray.report import write_report
+    from mathray.jobs.report import write_report
 
     report = build_report(cfg)
     return report, write_report(report, default_output(cfg))

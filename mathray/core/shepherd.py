@@ -1,6 +1,6 @@
 """Math-Shepherd step labels from rollouts: which step prefixes to evaluate, and how results become labels.
 
-Pure logic (no Ray, vLLM or torch): ``mathray.rollout`` owns the engine and calls these.
+Pure logic (no Ray, vLLM or torch): ``mathray.jobs.rollout`` owns the engine and calls these.
 
 A solution with steps s_0..s_{n-1} is labelled by evaluating step prefixes: K completions from the prefix
 s_0..s_i, each graded against the reference. ``hard = 1`` when any completion is correct, ``soft = correct
@@ -218,7 +218,7 @@ def run_rounds(searches: Sequence[StepSearch],
 
 def shepherd_text(problem: str, steps: Sequence[str], hard: Sequence[int]) -> dict:
     """One record of the Math-Shepherd data set format: ``input`` = problem + ``Step k: ... ки`` lines,
-    ``label`` = the same text with each ``ки`` replaced by ``+`` or ``-`` (``mathray.ingest`` reads it)."""
+    ``label`` = the same text with each ``ки`` replaced by ``+`` or ``-`` (``mathray.jobs.ingest`` reads it)."""
     if len(steps) != len(hard):
         raise ValueError(f"{len(steps)} steps but {len(hard)} labels")
     body = []

@@ -1,6 +1,6 @@
 """One micro-batch of examples (from ``training.data``) -> a scalar loss, for each training objective.
 
-Verifier and PRM losses take their logits through ``mathray.readout`` (the functions the scoring job
+Verifier and PRM losses take their logits through ``mathray.core.readout`` (the functions the scoring job
 uses), so the trained position and label tokens are the scored ones by construction. Sequences are padded
 on the right, which leaves every real position (hence the readout positions) unchanged.
 """
@@ -10,8 +10,8 @@ from typing import Sequence
 
 import torch
 
-from mathray import readout
-from mathray.training import losses
+from mathray.core import readout
+from mathray.core import losses
 
 
 def pad(seqs: Sequence[Sequence[int]], pad_value: int, device) -> torch.Tensor:

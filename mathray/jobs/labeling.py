@@ -1,6 +1,6 @@
 """The Math-Shepherd labelling job: SAMPLES shards -> STEP_LABELS shards (+ a Math-Shepherd text export).
 
-A resumable stage (``mathray.stage.run_stage``): rows are validated against SAMPLES, then a pool of
+A resumable stage (``mathray.runtime.stage.run_stage``): rows are validated against SAMPLES, then a pool of
 ``RolloutLabeler`` actors (one vLLM engine each, GPU or CPU) labels them batch by batch; committed shards
 are never redone; invalid rows and solutions with no parsable step are quarantined with a reason.
 The summary adds the cost of labelling: rollouts and generated tokens per labelled step and per solution,
@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from mathray import schemas
+from mathray.core import schemas
 from mathray.config import StrictModel
-from mathray.engine import EngineConfig, pool_kwargs, resolve_device
-from mathray.rollout import OUTPUT_SCHEMA, LabelingConfig, RolloutLabeler, cost_summary
-from mathray.shepherd import shepherd_text
-from mathray.stage import StageSummary, init_ray, run_stage, validate_batch
-from mathray.storage import ShardStore, join, write_bytes_atomic
+from mathray.runtime.engine import EngineConfig, pool_kwargs, resolve_device
+from mathray.jobs.rollout import OUTPUT_SCHEMA, LabelingConfig, RolloutLabeler, cost_summary
+from mathray.core.shepherd import shepherd_text
+from mathray.runtime.stage import StageSummary, init_ray, run_stage, validate_batch
+from mathray.runtime.storage import ShardStore, join, write_bytes_atomic
 
 KEY = ["problem_id", "sample_id"]
 EXPORT_NAME = "math_shepherd.jsonl"

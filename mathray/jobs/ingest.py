@@ -252,7 +252,7 @@ def iter_jsonl_bytes(data: bytes) -> Iterator[tuple[Any, str | None, str]]:
 def iter_records(path: str, hf_split: str | None = None) -> Iterator[tuple[Any, str | None, str]]:
     """Records from a local/S3 JSONL or parquet file, a directory of per-problem JSON files (MATH layout),
     or a Hugging Face hub dataset (``hf://name[/config]``)."""
-    from mathray import storage
+    from mathray.runtime import storage
 
     if path.startswith("hf://"):
         import datasets
@@ -351,7 +351,7 @@ def _loaded_records(cfg: IngestConfig) -> Iterator[tuple[Loaded, str]]:
     src = cfg.source
     prefix = src.id_prefix or src.format
     if src.format == "toy":
-        from mathray import toy
+        from mathray.core import toy
 
         task = toy.ToyTaskConfig(**cfg.toy)
         for row in toy.generate_problems(task, src.split):
@@ -370,9 +370,9 @@ def _loaded_records(cfg: IngestConfig) -> Iterator[tuple[Loaded, str]]:
 def run_ingest(cfg: IngestConfig) -> IngestSummary:
     """Read the source, validate rows, and commit PROBLEMS (and STEP_LABELS) shards of ``shard_rows``
     input records each; malformed records go to each shard's quarantine. Re-runs skip committed shards."""
-    from mathray import schemas
+    from mathray.core import schemas
     from mathray.config import code_version, config_hash, resolved_config
-    from mathray.storage import ShardStore, join, shard_name
+    from mathray.runtime.storage import ShardStore, join, shard_name
 
     problems = ShardStore(cfg.output)
     labels = ShardStore(cfg.step_labels_output or join(cfg.output, "..", "step_labels"))

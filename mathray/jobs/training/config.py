@@ -27,7 +27,7 @@ from typing import Literal
 from pydantic import Field
 
 from mathray.config import StrictModel
-from mathray.prompts import PRM_LABELS, STEP_TAG, VERIFIER_LABELS
+from mathray.core.prompts import PRM_LABELS, STEP_TAG, VERIFIER_LABELS
 
 
 class DataConfig(StrictModel):

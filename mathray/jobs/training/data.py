@@ -1,6 +1,6 @@
 """Training examples from PROBLEMS / SAMPLES / STEP_LABELS rows (pure: a tokenizer and rows in, token ids out).
 
-Every text goes through ``mathray.prompts``, so a model is trained in exactly the format it is sampled and
+Every text goes through ``mathray.core.prompts``, so a model is trained in exactly the format it is sampled and
 scored in. Prompt and completion are tokenised separately and concatenated (vLLM tokenises the prompt alone
 and generates from there), so the loss boundary is exact.
 
@@ -19,7 +19,7 @@ import random
 from collections import defaultdict
 from typing import Callable, Iterable, Sequence
 
-from mathray.prompts import completion, encode_prm, plain_prompt, verifier_prompt
+from mathray.core.prompts import completion, encode_prm, plain_prompt, verifier_prompt
 
 
 def _encode(tokenizer, text: str) -> list[int]:

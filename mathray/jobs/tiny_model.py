@@ -2,7 +2,7 @@
 ``transformers.AutoModelForCausalLM`` / ``AutoTokenizer`` and ``vllm.LLM`` load (nothing from a hub).
 
 The tokenizer is a byte-level BPE (any text, unicode and LaTeX included, encodes; decoding round-trips it
-exactly) trained on toy-task text in every format ``mathray.prompts`` produces: plain prompt + solution,
+exactly) trained on toy-task text in every format ``mathray.core.prompts`` produces: plain prompt + solution,
 verifier prompt + `` correct``/`` incorrect``, and Math-Shepherd steps tagged `` ки`` with `` +``/`` -``.
 Those label and tag strings are single tokens (added as tokens if BPE did not merge them). Specials:
 ``<|bos|>`` (never added automatically), ``<|endoftext|>`` (eos), ``<|pad|>``; a minimal chat template.
@@ -22,9 +22,9 @@ import random
 from pathlib import Path
 
 from mathray.config import StrictModel
-from mathray.prompts import (PRM_LABELS, STEP_TAG, VERIFIER_LABELS, completion, plain_prompt,
+from mathray.core.prompts import (PRM_LABELS, STEP_TAG, VERIFIER_LABELS, completion, plain_prompt,
                              verifier_prompt)
-from mathray.toy import ToyTaskConfig, generate_problems, inject_error
+from mathray.core.toy import ToyTaskConfig, generate_problems, inject_error
 
 BOS, EOS, PAD = "<|bos|>", "<|endoftext|>", "<|pad|>"
 SINGLE_TOKEN_STRINGS = (*VERIFIER_LABELS, STEP_TAG, *PRM_LABELS)

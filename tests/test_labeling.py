@@ -5,14 +5,14 @@ import random
 
 import pytest
 
-from mathray import schemas
+from mathray.core import schemas
 from mathray.config import load_config
-from mathray.engine import EngineConfig
-from mathray.ingest import load_math_shepherd
-from mathray.rollout import LabelingConfig
-from mathray.shepherd_job import EXPORT_NAME, ShepherdConfig, run_shepherd
-from mathray.storage import ShardStore, read_bytes, shard_name
-from mathray.toy import ToyTaskConfig, generate_problems, inject_error
+from mathray.runtime.engine import EngineConfig
+from mathray.jobs.ingest import load_math_shepherd
+from mathray.jobs.rollout import LabelingConfig
+from mathray.jobs.labeling import EXPORT_NAME, ShepherdConfig, run_shepherd
+from mathray.runtime.storage import ShardStore, read_bytes, shard_name
+from mathray.core.toy import ToyTaskConfig, generate_problems, inject_error
 
 K = 3
 
@@ -27,7 +27,7 @@ def sample_row(problem: dict, sample_id: int, text: str, answer: str | None, cor
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
-    from mathray.tiny_model import build_tiny_model
+    from mathray.jobs.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 

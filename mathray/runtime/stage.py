@@ -24,9 +24,9 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mathray import schemas
+from mathray.core import schemas
 from mathray.config import code_version, config_hash, resolved_config
-from mathray.storage import ShardStore
+from mathray.runtime.storage import ShardStore
 
 log = logging.getLogger(__name__)
 

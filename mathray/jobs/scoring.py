@@ -39,10 +39,10 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import Field
 
-from mathray import prompts, schemas
+from mathray.core import prompts, schemas
 from mathray.config import StrictModel
-from mathray.stage import is_quarantined, quarantined, rows_to_table, validate_batch, with_source
-from mathray.steps import step_texts
+from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, validate_batch, with_source
+from mathray.core.steps import step_texts
 
 
 class ScorerConfig(StrictModel):
@@ -68,7 +68,7 @@ class ScoreConfig(StrictModel):
 
 
 def scorer_id(cfg: ScorerConfig) -> str:
-    from mathray.engine import checkpoint_id
+    from mathray.runtime.engine import checkpoint_id
 
     parts = [f"verifier={checkpoint_id(cfg.verifier)}" if cfg.verifier else None,
              f"prm={checkpoint_id(cfg.prm)}" if cfg.prm else None]
@@ -154,7 +154,7 @@ class Scorer:
         return v_ids, prm, None
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from mathray import readout
+        from mathray.core import readout
 
         out, todo = [], []
         for row in batch.to_pylist():
@@ -187,7 +187,7 @@ def score_transform(cfg: ScorerConfig):
     def transform(ds):
         from ray.data import ActorPoolStrategy
 
-        from mathray.engine import EngineConfig, resolve_device
+        from mathray.runtime.engine import EngineConfig, resolve_device
 
         device = resolve_device(EngineConfig(device=cfg.device))
         ds = ds.map_batches(validate_batch, batch_format="pyarrow", fn_kwargs={"schema": schemas.SAMPLES})
@@ -207,8 +207,8 @@ def score_stats(table: pa.Table) -> dict:
 
 
 def run_score(cfg: ScoreConfig):
-    from mathray.stage import init_ray, run_stage
-    from mathray.storage import ShardStore
+    from mathray.runtime.stage import init_ray, run_stage
+    from mathray.runtime.storage import ShardStore
 
     if not (cfg.scorer.verifier or cfg.scorer.prm):
         raise ValueError("score needs scorer.verifier and/or scorer.prm (HF checkpoint directories)")

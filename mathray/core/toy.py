@@ -19,7 +19,7 @@ model sees are bounded.
 ``inject_error`` corrupts one step of a solution and recomputes every later step from the wrong value, so
 process-label code can be tested against a known first error.
 
-Defaults, sized with ``scripts/size_tiny_model.py`` for the tiny model of ``mathray.tiny_model``
+Defaults, sized with ``scripts/size_tiny_model.py`` for the tiny model of ``mathray.jobs.tiny_model``
 (2-core CPU, from scratch, batch 64, lr 3e-3): 2-4 operations over ``+ - *``, operands 1..20, results
 <= 200. Measured on 100 test problems x 8 samples at T=1 after 1500 steps: per-sample 0.49, greedy 0.67,
 maj@8 0.63, pass@8 0.79 (1000 steps: 0.33 / 0.51 / 0.44 / 0.69). The demo uses an easier setting

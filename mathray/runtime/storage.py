@@ -34,7 +34,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
-from mathray import env
+from mathray.runtime import env
 
 
 def resolve(uri: str) -> tuple[pafs.FileSystem, str]:

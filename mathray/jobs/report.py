@@ -1,6 +1,6 @@
 """The evaluation report: a markdown table, the same as JSON, and PNG plots (matplotlib, Agg backend).
 
-A report is a plain dict (built by ``mathray.evaluation.build_report``)::
+A report is a plain dict (built by ``mathray.jobs.evaluation.build_report``)::
 
     {"provenance": {generator, verifier/PRM scorer, sampling params, split, seeds, inputs, code},
      "num_problems": P, "pool_size": N, "settings": {...},
@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import json
 
-from mathray.storage import join, write_bytes_atomic
+from mathray.runtime.storage import join, write_bytes_atomic
 
 FILES = ("report.md", "report.json", "accuracy_vs_n.png", "accuracy_vs_cost.png")
 

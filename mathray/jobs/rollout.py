@@ -2,7 +2,7 @@
 SAMPLES rows and returns STEP_LABELS rows.
 
 ``RolloutLabeler`` is a callable class for a Ray Data ``map_batches`` actor pool (one engine per actor),
-and usable directly (benchmarks). Per batch it runs rounds (``mathray.shepherd.run_rounds``): each round
+and usable directly (benchmarks). Per batch it runs rounds (``mathray.core.shepherd.run_rounds``): each round
 puts the next prefix(es) of every unfinished solution into ONE ``llm.generate`` call with
 ``SamplingParams(n=K)``, so prefixes of many solutions share each engine call, and prefix caching shares
 the prefill of a solution's prefixes and of the K completions of a prefix.
@@ -29,13 +29,13 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from mathray import schemas
+from mathray.core import schemas
 from mathray.config import StrictModel
-from mathray.engine import EngineConfig, build_llm, checkpoint_id, resolve_device
-from mathray.prompts import STOP_STRINGS, completion, plain_prompt
-from mathray.shepherd import LABEL_SOURCE, make_search, run_rounds
-from mathray.stage import is_quarantined, quarantined, rows_to_table, with_source
-from mathray.steps import prefix_text, split_steps
+from mathray.runtime.engine import EngineConfig, build_llm, checkpoint_id, resolve_device
+from mathray.core.prompts import STOP_STRINGS, completion, plain_prompt
+from mathray.core.shepherd import LABEL_SOURCE, make_search, run_rounds
+from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, with_source
+from mathray.core.steps import prefix_text, split_steps
 
 from mathray.grading import grade
 

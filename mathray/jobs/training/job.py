@@ -10,10 +10,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mathray import env
+from mathray.runtime import env
 from mathray.config import code_version, config_hash, resolved_config
-from mathray.storage import ShardStore, join, resolve
-from mathray.training.config import TrainJobConfig
+from mathray.runtime.storage import ShardStore, join, resolve
+from mathray.jobs.training.config import TrainJobConfig
 
 
 @dataclass
@@ -32,7 +32,7 @@ def build_trainer(cfg: TrainJobConfig):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from mathray.training.loop import train_func
+    from mathray.jobs.training.loop import train_func
 
     # S3 and other remote stores: an explicit pyarrow filesystem (pyarrow ignores AWS_ENDPOINT_URL_S3) and
     # the prefix-stripped path (SYSTEMS.md section 3).
@@ -52,7 +52,7 @@ def build_trainer(cfg: TrainJobConfig):
 
 def _absolute_paths(cfg: TrainJobConfig) -> TrainJobConfig:
     """Ray Train workers do not run in the driver's cwd: pin relative local paths to it."""
-    from mathray.storage import absolute
+    from mathray.runtime.storage import absolute
 
     data = cfg.data.model_copy(update={k: [absolute(u) for u in getattr(cfg.data, k)]
                                        for k in ("ssft", "samples", "step_labels")})

@@ -1,13 +1,13 @@
 """Distributed solution sampling: problem shards -> prompts -> vLLM actor pool -> grading -> sample shards.
 
-The job is one ``mathray.stage.run_stage`` pipeline (resume, de-duplication, quarantine and per-shard commits
+The job is one ``mathray.runtime.stage.run_stage`` pipeline (resume, de-duplication, quarantine and per-shard commits
 live there)::
 
     validate problems -> [replicate rows] -> SampleEngine actors (one vllm.LLM each) -> grade_batch tasks
 
 ``SampleEngine`` owns one ``vllm.LLM`` per replica in an autoscaling ``ActorPoolStrategy`` pool (GPU, CPU,
-or tensor-parallel placement groups: ``mathray.engine.pool_kwargs``). It builds each prompt in the format of
-``mathray.prompts``, counts its tokens with the engine's own tokenizer and hands vLLM the token ids (so the
+or tensor-parallel placement groups: ``mathray.runtime.engine.pool_kwargs``). It builds each prompt in the format of
+``mathray.core.prompts``, counts its tokens with the engine's own tokenizer and hands vLLM the token ids (so the
 count is the one vLLM sees); prompts that do not fit ``max_model_len`` are quarantined, never sent.
 
 Sampling (``sampling.expand``):
@@ -33,11 +33,11 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from mathray import prompts, schemas
+from mathray.core import prompts, schemas
 from mathray.config import StrictModel
-from mathray.engine import EngineConfig, sampling_params_hash
-from mathray.prompts import PromptConfig
-from mathray.stage import QUARANTINE, is_quarantined, quarantined, rows_to_table, with_source
+from mathray.runtime.engine import EngineConfig, sampling_params_hash
+from mathray.core.prompts import PromptConfig
+from mathray.runtime.stage import QUARANTINE, is_quarantined, quarantined, rows_to_table, with_source
 
 SAMPLE_INDEX = "_sample_index"   # rows mode: which of the N samples a replicated row asks for
 TRUNCATED = "truncated"
@@ -220,7 +220,7 @@ class SampleEngine:
     """Callable class for ``map_batches``: one ``vllm.LLM`` per actor, problems in, SAMPLES rows out."""
 
     def __init__(self, cfg: dict, device: str):
-        from mathray.engine import build_llm, checkpoint_id
+        from mathray.runtime.engine import build_llm, checkpoint_id
 
         self.cfg = SampleJobConfig.model_validate(cfg)
         self.llm = build_llm(self.cfg.engine, device)
@@ -232,7 +232,7 @@ class SampleEngine:
     def _exemplar_pool(self) -> list[dict]:
         if self.cfg.prompt.format != "few_shot" or not self.cfg.prompt.exemplar_pool:
             return []
-        from mathray.storage import ShardStore
+        from mathray.runtime.storage import ShardStore
 
         rows = ShardStore(self.cfg.prompt.exemplar_pool).read_all(
             ["problem_id", "problem", "reference_solution"]).to_pylist()
@@ -303,8 +303,8 @@ class SampleEngine:
 # -- the job ------------------------------------------------------------------------------------------
 def sample_transform(cfg: SampleJobConfig, device: str, engine_cls: type = SampleEngine):
     """``transform(ds) -> ds`` for ``run_stage``; ``engine_cls`` may be a subclass of ``SampleEngine``."""
-    from mathray.engine import pool_kwargs
-    from mathray.stage import validate_batch
+    from mathray.runtime.engine import pool_kwargs
+    from mathray.runtime.stage import validate_batch
 
     def transform(ds):
         ds = ds.map_batches(validate_batch, batch_format="pyarrow", fn_kwargs={"schema": schemas.PROBLEMS})
@@ -324,10 +324,10 @@ def sample_transform(cfg: SampleJobConfig, device: str, engine_cls: type = Sampl
 
 
 def run_sampling(cfg: SampleJobConfig, engine_cls: type = SampleEngine) -> SampleSummary:
-    """Sample every uncommitted input shard (Ray must be initialised: ``mathray.stage.init_ray``)."""
-    from mathray.engine import resolve_device
-    from mathray.stage import run_stage
-    from mathray.storage import ShardStore
+    """Sample every uncommitted input shard (Ray must be initialised: ``mathray.runtime.stage.init_ray``)."""
+    from mathray.runtime.engine import resolve_device
+    from mathray.runtime.stage import run_stage
+    from mathray.runtime.storage import ShardStore
 
     output = ShardStore(cfg.output)
     clock = CommitClock()

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from mathray import prompts
+from mathray.core import prompts
 from mathray.config import code_version, config_hash, resolved_config
-from mathray.storage import ShardStore, join, resolve
-from mathray.training import data, objectives
-from mathray.training.config import TrainJobConfig
+from mathray.runtime.storage import ShardStore, join, resolve
+from mathray.jobs.training import data, objectives
+from mathray.jobs.training.config import TrainJobConfig
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The training losses, as pure functions of logits and masks (no model, no data loading).
 
 Shapes: ``B`` batch, ``T`` sequence length, ``V`` vocabulary. ``two_way`` tensors are ``[..., 2]`` logits over
-the (positive, negative) label tokens, as ``mathray.readout`` extracts them; the verifier score
+the (positive, negative) label tokens, as ``mathray.core.readout`` extracts them; the verifier score
 S = softmax(two_way)[..., 0] and the PRM step score is the same renormalisation (METHODS.md 2.3, 4).
 
 - ``completion_nll``: completion-only MLE (SSFT, METHODS.md 2.2): mean -log p of the tokens whose

@@ -1,0 +1,1 @@
+"""What jobs run on: storage URIs and shard sets, model exports, the stage runner, engine pools."""
