@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import mathray
 
@@ -93,6 +93,37 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
         return cls.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_format_errors(cls, e)) from None
+
+
+def knob(default: Any = ..., **kwargs) -> Any:
+    """A config field that cannot change a job's results (logging, progress, pool sizes, poll intervals,
+    paths of outputs): left out of ``result_config``/``result_hash``, so changing it never invalidates
+    committed outputs. Use like ``Field``: ``log_every: int = knob(10, ge=1)``."""
+    return Field(default, json_schema_extra={"affects_results": False}, **kwargs)
+
+
+def _affects_results(model: type[BaseModel], name: str) -> bool:
+    extra = model.model_fields[name].json_schema_extra
+    return not (isinstance(extra, dict) and extra.get("affects_results") is False)
+
+
+def result_config(cfg: BaseModel) -> dict:
+    """The resolved config without its ``knob`` fields (recursively): what a job's results depend on."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            return {k: strip(getattr(value, k)) for k in type(value).model_fields if _affects_results(type(value), k)}
+        if isinstance(value, (list, tuple)):
+            return [strip(v) for v in value]
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items()}
+        return value
+    return json.loads(json.dumps(strip(cfg), default=lambda o: o.model_dump(mode="json")
+                                 if isinstance(o, BaseModel) else str(o)))
+
+
+def result_hash(cfg: BaseModel) -> str:
+    """Hash of ``result_config``: equal for two configs that differ only in knobs."""
+    return config_hash(result_config(cfg))
 
 
 def resolved_config(cfg: BaseModel) -> dict:

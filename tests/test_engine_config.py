@@ -1,4 +1,5 @@
-from mathray.runtime.engine import EngineConfig, checkpoint_id, llm_kwargs, pool_kwargs
+from mathray.runtime.engine import EngineConfig, llm_kwargs, pool_kwargs
+from mathray.runtime.models import model_fingerprint
 
 
 def test_cpu_defaults_small_kv_cache():
@@ -17,12 +18,12 @@ def test_gpu_pool_and_tensor_parallel():
     assert llm_kwargs(EngineConfig(model="/m", tensor_parallel_size=4), "gpu")["distributed_executor_backend"] == "ray"
 
 
-def test_checkpoint_id_changes_with_weights(tmp_path):
+def test_model_fingerprint_changes_with_weights(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "model.safetensors").write_bytes(b"a" * 100)
-    first = checkpoint_id(str(tmp_path))
+    first = model_fingerprint(str(tmp_path))
     (tmp_path / "model.safetensors").write_bytes(b"b" * 100)
-    assert first != checkpoint_id(str(tmp_path)) and first.startswith(tmp_path.name + "@")
+    assert first != model_fingerprint(str(tmp_path)) and first.startswith(tmp_path.name + "@")
 
 
 def test_pool_bounds_validated():

@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from mathray.core import schemas
-from mathray.runtime.engine import EngineConfig, checkpoint_id
+from mathray.runtime.engine import EngineConfig
+from mathray.runtime.models import model_fingerprint
 from mathray.jobs.sampling import (SAMPLE_INDEX, SampleJobConfig, SamplingConfig, grade_sample, num_samples,
                               params_hash, problem_seed, replicate_rows, request_params, run_sampling,
                               shard_stats)
@@ -147,7 +148,7 @@ def test_end_to_end_20_problems_give_80_graded_rows(reference_run, tiny_model):
     assert (df[df.finish_reason == "stop"].grade_reason != "truncated").all()
     assert (df.num_output_tokens <= 48).all() and (df.num_prompt_tokens > 0).all()
     assert df.cumulative_logprob.notna().all() and (df.cumulative_logprob <= 0).all()
-    assert (df.generator == checkpoint_id(tiny_model)).all() and df.sampling_params_hash.nunique() == 1
+    assert (df.generator == model_fingerprint(tiny_model)).all() and df.sampling_params_hash.nunique() == 1
     assert all(r.seed == problem_seed(7, r.problem_id) + r.sample_id for r in df.itertuples())
     reasons = sorted(ShardStore(out).read_all_quarantine().to_pylist(), key=lambda r: r["source"])
     assert [r["reason"] for r in reasons][::2] == ["empty required field 'problem'",

@@ -114,3 +114,11 @@ def encode_prm(tokenizer, problem: str, steps: Sequence[str], tag_id: int) -> tu
         positions.append(len(ids))
         ids.append(tag_id)
     return ids, positions
+
+
+def encode_orm(tokenizer, problem: str, solution: str, tag_id: int) -> tuple[list[int], int]:
+    """ORM input (Lightman et al.'s outcome reward model, the PRM's format with outcome supervision): the
+    plain prompt, the whole solution, one step tag; the outcome score is read at that tag over
+    ``PRM_LABELS``, exactly as a PRM step score is. Returns (ids, tag position)."""
+    ids, positions = encode_prm(tokenizer, problem, [solution], tag_id)
+    return ids, positions[0]

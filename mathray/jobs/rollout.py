@@ -31,7 +31,8 @@ from pydantic import Field, model_validator
 
 from mathray.core import schemas
 from mathray.config import StrictModel
-from mathray.runtime.engine import EngineConfig, build_llm, checkpoint_id, resolve_device
+from mathray.runtime.engine import EngineConfig, build_llm, resolve_device
+from mathray.runtime.models import model_fingerprint
 from mathray.core.prompts import STOP_STRINGS, completion, plain_prompt
 from mathray.core.shepherd import LABEL_SOURCE, make_search, run_rounds
 from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, with_source
@@ -111,7 +112,7 @@ class RolloutLabeler:
                                                                  **engine.engine_kwargs}})
             llm = build_llm(engine, resolve_device(engine))
         self.llm = llm
-        self.completer = checkpoint_id(engine.model)
+        self.completer = model_fingerprint(engine.model)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows, out, work = batch.to_pylist(), [], []

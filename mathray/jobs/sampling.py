@@ -220,12 +220,13 @@ class SampleEngine:
     """Callable class for ``map_batches``: one ``vllm.LLM`` per actor, problems in, SAMPLES rows out."""
 
     def __init__(self, cfg: dict, device: str):
-        from mathray.runtime.engine import build_llm, checkpoint_id
+        from mathray.runtime.engine import build_llm
+        from mathray.runtime.models import model_fingerprint
 
         self.cfg = SampleJobConfig.model_validate(cfg)
         self.llm = build_llm(self.cfg.engine, device)
         self.tokenizer = self.llm.get_tokenizer()
-        self.generator = checkpoint_id(self.cfg.engine.model)
+        self.generator = model_fingerprint(self.cfg.engine.model)
         self.params_hash = params_hash(self.cfg.sampling)
         self.pool = self._exemplar_pool()
 

@@ -68,10 +68,10 @@ class ScoreConfig(StrictModel):
 
 
 def scorer_id(cfg: ScorerConfig) -> str:
-    from mathray.runtime.engine import checkpoint_id
+    from mathray.runtime.models import model_fingerprint
 
-    parts = [f"verifier={checkpoint_id(cfg.verifier)}" if cfg.verifier else None,
-             f"prm={checkpoint_id(cfg.prm)}" if cfg.prm else None]
+    parts = [f"verifier={model_fingerprint(cfg.verifier)}" if cfg.verifier else None,
+             f"prm={model_fingerprint(cfg.prm)}" if cfg.prm else None]
     return ";".join(p for p in parts if p)
 
 

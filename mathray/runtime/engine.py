@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import partial
-from pathlib import Path
 from typing import Literal
 
 import os
@@ -82,10 +81,14 @@ def llm_kwargs(cfg: EngineConfig, device: str) -> dict:
 
 
 def build_llm(cfg: EngineConfig, device: str):
-    """A ``vllm.LLM`` for this replica (imported here: only engine actors need vLLM)."""
+    """A ``vllm.LLM`` for this replica (imported here: only engine actors need vLLM). A model at a storage
+    URI is loaded from this node's cache (``runtime.models.fetch_model``): vLLM never sees ``s3://``."""
     from vllm import LLM
 
-    return LLM(**llm_kwargs(cfg, device))
+    from mathray.runtime.models import fetch_model
+
+    local = {"model": fetch_model(cfg.model), "tokenizer": fetch_model(cfg.tokenizer) if cfg.tokenizer else None}
+    return LLM(**llm_kwargs(cfg.model_copy(update=local), device))
 
 
 def _placement_group_strategy(bundles: int, accelerator_type: str | None):
@@ -117,33 +120,6 @@ def pool_kwargs(cfg: EngineConfig, device: str) -> dict:
     else:
         kw["num_cpus"] = 1
     return kw
-
-
-def checkpoint_id(model: str) -> str:
-    """``<name>@<hash of config and weight file sizes>``: names the exact weights a row came from."""
-    path = Path(model)
-    if not path.is_dir():
-        return model  # a hub id names itself
-    h = hashlib.sha256()
-    for f in sorted(path.iterdir()):
-        if f.suffix in (".json", ".safetensors", ".bin") and f.is_file():
-            h.update(f.name.encode())
-            h.update(_sampled_bytes(f))
-    return f"{path.name}@{h.hexdigest()[:12]}"
-
-
-def _sampled_bytes(f: Path, chunk: int = 2**20) -> bytes:
-    """The whole file when small, else its size and three 1 MiB windows (start, middle, end): cheap on
-    multi-GB weights and still different for any two trained checkpoints."""
-    size = f.stat().st_size
-    if size <= 3 * chunk:
-        return f.read_bytes()
-    with f.open("rb") as fh:
-        parts = [str(size).encode()]
-        for offset in (0, size // 2, size - chunk):
-            fh.seek(offset)
-            parts.append(fh.read(chunk))
-    return b"".join(parts)
 
 
 def sampling_params_hash(params: dict) -> str:

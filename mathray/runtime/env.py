@@ -17,12 +17,12 @@ def aws_region() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
 
 
-def ray_address() -> str | None:
-    """Set: jobs connect to that cluster (``ray job submit`` sets it); unset: a local cluster starts."""
-    return os.environ.get("RAY_ADDRESS") or None
+def cache_dir() -> str:
+    """Node-local cache of models fetched from storage (``MATHRAY_CACHE_DIR``, default ``~/.cache/mathray``)."""
+    return os.environ.get("MATHRAY_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "mathray")
 
 
-STORAGE_ENV_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION",
+STORAGE_ENV_VARS = ("MATHRAY_CACHE_DIR", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION",
                     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 

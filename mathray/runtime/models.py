@@ -1,0 +1,238 @@
+"""Models at storage URIs: exports that are complete or absent, and a node-local cache to load them from.
+
+A model export is an HF model directory (``config.json``, weights, tokenizer files, ``mathray_export.json``
+with the run's config and lineage) at a URI: a local path, ``file://`` or ``s3://``. Its completion mark
+``_COMPLETE.json`` is written last and lists every file with its size and sha256, so:
+
+- ``publish_model(local_dir, uri, info)`` writes the files, then the mark (an earlier export at the same URI
+  loses its mark first, so no reader ever sees old files under a mark or new files under an old mark);
+- ``fetch_model(uri)`` returns a local directory a ``vllm.LLM`` or ``from_pretrained`` can load: a local
+  export in place, a remote one downloaded once per node into ``<cache>/models/<key>`` (key = URI and mark
+  digest; downloaded into a ``.partial`` directory, checked against the mark, then renamed, so an
+  interrupted download is redone and never used). It refuses, with a message saying why, an export without
+  its mark (still being written, or killed mid-export) and a download whose bytes do not match the mark.
+- ``model_fingerprint(uri)`` names the exact weights (the mark's digest) for lineage and row provenance.
+
+Model references that are not mathray exports still work: a hub id (``Qwen/Qwen2.5-1.5B``) is passed through
+to the loader, and a local HF directory without ``mathray_export.json`` is used as it is (fingerprinted by
+its file contents). vLLM must never see an ``s3://`` path: it would try its optional object-storage
+streamer and die inside the engine actor.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import posixpath
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+from mathray.runtime import env
+from mathray.runtime.storage import resolve
+
+COMPLETE_MARK = "_COMPLETE.json"
+EXPORT_INFO = "mathray_export.json"
+_CHUNK = 8 * 2**20
+
+
+class ModelNotReady(RuntimeError):
+    """A model URI that cannot be loaded (no export, no completion mark, bytes not matching the mark)."""
+
+
+def is_remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+def is_hub_id(ref: str) -> bool:
+    """``org/name`` with no scheme that is not an existing local path: the loader fetches it from a hub."""
+    return "://" not in ref and not os.path.exists(ref) and not ref.startswith(("/", ".", "~")) \
+        and ref.count("/") == 1
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _local_files(local_dir: Path) -> dict[str, dict]:
+    files = {}
+    for p in sorted(local_dir.rglob("*")):
+        rel = p.relative_to(local_dir).as_posix()
+        if p.is_file() and rel != COMPLETE_MARK:
+            files[rel] = {"size": p.stat().st_size, "sha256": _file_digest(p)}
+    return files
+
+
+def mark_digest(mark: dict) -> str:
+    """The digest naming an export's exact bytes: over its file list (names, sizes, sha256)."""
+    blob = json.dumps(mark["files"], sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def read_mark(uri: str) -> dict | None:
+    fs, root = resolve(uri)
+    path = posixpath.join(root, COMPLETE_MARK)
+    try:
+        with fs.open_input_stream(path) as f:
+            return json.loads(f.read())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise ModelNotReady(f"unreadable completion mark {uri}/{COMPLETE_MARK}: {e}") from e
+
+
+def publish_model(local_dir: str | Path, uri: str, info: dict | None = None) -> dict:
+    """Make ``local_dir`` (an HF model directory) the export at ``uri``: files first, the mark last.
+
+    ``info`` (config, lineage, code version) is written into the export as ``mathray_export.json``. Returns
+    the mark. When ``uri`` is ``local_dir`` itself, only the info and the mark are written."""
+    local_dir = Path(local_dir)
+    if info is not None:
+        (local_dir / EXPORT_INFO).write_text(json.dumps(info, indent=1, sort_keys=True))
+    files = _local_files(local_dir)
+    if "config.json" not in files:
+        raise ValueError(f"{local_dir} is not an HF model directory (no config.json)")
+    fs, root = resolve(uri)
+    mark_path = posixpath.join(root, COMPLETE_MARK)
+    # an earlier export here loses its mark before any of its files is replaced
+    with contextlib.suppress(FileNotFoundError):
+        fs.delete_file(mark_path)
+    same_dir = isinstance(fs, pafs.LocalFileSystem) and Path(root).resolve() == local_dir.resolve()
+    if not same_dir:
+        fs.create_dir(root, recursive=True)
+        fs.delete_dir_contents(root, missing_dir_ok=True)
+        for rel in files:
+            dest = posixpath.join(root, rel)
+            fs.create_dir(posixpath.dirname(dest), recursive=True)
+            with (local_dir / rel).open("rb") as src, fs.open_output_stream(dest) as out:
+                while chunk := src.read(_CHUNK):
+                    out.write(chunk)
+    mark = {"files": files, "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "info": {k: (info or {}).get(k) for k in ("job", "lineage", "code_version") if (info or {}).get(k)}}
+    tmp = f"{mark_path}.tmp-{uuid.uuid4().hex[:8]}"
+    with fs.open_output_stream(tmp) as out:
+        out.write(json.dumps(mark, indent=1, sort_keys=True).encode())
+    fs.move(tmp, mark_path)
+    return mark
+
+
+def export_info(local_dir: str | Path) -> dict | None:
+    p = Path(local_dir) / EXPORT_INFO
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def cache_root() -> Path:
+    return Path(env.cache_dir())
+
+
+def _check_local(path: Path, uri: str) -> dict | None:
+    """The mark of a local export (sizes checked), None for an external HF directory; refuses an
+    unfinished mathray export."""
+    if not path.is_dir():
+        raise ModelNotReady(f"no model directory at {uri}")
+    mark = read_mark(str(path))
+    if mark is None:
+        if (path / EXPORT_INFO).exists() or not (path / "config.json").exists():
+            raise ModelNotReady(
+                f"model export at {uri} has no completion mark ({COMPLETE_MARK}): it is still being written "
+                "or its writer died mid-export; re-run the stage that produces it")
+        return None
+    for rel, meta in mark["files"].items():
+        f = path / rel
+        if not f.is_file() or f.stat().st_size != meta["size"]:
+            raise ModelNotReady(f"model export at {uri}: {rel} is missing or not the size its mark records")
+    return mark
+
+
+def fetch_model(uri: str) -> str:
+    """A local directory holding the model at ``uri`` (see the module docstring); hub ids pass through."""
+    if is_hub_id(uri):
+        return uri
+    if not is_remote(uri):
+        path = Path(resolve(uri)[1])
+        _check_local(path, uri)
+        return str(path)
+    mark = read_mark(uri)
+    if mark is None:
+        raise ModelNotReady(
+            f"no model export at {uri}: {COMPLETE_MARK} not found (the export is still being written, its "
+            "writer died mid-export, or the URI is wrong); mathray loads only complete exports")
+    key = hashlib.sha256(f"{uri}\n{mark_digest(mark)}".encode()).hexdigest()[:20]
+    dest = cache_root() / "models" / key
+    if (dest / COMPLETE_MARK).is_file():
+        return str(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(dest.with_suffix(".lock")):
+        if (dest / COMPLETE_MARK).is_file():   # another process on this node finished it meanwhile
+            return str(dest)
+        partial = dest.with_suffix(".partial")
+        shutil.rmtree(partial, ignore_errors=True)   # leftovers of an interrupted download
+        fs, root = resolve(uri)
+        for rel, meta in mark["files"].items():
+            target = partial / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            h = hashlib.sha256()
+            with fs.open_input_stream(posixpath.join(root, rel)) as src, target.open("wb") as out:
+                while chunk := src.read(_CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+            if h.hexdigest() != meta["sha256"]:
+                raise ModelNotReady(f"model export at {uri}: {rel} does not match its completion mark "
+                                    "(replaced while being read?); re-run to fetch it again")
+        (partial / COMPLETE_MARK).write_text(json.dumps(mark, indent=1, sort_keys=True))
+        shutil.rmtree(dest, ignore_errors=True)
+        partial.rename(dest)
+    return str(dest)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    import fcntl
+
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _sampled_bytes(f: Path, chunk: int = 2**20) -> bytes:
+    """The whole file when small, else its size and three 1 MiB windows: cheap on multi-GB weights."""
+    size = f.stat().st_size
+    if size <= 3 * chunk:
+        return f.read_bytes()
+    with f.open("rb") as fh:
+        parts = [str(size).encode()]
+        for offset in (0, size // 2, size - chunk):
+            fh.seek(offset)
+            parts.append(fh.read(chunk))
+    return b"".join(parts)
+
+
+def model_fingerprint(uri: str) -> str:
+    """``<name>@<12 hex>`` naming the exact weights at ``uri`` (the mark's digest for exports; file contents
+    for an external local directory; the id itself for a hub id)."""
+    if is_hub_id(uri):
+        return uri
+    name = posixpath.basename(uri.split("?")[0].rstrip("/")) or uri
+    mark = read_mark(uri)
+    if mark is not None:
+        return f"{name}@{mark_digest(mark)[:12]}"
+    path = Path(resolve(uri)[1])
+    if not path.is_dir():
+        raise ModelNotReady(f"no model at {uri}")
+    h = hashlib.sha256()
+    for f in sorted(path.iterdir()):
+        if f.suffix in (".json", ".safetensors", ".bin") and f.is_file():
+            h.update(f.name.encode())
+            h.update(_sampled_bytes(f))
+    return f"{name}@{h.hexdigest()[:12]}"
