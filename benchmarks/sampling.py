@@ -49,6 +49,7 @@ def write_problems(rows: list[dict], uri: str) -> None:
     store = ShardStore(uri)
     for i in range(0, len(rows), SHARD_ROWS):
         store.commit_shard(shard_name(i // SHARD_ROWS), schemas.to_table(rows[i:i + SHARD_ROWS], schemas.PROBLEMS))
+    store.write_manifest()
 
 
 def raw_tokens_per_s(cfg, rows: list[dict]) -> tuple[float, float, int]:

@@ -49,6 +49,7 @@ def main() -> None:
                                                              num_layers=4, intermediate_size=1024))
     ShardStore(str(root / "problems")).commit_shard(
         "part-00000", to_table(generate_problems(ToyTaskConfig(num_train=256, num_test=0), "train"), PROBLEMS))
+    ShardStore(str(root / "problems")).write_manifest()
 
     def cfg(side: str) -> TrainJobConfig:
         return TrainJobConfig(task="ssft", model=str(model), output=str(root / side), num_workers=1,

@@ -19,9 +19,15 @@ JOBS: dict[str, tuple[str, str]] = {
     "shepherd": ("rayjobs.shepherd", "mathray.jobs.labeling:ShepherdConfig"),
     "score": ("rayjobs.score", "mathray.jobs.scoring:ScoreConfig"),
     "evaluate": ("rayjobs.evaluate", "mathray.jobs.evaluation:EvaluateConfig"),
+    "pipeline": ("rayjobs.pipeline", "mathray.pipeline:PipelineConfig"),
 }
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "rayjobs" / "configs"
+CONFIG_GLOBS = {"pipeline": ("pipeline*.yaml", "demo*.yaml")}   # default: "<job>*.yaml"
+
+
+def config_files(job: str) -> list[Path]:
+    return sorted(f for pattern in CONFIG_GLOBS.get(job, (f"{job}*.yaml",)) for f in CONFIG_DIR.glob(pattern))
 
 
 def _config_class(job: str):
@@ -54,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{job:10s} python -m {module} --config FILE [--set key=value ...]")
         if line := _doc_line(job):
             print(f"{'':10s} {line}")
-        for cfg in sorted(CONFIG_DIR.glob(f"{job}*.yaml")):
+        for cfg in config_files(job):
             print(f"{'':10s}   rayjobs/configs/{cfg.name}")
     return 0
 

@@ -8,19 +8,12 @@ quarantined with a reason and the job exits 0; it exits 1 when the whole input i
 """
 import sys
 
-from mathray.config import parse_job_args
-from mathray.jobs.ingest import IngestConfig, UnreadableInput, run_ingest
+from mathray.runtime.entry import job_main
+from mathray.jobs.ingest import IngestConfig, run_ingest
 
 
 def main(argv=None) -> int:
-    cfg = parse_job_args(IngestConfig, argv, description=__doc__)
-    try:
-        summary = run_ingest(cfg)
-    except UnreadableInput as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print("\n".join(summary.lines()))
-    return 0
+    return job_main(IngestConfig, run_ingest, argv, __doc__, needs_ray=False)
 
 
 if __name__ == "__main__":

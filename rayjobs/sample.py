@@ -8,17 +8,12 @@ Bad problems (empty, prompt longer than max_model_len, non-UTF-8 text) are quara
 """
 import sys
 
-from mathray.config import parse_job_args
+from mathray.runtime.entry import job_main
 from mathray.jobs.sampling import SampleJobConfig, run_sampling
-from mathray.runtime.stage import init_ray
 
 
 def main(argv=None) -> int:
-    cfg = parse_job_args(SampleJobConfig, argv, description=__doc__)
-    init_ray()
-    summary = run_sampling(cfg)
-    print("\n".join(summary.lines()), flush=True)
-    return 0
+    return job_main(SampleJobConfig, run_sampling, argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -8,19 +8,12 @@ step-less samples are quarantined with a reason and the job exits 0.
 """
 import sys
 
-from mathray.config import parse_job_args
+from mathray.runtime.entry import job_main
 from mathray.jobs.scoring import ScoreConfig, run_score
 
 
 def main(argv=None) -> int:
-    cfg = parse_job_args(ScoreConfig, argv, description=__doc__)
-    try:
-        summary = run_score(cfg)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print("\n".join(summary.lines()))
-    return 0
+    return job_main(ScoreConfig, run_score, argv, __doc__)
 
 
 if __name__ == "__main__":

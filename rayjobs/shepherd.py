@@ -8,15 +8,12 @@ Committed shards are never redone; bad rows are quarantined with a reason and th
 """
 import sys
 
-from mathray.config import parse_job_args
+from mathray.runtime.entry import job_main
 from mathray.jobs.labeling import ShepherdConfig, run_shepherd
 
 
 def main(argv=None) -> int:
-    cfg = parse_job_args(ShepherdConfig, argv, description=__doc__)
-    summary = run_shepherd(cfg)
-    print("\n".join(summary.lines()))
-    return 0
+    return job_main(ShepherdConfig, run_shepherd, argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ re-running the same config resumes from the run's latest checkpoint.
 import sys
 
 from mathray.config import parse_job_args
-from mathray.runtime.stage import init_ray
+from mathray.runtime.entry import init_ray
 from mathray.jobs.training.config import TrainJobConfig
 from mathray.jobs.training.job import run_training
 

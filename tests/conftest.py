@@ -65,8 +65,10 @@ def storage_root(request, tmp_path) -> str:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster():
-    """One local Ray cluster for the whole session (starting one costs seconds)."""
+def ray_cluster(s3_server):
+    """One local Ray cluster for the whole session (starting one costs seconds). The S3 server's endpoint
+    and dummy credentials are in the environment first, so every Ray worker inherits them from the raylet
+    (mathray forwards endpoints, never credentials)."""
     import ray
 
     if not ray.is_initialized():

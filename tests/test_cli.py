@@ -17,5 +17,5 @@ def test_every_shipped_config_loads():
     from mathray.config import load_config
 
     for job in cli.JOBS:
-        for path in sorted(cli.CONFIG_DIR.glob(f"{job}*.yaml")):
+        for path in cli.config_files(job):
             load_config(cli._config_class(job), path)

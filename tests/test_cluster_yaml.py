@@ -32,3 +32,22 @@ def test_schema_rejects_unknown_keys():
     config["not_a_key"] = 1
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(config, _schema())
+
+
+def test_cluster_yaml_security_settings():
+    config = yaml.safe_load((REPO / "cluster.yaml").read_text())
+    head = " ".join(config["head_start_ray_commands"])
+    assert "--dashboard-host=127.0.0.1" in head and "RAY_AUTH_MODE=token" in head
+    assert all("RAY_AUTH_MODE=token" in c for c in config["worker_start_ray_commands"] if "ray start" in c)
+    assert any("auth_token" in k for k in config["file_mounts"])
+    text = (REPO / "cluster.yaml").read_text()
+    assert "AWS_SECRET_ACCESS_KEY" not in text and "AWS_ACCESS_KEY_ID" not in text
+
+
+def test_kuberay_rayjob_example():
+    job = yaml.safe_load((REPO / "kuberay-rayjob.yaml").read_text())
+    assert job["kind"] == "RayJob" and "rayjobs.pipeline" in job["spec"]["entrypoint"]
+    spec = job["spec"]["rayClusterSpec"]
+    assert spec["enableInTreeAutoscaling"] and all(g["minReplicas"] == 0 for g in spec["workerGroupSpecs"])
+    env = {e["name"] for e in spec["headGroupSpec"]["template"]["spec"]["containers"][0]["env"]}
+    assert {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN"} <= env and not any("AWS_" in e for e in env)

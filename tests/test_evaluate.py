@@ -137,4 +137,5 @@ def test_end_to_end_samples_to_report(ray_cluster, tmp_path, capsys):
     assert rep["curves"]["RR.All"]["n"] == [1, 2, 4, 6]
     # the greedy run here is sample 0 = the reference solution: always right
     assert next(r for r in rep["table"] if r["selector"] == "Pass@1 (greedy)")["accuracy"] == 1.0
-    assert evaluate.main(["--set", f"samples={tmp_path / 'nothing'}"]) == 1
+    assert evaluate.main(["--set", f"samples={tmp_path / 'nothing'}"]) == 2   # cannot run as given
+    assert "is missing: run the stage that writes it first" in capsys.readouterr().err

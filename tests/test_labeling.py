@@ -53,6 +53,7 @@ def toy_samples(tmp_path_factory):
             rows.append(sample_row(problems[3], 2, "ки ки", None, False))   # tags only: no step
             rows.append(sample_row(problems[3], 3, "   ", None, False))     # empty text: invalid
         store.commit_shard(shard_name(s), schemas.to_table(rows, schemas.SAMPLES))
+    store.write_manifest()
     return store, injected
 
 

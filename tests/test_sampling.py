@@ -111,6 +111,7 @@ def problems(tmp_path_factory) -> str:
         if s == 3:
             table = _non_utf8(table, len(shard) - 1)
         store.commit_shard(shard_name(s), table)
+    store.write_manifest()
     return uri
 
 

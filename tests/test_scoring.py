@@ -68,6 +68,7 @@ def test_score_job_matches_direct_computation_and_resumes(ray_cluster, checkpoin
     # a row that does not fit SAMPLES (empty text) must be quarantined, not lost
     ShardStore(str(tmp_path / "samples")).commit_shard("part-00002", schemas.to_table(
         [dict(rows[1], text=" ", problem_id="toy-test-bad")], schemas.SAMPLES))
+    ShardStore(str(tmp_path / "samples")).write_manifest()
     cfg = ScoreConfig(input=str(tmp_path / "samples"), output=str(tmp_path / "scores"),
                       scorer=ScorerConfig(verifier=verifier, prm=prm, batch_size=4, rows_per_call=5, max_replicas=2))
     first = run_score(cfg.model_copy(update={"max_shards": 1}))

@@ -4,6 +4,7 @@ import pytest
 
 from mathray.core import schemas
 from mathray.config import StrictModel
+from mathray.runtime.lineage import Lineage, LineageMismatch
 from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, run_stage, validate_batch, with_source
 from mathray.runtime.storage import ShardStore, shard_name
 
@@ -39,6 +40,7 @@ def _problems(store: ShardStore, n_shards=3, rows=5):
         if s == 2:
             recs[0]["problem"] = "   "  # empty problem: invalid for the schema
         store.commit_shard(shard_name(s), schemas.to_table(recs, schemas.PROBLEMS))
+    store.write_manifest()
 
 
 def _transform(ds):
@@ -47,9 +49,10 @@ def _transform(ds):
                           compute=__import__("ray").data.ActorPoolStrategy(min_size=1, max_size=2))
 
 
-def _run(inp, out, **kw):
-    return run_stage(job="test", cfg=Cfg(), input_store=inp, output_store=out, input_key=["problem_id"],
-                     output_key=["problem_id", "copy"], output_schema=OUT, transform=_transform, **kw)
+def _run(inp, out, cfg=Cfg(), **kw):
+    return run_stage(job="test", cfg=cfg, input_store=inp, output_store=out, input_key=["problem_id"],
+                     output_key=["problem_id", "copy"], output_schema=OUT, transform=_transform,
+                     lineage=Lineage.of("test", cfg, {"input": "shards@abc"}), **kw)
 
 
 @pytest.mark.cluster
@@ -69,3 +72,20 @@ def test_stage_outputs_quarantine_and_resume(ray_cluster, tmp_path):
     assert sorted(r["reason"] for r in q) == ["empty required field 'problem'", "problem marked BAD"]
     assert out.read_manifest()["rows"] == 26 and out.read_manifest()["quarantined_rows"] == 2
     assert _run(inp, out).shards_committed == 0
+    assert out.read_manifest()["complete"] is True
+
+
+@pytest.mark.cluster
+def test_other_lineage_refuses_then_overwrite_clears(ray_cluster, tmp_path):
+    inp, out = ShardStore(str(tmp_path / "in")), ShardStore(str(tmp_path / "out"))
+    _problems(inp)
+    _run(inp, out, max_shards=1)
+    assert out.read_manifest()["complete"] is False
+    with pytest.raises(LineageMismatch) as err:
+        _run(inp, out, cfg=Cfg(copies=3))
+    msg = str(err.value)
+    assert "config copies: 2 -> 3" in msg and "resume=overwrite" in msg and "new output URI" in msg
+    assert list(out.committed()) == ["part-00000"]          # the refusal wrote nothing
+    summary = _run(inp, out, cfg=Cfg(copies=3), resume="overwrite")
+    assert summary.shards_committed == 3 and summary.complete
+    assert {c.lineage for c in out.committed().values()} == {Lineage.of("test", Cfg(copies=3), {"input": "shards@abc"}).hash}

@@ -86,3 +86,9 @@ def test_kill_mid_stage_then_resume_exact(storage_root, tmp_path):
     ids = store.read_all(["id"]).column("id").to_pylist()
     assert sorted(ids) == list(range(12 * 300)) and len(ids) == len(set(ids))
     assert json.loads(json.dumps(store.read_manifest()))["rows"] == 12 * 300
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/x?endpoint_override=evil:9000", "s3://bucket/a/../b", "s3:///nobucket"])
+def test_unsafe_s3_uris_are_refused(uri):
+    with pytest.raises(ValueError):
+        resolve(uri)

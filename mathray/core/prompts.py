@@ -29,7 +29,8 @@ STOP_STRINGS = ["\n\nProblem:", "\nProblem:"]
 VERIFIER_TEMPLATE = ("Here is a math problem: {problem}. Here is a candidate solution: {solution}. "
                      "The above candidate solution is")
 VERIFIER_LABELS = (" correct", " incorrect")   # (positive, negative) label strings, one token each
-STEP_TAG = " ки"
+SHEPHERD_TAG = "ки"                            # the Math-Shepherd data set's step tag
+STEP_TAG = " " + SHEPHERD_TAG                  # how mathray's PRM inputs tag a step (one token)
 PRM_LABELS = (" +", " -")                      # (good step, bad step) label strings, one token each
 
 

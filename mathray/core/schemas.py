@@ -5,7 +5,6 @@ with a value of the wrong type, is quarantined with a reason instead of failing 
 
 PROBLEMS      one math problem (ingest, toy task)                 key: problem_id
 SAMPLES       one sampled solution, graded                        key: (problem_id, sample_id)
-OUTCOME_LABELS a grading of an existing solution                  key: (problem_id, sample_id)
 STEP_LABELS   per-step process labels (PRM800K, Math-Shepherd)    key: (problem_id, sample_id)
 SCORES        verifier score per sample and PRM score per step    key: (problem_id, sample_id)
 QUARANTINE    a refused row: where it came from, why, the raw row
@@ -46,14 +45,6 @@ SAMPLES = pa.schema([
     pa.field("generator", pa.string(), nullable=False),    # checkpoint id of the generator
     pa.field("sampling_params_hash", pa.string(), nullable=False),
     pa.field("seed", pa.int64()),
-])
-
-OUTCOME_LABELS = pa.schema([
-    pa.field("problem_id", pa.string(), nullable=False),
-    pa.field("sample_id", pa.int32(), nullable=False),
-    pa.field("answer", pa.string()),
-    pa.field("is_correct", pa.bool_(), nullable=False),
-    pa.field("grade_reason", pa.string(), nullable=False),
 ])
 
 STEP_LABELS = pa.schema([

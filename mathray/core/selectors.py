@@ -5,7 +5,7 @@ equivalence-cluster id, the verifier score S_cls and the PRM step scores). A sel
 ``Selection``: the value it earns on the problem (1/0; a fraction for the sample average), the chosen
 candidate, and how many candidates needed a verifier/PRM score (evaluator cost = scored / pool size).
 
-Selectors (Liu et al. 2023 §2.3, Lightman et al. 2023, Math-Shepherd, Snell et al. 2024; METHODS.md §1-5):
+Selectors (Liu et al. 2023, Lightman et al. 2023, Math-Shepherd, Snell et al. 2024; docs/methods.md):
 
 ==================  ==========================================================================  =========
 name                rule                                                                        scores

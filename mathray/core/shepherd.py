@@ -36,6 +36,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Sequence
 
+from mathray.core.prompts import SHEPHERD_TAG
+
 Mode = Literal["full", "first-error"]
 MODES: tuple[str, ...] = ("full", "first-error")
 LABEL_SOURCE = {"full": "shepherd-full", "first-error": "shepherd-first-error"}
@@ -51,7 +53,7 @@ class StepLabels:
 
 
 def max_first_error_evaluations(num_steps: int) -> int:
-    """The bound of the issue: ceil(log2(steps)) + 1 prefix evaluations."""
+    """The first-error search budget: ceil(log2(steps)) + 1 prefix evaluations (docs/methods.md section 4)."""
     return math.ceil(math.log2(num_steps)) + 1 if num_steps > 0 else 0
 
 
@@ -227,6 +229,6 @@ def shepherd_text(problem: str, steps: Sequence[str], hard: Sequence[int]) -> di
         if not text.lower().startswith(f"step {i + 1}:"):
             text = f"Step {i + 1}: {text}"
         body.append(text)
-    tagged = "\n".join(f"{t} ки" for t in body)
+    tagged = "\n".join(f"{t} {SHEPHERD_TAG}" for t in body)
     labelled = "\n".join(f"{t} {'+' if h else '-'}" for t, h in zip(body, hard))
     return {"input": f"{problem.strip()} {tagged}", "label": f"{problem.strip()} {labelled}"}

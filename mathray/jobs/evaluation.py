@@ -15,20 +15,31 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Sequence
 
 from pydantic import Field
 
+from mathray.config import StrictModel, code_version, config_hash, knob
 from mathray.core import metrics, selectors
-from mathray.config import StrictModel, code_version, config_hash
 from mathray.core.selectors import Candidate
+
+DONE_MARK = "_COMPLETE.json"
+
+
+class GeneratorPools(StrictModel):
+    """Another generator's samples on the same problems (e.g. the sequential model and its control)."""
+    samples: str = knob("")               # SAMPLES shards
+    greedy_samples: str | None = knob(None)
 
 
 class EvaluateConfig(StrictModel):
-    samples: str = "runs/default/samples_test"  # SAMPLES shards: the candidate pools
-    scores: str | None = None             # SCORES shards of those samples (None: voting/oracle rows only)
-    greedy_samples: str | None = None     # SAMPLES shards of a greedy run (one per problem): Pass@1 (greedy)
-    output: str | None = None             # report directory; default: <parent of scores or samples>/report
+    samples: str = knob("runs/default/samples_test")  # SAMPLES shards: the candidate pools
+    scores: str | None = knob(None)       # SCORES shards of those samples (None: voting/oracle rows only)
+    greedy_samples: str | None = knob(None)  # SAMPLES shards of a greedy run (one per problem): Pass@1 (greedy)
+    # other generators' pools, reported by name with the score-free rows (Pass@1, Maj1@N, Pass@N)
+    generators: dict[str, GeneratorPools] = knob({})
+    output: str | None = knob(None)       # report directory; default: <parent of scores or samples>/report
     split: str = "test"                   # the data split, named in the report
     k: int = Field(8, ge=1)               # K of RR.Top-K, W.RR.MajK, MajK (Liu et al.: 8)
     top_n: int = Field(5, ge=1)           # N of Maj1.TopN
@@ -155,33 +166,95 @@ def default_output(cfg: EvaluateConfig) -> str:
 
     if cfg.output:
         return cfg.output
-    base, sep, query = (cfg.scores or cfg.samples).rstrip("/").partition("?")
-    return join(posixpath.dirname(base) + (sep + query if sep else ""), "report")
+    return join(posixpath.dirname((cfg.scores or cfg.samples).rstrip("/")), "report")
 
 
-def build_report(cfg: EvaluateConfig) -> dict:
+def _read_rows(uri: str) -> list[dict]:
+    from mathray.runtime.lineage import InputNotReady
     from mathray.runtime.storage import ShardStore
 
     try:
-        samples = ShardStore(cfg.samples).read_all().to_pylist()
-        scores = ShardStore(cfg.scores).read_all().to_pylist() if cfg.scores else []
+        return ShardStore(uri).read_all().to_pylist()
     except FileNotFoundError as e:
-        raise ValueError(str(e)) from None
-    if not samples:
-        raise ValueError(f"no committed SAMPLES rows under {cfg.samples}")
-    pools = build_pools(samples, scores)
-    greedy = None
+        raise InputNotReady(str(e)) from None
+
+
+def generator_rows(name: str, samples: list[dict], greedy: list[dict] | None, cfg: EvaluateConfig) -> list[dict]:
+    """The score-free rows of one more generator, prefixed with its name."""
+    pools = build_pools(samples, [])
+    plist = list(pools.values())
+    rows = []
+    if greedy is not None:
+        g = greedy_accuracy(greedy, list(pools))
+        rows.append(_row(f"{name}: Pass@1 (greedy)", g, [0.0] * len(g), cfg))
+    for label, sel in (("Pass@1 (sample avg)", selectors.sample_average), ("Maj1@N", selectors.majority),
+                       ("Pass@N (oracle)", selectors.oracle)):
+        rows.append(_row(f"{name}: {label}", [sel(p).value for p in plist], [0.0] * len(plist), cfg))
+    return rows
+
+
+def evaluation_inputs(cfg: EvaluateConfig) -> dict[str, str]:
+    """{input name: URI} of every shard set the report reads."""
+    out = {"samples": cfg.samples}
+    if cfg.scores:
+        out["scores"] = cfg.scores
     if cfg.greedy_samples:
-        greedy = greedy_accuracy(ShardStore(cfg.greedy_samples).read_all().to_pylist(), list(pools))
+        out["greedy"] = cfg.greedy_samples
+    for name, g in cfg.generators.items():
+        out[f"{name}.samples"] = g.samples
+        if g.greedy_samples:
+            out[f"{name}.greedy"] = g.greedy_samples
+    return out
+
+
+def evaluation_lineage(cfg: EvaluateConfig):
+    from mathray.runtime.lineage import Lineage, shard_set_fingerprint
+    from mathray.runtime.storage import ShardStore
+
+    return Lineage.of("evaluate", cfg, {k: shard_set_fingerprint(ShardStore(u))
+                                        for k, u in evaluation_inputs(cfg).items()})
+
+
+def build_report(cfg: EvaluateConfig) -> dict:
+    from mathray.runtime.lineage import InputNotReady
+
+    samples = _read_rows(cfg.samples)
+    scores = _read_rows(cfg.scores) if cfg.scores else []
+    if not samples:
+        raise InputNotReady(f"no committed SAMPLES rows under {cfg.samples}")
+    pools = build_pools(samples, scores)
+    greedy = greedy_accuracy(_read_rows(cfg.greedy_samples), list(pools)) if cfg.greedy_samples else None
     report = evaluate_pools(pools, cfg, greedy)
+    for name, g in cfg.generators.items():
+        report["table"] += generator_rows(name, _read_rows(g.samples),
+                                          _read_rows(g.greedy_samples) if g.greedy_samples else None, cfg)
     report["provenance"] = provenance(cfg, samples, scores)
     report["settings"] = cfg.model_dump(mode="json")
     return report
 
 
-def run_evaluate(cfg: EvaluateConfig) -> tuple[dict, dict[str, str]]:
-    """Build the report, write its files; returns (report, {file: uri})."""
-    from mathray.jobs.report import write_report
+@dataclass
+class EvaluateSummary:
+    report: dict
+    files: dict
 
+    def lines(self) -> list[str]:
+        from mathray.jobs.report import markdown_table
+
+        return [f"{self.report['num_problems']} problems, pool of up to {self.report['pool_size']} samples",
+                markdown_table(self.report), *(f"wrote {uri}" for uri in self.files.values())]
+
+
+def run_evaluate(cfg: EvaluateConfig) -> EvaluateSummary:
+    """Build the report and write its files, then the completion mark with the lineage (last)."""
+    from mathray.jobs.report import write_report
+    from mathray.runtime.storage import join, write_bytes_atomic
+
+    lineage = evaluation_lineage(cfg)
     report = build_report(cfg)
-    return report, write_report(report, default_output(cfg))
+    report["provenance"]["lineage"] = lineage.hash
+    out = default_output(cfg)
+    files = write_report(report, out)
+    write_bytes_atomic(join(out, DONE_MARK), json.dumps({"lineage": lineage.record(),
+                                                          "code_version": code_version()}).encode())
+    return EvaluateSummary(report, files)

@@ -22,11 +22,11 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal
 
+from mathray.core.prompts import SHEPHERD_TAG
 from mathray.grading.extract import last_boxed
-
-SHEPHERD_TAG = "ки"
+from mathray.runtime.entry import JobFailed
 
 
 @dataclass
@@ -228,7 +228,7 @@ def load_record(fmt: str, obj: Any, index: int, prefix: str, fields: FieldMap | 
 
 
 # -- raw record readers -------------------------------------------------------------------------------
-class UnreadableInput(RuntimeError):
+class UnreadableInput(JobFailed):
     """The whole input cannot be read (missing, not the expected container format)."""
 
 
@@ -298,8 +298,27 @@ def iter_records(path: str, hf_split: str | None = None) -> Iterator[tuple[Any, 
     yield from iter_jsonl_bytes(data)
 
 
+def source_fingerprint(path: str) -> str:
+    """Content hash of a source file (or of a MATH-layout directory's files); hub datasets by name."""
+    from mathray.runtime import storage
+
+    if path.startswith("hf://"):
+        return path
+    h = hashlib.sha256()
+    local = Path(path)
+    if "://" not in path and local.is_dir():
+        for f in sorted(local.rglob("*.json")):
+            h.update(f.relative_to(local).as_posix().encode())
+            h.update(f.read_bytes())
+    elif storage.exists(path):
+        h.update(storage.read_bytes(path))
+    else:
+        raise UnreadableInput(f"input not found: {path}")
+    return "file@" + h.hexdigest()[:16]
+
+
 # -- the ingest job -----------------------------------------------------------------------------------
-from mathray.config import StrictModel  # noqa: E402  (kept beside the job it configures)
+from mathray.config import ConfigError, StrictModel, knob  # noqa: E402  (kept beside the job it configures)
 
 
 class FieldMapConfig(StrictModel):
@@ -324,9 +343,10 @@ class SourceConfig(StrictModel):
 class IngestConfig(StrictModel):
     source: SourceConfig = SourceConfig()
     toy: dict = {}                    # ToyTaskConfig fields (format: toy)
-    output: str = "runs/default/problems"
-    step_labels_output: str | None = None  # default: a sibling 'step_labels' directory of output
+    output: str = knob("runs/default/problems")
+    step_labels_output: str | None = knob(None)  # default: a sibling 'step_labels' directory of output
     shard_rows: int = 1000
+    resume: Literal["auto", "overwrite"] = knob("auto")   # overwrite: clear outputs of another lineage
 
 
 @dataclass
@@ -358,28 +378,41 @@ def _loaded_records(cfg: IngestConfig) -> Iterator[tuple[Loaded, str]]:
             yield Loaded(problem=row), ""
         return
     if src.format not in LOADERS and src.format != "mapped":
-        raise ValueError(f"unknown source.format {src.format!r}")
+        raise ConfigError(f"unknown source.format {src.format!r}")
     if not src.path:
-        raise ValueError("source.path is required for format " + src.format)
+        raise ConfigError("source.path is required for format " + src.format)
     fields = FieldMap(**src.fields.model_dump())
     for i, (obj, err, raw) in enumerate(iter_records(src.path, src.hf_split)):
         yield (Loaded(error=err) if err else load_record(src.format, obj, i, prefix, fields)), (
             raw if err else obj)
 
 
+def ingest_lineage(cfg: IngestConfig):
+    """Config and the source's content fingerprint (the toy task is its config)."""
+    from mathray.runtime.lineage import Lineage
+
+    if cfg.source.format != "toy" and not cfg.source.path:
+        raise ConfigError("source.path is required for format " + cfg.source.format)
+    inputs = {"source": source_fingerprint(cfg.source.path)} if cfg.source.format != "toy" else {}
+    return Lineage.of("ingest", cfg, inputs)
+
+
 def run_ingest(cfg: IngestConfig) -> IngestSummary:
     """Read the source, validate rows, and commit PROBLEMS (and STEP_LABELS) shards of ``shard_rows``
     input records each; malformed records go to each shard's quarantine. Re-runs skip committed shards."""
+    from mathray.config import code_version, resolved_config
     from mathray.core import schemas
-    from mathray.config import code_version, config_hash, resolved_config
+    from mathray.runtime.stage import check_lineage
     from mathray.runtime.storage import ShardStore, join, shard_name
 
     problems = ShardStore(cfg.output)
     labels = ShardStore(cfg.step_labels_output or join(cfg.output, "..", "step_labels"))
-    chash, version = config_hash(cfg), code_version()
+    lineage = ingest_lineage(cfg)
+    chash, version = lineage.hash, code_version()
     for store in (problems, labels):
+        check_lineage(store, lineage, cfg.resume)
         store.clear_uncommitted()
-    problems.write_run_info(resolved_config(cfg), chash, version, "ingest")
+    problems.write_run_info(resolved_config(cfg), chash, version, "ingest", lineage.record())
     summary = IngestSummary()
     source_name = cfg.source.path or f"toy:{cfg.source.split}"
     wrote_labels = False
@@ -412,13 +445,14 @@ def run_ingest(cfg: IngestConfig) -> IngestSummary:
         has_labels = bool(label_rows) or cfg.source.format in ("prm800k", "math_shepherd")
         if has_labels and not labels.is_committed(name):
             labels.commit_shard(name, schemas.to_table(label_rows, schemas.STEP_LABELS), qtable,
-                                config_hash=chash, code_version=version)
+                                config_hash=chash, lineage=chash, code_version=version)
             wrote_labels = True
         if problems.is_committed(name):
             summary.shards_skipped += 1
             return
         problems.commit_shard(name, schemas.to_table(prob_rows, schemas.PROBLEMS),
-                              None if has_labels else qtable, config_hash=chash, code_version=version)
+                              None if has_labels else qtable, config_hash=chash, lineage=chash,
+                              code_version=version)
         summary.shards_committed += 1
 
     batch: list = []
@@ -434,7 +468,8 @@ def run_ingest(cfg: IngestConfig) -> IngestSummary:
     if summary.records and summary.problems + summary.step_labels + summary.skipped == 0:
         raise UnreadableInput(f"no usable record in {source_name}: all {summary.records} were malformed "
                               "(see the quarantine output)")
-    problems.write_manifest({"job": "ingest", "config_hash": chash, "code_version": version})
+    extra = {"job": "ingest", "lineage": lineage.record(), "code_version": version}
+    problems.write_manifest(extra)
     if wrote_labels or labels.committed():
-        labels.write_manifest({"job": "ingest", "config_hash": chash, "code_version": version})
+        labels.write_manifest(extra)
     return summary

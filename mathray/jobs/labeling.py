@@ -1,7 +1,7 @@
 """The Math-Shepherd labelling job: SAMPLES shards -> STEP_LABELS shards (+ a Math-Shepherd text export).
 
-A resumable stage (``mathray.runtime.stage.run_stage``): rows are validated against SAMPLES, then a pool of
-``RolloutLabeler`` actors (one vLLM engine each, GPU or CPU) labels them batch by batch; committed shards
+The stage ``SHEPHERD`` (``runtime.spec``): rows are validated against SAMPLES, then a pool of
+``ShepherdLabeler`` actors (one vLLM engine each, GPU or CPU) labels them batch by batch; committed shards
 are never redone; invalid rows and solutions with no parsable step are quarantined with a reason.
 The summary adds the cost of labelling: rollouts and generated tokens per labelled step and per solution,
 the prefix-cache hit rate (vLLM metrics), engine calls and the wall time of the mode.
@@ -17,25 +17,33 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from mathray.config import knob
 from mathray.core import schemas
-from mathray.config import StrictModel
-from mathray.runtime.engine import EngineConfig, pool_kwargs, resolve_device
-from mathray.jobs.rollout import OUTPUT_SCHEMA, LabelingConfig, RolloutLabeler, cost_summary
 from mathray.core.shepherd import shepherd_text
-from mathray.runtime.stage import StageSummary, init_ray, run_stage, validate_batch
+from mathray.jobs.rollout import OUTPUT_SCHEMA, LabelingConfig, RolloutLabeler, cost_summary
+from mathray.runtime.engine import EngineConfig, pool_kwargs
+from mathray.runtime.spec import StageJobConfig, StageSpec, run_spec
+from mathray.runtime.stage import StageSummary
 from mathray.runtime.storage import ShardStore, join, write_bytes_atomic
 
-KEY = ["problem_id", "sample_id"]
+KEY = ("problem_id", "sample_id")
 EXPORT_NAME = "math_shepherd.jsonl"
 
 
-class ShepherdConfig(StrictModel):
-    input: str = "runs/default/samples"         # SAMPLES shards (the sampling job's output)
-    output: str = "runs/default/step_labels"
-    engine: EngineConfig = EngineConfig()       # the completer (usually the generator itself)
+class ShepherdConfig(StageJobConfig):
+    input: str = knob("runs/default/samples")         # SAMPLES shards (the sampling job's output)
+    output: str = knob("runs/default/step_labels")
+    engine: EngineConfig = EngineConfig()             # the completer (usually the generator itself)
     labeling: LabelingConfig = LabelingConfig()
-    export_text: bool = True                    # also write <output>/math_shepherd.jsonl (ки + +/-)
-    max_shards: int | None = None               # take at most this many pending shards in this run
+    export_text: bool = knob(True)                    # also write <output>/math_shepherd.jsonl (ки + +/-)
+
+
+class ShepherdLabeler(RolloutLabeler):
+    """The stage's actor: a ``RolloutLabeler`` built from the job config."""
+
+    def __init__(self, cfg: dict, device: str):
+        c = ShepherdConfig.model_validate(cfg)
+        super().__init__(c.engine, c.labeling, device=device)
 
 
 @dataclass
@@ -83,20 +91,16 @@ def export_text(store: ShardStore) -> str:
     return uri
 
 
+SHEPHERD = StageSpec(
+    job="shepherd", input_schema=schemas.SAMPLES, output_schema=OUTPUT_SCHEMA, input_key=KEY, output_key=KEY,
+    actor=ShepherdLabeler, pool=lambda cfg, device: pool_kwargs(cfg.engine, device),
+    device=lambda cfg: cfg.engine.device, models=lambda cfg: {"completer": cfg.engine.model}, stats=shard_stats)
+
+
 def run_shepherd(cfg: ShepherdConfig) -> ShepherdSummary:
-    init_ray()
-    device = resolve_device(cfg.engine)
+    """Label every uncommitted input shard (Ray must be up: ``runtime.entry.init_ray``)."""
+    stage = run_spec(SHEPHERD, cfg)
     out_store = ShardStore(cfg.output)
-
-    def transform(ds):
-        ds = ds.map_batches(validate_batch, batch_format="pyarrow", fn_kwargs={"schema": schemas.SAMPLES})
-        return ds.map_batches(RolloutLabeler, batch_format="pyarrow",
-                              fn_constructor_kwargs={"engine": cfg.engine, "labeling": cfg.labeling},
-                              **pool_kwargs(cfg.engine, device))
-
-    stage = run_stage(job="shepherd", cfg=cfg, input_store=ShardStore(cfg.input), output_store=out_store,
-                      input_key=KEY, output_key=KEY, output_schema=OUTPUT_SCHEMA, transform=transform,
-                      shard_stats=shard_stats, max_shards=cfg.max_shards)
     done = out_store.committed()
     table = out_store.read_all() if done else schemas.to_table([], OUTPUT_SCHEMA)
     summary = ShepherdSummary(stage=stage, mode=cfg.labeling.mode, cost=cost_summary(table))

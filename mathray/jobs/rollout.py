@@ -31,7 +31,7 @@ from pydantic import Field, model_validator
 
 from mathray.core import schemas
 from mathray.config import StrictModel
-from mathray.runtime.engine import EngineConfig, build_llm, resolve_device
+from mathray.runtime.engine import EngineConfig, build_llm
 from mathray.runtime.models import model_fingerprint
 from mathray.core.prompts import STOP_STRINGS, completion, plain_prompt
 from mathray.core.shepherd import LABEL_SOURCE, make_search, run_rounds
@@ -55,7 +55,7 @@ class LabelingConfig(StrictModel):
     seed: int = 0
     step_format: Literal["auto", "newline", "step_prefix", "shepherd"] = "auto"
     # which solutions get their last step from their own grade instead of rollouts:
-    # correct: correct answers (the issue's shortcut); graded: also answered-but-wrong ones; never
+    # correct: correct answers (their last step is good by definition); graded: also answered-but-wrong ones; never
     free_last_step: Literal["correct", "graded", "never"] = "graded"
 
     @model_validator(mode="after")
@@ -105,12 +105,12 @@ def cache_counters(llm) -> dict[str, int]:
 class RolloutLabeler:
     """A ``map_batches`` callable: SAMPLES rows (stage-tagged) in, STEP_LABELS rows (or quarantine) out."""
 
-    def __init__(self, engine: EngineConfig, labeling: LabelingConfig, llm=None):
+    def __init__(self, engine: EngineConfig, labeling: LabelingConfig, llm=None, device: str = "cpu"):
         self.cfg = labeling
         if llm is None:  # stats on: the prefix-cache counters come from vLLM's metrics
             engine = engine.model_copy(update={"engine_kwargs": {"disable_log_stats": False,
                                                                  **engine.engine_kwargs}})
-            llm = build_llm(engine, resolve_device(engine))
+            llm = build_llm(engine, device)
         self.llm = llm
         self.completer = model_fingerprint(engine.model)
 

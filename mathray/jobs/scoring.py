@@ -37,34 +37,33 @@ from __future__ import annotations
 from typing import Literal
 
 import pyarrow as pa
-from pydantic import Field
 
+from mathray.config import ConfigError, StrictModel, knob
 from mathray.core import prompts, schemas
-from mathray.config import StrictModel
-from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, validate_batch, with_source
 from mathray.core.steps import step_texts
+from mathray.runtime.spec import StageJobConfig, StageSpec
+from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, with_source
 
 
 class ScorerConfig(StrictModel):
-    verifier: str | None = None        # HF checkpoint dir of the verifier (causal LM), None: no S_cls
-    prm: str | None = None             # HF checkpoint dir of the PRM (causal LM), None: no step scores
+    verifier: str | None = knob(None)  # verifier model URI (causal LM), None: no S_cls (fingerprinted)
+    prm: str | None = knob(None)       # PRM model URI (causal LM), None: no step scores (fingerprinted)
     step_format: str = "auto"          # steps.split_steps format; must be what the PRM was trained on
     max_length: int = 1024             # longer inputs are quarantined (not truncated)
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     exact_head: bool = False           # full forward (all logits) instead of the LM head at read positions
-    batch_size: int = Field(16, ge=1)  # sequences per forward pass
-    device: Literal["auto", "gpu", "cpu"] = "auto"
-    min_replicas: int = Field(1, ge=1)
-    max_replicas: int = Field(1, ge=1)
-    cpus_per_replica: int = Field(1, ge=1)  # CPU: Ray num_cpus and torch threads of each replica
-    rows_per_call: int = Field(64, ge=1)  # rows per actor call (map_batches batch_size)
+    batch_size: int = knob(16, ge=1)   # sequences per forward pass
+    device: Literal["auto", "gpu", "cpu"] = knob("auto")
+    min_replicas: int = knob(1, ge=1)
+    max_replicas: int = knob(1, ge=1)
+    cpus_per_replica: int = knob(1, ge=1)  # CPU: Ray num_cpus and torch threads of each replica
+    rows_per_call: int = knob(64, ge=1)    # rows per actor call (map_batches batch_size)
 
 
-class ScoreConfig(StrictModel):
-    input: str = "runs/default/samples_test"    # SAMPLES shards (a sampling job's output)
-    output: str = "runs/default/scores_test"    # SCORES shards, one per input shard, same names
+class ScoreConfig(StageJobConfig):
+    input: str = knob("runs/default/samples_test")    # SAMPLES shards (a sampling job's output)
+    output: str = knob("runs/default/scores_test")    # SCORES shards, one per input shard, same names
     scorer: ScorerConfig = ScorerConfig()
-    max_shards: int | None = None
 
 
 def scorer_id(cfg: ScorerConfig) -> str:
@@ -82,7 +81,10 @@ class _Model:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from mathray.runtime.models import fetch_model
+
         self.torch = torch
+        path = fetch_model(path)
         self.tok = AutoTokenizer.from_pretrained(path)
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
         self.device, self.exact_head = device, exact_head
@@ -182,21 +184,20 @@ class Scorer:
         return rows_to_table(out, schemas.SCORES)
 
 
-def score_transform(cfg: ScorerConfig):
-    """``transform(ds)`` for ``run_stage``: validate SAMPLES rows, then score them in an actor pool."""
-    def transform(ds):
-        from ray.data import ActorPoolStrategy
+class ScoreStageActor(Scorer):
+    """The stage's actor: a ``Scorer`` built from the job config."""
 
-        from mathray.runtime.engine import EngineConfig, resolve_device
+    def __init__(self, cfg: dict, device: str):
+        super().__init__(ScoreConfig.model_validate(cfg).scorer.model_dump(), device)
 
-        device = resolve_device(EngineConfig(device=cfg.device))
-        ds = ds.map_batches(validate_batch, batch_format="pyarrow", fn_kwargs={"schema": schemas.SAMPLES})
-        resources = {"num_gpus": 1} if device == "gpu" else {"num_cpus": cfg.cpus_per_replica}
-        return ds.map_batches(Scorer, batch_format="pyarrow", batch_size=cfg.rows_per_call,
-                              fn_constructor_kwargs={"cfg": cfg.model_dump(), "device": device},
-                              compute=ActorPoolStrategy(min_size=cfg.min_replicas, max_size=cfg.max_replicas),
-                              **resources)
-    return transform
+
+def score_pool(cfg: ScoreConfig, device: str) -> dict:
+    from ray.data import ActorPoolStrategy
+
+    s = cfg.scorer
+    resources = {"num_gpus": 1} if device == "gpu" else {"num_cpus": s.cpus_per_replica}
+    return {"batch_size": s.rows_per_call, **resources,
+            "compute": ActorPoolStrategy(min_size=s.min_replicas, max_size=s.max_replicas)}
 
 
 def score_stats(table: pa.Table) -> dict:
@@ -206,14 +207,21 @@ def score_stats(table: pa.Table) -> dict:
             "steps_scored": sum(len(x) for x in s if x)}
 
 
-def run_score(cfg: ScoreConfig):
-    from mathray.runtime.stage import init_ray, run_stage
-    from mathray.runtime.storage import ShardStore
+def scorer_models(cfg: ScoreConfig) -> dict[str, str]:
+    models = {k: getattr(cfg.scorer, k) for k in ("verifier", "prm") if getattr(cfg.scorer, k)}
+    if not models:
+        raise ConfigError("score needs scorer.verifier and/or scorer.prm (model URIs)")
+    return models
 
-    if not (cfg.scorer.verifier or cfg.scorer.prm):
-        raise ValueError("score needs scorer.verifier and/or scorer.prm (HF checkpoint directories)")
-    init_ray()
-    return run_stage(job="score", cfg=cfg, input_store=ShardStore(cfg.input), output_store=ShardStore(cfg.output),
-                     input_key=["problem_id", "sample_id"], output_key=["problem_id", "sample_id"],
-                     output_schema=schemas.SCORES, transform=score_transform(cfg.scorer),
-                     shard_stats=score_stats, max_shards=cfg.max_shards)
+
+SCORE = StageSpec(
+    job="score", input_schema=schemas.SAMPLES, output_schema=schemas.SCORES,
+    input_key=("problem_id", "sample_id"), output_key=("problem_id", "sample_id"), actor=ScoreStageActor,
+    pool=score_pool, device=lambda cfg: cfg.scorer.device, models=scorer_models, stats=score_stats)
+
+
+def run_score(cfg: ScoreConfig):
+    """Score every uncommitted input shard (Ray must be up: ``runtime.entry.init_ray``)."""
+    from mathray.runtime.spec import run_spec
+
+    return run_spec(SCORE, cfg)

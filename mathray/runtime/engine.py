@@ -10,37 +10,39 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from functools import partial
 from typing import Literal
 
-import os
+from pydantic import field_validator
 
-from pydantic import Field, field_validator
-
-from mathray.config import StrictModel
+from mathray.config import StrictModel, knob
 
 
 class EngineConfig(StrictModel):
-    model: str = "runs/default/models/ssft"     # local directory (save_pretrained) or hub id
-    tokenizer: str | None = None
+    """One engine replica and its pool. Knobs (pool sizes, memory, batching, device) change how fast rows are
+    computed, not which rows: they stay out of the lineage hash; the model enters it by fingerprint."""
+
+    model: str = knob("runs/default/models/ssft")   # model URI (mathray export, local HF dir) or hub id
+    tokenizer: str | None = knob(None)
     dtype: str = "auto"
     max_model_len: int = 1024
-    tensor_parallel_size: int = 1
-    pipeline_parallel_size: int = 1
-    enable_prefix_caching: bool = True
-    enforce_eager: bool = False                 # True on CPU and in tests: skips graph capture at start-up
-    gpu_memory_utilization: float = 0.9
-    kv_cache_memory_bytes: int | None = None    # CPU: KV cache size (default 256 MiB on CPU)
-    max_num_seqs: int | None = None
+    tensor_parallel_size: int = knob(1)
+    pipeline_parallel_size: int = knob(1)
+    enable_prefix_caching: bool = knob(True)
+    enforce_eager: bool = knob(False)          # True on CPU and in tests: skips graph capture at start-up
+    gpu_memory_utilization: float = knob(0.9)
+    kv_cache_memory_bytes: int | None = knob(None)   # CPU: KV cache size (default 256 MiB on CPU)
+    max_num_seqs: int | None = knob(None)
     seed: int = 0
-    engine_kwargs: dict = {}                    # any other vllm.LLM argument
+    engine_kwargs: dict = {}                   # any other vllm.LLM argument
     # the actor pool
-    device: Literal["auto", "gpu", "cpu"] = "auto"  # auto: gpu when the cluster has GPUs now
-    min_replicas: int = Field(1, ge=1)          # Ray Data actor pools keep at least one replica
-    max_replicas: int = Field(1, ge=1)          # the pool grows up to this as GPU nodes join
-    batch_size: int = 32                        # rows per engine call; small batches keep engines busy
-    accelerator_type: str | None = None         # e.g. A10G, to pin a node type
-
+    device: Literal["auto", "gpu", "cpu"] = knob("auto")   # see resolve_device
+    min_replicas: int = knob(1, ge=1)          # Ray Data actor pools keep at least one replica
+    max_replicas: int = knob(1, ge=1)          # the pool grows up to this as GPU nodes join
+    batch_size: int = knob(32, ge=1)           # rows per engine call; small batches keep engines busy
+    accelerator_type: str | None = knob(None)  # e.g. A10G, to pin a node type
+    resources: dict[str, float] = knob({})     # custom Ray resources each replica asks for (node selection)
 
     @field_validator("model", "tokenizer")
     @classmethod
@@ -49,12 +51,23 @@ class EngineConfig(StrictModel):
         return os.path.abspath(v) if v and os.path.isdir(v) and not os.path.isabs(v) else v
 
 
-def resolve_device(cfg: EngineConfig) -> str:
-    if cfg.device != "auto":
-        return cfg.device
+def resolve_device(device: str) -> str:
+    """``gpu``/``cpu`` as configured; ``auto``: gpu when the cluster has GPUs now, cpu on a single-node
+    cluster this process started itself. On a joined cluster with no GPU up yet (GPU workers autoscale from
+    zero) ``auto`` cannot tell, so it refuses: GPU recipes set ``device: gpu``."""
+    if device != "auto":
+        return device
     import ray
 
-    return "gpu" if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
+    from mathray.config import ConfigError
+    from mathray.runtime.entry import started_local_cluster
+
+    if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0:
+        return "gpu"
+    if started_local_cluster() or not ray.is_initialized():
+        return "cpu"
+    raise ConfigError("device: auto, and the cluster has no GPU node up now (GPU workers may still "
+                      "autoscale from zero): set device: gpu or device: cpu explicitly")
 
 
 def llm_kwargs(cfg: EngineConfig, device: str) -> dict:
@@ -119,6 +132,8 @@ def pool_kwargs(cfg: EngineConfig, device: str) -> dict:
             kw["accelerator_type"] = cfg.accelerator_type
     else:
         kw["num_cpus"] = 1
+    if cfg.resources:
+        kw["resources"] = dict(cfg.resources)
     return kw
 
 

@@ -22,11 +22,13 @@ def cache_dir() -> str:
     return os.environ.get("MATHRAY_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "mathray")
 
 
-STORAGE_ENV_VARS = ("MATHRAY_CACHE_DIR", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION",
-                    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# Forwarded to Ray workers that a job starts (a worker's environment comes from its raylet, not from the
+# driver). Credentials never are: nodes get them from their own environment or instance profile, and a
+# runtime_env would copy them into Ray's job metadata.
+STORAGE_ENV_VARS = ("MATHRAY_CACHE_DIR", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION",
+                    "AWS_DEFAULT_REGION")
 
 
 def storage_env() -> dict[str, str]:
-    """The S3 endpoint/region/credential variables set in this process, to forward to Ray workers that write
-    to the same storage (a worker's environment comes from its raylet, not from the driver)."""
+    """The storage endpoint/region/cache variables set in this process, to forward to the job's workers."""
     return {k: v for k in STORAGE_ENV_VARS if (v := os.environ.get(k))}

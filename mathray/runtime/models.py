@@ -133,6 +133,18 @@ def cache_root() -> Path:
     return Path(env.cache_dir())
 
 
+@contextlib.contextmanager
+def staging_dir(kind: str = "staging"):
+    """A fresh local directory under the node-local cache, removed afterwards: where an export or a
+    checkpoint is assembled before it goes to storage (nothing else on the node's disk is written)."""
+    import tempfile
+
+    root = cache_root() / kind
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        yield tmp
+
+
 def _check_local(path: Path, uri: str) -> dict | None:
     """The mark of a local export (sizes checked), None for an external HF directory; refuses an
     unfinished mathray export."""
@@ -150,6 +162,19 @@ def _check_local(path: Path, uri: str) -> dict | None:
         if not f.is_file() or f.stat().st_size != meta["size"]:
             raise ModelNotReady(f"model export at {uri}: {rel} is missing or not the size its mark records")
     return mark
+
+
+def check_model(uri: str) -> None:
+    """Raise ``ModelNotReady`` now (in the driver) for a model an engine or trainer could not load, instead
+    of letting each actor die on it and be retried."""
+    if is_hub_id(uri):
+        return
+    if is_remote(uri):
+        if read_mark(uri) is None:
+            raise ModelNotReady(f"no model export at {uri}: {COMPLETE_MARK} not found (still being written, "
+                                "its writer died mid-export, or the URI is wrong)")
+        return
+    _check_local(Path(resolve(uri)[1]), uri)
 
 
 def fetch_model(uri: str) -> str:

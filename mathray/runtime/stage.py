@@ -24,16 +24,18 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mathray.config import code_version, resolved_config
 from mathray.core import schemas
-from mathray.config import code_version, config_hash, resolved_config
+from mathray.runtime.lineage import Lineage, LineageMismatch, mismatch_message
 from mathray.runtime.storage import ShardStore
 
 log = logging.getLogger(__name__)
 
 SRC_SHARD, SRC_KEY, N_OUT, QUARANTINE, RAW = "_src_shard", "_src_key", "_n_out", "_quarantine", "_raw"
+WORKER = "_worker"   # the Ray actor (or process) that computed the row: which replicas did the work
 META_FIELDS = [
     pa.field(SRC_SHARD, pa.string()), pa.field(SRC_KEY, pa.string()), pa.field(N_OUT, pa.int32()),
-    pa.field(QUARANTINE, pa.string()), pa.field(RAW, pa.string()),
+    pa.field(QUARANTINE, pa.string()), pa.field(RAW, pa.string()), pa.field(WORKER, pa.string()),
 ]
 
 
@@ -46,10 +48,31 @@ def stage_schema(output_schema: pa.Schema) -> pa.Schema:
     return pa.schema([f.with_nullable(True) for f in output_schema] + META_FIELDS)
 
 
+_worker_id: str | None = None
+
+
+def worker_id() -> str:
+    """This process's Ray actor id (a pool replica), else ``pid@host``."""
+    global _worker_id
+    if _worker_id is None:
+        import os
+        import socket
+
+        actor = None
+        try:
+            import ray
+
+            actor = ray.get_runtime_context().get_actor_id() if ray.is_initialized() else None
+        except Exception:  # noqa: BLE001 - outside a Ray worker
+            actor = None
+        _worker_id = actor or f"{os.getpid()}@{socket.gethostname()}"
+    return _worker_id
+
+
 def with_source(out: dict, src: dict, n_out: int) -> dict:
-    """Tag an output row with the origin of ``src`` (an input row of the transform)."""
+    """Tag an output row with the origin of ``src`` (an input row of the transform) and its worker."""
     out[SRC_SHARD], out[SRC_KEY], out[N_OUT] = src[SRC_SHARD], src[SRC_KEY], n_out
-    out[QUARANTINE] = None
+    out[QUARANTINE], out[WORKER] = None, worker_id()
     return out
 
 
@@ -128,7 +151,9 @@ class StageSummary:
     rows_written: int = 0
     rows_quarantined: int = 0
     wall_s: float = 0.0
+    complete: bool = False           # every input shard has its output shard
     quarantine_reasons: dict = field(default_factory=dict)
+    totals: dict = field(default_factory=dict)   # per-shard stats summed over all committed shards
 
     def lines(self) -> list[str]:
         out = [f"[{self.job}] output: {self.output_uri}",
@@ -151,12 +176,15 @@ class _ShardBuffer:
         self.rows: dict[str, dict] = {}
         self.quarantine: dict[str, dict] = {}
         self.n_out: dict[str, int] = {}
+        self.workers: set[str] = set()
 
     def add(self, row: dict, output_key: list[str]) -> None:
         src = row[SRC_KEY]
         if src not in self.expected:
             raise StageIncomplete(f"row from unknown input key {src} in shard {row[SRC_SHARD]}")
         self.n_out[src] = row[N_OUT]
+        if row.get(WORKER):
+            self.workers.add(row[WORKER])
         if is_quarantined(row):
             self.quarantine[src] = row
         else:
@@ -185,19 +213,23 @@ def run_stage(
     output_key: list[str],
     output_schema: pa.Schema,
     transform: Callable,
+    lineage: Lineage,
+    resume: str = "auto",
     shard_stats: Callable[[pa.Table], dict] | None = None,
     max_shards: int | None = None,
 ) -> StageSummary:
     """Run ``transform(ds) -> ds`` over the uncommitted input shards and commit outputs shard by shard.
 
-    ``max_shards`` limits how many pending shards this run takes (useful to process a large input in
-    several sittings; a later run continues where this one stopped).
+    Committed shards of another ``lineage`` refuse the run (``LineageMismatch``) unless ``resume`` is
+    ``overwrite``, which clears the output first. ``max_shards`` limits how many pending shards this run
+    takes (a large input in several sittings; a later run continues where this one stopped).
     """
     import ray
 
     t0 = time.time()
-    chash, version = config_hash(cfg), code_version()
-    output_store.write_run_info(resolved_config(cfg), chash, version, job)
+    chash, version = lineage.hash, code_version()
+    check_lineage(output_store, lineage, resume)
+    output_store.write_run_info(resolved_config(cfg), chash, version, job, lineage.record())
     output_store.clear_uncommitted()
     inputs, done = input_store.committed(), output_store.committed()
     summary = StageSummary(job=job, output_uri=output_store.uri, shards_total=len(inputs),
@@ -219,8 +251,9 @@ def run_stage(
         for r in q_rows:
             summary.quarantine_reasons[r["reason"]] = summary.quarantine_reasons.get(r["reason"], 0) + 1
         qtable = schemas.to_table(q_rows, schemas.QUARANTINE)
-        output_store.commit_shard(name, table, qtable, config_hash=chash, code_version=version,
-                                  stats=stats_fn(table))
+        stats = {**stats_fn(table), "workers": sorted(buf.workers) if buf else []}
+        output_store.commit_shard(name, table, qtable, config_hash=chash, lineage=chash,
+                                  code_version=version, stats=stats)
         summary.shards_committed += 1
         summary.rows_written += table.num_rows
         summary.rows_quarantined += qtable.num_rows
@@ -266,14 +299,22 @@ def run_stage(
         if buffers:
             missing = {n: len(b.expected) - len(b.n_out) for n, b in buffers.items()}
             raise StageIncomplete(f"shards left incomplete (input rows without output): {missing}")
-    output_store.write_manifest({"job": job, "config_hash": chash, "code_version": version})
+    complete = len(output_store.committed()) >= len(inputs)
+    output_store.write_manifest({"job": job, "lineage": lineage.record(), "code_version": version}, complete)
+    summary.complete = complete
     summary.wall_s = time.time() - t0
     return summary
 
 
-def init_ray(**kwargs) -> None:
-    """Connect to ``RAY_ADDRESS`` when set (a cluster, ``ray job submit``), else start a local cluster."""
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(log_to_driver=True, **kwargs)
+def check_lineage(store: ShardStore, lineage: Lineage, resume: str) -> None:
+    """Refuse to add to an output that holds committed shards of another lineage; ``resume="overwrite"``
+    clears the output instead."""
+    if resume == "overwrite":
+        store.clear()
+        return
+    foreign = {c.lineage for c in store.committed().values() if c.lineage != lineage.hash}
+    if foreign:
+        info = store.read_run_info() or {}
+        rec = info.get("lineage")
+        old = Lineage.from_record(rec) if rec and rec.get("hash") in foreign else None
+        raise LineageMismatch(mismatch_message(store.uri, old, lineage, sorted(foreign)[0]))

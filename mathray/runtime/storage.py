@@ -4,9 +4,9 @@ A stage output directory looks like::
 
     <uri>/shards/part-00000.parquet        complete data files (written elsewhere, then moved in)
     <uri>/quarantine/part-00000.parquet    rows refused by the stage, with a ``reason`` column
-    <uri>/_commits/part-00000.json         commit marker: rows, sha256, schema, config hash, code version
-    <uri>/manifest.json                    all committed shards, rewritten after every commit
-    <uri>/run.json, <uri>/config.yaml      resolved config, its hash and the code version of the run
+    <uri>/_commits/part-00000.json         commit marker: rows, sha256, schema, lineage hash, code version
+    <uri>/manifest.json                    all committed shards and whether the set is complete
+    <uri>/run.json, <uri>/config.yaml      resolved config, lineage (``runtime.lineage``), code version
 
 Commit protocol (the shard is the unit of work and of restart, as in datatrove): the shard is written to
 ``_tmp/`` and moved into ``shards/`` (atomic on local disks; a single PUT on S3), its quarantine rows are
@@ -14,20 +14,22 @@ written the same way, and the commit marker is written last. A shard without a m
 readers and is recomputed on a re-run; a shard with a marker is never recomputed. ``shards/`` therefore
 only ever holds complete files, so plain pandas / ``datasets`` / ``ray.data.read_parquet`` can read it.
 
-S3 credentials come only from the standard AWS chain; an S3-compatible endpoint comes from
-``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL`` (passed explicitly: pyarrow 26 ignores them) or from a
-``?endpoint_override=host:port&scheme=http`` query on the URI.
+S3 credentials come only from the standard AWS chain; an S3-compatible endpoint only from
+``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL`` (passed explicitly: pyarrow 26 ignores them), never from the URI
+(a URI with a query string or a ``..`` segment is refused: a config cannot redirect writes elsewhere). The
+region comes from ``AWS_REGION``/``AWS_DEFAULT_REGION``, else from the bucket itself (resolved once).
 """
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import io
 import json
 import posixpath
 import uuid
 from dataclasses import asdict, dataclass, field
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -44,21 +46,33 @@ def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
         path = parsed.path if parsed.scheme == "file" else uri
         return pafs.LocalFileSystem(), posixpath.abspath(path)
     if parsed.scheme == "s3":
-        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        return s3_filesystem(query.get("endpoint_override"), query.get("scheme"), query.get("region")), (
-            parsed.netloc + parsed.path
-        ).rstrip("/")
+        if parsed.query or parsed.params or parsed.fragment or "?" in uri:
+            raise ValueError(f"storage URI {uri!r} has a query string: endpoints and regions come from the "
+                             "environment (AWS_ENDPOINT_URL_S3, AWS_REGION), not from URIs")
+        if ".." in parsed.path.split("/") or not parsed.netloc:
+            raise ValueError(f"storage URI {uri!r} must be s3://bucket/key with no '..' segment")
+        return s3_filesystem(parsed.netloc), (parsed.netloc + parsed.path).rstrip("/")
     raise ValueError(f"unsupported storage URI {uri!r}: use a local path, file:// or s3://")
 
 
-def s3_filesystem(endpoint: str | None = None, scheme: str | None = None, region: str | None = None):
-    endpoint = endpoint or env.s3_endpoint()
-    kwargs: dict = {"region": region or env.aws_region() or "us-east-1"}
+@functools.lru_cache(maxsize=64)
+def _bucket_region(bucket: str) -> str | None:
+    try:
+        return pafs.resolve_s3_region(bucket)
+    except (OSError, ValueError):
+        return None   # no permission to ask: let the AWS SDK's own default chain decide
+
+
+def s3_filesystem(bucket: str | None = None):
+    """An S3 filesystem for ``bucket`` with the endpoint and region of the environment (or the bucket's)."""
+    endpoint = env.s3_endpoint()
+    kwargs: dict = {}
     if endpoint:
-        if "://" in endpoint:
-            u = urlparse(endpoint)
-            scheme, endpoint = scheme or u.scheme, u.netloc
-        kwargs.update(endpoint_override=endpoint, scheme=scheme or "https")
+        u = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
+        kwargs.update(endpoint_override=u.netloc, scheme=u.scheme)
+    region = env.aws_region() or (None if endpoint or not bucket else _bucket_region(bucket))
+    if region:
+        kwargs["region"] = region
     return pafs.S3FileSystem(**kwargs)
 
 
@@ -68,9 +82,7 @@ def absolute(uri: str) -> str:
 
 
 def join(uri: str, *parts: str) -> str:
-    """Join path parts onto a URI, keeping any query string (``?endpoint_override=``) at the end."""
-    base, sep, query = uri.partition("?")
-    return posixpath.join(base, *parts) + (sep + query if sep else "")
+    return posixpath.join(uri, *parts)
 
 
 def exists(uri: str) -> bool:
@@ -109,6 +121,7 @@ class ShardCommit:
     sha256: str
     quarantined_rows: int = 0
     config_hash: str = ""
+    lineage: str = ""                # hash of the writing run's lineage (``runtime.lineage.Lineage``)
     code_version: str = ""
     schema: str = ""
     committed_at: str = ""
@@ -167,9 +180,6 @@ class ShardStore:
         tables = [t for n in self.committed() if (t := self.read_quarantine(n)) is not None]
         return pa.concat_tables(tables, promote_options="default") if tables else None
 
-    def committed_paths(self) -> list[str]:
-        return [self.shard_path(n) for n in self.committed()]
-
     # -- writing ---------------------------------------------------------------------------------
     def _put(self, path: str, data: bytes) -> None:
         tmp = posixpath.join(self.root, "_tmp", f"{uuid.uuid4().hex}.part")
@@ -186,6 +196,7 @@ class ShardStore:
         quarantine: pa.Table | None = None,
         *,
         config_hash: str = "",
+        lineage: str = "",
         code_version: str = "",
         stats: dict | None = None,
     ) -> ShardCommit:
@@ -202,6 +213,7 @@ class ShardStore:
             sha256=hashlib.sha256(data).hexdigest(),
             quarantined_rows=n_quarantined,
             config_hash=config_hash,
+            lineage=lineage,
             code_version=code_version,
             schema=table.schema.to_string(show_schema_metadata=False),
             committed_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -210,19 +222,29 @@ class ShardStore:
         self._put(self._commit_path(name), json.dumps(asdict(rec), indent=1).encode())
         return rec
 
-    def write_run_info(self, config: dict, config_hash: str, code_version: str, job: str) -> None:
-        """Record the resolved config, its hash and the code version next to the data."""
+    def write_run_info(self, config: dict, config_hash: str, code_version: str, job: str,
+                       lineage: dict | None = None) -> None:
+        """Record the resolved config, its hash, the lineage and the code version next to the data."""
         info = {"job": job, "config_hash": config_hash, "code_version": code_version,
                 "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "config": config}
+                "config": config, "lineage": lineage}
         self._put(posixpath.join(self.root, "run.json"), json.dumps(info, indent=1).encode())
         self._put(posixpath.join(self.root, "config.yaml"), yaml.safe_dump(config, sort_keys=False).encode())
 
-    def write_manifest(self, extra: dict | None = None) -> dict:
-        """Rewrite manifest.json from the commit markers (the markers are the source of truth)."""
+    def read_run_info(self) -> dict | None:
+        path = posixpath.join(self.root, "run.json")
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(path) as f:
+            return json.loads(f.read())
+
+    def write_manifest(self, extra: dict | None = None, complete: bool = True) -> dict:
+        """Rewrite manifest.json from the commit markers (the markers are the source of truth).
+        ``complete``: every shard the set will ever hold is committed (readers may fingerprint it)."""
         commits = self.committed()
         manifest = {
             "uri": self.uri,
+            "complete": complete,
             "shards": [asdict(c) for c in commits.values()],
             "rows": sum(c.rows for c in commits.values()),
             "quarantined_rows": sum(c.quarantined_rows for c in commits.values()),
@@ -237,6 +259,17 @@ class ShardStore:
             return None
         with self.fs.open_input_stream(path) as f:
             return json.loads(f.read())
+
+    def clear(self) -> None:
+        """Delete the whole output (``resume: overwrite``): markers first, so no reader sees a marked shard
+        whose data is gone."""
+        for sub in ("_commits", "manifest.json", "shards", "quarantine", "_tmp", "run.json", "config.yaml"):
+            path = posixpath.join(self.root, sub)
+            info = self.fs.get_file_info(path)
+            if info.type == pafs.FileType.Directory:
+                self.fs.delete_dir_contents(path, missing_dir_ok=True)
+            elif info.type == pafs.FileType.File:
+                self.fs.delete_file(path)
 
     def clear_uncommitted(self) -> None:
         """Remove leftovers of an interrupted run (temp files, data files without a marker)."""

@@ -9,7 +9,7 @@ sys.path.insert(0, str(TESTS))
 from helpers.sampling_engines import PausingEngine  # noqa: E402
 from mathray.config import parse_job_args  # noqa: E402
 from mathray.jobs.sampling import SampleJobConfig, run_sampling  # noqa: E402
-from mathray.runtime.stage import init_ray  # noqa: E402
+from mathray.runtime.entry import init_ray  # noqa: E402
 
 if __name__ == "__main__":
     cfg = parse_job_args(SampleJobConfig, sys.argv[1:])

@@ -40,4 +40,5 @@ def commit_samples(uri: str, rows: list[dict], shards: int) -> ShardStore:
         mine = set(pids[s::shards])
         store.commit_shard(shard_name(s), schemas.to_table([r for r in rows if r["problem_id"] in mine],
                                                            schemas.SAMPLES))
+    store.write_manifest()
     return store

@@ -74,4 +74,5 @@ def train_data(tmp_path_factory) -> dict:
                               ("step_labels", build_step_labels(problems), STEP_LABELS)):
         uris[key] = str(root / key)
         ShardStore(uris[key]).commit_shard("part-00000", to_table(rows, schema))
+        ShardStore(uris[key]).write_manifest()
     return uris

@@ -43,8 +43,9 @@ def test_ssft_two_workers_loss_goes_down_and_exports_hf(ssft_run):
     assert [s["step"] for s in log] == list(range(1, 13))
     assert goes_down([s["loss"] for s in log], by=0.5)
     final = Path(result.final_model)
-    assert {"config.json", "model.safetensors", "tokenizer.json", "run_info.json"} <= {p.name for p in final.iterdir()}
-    info = json.loads((final / "run_info.json").read_text())
+    assert {"config.json", "model.safetensors", "tokenizer.json", "mathray_export.json", "_COMPLETE.json"} <= {
+        p.name for p in final.iterdir()}
+    info = json.loads((final / "mathray_export.json").read_text())
     assert info["config"]["task"] == "ssft" and info["config_hash"] and info["code_version"]
     assert result.checkpoint and result.metrics["step"] == 12
 

@@ -11,7 +11,8 @@ Batching: ``batch_size`` examples per worker per micro-batch (pairs count as one
 
 Outputs under ``output`` (a local path or s3:// URI):
 
-    <output>/final/                      HF model dir (save_pretrained + tokenizer + run_info.json), what
+    <output>/final/                      HF model export (save_pretrained + tokenizer + mathray_export.json,
+                                         completion mark _COMPLETE.json written last; runtime.models), what
                                          vLLM loads for the next sampling round
     <output>/stage1-ssft/ ...            sequential task only: the model after each stage
     <output>/run.json, config.yaml       resolved config, config hash, code version

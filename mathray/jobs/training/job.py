@@ -28,7 +28,7 @@ def run_name(cfg: TrainJobConfig) -> str:
     return cfg.name or f"train-{cfg.task}-{config_hash(cfg)}"
 
 
-def build_trainer(cfg: TrainJobConfig):
+def build_trainer(cfg: TrainJobConfig, lineage: dict | None = None):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -39,7 +39,7 @@ def build_trainer(cfg: TrainJobConfig):
     fs, path = resolve(cfg.storage or join(cfg.output, "ray_train"))
     return TorchTrainer(
         train_func,
-        train_loop_config={"job": resolved_config(cfg)},
+        train_loop_config={"job": resolved_config(cfg), "lineage": lineage},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker={"CPU": cfg.cpus_per_worker}),
         run_config=RunConfig(
@@ -82,9 +82,15 @@ def _controller_poll_interval(seconds: float):
 def run_training(cfg: TrainJobConfig) -> TrainResult:
     cfg.check_runnable()
     cfg = _absolute_paths(cfg)
-    ShardStore(cfg.output).write_run_info(resolved_config(cfg), config_hash(cfg), code_version(), job="train")
+    from mathray.jobs.training.lineage import training_lineage
+    from mathray.runtime.models import check_model
+
+    check_model(cfg.model)
+    lineage = training_lineage(cfg).record()
+    ShardStore(cfg.output).write_run_info(resolved_config(cfg), config_hash(cfg), code_version(), job="train",
+                                          lineage=lineage)
     with _controller_poll_interval(cfg.controller_poll_s):
-        result = build_trainer(cfg).fit()
+        result = build_trainer(cfg, lineage).fit()
     return TrainResult(final_model=join(cfg.output, "final"),
                        checkpoint=result.checkpoint.path if result.checkpoint else None,
                        metrics=dict(result.metrics or {}), run_name=run_name(cfg))

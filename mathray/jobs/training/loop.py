@@ -27,13 +27,13 @@ import copy
 import json
 import os
 import random
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from mathray.core import prompts
+from mathray.runtime.models import staging_dir
 from mathray.config import code_version, config_hash, resolved_config
 from mathray.runtime.storage import ShardStore, join, resolve
 from mathray.jobs.training import data, objectives
@@ -147,20 +147,17 @@ def unwrap(model):
 
 
 def export_model(model, tokenizer, dest_uri: str, info: dict) -> None:
-    """HF ``save_pretrained`` (LoRA merged into a copy) + tokenizer + ``run_info.json`` -> ``dest_uri``."""
-    import pyarrow.fs as pafs
+    """HF ``save_pretrained`` (LoRA merged into a copy) + tokenizer, published to ``dest_uri`` with its
+    completion mark last (``runtime.models.publish_model``): readers never load half an export."""
+    from mathray.runtime.models import publish_model, staging_dir
 
     m = unwrap(model)
     if hasattr(m, "merge_and_unload"):
         m = copy.deepcopy(m).merge_and_unload()
-    with tempfile.TemporaryDirectory() as tmp:
+    with staging_dir() as tmp:
         m.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        Path(tmp, "run_info.json").write_text(json.dumps(info, indent=1))
-        fs, path = resolve(dest_uri)
-        fs.create_dir(path, recursive=True)
-        fs.delete_dir_contents(path, missing_dir_ok=True)
-        pafs.copy_files(tmp, path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+        publish_model(tmp, dest_uri, info)
 
 
 class Env:
@@ -243,7 +240,8 @@ class LocalEnv(Env):
             shutil.copytree(checkpoint_dir, dest)
 
 
-def run_loop(cfg: TrainJobConfig, env: Env, on_step: Callable[[dict], None] | None = None) -> dict:
+def run_loop(cfg: TrainJobConfig, env: Env, on_step: Callable[[dict], None] | None = None,
+             lineage: dict | None = None) -> dict:
     """Train ``cfg`` in ``env``; returns the last metrics."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -252,8 +250,11 @@ def run_loop(cfg: TrainJobConfig, env: Env, on_step: Callable[[dict], None] | No
     device = torch.device(env.device)
     if device.type == "cpu":
         torch.set_num_threads(cfg.cpus_per_worker)
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
-    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=torch.float32)
+    from mathray.runtime.models import fetch_model
+
+    model_dir = fetch_model(cfg.model)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     phases, ids = build_phases(cfg, tokenizer, model)
     if cfg.lora is not None:
         from peft import LoraConfig, get_peft_model
@@ -276,7 +277,8 @@ def run_loop(cfg: TrainJobConfig, env: Env, on_step: Callable[[dict], None] | No
     params = [p for p in model.parameters() if p.requires_grad]
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cfg.bf16 and device.type == "cuda"
                 else contextlib.nullcontext())
-    info = {"config": resolved_config(cfg), "config_hash": config_hash(cfg), "code_version": code_version()}
+    info = {"job": "train", "config": resolved_config(cfg), "config_hash": config_hash(cfg),
+            "code_version": code_version(), "lineage": lineage}
     o = cfg.optim
     metrics: dict = {}
     started, tokens = time.perf_counter(), 0
@@ -332,7 +334,7 @@ def run_loop(cfg: TrainJobConfig, env: Env, on_step: Callable[[dict], None] | No
                                      {**info, "phase": phase.kind, "phase_index": pi, "steps": done,
                                       "data_stats": phase.stats})
                     nxt = {"phase": pi + 1, "step": 0} if phase_end else {"phase": pi, "step": done}
-                    with tempfile.TemporaryDirectory() as tmp:
+                    with staging_dir("checkpoints") as tmp:
                         if env.rank == 0:
                             torch.save(unwrap(model).state_dict(), Path(tmp, "model.pt"))
                             if not phase_end:
@@ -358,7 +360,7 @@ def run_loop(cfg: TrainJobConfig, env: Env, on_step: Callable[[dict], None] | No
 
 def train_func(config: dict) -> None:
     """Ray Train worker entry: ``config = {"job": resolved TrainJobConfig}``."""
-    run_loop(TrainJobConfig.model_validate(config["job"]), RayEnv())
+    run_loop(TrainJobConfig.model_validate(config["job"]), RayEnv(), lineage=config.get("lineage"))
 
 
 def run_local(cfg: TrainJobConfig, device: str = "cpu", checkpoint_root: str | None = None,

@@ -1,0 +1,61 @@
+"""The one shape of every entry point (``python -m rayjobs.<job>``): parse the config, start or join Ray, run,
+print the summary; every refusal is one message on stderr and a non-zero exit, never a traceback.
+
+    def main(argv=None) -> int:
+        return job_main(SampleJobConfig, run_sampling, argv, __doc__)
+
+Exit codes: 0 done; 2 the config or the command cannot be run as given (bad key, missing input, lineage
+mismatch, model not ready); 1 the job ran and failed (e.g. an unreadable input file).
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from mathray.config import ConfigError, parse_job_args
+
+def init_ray(**kwargs) -> None:
+    """Join the cluster at ``RAY_ADDRESS`` (``ray job submit`` sets it) or the one ``ray start`` runs on this
+    machine; start a local single-node cluster when there is none (Ray's own ``ray.init()`` rules)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(log_to_driver=True, **kwargs)
+
+
+def started_local_cluster() -> bool:
+    """True when this driver process started its own single-node Ray (there is no cluster to autoscale)."""
+    import ray
+
+    node = getattr(ray._private.worker, "_global_node", None)   # set only in the process that started Ray
+    return ray.is_initialized() and node is not None and node.is_head()
+
+
+def usage_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "cannot run as given": reported as one message, exit 2."""
+    from mathray.runtime.lineage import InputNotReady, LineageMismatch
+    from mathray.runtime.models import ModelNotReady
+
+    return ConfigError, InputNotReady, LineageMismatch, ModelNotReady
+
+
+def job_main(config_cls: type, run: Callable, argv: list[str] | None, doc: str | None,
+             needs_ray: bool = True) -> int:
+    cfg = parse_job_args(config_cls, argv, description=doc)
+    try:
+        if needs_ray:
+            init_ray()
+        summary = run(cfg)
+    except usage_errors() as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except JobFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    lines = summary.lines() if hasattr(summary, "lines") else [str(summary)]
+    print("\n".join(lines), flush=True)
+    return 0
+
+
+class JobFailed(RuntimeError):
+    """The job ran and could not finish (e.g. every input record unreadable): exit 1 with the message."""

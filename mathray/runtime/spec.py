@@ -1,0 +1,104 @@
+"""One declaration per Ray Data job: a ``StageSpec`` says what a job reads and writes and which actor does the
+work; ``run_spec`` does the rest the same way for every job (stores, input and model checks in the driver,
+lineage, the actor pool, ``runtime.stage.run_stage``, totals).
+
+    SAMPLE = StageSpec(job="sample", input_schema=schemas.PROBLEMS, output_schema=schemas.SAMPLES,
+                       input_key=("problem_id",), output_key=("problem_id", "sample_id"),
+                       actor=SampleEngine, pool=sample_pool, device=lambda c: c.engine.device,
+                       models=lambda c: {"generator": c.engine.model}, stats=shard_stats)
+    summary = run_spec(SAMPLE, cfg)
+
+The actor is a callable class ``Actor(cfg: dict, device: str)`` whose ``__call__`` maps a pyarrow batch of
+validated input rows (plus the stage's bookkeeping columns) to output rows (``stage.with_source`` /
+``stage.quarantined``). Every job config derives from ``StageJobConfig``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+import pyarrow as pa
+
+from mathray.config import StrictModel, knob
+from mathray.runtime.stage import StageSummary, run_stage, validate_batch
+
+
+class StageJobConfig(StrictModel):
+    """Fields every Ray Data stage job has. Input and output URIs are knobs: what the output depends on is
+    the input's content (its fingerprint is part of the lineage), not where it lives."""
+
+    input: str = knob("")
+    output: str = knob("")
+    resume: Literal["auto", "overwrite"] = knob("auto")   # overwrite: clear an output of another lineage
+    max_shards: int | None = knob(None)                   # take at most this many pending shards this run
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    job: str
+    input_schema: pa.Schema
+    output_schema: pa.Schema
+    input_key: tuple[str, ...]
+    output_key: tuple[str, ...]
+    actor: type
+    pool: Callable[[Any, str], dict]            # (cfg, device) -> map_batches kwargs of the actor pool
+    device: Callable[[Any], str]                # cfg -> configured device: auto | gpu | cpu
+    models: Callable[[Any], dict[str, str]]     # cfg -> {name: model URI}, checked and fingerprinted
+    stats: Callable[[pa.Table], dict]           # per committed shard, stored in its marker
+    before_actor: Callable[[Any, Any], Any] | None = None   # (cfg, ds) -> ds, e.g. replicate rows
+    after_actor: Callable[[Any, Any], Any] | None = None    # (cfg, ds) -> ds, e.g. grading tasks
+
+
+def stage_lineage(spec: StageSpec, cfg) -> "Lineage":
+    """The lineage a run of ``spec`` with ``cfg`` would write: config, input shard set, models. Raises
+    ``InputNotReady``/``ModelNotReady`` (in the driver, before any actor starts) when one is not usable."""
+    from mathray.runtime.lineage import Lineage, shard_set_fingerprint
+    from mathray.runtime.models import check_model, model_fingerprint
+    from mathray.runtime.storage import ShardStore
+
+    inputs = {"input": shard_set_fingerprint(ShardStore(cfg.input))}
+    for name, uri in spec.models(cfg).items():
+        check_model(uri)
+        inputs[name] = model_fingerprint(uri)
+    return Lineage.of(spec.job, cfg, inputs)
+
+
+def run_spec(spec: StageSpec, cfg, *, actor: type | None = None,
+             stats: Callable[[pa.Table], dict] | None = None) -> StageSummary:
+    """Run the job ``spec`` with ``cfg`` (Ray must be up: ``runtime.entry.init_ray``). ``actor``/``stats``
+    replace the spec's (tests and benchmarks wrap them)."""
+    from mathray.runtime.engine import resolve_device
+    from mathray.runtime.storage import ShardStore
+
+    lineage = stage_lineage(spec, cfg)
+    device = resolve_device(spec.device(cfg))
+    actor_cls = actor or spec.actor
+
+    def transform(ds):
+        ds = ds.map_batches(validate_batch, batch_format="pyarrow", fn_kwargs={"schema": spec.input_schema})
+        if spec.before_actor:
+            ds = spec.before_actor(cfg, ds)
+        ds = ds.map_batches(actor_cls, batch_format="pyarrow", **spec.pool(cfg, device),
+                            fn_constructor_kwargs={"cfg": cfg.model_dump(mode="json"), "device": device})
+        return spec.after_actor(cfg, ds) if spec.after_actor else ds
+
+    output = ShardStore(cfg.output)
+    summary = run_stage(job=spec.job, cfg=cfg, input_store=ShardStore(cfg.input), output_store=output,
+                        input_key=list(spec.input_key), output_key=list(spec.output_key),
+                        output_schema=spec.output_schema, transform=transform, lineage=lineage,
+                        resume=cfg.resume, shard_stats=stats or spec.stats, max_shards=cfg.max_shards)
+    summary.totals = totals(output)
+    return summary
+
+
+def totals(store) -> dict:
+    """Sums of the numeric per-shard stats over every committed shard (this run's and earlier ones)."""
+    out: dict = {"shards": 0, "rows": 0, "quarantined": 0}
+    for rec in store.committed().values():
+        out["shards"] += 1
+        out["rows"] += rec.rows
+        out["quarantined"] += rec.quarantined_rows
+        for k, v in (rec.stats or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[k] = out.get(k, 0) + v
+    return out

@@ -1,0 +1,80 @@
+"""A sampling stage on a multi-node Ray cluster on one machine (``ray.cluster_utils.Cluster``): the engine pool
+(1..3 replicas, each asking for the custom resource ``sampler``, pausing after each batch so the run
+lasts) starts on one node and grows onto a node added during the run; once a replica there has committed
+work, that node is removed mid-stage and another added. Then an uninterrupted run of the same config on a
+fresh output, for comparison. Prints one JSON line: rows of both runs and the replicas that committed.
+
+    python tests/helpers/multinode_sampling.py MODEL_DIR PROBLEMS_URI OUT_DIR
+"""
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+
+def main(model: str, problems: str, out_dir: str) -> None:
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from helpers.sampling_engines import PausingEngine
+    from mathray.jobs.sampling import SampleJobConfig, run_sampling
+    from mathray.runtime.storage import ShardStore
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    first = cluster.add_node(num_cpus=1, resources={"sampler": 1})
+    ray.init(address=cluster.address, runtime_env={"env_vars": {"PYTHONPATH": f"{REPO}:{REPO / 'tests'}",
+                                                                 "MATHRAY_TEST_PAUSE_S": "1.5"}})
+    cluster.wait_for_nodes()
+
+    def cfg(output: str) -> SampleJobConfig:
+        return SampleJobConfig.model_validate({
+            "input": problems, "output": output,
+            "engine": {"model": model, "device": "cpu", "enforce_eager": True, "max_model_len": 512,
+                       "kv_cache_memory_bytes": 64 * 2**20, "min_replicas": 1, "max_replicas": 3,
+                       "batch_size": 2, "resources": {"sampler": 1}},
+            "sampling": {"n": 2, "max_tokens": 48, "seed": 0}})
+
+    disrupted = f"{out_dir}/disrupted"
+    events: list[str] = []
+
+    def committed_workers(store) -> set:
+        return {w for c in store.committed().values() for w in c.stats.get("workers", [])}
+
+    def grow_then_shrink() -> None:
+        store = ShardStore(disrupted)
+        while not store.committed():           # the pool is up and committing on the first node
+            time.sleep(0.5)
+        second = cluster.add_node(num_cpus=1, resources={"sampler": 1})
+        events.append(f"added a node after {len(store.committed())} commits")
+        deadline = time.time() + 240
+        while len(committed_workers(store)) < 2 and time.time() < deadline:
+            time.sleep(0.5)                    # until the replica on the new node has committed work
+        cluster.add_node(num_cpus=1, resources={"sampler": 1})
+        cluster.remove_node(second)            # a node lost mid-stage: its replica dies with it
+        events.append(f"removed it after {len(store.committed())} commits by "
+                      f"{len(committed_workers(store))} replicas")
+
+    thread = threading.Thread(target=grow_then_shrink, daemon=True)
+    thread.start()
+    run_sampling(cfg(disrupted), engine_cls=PausingEngine)
+    thread.join(timeout=5)
+    reference = f"{out_dir}/reference"
+    run_sampling(cfg(reference), engine_cls=PausingEngine)
+
+    def rows(uri):
+        return sorted((r["problem_id"], r["sample_id"], r["text"])
+                      for r in ShardStore(uri).read_all(["problem_id", "sample_id", "text"]).to_pylist())
+
+    workers = sorted({w for c in ShardStore(disrupted).committed().values() for w in c.stats.get("workers", [])})
+    print(json.dumps({"disrupted": rows(disrupted), "reference": rows(reference), "workers": workers,
+                      "events": events, "first_node": first.node_id}), flush=True)
+    ray.shutdown()
+    cluster.shutdown()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
