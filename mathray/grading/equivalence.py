@@ -1,21 +1,25 @@
-"""Answer equivalence: structure (sets, tuples, intervals, matrices), then exact numbers and text in the
-calling process, then sympy in a time-bounded sandbox worker only for what is still undecided.
+"""Answer equivalence: structure (``structure``), then exact numbers, text and in-process 70-digit values
+(``numeric``) in the calling process, then sympy in a sandbox worker only for what is still undecided.
 
-``compare(a, b)`` returns a ``Verdict(equal, reason)`` with reason ``equal`` | ``not-equal`` | ``timeout``
-| ``parse-error`` | ``refused`` | ``no-answer``; ``is_equivalent(a, b)`` is its bool.
+``compare(a, b)`` returns a ``Verdict(equal, reason)`` with reason ``equal`` | ``not-equal`` | ``timeout`` |
+``parse-error`` | ``refused`` | ``sandbox-error`` | ``no-answer``; ``is_equivalent(a, b)`` is its bool.
+One ``Deadline`` covers every sandbox call a comparison makes (a set against a set included): once it has
+passed, nothing more is sent and the verdict is ``timeout``.
 """
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mathray.grading.numeric import clearly_different
-from mathray.grading.normalize import (MAX_ANSWER_CHARS, integer_digits, normalize, parse_base, parse_number,
-                                       text_key)
+from mathray.grading.normalize import MAX_ANSWER_CHARS, normalize
+from mathray.grading.numbers import integer_digits, parse_base, parse_number, text_key
+from mathray.grading.numeric import numerically_equal, relations_equal
+from mathray.grading.structure import MAX_ELEMENTS, last_side, parse_structure
 
-_OPEN, _CLOSE = "([{", ")]}"
-_MATRIX = re.compile(r"^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^}]*\})?(.*)\\end\{\1\}$", re.S)
+DEFAULT_BUDGET_S = 2.0  # per grade/compare call, all sandbox calls together
+_MARGIN_S = 0.2  # of the budget kept back for killing an overrunning worker and returning
 _RELATION = re.compile(r"\\le|\\ge|\\ne|<|>|=")
 
 
@@ -25,101 +29,26 @@ class Verdict:
     reason: str
 
 
-# ---- structure -----------------------------------------------------------------------------------------------
+class Deadline:
+    """The end of one call's time budget (monotonic clock)."""
 
-def split_top(s: str, sep: str) -> list[str]:
-    """Split at ``sep`` occurrences outside any bracket."""
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(s):
-        c = s[i]
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            depth -= 1
-        elif depth == 0 and s.startswith(sep, i):
-            parts.append(s[start:i])
-            i += len(sep)
-            start = i
-            continue
-        i += 1
-    parts.append(s[start:])
-    return parts
+    def __init__(self, budget_s: float | None = None):
+        budget = DEFAULT_BUDGET_S if budget_s is None else budget_s
+        self.budget_s = budget
+        self.at = time.monotonic() + max(0.0, budget - min(_MARGIN_S, budget / 10))
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
 
 
-def _encloses(s: str) -> bool:
-    """Whether the bracket opening ``s`` closes at its last character."""
-    if len(s) < 2 or s[0] not in _OPEN or s[-1] not in _CLOSE:
-        return False
-    depth = 0
-    for i, c in enumerate(s):
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            depth -= 1
-            if depth == 0:
-                return i == len(s) - 1
-    return False
-
-
-def _expand_pm(s: str) -> list[str]:
-    for op in ("\\pm", "\\mp"):
-        k = s.find(op)
-        if k >= 0:
-            a, b = ("+", "-") if op == "\\pm" else ("-", "+")
-            head, tail = s[:k], s[k + len(op) :]
-            return _expand_pm(head + a + tail) + _expand_pm(head + b + tail)
-    return [s]
-
-
-def parse_structure(s: str, depth: int = 0):
-    """A normalized answer as nested nodes: ('atom', s) | ('set', [..]) | ('seq', brackets, [..]) |
-    ('matrix', [[..]])."""
-    if depth > 6 or len(s) > MAX_ANSWER_CHARS:
-        return ("atom", s)
-    if m := _MATRIX.match(s):
-        rows = [r for r in m.group(2).split("\\cr") if r.strip()]
-        return ("matrix", [[c.strip() for c in r.split("&")] for r in rows])
-    if parse_number(s) is not None:
-        return ("atom", s)
-    if len(parts := split_top(s, "\\cup")) > 1:
-        return ("set", [parse_structure(p, depth + 1) for p in parts])
-    if s.startswith("\\{") and s.endswith("\\}") and _encloses("(" + s[2:-2] + ")"):
-        return ("set", _elements(s[2:-2], depth))
-    if _encloses(s) and s[0] != "{":
-        inner = s[1:-1]
-        parts = split_top(inner, ",")
-        if len(parts) > 1:
-            return ("seq", s[0] + s[-1], [parse_structure(p, depth + 1) for p in parts])
-    if len(split_top(s, ",")) > 1 or len(split_top(s, ";")) > 1:
-        return ("set", _elements(s, depth))
-    if "\\pm" in s or "\\mp" in s:
-        return ("set", [("atom", e) for e in _expand_pm(s)])
-    return ("atom", s)
-
-
-def _elements(inner: str, depth: int) -> list:
-    sep = ";" if len(split_top(inner, ";")) > 1 else ","
-    out = []
-    for part in split_top(inner, sep):
-        node = parse_structure(_strip_assign(part), depth + 1)
-        out.extend(node[1] if node[0] == "set" and ("\\pm" in part or "\\mp" in part) else [node])
-    return out
-
-
-def _strip_assign(s: str) -> str:
-    return normalize(s) if "=" in s or "\\in" in s else s
-
-
-# ---- comparison ----------------------------------------------------------------------------------------------
+# ---- atoms ---------------------------------------------------------------------------------------------------
 
 def _atoms_equal(a: str, b: str, symbolic) -> bool | None:
-    """Tri-state: True/False when decided cheaply, else ``symbolic(a, b)`` (None when not given)."""
+    """Tri-state: True/False when decided in process, else ``symbolic(a, b)`` (None when not given)."""
     if a == b:
         return True
     if not a or not b:
         return False
-    if re.search(r"\bor\b", a) or re.search(r"\bor\b", b):
-        return False  # a hedged answer ("3 or 4") is not an answer
     na, nb = parse_number(a), parse_number(b)
     if na is not None and nb is not None:
         return na == nb
@@ -132,23 +61,33 @@ def _atoms_equal(a: str, b: str, symbolic) -> bool | None:
     if bb and bb[1] == 10:
         bb, b = None, bb[0]
     if ba or bb:
-        if ba and bb:
-            return ba == bb
-        return False  # the base subscript is significant
+        return bool(ba and bb and ba == bb)  # the base subscript is significant
     ta, tb = text_key(a), text_key(b)
     if ta is not None and tb is not None:
         return ta == tb
     if (ta is not None and (nb is not None or ib is not None)) or (tb is not None and (na is not None or ia is not None)):
         return False
-    if clearly_different(a, b):
-        return False  # float estimates differ: the exact values differ too, no sympy needed
+    sa, sb = last_side(a), last_side(b)
+    if (sa is None) != (sb is None):  # "\frac{7}{2}=3.5" vs "\frac72": the value the chain ends with
+        return _atoms_equal(sa or a, sb or b, symbolic)
+    value = numerically_equal(a, b) if sa is None else relations_equal(a, b)
+    if value is not None:
+        return value
     if symbolic is None:
         return None
     return symbolic(a, b)
 
 
-def _has_relation(node) -> bool:
-    return node[0] == "atom" and bool(_RELATION.search(node[1]))
+# ---- nodes ---------------------------------------------------------------------------------------------------
+
+def _all(verdicts) -> bool | None:
+    undecided = False
+    for v in verdicts:
+        if v is False:
+            return False
+        if v is None:
+            undecided = True
+    return None if undecided else True
 
 
 def _nodes_equal(x, y, symbolic) -> bool | None:
@@ -175,7 +114,8 @@ def _nodes_equal(x, y, symbolic) -> bool | None:
         if seq[1] != "()" or not (len(mat[1]) == 1 or all(len(r) == 1 for r in mat[1])) or len(flat) != len(seq[2]):
             return False
         return _all(_nodes_equal(("atom", c), q, symbolic) for c, q in zip(flat, seq[2]))
-    if _has_relation(x) or _has_relation(y):  # "x > 3" vs "(3, \infty)"
+    atom = x if kx == "atom" else y if ky == "atom" else None
+    if atom is not None and _RELATION.search(atom[1]):  # "x^2 > 4" vs an interval union: sympy decides
         if symbolic is None:
             return None
         return symbolic(_unparse(x), _unparse(y))
@@ -192,29 +132,41 @@ def _unparse(node) -> str:
     return ""
 
 
-def _all(verdicts) -> bool | None:
-    undecided = False
-    for v in verdicts:
-        if v is False:
-            return False
-        if v is None:
-            undecided = True
-    return None if undecided else True
+def _node_key(node) -> str | None:
+    """An exact grouping key for cheap set matching (numbers by value), else None."""
+    if node[0] != "atom":
+        return None
+    n = parse_number(node[1])
+    return f"#{n}" if n is not None else node[1]
 
 
 def _sets_equal(xs: list, ys: list, symbolic) -> bool | None:
-    """Unordered: every element of one has an equal element in the other."""
+    """Unordered: every element of one has an equal element in the other. Elements with the same exact
+    key pair up without comparison; only the rest are compared pairwise."""
+    kx, ky = {_node_key(n) for n in xs} - {None}, {_node_key(n) for n in ys} - {None}
+    rest_x = [n for n in xs if _node_key(n) is None or _node_key(n) not in ky]
+    rest_y = [n for n in ys if _node_key(n) is None or _node_key(n) not in kx]
+    if len(rest_x) * len(rest_y) > MAX_ELEMENTS * MAX_ELEMENTS:
+        return False
+
     def covered(src, dst):
         verdicts = []
         for p in src:
-            vs = [_nodes_equal(p, q, symbolic) for q in dst]
+            vs = []
+            for q in dst:
+                v = _nodes_equal(p, q, symbolic)
+                vs.append(v)
+                if v is True:
+                    break
             verdicts.append(True if True in vs else (None if None in vs else False))
+            if verdicts[-1] is False:
+                return False
         return _all(verdicts)
 
-    first = covered(xs, ys)
+    first = covered(rest_x, ys)
     if first is False:
         return False
-    second = covered(ys, xs)
+    second = covered(rest_y, xs)
     if second is False:
         return False
     return None if (first is None or second is None) else True
@@ -223,7 +175,7 @@ def _sets_equal(xs: list, ys: list, symbolic) -> bool | None:
 # ---- entry points --------------------------------------------------------------------------------------------
 
 def compare_normalized(a: str, b: str, symbolic=None) -> bool | None:
-    """Compare two normalized answers; ``symbolic(a, b)`` decides atoms the cheap rules cannot."""
+    """Compare two normalized answers; ``symbolic(a, b)`` decides atoms the in-process rules cannot."""
     if a == b:
         return True
     return _nodes_equal(parse_structure(a), parse_structure(b), symbolic)
@@ -239,58 +191,30 @@ def canonical_key(answer: str) -> str:
     return f"t:{t}" if t is not None else s
 
 
-# sandbox outcomes by atom pair: (equal, problem); a pair that timed out once is not retried
-_SYMBOLIC_CACHE: dict[tuple[str, str], tuple[bool, str | None]] = {}
-_SYMBOLIC_CACHE_MAX = 65_536
+def compare(a: str | None, b: str | None, *, timeout: float | None = None, deadline: Deadline | None = None
+            ) -> Verdict:
+    """Exact-value equivalence of two answer strings (see ``mathray.grading`` for the semantics).
 
-
-class _Sandboxed:
-    """The symbolic callback: each atom pair goes to a sandbox worker; remembers the worst outcome."""
-
-    def __init__(self, timeout: float | None):
-        self.timeout = timeout
-        self.problem: str | None = None
-
-    def __call__(self, a: str, b: str) -> bool:
-        from mathray.grading.sandbox import get_pool
-        from mathray.grading.symbolic import unsafe_reason
-
-        if unsafe_reason(a) or unsafe_reason(b):
-            self.problem = self.problem or "refused"
-            return False
-        key = (a, b) if a <= b else (b, a)
-        if key not in _SYMBOLIC_CACHE:
-            status, value = get_pool().call("symbolic_equal", a, b, timeout=self.timeout)
-            if status == "ok":
-                outcome = (bool(value), None)
-            elif status == "timeout":
-                outcome = (False, "timeout")
-            else:
-                outcome = (False, "refused" if str(value).startswith("Refused") else "parse-error")
-            if len(_SYMBOLIC_CACHE) >= _SYMBOLIC_CACHE_MAX:
-                _SYMBOLIC_CACHE.clear()
-            _SYMBOLIC_CACHE[key] = outcome
-        equal, problem = _SYMBOLIC_CACHE[key]
-        if problem == "timeout" or (problem and self.problem is None):
-            self.problem = problem
-        return equal
-
-
-def compare(a: str | None, b: str | None, *, timeout: float | None = None) -> Verdict:
-    """Exact-value equivalence of two answer strings (see ``mathray.grading`` for the semantics)."""
+    ``timeout``: the time budget of this call (default ``DEFAULT_BUDGET_S``); or pass a ``deadline``."""
     if a is None or b is None or not str(a).strip() or not str(b).strip():
         return Verdict(False, "no-answer")
+    deadline = deadline or Deadline(timeout)
+    from mathray.grading.sandbox import get_pool
+
+    get_pool()  # starts the workers without waiting: their start-up overlaps the in-process checks
     na, nb = normalize(str(a)), normalize(str(b))
+    if len(na) > MAX_ANSWER_CHARS or len(nb) > MAX_ANSWER_CHARS:
+        return Verdict(na == nb, "equal" if na == nb else "refused")
     cheap = compare_normalized(na, nb)
     if cheap is not None:
         return Verdict(cheap, "equal" if cheap else "not-equal")
-    if len(na) > MAX_ANSWER_CHARS or len(nb) > MAX_ANSWER_CHARS:
-        return Verdict(False, "refused")
-    sandboxed = _Sandboxed(timeout)
-    result = bool(compare_normalized(na, nb, sandboxed))
+    from mathray.grading.symbolic_call import SandboxedCheck
+
+    check = SandboxedCheck(deadline)
+    result = bool(compare_normalized(na, nb, check))
     if result:
         return Verdict(True, "equal")
-    return Verdict(False, sandboxed.problem or "not-equal")
+    return Verdict(False, check.problem or "not-equal")
 
 
 def is_equivalent(a: str | None, b: str | None, *, timeout: float | None = None) -> bool:

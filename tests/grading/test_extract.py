@@ -19,7 +19,10 @@ from mathray.grading import extract_answer, extract_reference, grade, last_boxed
     ("The answer is 3 or 4.", "3 or 4"),
     ("She makes 9 * 2 = $18 every day\nA: 18", "18"),
     ("blah\n**12**", "12"),
-    ("no answer here", None),
+    ("I could not work this one out.", None),
+    ("Evelyn", "Evelyn"),  # a bare prediction is its own answer
+    ("-5", "-5"),
+    ("She has 5 apples and buys 7 more, and gives away 2.", None),  # several numbers, none linked: no guess
     ("", None),
     (None, None),
     ("Natalia sold 48/2 = 24 clips.\n24\nQuestion: Weng earns $12 an hour. The answer is 10", None),

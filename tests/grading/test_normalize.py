@@ -4,7 +4,8 @@ from fractions import Fraction
 
 import pytest
 
-from mathray.grading.normalize import integer_digits, normalize, parse_base, parse_number, text_key
+from mathray.grading.normalize import normalize
+from mathray.grading.numbers import integer_digits, parse_base, parse_number, text_key
 
 
 @pytest.mark.parametrize("text, value", [
