@@ -178,6 +178,9 @@ def compare_normalized(a: str, b: str, symbolic=None) -> bool | None:
     """Compare two normalized answers; ``symbolic(a, b)`` decides atoms the in-process rules cannot."""
     if a == b:
         return True
+    sa, sb = last_side(a), last_side(b)
+    if (sa is None) != (sb is None):  # an equation chain against a value: its last side is the value
+        a, b = sa or a, sb or b
     return _nodes_equal(parse_structure(a), parse_structure(b), symbolic)
 
 

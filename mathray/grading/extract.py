@@ -15,7 +15,8 @@ chat turn or few-shot problem (a special token such as ``<|im_start|>`` or ``</s
 6. a bare prediction: a short single line that is not a sentence (``-5``, ``\\frac12``, ``$29.00``) is its
    own answer;
 7. the last sentence, when the text ends a sentence: its linked or only number/math ("So she earns \\$18.",
-   "We conclude that there are 6 ways."); the sentence before it when the last has none;
+   "We conclude that there are 6 ways."); the sentence before it only when the last has no number or
+   math at all ("I hope this helps!");
 8. optionally (``number_fallback=True``, for GSM8K-style sets) the last number in the text.
 A box that never closes (a truncated solution) gives None, and so does text longer than ``MAX_TEXT_CHARS``.
 """
@@ -30,6 +31,7 @@ MAX_PHRASE_CHARS = 4_000  # an answer phrase or final sentence longer than this 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _NEWLINES = re.compile(r" ?\n[ \n]*")
+_CALCULATOR = re.compile(r"<<[^<>\n]{0,400}>>")
 _SPECIAL_TOKEN = re.compile(r"<\|[A-Za-z0-9_]{1,40}\|>|<｜[^｜\n]{1,40}｜>|</s>|<(?:start|end)_of_turn>|\[INST\]")
 _NEW_TURN = re.compile(r"\n ?(?:#{1,4} ?)?(?:Question|QUESTION|Problem|PROBLEM|Q|User|USER|Human|Instruction)"
                        r" ?\d{0,4} ?:")
@@ -40,7 +42,8 @@ _MARKER = re.compile(
     r"|^ ?(?:\*\*)?A(?:\*\*)? ?:(?: ?\*\*)?",
     re.IGNORECASE | re.MULTILINE)
 _ANSWER_AFTER = re.compile(r"\bis (?:the|our|my) (?:final )?answer\b", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"[.!?](?= |\n|$)|\n")
+# a sentence ends at ". " / "! " / "? " or a newline; "i.e. ", "e.g. ", "vs. " do not end one
+_SENTENCE_END = re.compile(r"(?<!\bi\.e)(?<!\be\.g)(?<!\b[ie])(?<!\bvs)(?<!\betc)[.!?](?= |\n|$)|\n")
 _BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
 _BOX_JOIN = re.compile(r"[\s$]*(?:,|;|and|or|\\text\{ ?(?:and|or) ?\}|\\quad|\\qquad)?[\s$]*"
                        r"(?:[a-zA-Z](?:_\{?\d\}?)? ?= ?)?[\s$]*")
@@ -48,8 +51,9 @@ _NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 
 
 def tidy(text: str) -> str:
-    """One space for each run of spaces, one or two newlines for each run of blank lines."""
-    text = _SPACES.sub(" ", text)
+    """One space for each run of spaces, one or two newlines for each run of blank lines, and no GSM8K
+    calculator annotations (``= <<4*2=8>>8`` -> ``= 8``: the model's own text states the result)."""
+    text = _CALCULATOR.sub("", _SPACES.sub(" ", text))
     return _NEWLINES.sub(lambda m: "\n\n" if m.group(0).count("\n") > 1 else "\n", text)
 
 
@@ -242,10 +246,12 @@ def extract_answer(text: str | None, *, number_fallback: bool = False) -> str | 
     if is_bare(text):
         return clean(text)
     if _ends_sentence(text):
-        for sentence in last_sentences(text):
-            ans = clean(answer_in_phrase(sentence, marked=False))
-            if ans is not None:
-                return ans
+        last, *before = last_sentences(text)
+        ans = clean(answer_in_phrase(last, marked=False))
+        if ans is None and before and not re.search(r"[\d$\\]", last):  # "I hope this helps!" after it
+            ans = clean(answer_in_phrase(before[0], marked=False))
+        if ans is not None:
+            return ans
     if number_fallback:
         nums = _NUMBER.findall(text)
         if nums:

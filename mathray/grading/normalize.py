@@ -24,7 +24,7 @@ _UNICODE = {"−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "\\
 _MACROS = [(r"\\(?:dfrac|tfrac|cfrac)(?![a-zA-Z])", r"\\frac"), (r"\\(?:leqslant|leqq|leq)(?![a-zA-Z])", r"\\le "),
            (r"\\(?:geqslant|geqq|geq)(?![a-zA-Z])", r"\\ge "), (r"\\neq(?![a-zA-Z])|\\not ?=", r"\\ne "),
            (r"\\lt(?![a-zA-Z])", "<"), (r"\\gt(?![a-zA-Z])", ">"), (r"<=", r"\\le "), (r">=", r"\\ge "),
-           (r"!=", r"\\ne "), (r"\\(?:dots|cdots|ldots)(?![a-zA-Z])", r"\\ldots "),
+           (r"(?<![\d)}!])!=", r"\\ne "),  # "5!=120" is a factorial (r"\\(?:dots|cdots|ldots)(?![a-zA-Z])", r"\\ldots "),
            (r"\\(?:lbrace)(?![a-zA-Z])", r"\\{"), (r"\\(?:rbrace)(?![a-zA-Z])", r"\\}"),
            (r"\\(?:vert|lvert|rvert|mid)(?![a-zA-Z])", "|"), (r"\\(?:langle)(?![a-zA-Z])", "("),
            (r"\\(?:rangle)(?![a-zA-Z])", ")"), (r"\\(?:varnothing)(?![a-zA-Z])", r"\\emptyset "),
@@ -46,8 +46,8 @@ _UNIT_WORDS = ("units", "unit", "sq", "square", "cubic", "cm", "m", "km", "mm", 
                "liters", "ml", "people", "students", "cups", "ounces", "oz", "points", "sq.", "usd")
 _TRAILING_UNITS = re.compile(r"(?<=[\d}\s])\s?(?:\\text\{ ?[A-Za-z][A-Za-z .]*\}|\b(?:%s)\b\.?)(?:\^\{?[23]\}?)?\s?$"
                              % "|".join(re.escape(w) for w in _UNIT_WORDS), re.IGNORECASE)
-_VAR_ASSIGN = re.compile(r"^ ?(?:[a-zA-Z]|\\[a-zA-Z]+|\((?: ?[a-zA-Z] ?,)+ ?[a-zA-Z] ?\))(?:_\{?\w+\}?)? ?(?:=|\\in)"
-                         r" ?(?!.*(?:=|\\in))")
+_VAR_ASSIGN = re.compile(r"^ ?(?:[a-zA-Z]|\\[a-zA-Z]+|\((?: ?[a-zA-Z] ?,)+ ?[a-zA-Z] ?\))(?:_\{?\w+\}?)? ?(?:=|\\in\b)"
+                         r" ?(?!.*(?:=|\\in\b))")
 _BRACKETED_MATRIX = re.compile(r"^[(\[] ?(\\begin\{(?:[pbvBV]?matrix|array)\}.*\\end\{(?:[pbvBV]?matrix|array)\}) ?[)\]]$")
 _NUMBER_WORD = re.compile(r"^(%s)(?:[- ](%s))?$" % ("|".join(NUMBER_WORDS), "|".join(list(NUMBER_WORDS)[1:10])),
                           re.IGNORECASE)

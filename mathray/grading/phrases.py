@@ -28,19 +28,28 @@ NUMBER_WORDS.update({w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty 
                                                            "ninety".split())})
 _NUMBER_WORD = r"(?:%s)(?:-(?:%s))?" % ("|".join(NUMBER_WORDS), "|".join(list(NUMBER_WORDS)[1:10]))
 # a standalone number: not part of a product, power, sum or word ("3x+1", "2^5", "9 * 2" give none)
-_LONE_NUMBER = (r"(?<![\w.\\^_{/*+×·-])" + _NUMBER
-                + r"(?![A-Za-z\d^{(_]| ?(?:[-+*/=^×·]|\\cdot|\\times|\\div) ?[\d(\\])")
+_GLUED_UNITS = r"(?:st|nd|rd|th|g|kg|kgs|mg|cm|mm|m|km|ml|l|lb|lbs|oz|ft|in|h|hr|hrs|min|mins|s|sec|secs|mph|kmh|mi)\b"
+_LONE_NUMBER = (r"(?<![\w.\\^_{/*+×·-])" + _NUMBER + r"(?:(?=" + _GLUED_UNITS + r")"
+                + r"|(?![A-Za-z\d^{(_]| ?(?:[-+*/=^×·]|\\cdot|\\times|\\div) ?[\d(\\]))")
 _ITEM = r"\x00\d+\x00|" + _LONE_NUMBER + r"|\b" + _NUMBER_WORD + r"\b"
 _JOIN = r" ?(?:, ?(?:and |or )?|and |or |\\text\{ ?(?:and|or) ?\} ?)"
-_FILLER = r"(?:only|exactly|just|then|therefore|thus|hence|so|now|also|simply|equal to|given by) ?,? ?"
+_FILLER = r"(?:only|exactly|just|then|therefore|thus|hence|so|now|also|simply|equal to|given by|at|us) ?,? ?"
 _LEADING = re.compile(r" ?[:\-]? ?(?:%s)*((?:%s)(?:%s(?:%s))*)" % (_FILLER, _ITEM, _JOIN, _ITEM), re.IGNORECASE)
 _MATH_OR_NUMBER = re.compile(r"\x00\d+\x00|" + _LONE_NUMBER)  # no number words here ("this one out")
-_LINK = re.compile(r"(?<![A-Za-z])(?:is|are|was|were|be|equals|totals|=|\\approx)(?![A-Za-z])", re.IGNORECASE)
+# words after which a sentence states its result ("is", "=", "so", "which gives", "yielding")
+_LINK = re.compile(r"(?<![A-Za-z])(?:is|are|was|were|be|becomes|equals|totals|so|thus|hence|therefore|gives?|giving"
+                   r"|yields?|yielding|implies|get|gets|got|obtain|has|have|had|earns|earned|makes|made|spends|spent"
+                   r"|needs|pays|paid|saves|saved|costs|sells|sold|buys|bought|owes|receives|received|then|find"
+                   r"|(?:follows|conclude|find|see|means) that|\\approx)(?![A-Za-z])|=|:", re.IGNORECASE)
+_CONCLUSIONS = {"so", "thus", "hence", "therefore"}
+_FRONTED_REASON = re.compile(r"(?:since|because|as) [^,$]{0,200}(?:\$[^$]{0,200}\$[^,$]{0,200}){0,4}, ", re.IGNORECASE)
+_REASON = re.compile(r",? (?:since|because|where|as long as)\b", re.IGNORECASE)
 _CLAUSE_END = re.compile(r",? (?:which|since|because|so that|where)\b|, (?:so|and so|therefore|thus|hence|i\.e\.)\b"
                          r"|(?<= )(?:since|because) ", re.IGNORECASE)
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 _COMMAND = re.compile(r"\\[A-Za-z]+(?:\{[^{}]*\})?")
 _CONNECTORS = {"or", "and"}
+_MATH_CHAR = re.compile(r"[\d\x00\x01\\^_{}()\[\]=+*/<>|&$%]|(?<![A-Za-z])-|-(?![A-Za-z])")
 _VERBS = {"is", "are", "was", "were", "be", "equals", "get", "gets", "makes", "has", "have"}
 
 
@@ -52,9 +61,14 @@ def _unescaped(text: str, i: int) -> bool:
 
 
 def _prose_like(math: str) -> bool:
-    """Whether the text between two ``$`` reads as prose (two plain words in a row)."""
+    """Whether the text between two ``$`` reads as prose (two lowercase words of 3+ letters in a row, as in
+    ``costs $5 and then $3``); math has single letters or names like ``AD \\cdot CD``."""
     words = re.findall(r"[A-Za-z]+|\S", _COMMAND.sub(" ", math))
-    return any(len(a) > 1 and a.isalpha() and len(b) > 1 and b.isalpha() for a, b in zip(words, words[1:]))
+    return any(re.fullmatch("[a-z]{3,}", a) and re.fullmatch("[a-z]{3,}", b) for a, b in zip(words, words[1:]))
+
+
+_DIGIT_AFTER = re.compile(r"-?\d")  # "$90 - $180 = $-90": a "$" before a number opens nothing
+_DISPLAY_ENV = re.compile(r"\\begin\{(align\*?|equation\*?|gather\*?|eqnarray\*?|multline\*?|displaymath)\}")
 
 
 def segments(text: str) -> list[tuple[str, str]]:
@@ -66,14 +80,17 @@ def segments(text: str) -> list[tuple[str, str]]:
     while i < n:
         c = text[i]
         closer = None
+        width = 2
         if c == "$" and _unescaped(text, i):
             closer = "$$" if text.startswith("$$", i) else "$"
+            width = len(closer)
         elif c == "\\" and i + 1 < n and text[i + 1] in "([" and _unescaped(text, i):
             closer = "\\)" if text[i + 1] == "(" else "\\]"
+        elif c == "\\" and text.startswith("\\begin{", i) and (env := _DISPLAY_ENV.match(text, i)):
+            closer, width = "\\end{%s}" % env.group(1), env.end() - i
         if closer is None or closer in absent:
             i += 1
             continue
-        width = 1 if closer == "$" else 2
         j = text.find(closer, i + width)
         while j > 0 and not _unescaped(text, j):
             j = text.find(closer, j + 1)
@@ -81,8 +98,9 @@ def segments(text: str) -> list[tuple[str, str]]:
             absent.add(closer)
             i += 1
             continue
-        if closer == "$" and (text.startswith("$$", j) or "\n" in text[i:j] or _prose_like(text[i + 1 : j])):
-            i += 1  # a currency sign, not a math delimiter
+        if closer == "$" and (text.startswith("$$", j) or _DIGIT_AFTER.match(text, j + 1) or "\n" in text[i:j]
+                              or _prose_like(text[i + 1 : j])):
+            i += 1  # a currency sign, not a math delimiter ("$800*4 = $3200", "costs $5 and then $3")
             continue
         if i > start:
             out.append(("prose", text[start:i]))
@@ -115,19 +133,21 @@ def prose_words(text: str) -> list[str]:
 
 
 def is_bare(text: str, *, allow_text: bool = True) -> bool:
-    """A short one-line answer, as opposed to a sentence: it starts with math or a number and has at most
-    three plain words and no verb (``-5``, ``$29.00``, ``5 apples``, ``x = 2 \\text{ or } x = 3``), or, with
-    ``allow_text``, it is up to three words without digits or math (``Evelyn``, ``No solution``)."""
+    """A short one-line answer, as opposed to a sentence: math or numbers with at most three plain words,
+    all after them (units, "or"/"and" joins aside): ``-5``, ``$29.00``, ``5 apples``, ``18 per day``,
+    ``x = 2 \\text{ or } x = 3``; or, with ``allow_text``, up to three words without digits or math
+    (``Evelyn``, ``No solution``)."""
     t = text.strip()
     if not t or len(t) > MAX_BARE_CHARS or "\n" in t:
         return False
-    words = [w.lower() for w in prose_words(t)]
-    words = [w for w in words if w not in _CONNECTORS]
-    if len(words) > 3 or _VERBS.intersection(words):
+    masked = _COMMAND.sub(" \x01 ", _mask(t)[0])  # math segments and commands count as math
+    words = [m for m in _WORD.finditer(masked) if m.group(0).lower() not in _CONNECTORS]
+    if len(words) > 3 or _VERBS.intersection(w.group(0).lower() for w in words):
         return False
-    if not re.match(r"[A-Za-z]{2,}|[AaI] [A-Za-z]", t.lstrip("*$( ")):
-        return True
-    return allow_text and not re.search(r"[\d$]|\\[(\[]", t)
+    math = [m.start() for m in _MATH_CHAR.finditer(masked)]
+    if math:
+        return not words or words[0].start() > math[-1]
+    return allow_text and bool(re.search(r"[A-Za-z]", masked))  # "Evelyn", "No solution", "D"
 
 
 def _leading(masked: str, maths: list[str]) -> str | None:
@@ -145,16 +165,26 @@ def answer_in_phrase(text: str, *, marked: bool) -> str | None:
         return None
     if is_bare(text, allow_text=marked):
         return text
-    if marked and (m := _CLAUSE_END.search(text)) and m.start() > 0:
-        return answer_in_phrase(text[: m.start()], marked=True)  # "3x+1, which is linear"
+    fronted = None if marked else _FRONTED_REASON.match(text)
+    if fronted:  # "Because $x$ cannot be $0$, $x=5$": the main clause follows the reason
+        return answer_in_phrase(text[fronted.end() :], marked=False)
+    cut = (_CLAUSE_END if marked else _REASON).search(text)
+    if cut and cut.start() > 0:
+        rest = text[cut.end() :]
+        comma = rest.find(", ") if not marked else -1
+        if comma >= 0:  # "since she used 120, she used 7/20*120 = 42": the main clause follows the reason
+            return answer_in_phrase(text[: cut.start()] + ", " + rest[comma + 2 :], marked=False)
+        return answer_in_phrase(text[: cut.start()], marked=marked)  # "3x+1, which is linear"
     masked, maths = _mask(text)
     if marked and (lead := _leading(masked, maths)) is not None:
         return lead
-    last = None
-    for last in _LINK.finditer(masked):
-        pass
-    if last is not None and (lead := _leading(masked[last.end() :], maths)) is not None:
-        return lead
+    for link in list(_LINK.finditer(masked))[-3:][::-1]:
+        scope = masked[link.end() :]
+        if (lead := _leading(scope, maths)) is not None:
+            return lead
+        items = _MATH_OR_NUMBER.findall(scope)
+        if len(items) == 1 and link.group(0).lower() in _CONCLUSIONS:  # "so Tom has 9 more marbles"
+            return _unmask(items[0], maths)
     items = _MATH_OR_NUMBER.findall(masked)
     if len(items) == 1:
         return _unmask(items[0], maths)

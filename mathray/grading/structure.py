@@ -25,6 +25,7 @@ _MATRIX = re.compile(r"^\\begin\{([pbvBV]?matrix|smallmatrix|array)\}(?:\{[^}]*\
 _VARIABLE = re.compile(r"(?:[a-zA-Z]|\\(?:alpha|beta|gamma|theta|phi|varphi|lambda|mu|omega|sigma|tau|rho|psi|"
                        r"delta|epsilon|varepsilon|eta|kappa|nu|xi|chi|zeta))(?:_\{?\w+\}?)?")
 _INEQ_SPLIT = re.compile(r"(\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|<|>)")
+_THOUSANDS = re.compile(r"(\d),(\d{3})(?![\d.])")
 _ASSIGNMENT = re.compile(r"^([a-zA-Z](?:_\{?\w+\}?)?)=(?!.*=)")
 
 
@@ -167,9 +168,13 @@ def _set_of(parts: list[str], depth: int):
 
 
 def last_side(s: str) -> str | None:
-    """The value an equation chain ends with: ``\\frac{7}{2}=3.5`` -> ``3.5``; None without a top-level ``=``
-    or with another relation in it."""
-    parts = split_top(s, "=")
+    """The value an equation chain ends with: ``\\frac{7}{2}=3.5`` -> ``3.5``, ``\\frac{5}{36}\\approx0.139`` ->
+    ``0.139`` (an approximation, so not equal to 5/36); None without a top-level ``=``/``\\approx``,
+    with another relation in it, or when ``s`` is a list (``x=2 or x=3``)."""
+    parts = split_top(s.replace("\\approx", "="), "=")  # "\\frac{5}{36} \\approx 0.139" ends in 0.139
     if len(parts) < 2 or _INEQ_SPLIT.search(s) or "\\ne" in s:
+        return None
+    unseparated = _THOUSANDS.sub(r"\1\2", s)  # "7!\\times2!=10,080" is a chain, not a list
+    if any(len(split_top(unseparated, sep)) > 1 for sep in (",", ";", " or ", "\\cup")):
         return None
     return parts[-1] or None
