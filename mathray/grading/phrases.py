@@ -42,6 +42,7 @@ _LINK = re.compile(r"(?<![A-Za-z])(?:is|are|was|were|be|becomes|equals|totals|so
                    r"|needs|pays|paid|saves|saved|costs|sells|sold|buys|bought|owes|receives|received|then|find"
                    r"|(?:follows|conclude|find|see|means) that|\\approx)(?![A-Za-z])|=|:", re.IGNORECASE)
 _CONCLUSIONS = {"so", "thus", "hence", "therefore"}
+_COPULAS = {"is", "are", "was", "were", "=", "equals"}
 _FRONTED_REASON = re.compile(r"(?:since|because|as) [^,$]{0,200}(?:\$[^$]{0,200}\$[^,$]{0,200}){0,4}, ", re.IGNORECASE)
 _REASON = re.compile(r",? (?:since|because|where|as long as)\b", re.IGNORECASE)
 _CLAUSE_END = re.compile(r",? (?:which|since|because|so that|where)\b|, (?:so|and so|therefore|thus|hence|i\.e\.)\b"
@@ -178,7 +179,10 @@ def answer_in_phrase(text: str, *, marked: bool) -> str | None:
     masked, maths = _mask(text)
     if marked and (lead := _leading(masked, maths)) is not None:
         return lead
-    for link in list(_LINK.finditer(masked))[-3:][::-1]:
+    links = list(_LINK.finditer(masked))
+    for k, link in enumerate(links[-3:][::-1]):
+        if k and link.group(0).lower() not in _COPULAS:
+            continue  # before the last link, only "is"/"=" state a result ("the area is 12, which is ...")
         scope = masked[link.end() :]
         if (lead := _leading(scope, maths)) is not None:
             return lead
