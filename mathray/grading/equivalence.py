@@ -8,6 +8,7 @@ passed, nothing more is sent and the verdict is ``timeout``.
 """
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from mathray.grading.numeric import numerically_equal, relations_equal
 from mathray.grading.structure import MAX_ELEMENTS, last_side, parse_structure
 
 DEFAULT_BUDGET_S = 2.0  # per grade/compare call, all sandbox calls together
-_MARGIN_S = 0.2  # of the budget kept back for killing an overrunning worker and returning
+_MARGIN_S = 0.3  # of the default budget (15% of any budget) kept back for killing a worker and returning
 _RELATION = re.compile(r"\\le|\\ge|\\ne|<|>|=")
 
 
@@ -35,7 +36,7 @@ class Deadline:
     def __init__(self, budget_s: float | None = None):
         budget = DEFAULT_BUDGET_S if budget_s is None else budget_s
         self.budget_s = budget
-        self.at = time.monotonic() + max(0.0, budget - min(_MARGIN_S, budget / 10))
+        self.at = time.monotonic() + max(0.0, budget - max(_MARGIN_S * budget / DEFAULT_BUDGET_S, budget * 0.15))
 
     def remaining(self) -> float:
         return self.at - time.monotonic()
@@ -43,8 +44,26 @@ class Deadline:
 
 # ---- atoms ---------------------------------------------------------------------------------------------------
 
-def _atoms_equal(a: str, b: str, symbolic) -> bool | None:
-    """Tri-state: True/False when decided in process, else ``symbolic(a, b)`` (None when not given)."""
+def _atoms_equal(a: str, b: str, ctx: "_Context") -> bool | None:
+    """Tri-state: True/False when decided in process, else the sandbox's verdict (None without one)."""
+    cheap = _cheap_atoms_equal(a, b) if len(a) + len(b) <= _CACHED_ATOM_CHARS else _decide_in_process(a, b)
+    if cheap is not None or ctx.symbolic is None:
+        return cheap
+    sa, sb = last_side(a), last_side(b)
+    if (sa is None) != (sb is None):
+        a, b = sa or a, sb or b
+    return ctx.symbolic(a, b)
+
+
+_CACHED_ATOM_CHARS = 400
+
+
+@functools.lru_cache(maxsize=16_384)
+def _cheap_atoms_equal(a: str, b: str) -> bool | None:
+    return _decide_in_process(a, b)
+
+
+def _decide_in_process(a: str, b: str) -> bool | None:
     if a == b:
         return True
     if not a or not b:
@@ -69,13 +88,8 @@ def _atoms_equal(a: str, b: str, symbolic) -> bool | None:
         return False
     sa, sb = last_side(a), last_side(b)
     if (sa is None) != (sb is None):  # "\frac{7}{2}=3.5" vs "\frac72": the value the chain ends with
-        return _atoms_equal(sa or a, sb or b, symbolic)
-    value = numerically_equal(a, b) if sa is None else relations_equal(a, b)
-    if value is not None:
-        return value
-    if symbolic is None:
-        return None
-    return symbolic(a, b)
+        return _decide_in_process(sa or a, sb or b)
+    return numerically_equal(a, b) if sa is None else relations_equal(a, b)
 
 
 # ---- nodes ---------------------------------------------------------------------------------------------------
@@ -90,35 +104,37 @@ def _all(verdicts) -> bool | None:
     return None if undecided else True
 
 
-def _nodes_equal(x, y, symbolic) -> bool | None:
+def _nodes_equal(x, y, ctx: "_Context") -> bool | None:
+    if ctx.expired():
+        return False
     kx, ky = x[0], y[0]
     if kx == "atom" and ky == "atom":
-        return _atoms_equal(x[1], y[1], symbolic)
+        return _atoms_equal(x[1], y[1], ctx)
     if kx == "set" and ky == "set":
-        return _sets_equal(x[1], y[1], symbolic)
+        return _sets_equal(x[1], y[1], ctx)
     if kx == "set" and len(x[1]) == 1:
-        return _nodes_equal(x[1][0], y, symbolic)
+        return _nodes_equal(x[1][0], y, ctx)
     if ky == "set" and len(y[1]) == 1:
-        return _nodes_equal(x, y[1][0], symbolic)
+        return _nodes_equal(x, y[1][0], ctx)
     if kx == "seq" and ky == "seq":
         if x[1] != y[1] or len(x[2]) != len(y[2]):
             return False
-        return _all(_nodes_equal(p, q, symbolic) for p, q in zip(x[2], y[2]))
+        return _all(_nodes_equal(p, q, ctx) for p, q in zip(x[2], y[2]))
     if kx == "matrix" and ky == "matrix":
         if [len(r) for r in x[1]] != [len(r) for r in y[1]]:
             return False
-        return _all(_atoms_equal(p, q, symbolic) for rp, rq in zip(x[1], y[1]) for p, q in zip(rp, rq))
+        return _all(_atoms_equal(p, q, ctx) for rp, rq in zip(x[1], y[1]) for p, q in zip(rp, rq))
     if {kx, ky} == {"matrix", "seq"}:  # a column/row vector written as a tuple
         mat, seq = (x, y) if kx == "matrix" else (y, x)
         flat = [c for r in mat[1] for c in r]
         if seq[1] != "()" or not (len(mat[1]) == 1 or all(len(r) == 1 for r in mat[1])) or len(flat) != len(seq[2]):
             return False
-        return _all(_nodes_equal(("atom", c), q, symbolic) for c, q in zip(flat, seq[2]))
+        return _all(_nodes_equal(("atom", c), q, ctx) for c, q in zip(flat, seq[2]))
     atom = x if kx == "atom" else y if ky == "atom" else None
     if atom is not None and _RELATION.search(atom[1]):  # "x^2 > 4" vs an interval union: sympy decides
-        if symbolic is None:
+        if ctx.symbolic is None:
             return None
-        return symbolic(_unparse(x), _unparse(y))
+        return ctx.symbolic(_unparse(x), _unparse(y))
     return False
 
 
@@ -140,7 +156,7 @@ def _node_key(node) -> str | None:
     return f"#{n}" if n is not None else node[1]
 
 
-def _sets_equal(xs: list, ys: list, symbolic) -> bool | None:
+def _sets_equal(xs: list, ys: list, ctx: "_Context") -> bool | None:
     """Unordered: every element of one has an equal element in the other. Elements with the same exact
     key pair up without comparison; only the rest are compared pairwise."""
     kx, ky = {_node_key(n) for n in xs} - {None}, {_node_key(n) for n in ys} - {None}
@@ -154,7 +170,7 @@ def _sets_equal(xs: list, ys: list, symbolic) -> bool | None:
         for p in src:
             vs = []
             for q in dst:
-                v = _nodes_equal(p, q, symbolic)
+                v = _nodes_equal(p, q, ctx)
                 vs.append(v)
                 if v is True:
                     break
@@ -174,14 +190,31 @@ def _sets_equal(xs: list, ys: list, symbolic) -> bool | None:
 
 # ---- entry points --------------------------------------------------------------------------------------------
 
-def compare_normalized(a: str, b: str, symbolic=None) -> bool | None:
+class _Context:
+    """One comparison: the sandbox callback (None on the in-process pass) and the deadline, checked
+    between element comparisons so that even a set against a set stays within the budget."""
+
+    def __init__(self, symbolic=None, deadline: Deadline | None = None):
+        self.symbolic, self.deadline, self.timed_out = symbolic, deadline, False
+
+    def expired(self) -> bool:
+        if self.deadline is not None and self.deadline.remaining() <= 0:
+            self.timed_out = True
+        return self.timed_out
+
+
+def compare_normalized(a: str, b: str, symbolic=None, deadline: Deadline | None = None) -> bool | None:
     """Compare two normalized answers; ``symbolic(a, b)`` decides atoms the in-process rules cannot."""
+    return _compare(a, b, _Context(symbolic, deadline))
+
+
+def _compare(a: str, b: str, ctx: _Context) -> bool | None:
     if a == b:
         return True
     sa, sb = last_side(a), last_side(b)
     if (sa is None) != (sb is None):  # an equation chain against a value: its last side is the value
         a, b = sa or a, sb or b
-    return _nodes_equal(parse_structure(a), parse_structure(b), symbolic)
+    return _nodes_equal(parse_structure(a), parse_structure(b), ctx)
 
 
 def canonical_key(answer: str) -> str:
@@ -208,16 +241,20 @@ def compare(a: str | None, b: str | None, *, timeout: float | None = None, deadl
     na, nb = normalize(str(a)), normalize(str(b))
     if len(na) > MAX_ANSWER_CHARS or len(nb) > MAX_ANSWER_CHARS:
         return Verdict(na == nb, "equal" if na == nb else "refused")
-    cheap = compare_normalized(na, nb)
+    cheap_pass = _Context(None, deadline)
+    cheap = _compare(na, nb, cheap_pass)
+    if cheap_pass.timed_out:
+        return Verdict(False, "timeout")
     if cheap is not None:
         return Verdict(cheap, "equal" if cheap else "not-equal")
     from mathray.grading.symbolic_call import SandboxedCheck
 
     check = SandboxedCheck(deadline)
-    result = bool(compare_normalized(na, nb, check))
-    if result:
+    sandbox_pass = _Context(check, deadline)
+    result = bool(_compare(na, nb, sandbox_pass))
+    if result and not sandbox_pass.timed_out:
         return Verdict(True, "equal")
-    return Verdict(False, check.problem or "not-equal")
+    return Verdict(False, "timeout" if sandbox_pass.timed_out else check.problem or "not-equal")
 
 
 def is_equivalent(a: str | None, b: str | None, *, timeout: float | None = None) -> bool:

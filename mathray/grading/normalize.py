@@ -103,6 +103,7 @@ def _normalize(ans: str) -> str:
     s = _VAR_ASSIGN.sub("", s, count=1) if not _looks_like_equation_of_line(s) else s
     s = re.sub(r"\s*([,=+\-*/^_(){}\[\]<>|&])\s*", r"\1", s)
     s = re.sub(r"(\\[a-zA-Z]+) (?=[^a-zA-Z])", r"\1", s)  # "\pi 2" -> "\pi2"; keep "\pi x" apart
+    s = re.sub(r"(?<=[^a-zA-Z ]) (?=\\[a-zA-Z])", "", s)  # "2 \cr" -> "2\cr"; keep "x \le" apart
     s = re.sub(r"\\frac(\d)(\d)", r"\\frac{\1}{\2}", s)
     s = re.sub(r"\\frac\{([^{}]*)\}(\d)", r"\\frac{\1}{\2}", s)
     s = re.sub(r"\\frac(\d)\{", r"\\frac{\1}{", s)

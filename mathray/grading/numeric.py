@@ -18,6 +18,7 @@ negative number is undecided at that point (principal values differ between conv
 """
 from __future__ import annotations
 
+import functools
 import random
 import re
 
@@ -274,6 +275,7 @@ def _binomial(n, k):
     return _MP.binomial(int(_MP.re(n)), int(_MP.re(k)))
 
 
+@functools.lru_cache(maxsize=8192)
 def compile_expression(s: str):
     """(evaluator, variables) for a normalized atom, or None outside the vocabulary."""
     tokens = _tokens(s)
@@ -286,7 +288,7 @@ def compile_expression(s: str):
         return None
     if reader.i != len(tokens):
         return None
-    return node, reader.variables
+    return node, frozenset(reader.variables)
 
 
 def _points(names: list[str]) -> list[dict]:
@@ -322,12 +324,13 @@ def _values(ca, cb):
 
 
 def _close(x, y) -> bool | None:
-    """True: equal to 45 digits; False: different beyond 30 digits; None: in between."""
+    """True: equal to 45 digits; False: different beyond 30 digits; None: in between, or values so large
+    (over 10^20) that 70 digits cannot see a difference of 1 (``(x+1)^{1000}`` vs ``(x+1)^{1000}+1``)."""
     scale = max(1, abs(x), abs(y))
     diff = abs(x - y)
     if diff > scale * _MP.mpf(10) ** -DIFFERENT_DIGITS:
         return False
-    return True if diff <= scale * _MP.mpf(10) ** -EQUAL_DIGITS else None
+    return True if diff <= scale * _MP.mpf(10) ** -EQUAL_DIGITS and scale <= _MP.mpf(10) ** 20 else None
 
 
 def _verdict(checks: list) -> bool | None:

@@ -18,7 +18,7 @@ from mathray.grading.normalize import MAX_ANSWER_CHARS, normalize
 from mathray.grading.numbers import parse_number
 
 MAX_PM = 4
-MAX_ELEMENTS = 64
+MAX_ELEMENTS = 32
 MAX_DEPTH = 6
 _OPEN, _CLOSE = "([{", ")]}"
 _MATRIX = re.compile(r"^\\begin\{([pbvBV]?matrix|smallmatrix|array)\}(?:\{[^}]*\})?(.*)\\end\{\1\}$", re.S)
@@ -164,6 +164,8 @@ def _set_of(parts: list[str], depth: int):
             part = normalize(part)  # "x=2" -> "2"; "x\in[1,2]" -> "[1,2]"
         node = parse_structure(part, depth + 1)
         out.extend(node[1] if node[0] == "set" and ("\\pm" in part or "\\mp" in part) else [node])
+        if len(out) > MAX_ELEMENTS:  # \pm expansions count too
+            return ("atom", ",".join(parts))
     return ("set", out)
 
 
