@@ -38,6 +38,7 @@ _DROP_COMMANDS = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|bi
                             r"|limits|quad|qquad)(?![a-zA-Z])|\\[!,;: ]")
 _TEXT_CMDS = re.compile(r"\\(?:text|textbf|textit|textsf|texttt|mathbf|mathit|mathsf|boldsymbol|operatorname)\s*\{")
 _BOX_CMDS = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_TRIG_DEGREES = re.compile(r"(\\(?:sin|cos|tan|cot|sec|csc)) ?\(? ?(-?\d+(?:\.\d+)?) ?\^ ?\{? ?\\circ ?\}? ?\)?")
 _DEGREE = re.compile(r"\^ ?\{ ?\\circ ?\}|\^ ?\\circ|\\degree|\\circ(?= |$)")
 _UNIT_WORDS = ("units", "unit", "sq", "square", "cubic", "cm", "m", "km", "mm", "in", "inch", "inches", "ft", "feet",
                "foot", "yd", "yards", "yard", "mi", "mile", "miles", "meters", "meter", "centimeters", "degrees",
@@ -89,7 +90,8 @@ def _normalize(ans: str) -> str:
     s = s.replace("{,}", ",").replace("\\\\", "\\cr ")  # the row break "\\" -> "\cr" before "\ " is dropped
     s = _DROP_COMMANDS.sub(" ", s)
     s = s.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "")
-    s = _DEGREE.sub("", s)
+    s = _TRIG_DEGREES.sub(r"\1(\\frac{\2\\pi}{180})", s)  # "\\tan 45^\\circ" is tan(pi/4), not tan(45)
+    s = _DEGREE.sub("", s)  # elsewhere degrees are the unit of the answer: "45^\\circ" = 45
     s = re.sub(r"\\text\{ ?(or) ?\}", r" \1 ", s)
     s = re.sub(r"\\text\{ ?(and) ?\}|(?<=[\d})\]] )and(?= )", ",", s)
     s = re.sub(r"\s+", " ", s).strip()

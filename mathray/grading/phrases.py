@@ -35,6 +35,7 @@ _ITEM = r"\x00\d+\x00|" + _LONE_NUMBER + r"|\b" + _NUMBER_WORD + r"\b"
 _JOIN = r" ?(?:, ?(?:and |or )?|and |or |\\text\{ ?(?:and|or) ?\} ?)"
 _FILLER = r"(?:only|exactly|just|then|therefore|thus|hence|so|now|also|simply|equal to|given by|at|us) ?,? ?"
 _LEADING = re.compile(r" ?[:\-]? ?(?:%s)*((?:%s)(?:%s(?:%s))*)" % (_FILLER, _ITEM, _JOIN, _ITEM), re.IGNORECASE)
+_PERCENT_RESTATEMENT = re.compile(r",? ?(?:or|i\.e\.,?) (?:\\\$)?-?[\d.,]+ ?\\?%$")
 _MATH_OR_NUMBER = re.compile(r"\x00\d+\x00|" + _LONE_NUMBER)  # no number words here ("this one out")
 # words after which a sentence states its result ("is", "=", "so", "which gives", "yielding")
 _LINK = re.compile(r"(?<![A-Za-z])(?:is|are|was|were|be|becomes|equals|totals|so|thus|hence|therefore|gives?|giving"
@@ -155,7 +156,11 @@ def _leading(masked: str, maths: list[str]) -> str | None:
     m = _LEADING.match(masked)
     if not m or not m.group(1).strip():
         return None
-    return _unmask(m.group(1), maths) or None
+    lead = _unmask(m.group(1), maths)
+    restated = _PERCENT_RESTATEMENT.search(lead)
+    if restated and restated.start() > 0:  # "$\\frac{1}{4}$, or 25%": the percent restates the value
+        lead = lead[: restated.start()]
+    return lead.strip() or None
 
 
 def answer_in_phrase(text: str, *, marked: bool) -> str | None:

@@ -25,6 +25,7 @@ _MATRIX = re.compile(r"^\\begin\{([pbvBV]?matrix|smallmatrix|array)\}(?:\{[^}]*\
 _VARIABLE = re.compile(r"(?:[a-zA-Z]|\\(?:alpha|beta|gamma|theta|phi|varphi|lambda|mu|omega|sigma|tau|rho|psi|"
                        r"delta|epsilon|varepsilon|eta|kappa|nu|xi|chi|zeta))(?:_\{?\w+\}?)?")
 _INEQ_SPLIT = re.compile(r"(\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|<|>)")
+_SET_BUILDER = re.compile(r"\\\{ ?[a-zA-Z](?: ?\\in ?[^|:]{1,40})? ?[|:] ?(.+)\\\}")
 _THOUSANDS = re.compile(r"(\d),(\d{3})(?![\d.])")
 _ASSIGNMENT = re.compile(r"^([a-zA-Z](?:_\{?\w+\}?)?)=(?!.*=)")
 
@@ -131,6 +132,8 @@ def parse_structure(s: str, depth: int = 0):
     for sep in (" or ", "\\cup"):
         if len(parts := split_top(s, sep)) > 1:
             return _set_of(parts, depth) if len(parts) <= MAX_ELEMENTS else ("atom", s)
+    if m := _SET_BUILDER.fullmatch(s):  # "\\{x \\mid x > 2\\}" is the solution set of "x > 2"
+        return parse_structure(m.group(1), depth + 1)
     if s.startswith("\\{") and s.endswith("\\}") and encloses("(" + s[2:-2] + ")"):
         return _set_of(_list_parts(s[2:-2]), depth)
     if encloses(s) and s[0] != "{":
