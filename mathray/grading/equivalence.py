@@ -22,6 +22,7 @@ from mathray.grading.structure import MAX_ELEMENTS, last_side, parse_structure
 DEFAULT_BUDGET_S = 2.0  # per grade/compare call, all sandbox calls together
 _MARGIN_S = 0.3  # of the default budget (15% of any budget) kept back for killing a worker and returning
 _RELATION = re.compile(r"\\le|\\ge|\\ne|<|>|=")
+_SYMBOLS = {"\\infty", "-\\infty", "\\emptyset"}
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,14 @@ def _decide_in_process(a: str, b: str) -> bool | None:
         return ta == tb
     if (ta is not None and (nb is not None or ib is not None)) or (tb is not None and (na is not None or ia is not None)):
         return False
+    if a in _SYMBOLS or b in _SYMBOLS:
+        return False  # \infty, -\infty, \emptyset equal only themselves (a == b above)
     sa, sb = last_side(a), last_side(b)
     if (sa is None) != (sb is None):  # "\frac{7}{2}=3.5" vs "\frac72": the value the chain ends with
         return _decide_in_process(sa or a, sb or b)
-    return numerically_equal(a, b) if sa is None else relations_equal(a, b)
+    if _RELATION.search(a) or _RELATION.search(b):
+        return relations_equal(a, b)  # "y \ge 2x+1" vs "2x+1 \le y"
+    return numerically_equal(a, b)
 
 
 # ---- nodes ---------------------------------------------------------------------------------------------------
