@@ -1,8 +1,9 @@
 """Final-answer extraction from model and reference text.
 
-The text is first tidied (runs of spaces become one space) and cut where a model runs on into a new
-chat turn or few-shot problem (a special token such as ``<|im_start|>`` or ``</s>``, or a line starting
-``Question:`` / ``Problem:`` / ``Q:`` / ``User:`` / ``Human:``). Then the first rule that finds something wins:
+The text is first tidied (runs of spaces become one space, GSM8K calculator annotations go), a
+reasoning block that something follows (``... </think>``) is dropped, and the text is cut where a model
+runs on into a new chat turn or few-shot problem (a special token such as ``<|im_start|>`` or ``</s>``, or
+a line starting ``Question:`` / ``Problem:`` / ``Q:`` / ``User:`` / ``Human:`` / ``### Instruction:``). Then the first rule that finds something wins:
 1. GSM8K ``#### n``: the FIRST one counts (a model may write more in a run-on it did not mark);
 2. the last ``\\boxed{...}`` / ``\\fbox{...}`` (balanced braces; ``\\boxed 5`` too). Boxes are not merged,
    except boxes joined only by "and"/"or"/a comma (``x = \\boxed{2} or x = \\boxed{3}``), which form a list;
@@ -44,6 +45,7 @@ _MARKER = re.compile(
 _ANSWER_AFTER = re.compile(r"\bis (?:the|our|my) (?:final )?answer\b", re.IGNORECASE)
 # a sentence ends at ". " / "! " / "? " or a newline; "i.e. ", "e.g. ", "vs. " do not end one
 _SENTENCE_END = re.compile(r"(?<!\bi\.e)(?<!\be\.g)(?<!\b[ie])(?<!\bvs)(?<!\betc)[.!?](?= |\n|$)|\n")
+_BARE_BOX_ARGUMENT = re.compile(r"[^\s$]+")
 _BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
 _BOX_JOIN = re.compile(r"[\s$]*(?:,|;|and|or|\\text\{ ?(?:and|or) ?\}|\\quad|\\qquad)?[\s$]*"
                        r"(?:[a-zA-Z](?:_\{?\d\}?)? ?= ?)?[\s$]*")
@@ -58,7 +60,11 @@ def tidy(text: str) -> str:
 
 
 def cut_runon(text: str) -> str:
-    """The text before a special chat token or a new few-shot problem (not at the very start)."""
+    """The text after a reasoning block (``</think>``) when anything follows it, up to a special chat
+    token or a new few-shot problem (not at the very start)."""
+    k = text.rfind("</think>")
+    if k >= 0 and text[k + len("</think>") :].strip():
+        text = text[k + len("</think>") :]
     for m in _SPECIAL_TOKEN.finditer(text):
         if text[: m.start()].strip():
             text = text[: m.start()]
@@ -76,8 +82,8 @@ def _box_at(text: str, start: int) -> tuple[str, int] | None:
     if i >= len(text):
         return None
     if text[i] != "{":  # "\boxed 5": the argument runs to the next space or "$"
-        m = re.match(r"[^\s$]+", text[i:])
-        return (m.group(0), i + m.end()) if m and i > start + len(cmd) else None
+        m = _BARE_BOX_ARGUMENT.match(text, i)
+        return (m.group(0), m.end()) if m and i > start + len(cmd) else None
     depth = 0
     for j in range(i, len(text)):
         c = text[j]

@@ -81,6 +81,8 @@ HOSTILE_ANSWERS = [
     ",".join(["\\pm 1"] * 5_000),
     " or ".join(["x = %d" % k for k in range(5_000)]),
     "<<" * 99_000,
+    "since a, " * 22_000,
+    ", which " * 24_000,
 ]
 
 _SLOW_ELEMENT = "\\lfloor \\sin^{2}(%dx)+\\cos^{2}(%dx)+\\tan^{2}(5x)\\cos^{2}(5x) \\rfloor"

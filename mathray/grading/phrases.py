@@ -8,6 +8,7 @@ Math segments are then masked (``\\x00k\\x00``) so the rules below see them as s
   list of items kept whole, so a hedged "3 or 4" stays a list (and is then not equal to 3);
 - else the leading item after the last linking word (is, are, =, equals, ...);
 - else the only item in the phrase; several items give nothing (no guessing).
+A reason clause ("since ...", "because ...") is set aside first; "$\\frac14$, or 25%" is 1/4.
 
 Callers collapse runs of spaces first; every scan here is one left-to-right pass or a regex without
 ambiguous adjacent quantifiers, so a 200k-character phrase costs linear time.
@@ -163,24 +164,28 @@ def _leading(masked: str, maths: list[str]) -> str | None:
     return lead.strip() or None
 
 
-def answer_in_phrase(text: str, *, marked: bool) -> str | None:
+def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
     """The answer stated by ``text``. ``marked``: the phrase follows an answer marker ("The answer is"), so
-    its leading item and a short word answer ("Evelyn") count; unmarked, only a linked or single item."""
+    its leading item and a short word answer ("Evelyn") count; unmarked, only a linked or single item.
+    Reason clauses are set aside first: "Because $x \\ne 0$, $x = 5$", "... is $\\frac14$ since ...",
+    "3x+1, which is linear" (after a marker)."""
     text = text.strip()
     if not text:
         return None
     if is_bare(text, allow_text=marked):
         return text
-    fronted = None if marked else _FRONTED_REASON.match(text)
-    if fronted:  # "Because $x$ cannot be $0$, $x=5$": the main clause follows the reason
-        return answer_in_phrase(text[fronted.end() :], marked=False)
-    cut = (_CLAUSE_END if marked else _REASON).search(text)
-    if cut and cut.start() > 0:
-        rest = text[cut.end() :]
-        comma = rest.find(", ") if not marked else -1
-        if comma >= 0:  # "since she used 120, she used 7/20*120 = 42": the main clause follows the reason
-            return answer_in_phrase(text[: cut.start()] + ", " + rest[comma + 2 :], marked=False)
-        return answer_in_phrase(text[: cut.start()], marked=marked)  # "3x+1, which is linear"
+    if _depth < 3:
+        fronted = None if marked else _FRONTED_REASON.match(text)
+        if fronted:  # the main clause follows the reason
+            return answer_in_phrase(text[fronted.end() :], marked=False, _depth=_depth + 1)
+        cut = (_CLAUSE_END if marked else _REASON).search(text)
+        if cut and cut.start() > 0:
+            rest = text[cut.end() :]
+            comma = rest.find(", ") if not marked else -1
+            if comma >= 0:  # "since she used 120, she used 7/20*120 = 42": the main clause follows the reason
+                return answer_in_phrase(text[: cut.start()] + ", " + rest[comma + 2 :], marked=False,
+                                        _depth=_depth + 1)
+            return answer_in_phrase(text[: cut.start()], marked=marked, _depth=_depth + 1)
     masked, maths = _mask(text)
     if marked and (lead := _leading(masked, maths)) is not None:
         return lead
