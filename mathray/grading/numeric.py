@@ -1,4 +1,8 @@
-"""In-process value comparison of closed-form expressions at 70 significant digits (mpmath, own context).
+"""In-process value comparison of closed-form expressions at 70 significant digits.
+
+mpmath keeps its working precision in a process-wide context (``mpmath.mp``); this module uses a private
+``MPContext`` so that neither threads grading at once nor other code in the process change each other's
+precision.
 
 ``numerically_equal(a, b)`` reads both normalized atoms with a small recursive-descent reader over a
 fixed vocabulary: numbers, ``+ - * / ^ !``, ``\\cdot \\times \\div``, implicit products, brackets, ``|x|``,
@@ -272,6 +276,8 @@ def _factorial(x):
 def _binomial(n, k):
     if not (_is_integer(n) and _is_integer(k)) or not 0 <= n <= MAX_FACTORIAL:
         raise _Unknown
+    if not 0 <= k <= n:
+        return _MP.mpf(0)
     return _MP.binomial(int(_MP.re(n)), int(_MP.re(k)))
 
 
