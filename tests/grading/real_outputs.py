@@ -9,8 +9,10 @@ Two files under ``tests/grading/real_outputs/``:
 - ``from_shared_data.jsonl``: real texts from ``../shared/data`` (never copied here), named by source file,
   row and (GSM8K) model, with a ``variant`` that rewrites only how the final answer is written
   (``VARIANTS`` below), ``expected`` and ``why``. The GSM8K rows carry OpenAI's ``is_correct`` flag of the
-  model solution as ``expected``; where the flag or the dataset label is wrong, ``expected`` is corrected
-  and ``why`` says so.
+  model solution as ``expected``. One flag is wrong: in row 454 the GSM8K gold itself is wrong (150 for
+  "Marin and Nancy each eat 4 apples a day... in 30 days?", which is 240), so the models' 240 is flagged
+  wrong. Graded against the dataset's reference that stays not equal (a grader cannot know); a row with
+  the corrected ``reference`` 240 is graded correct. ``why`` says so on each of them.
 
 ``load_real_outputs(data_dir)`` materializes both into ``Case`` tuples (the tests and benchmarks/grader.py
 use it).
@@ -134,7 +136,7 @@ def load_real_outputs(data_dir: Path) -> list[Case]:
         if src == "gsm8k/example_model_solutions.jsonl":
             row = data[i]
             text = _gsm8k_variant(variant, row[r["model"]]["solution"], data[(i + 1) % len(data)])
-            reference = row["ground_truth"].rsplit("A:", 1)[-1].strip()
+            reference = r.get("reference") or row["ground_truth"].rsplit("A:", 1)[-1].strip()
         elif src == "math500/test.jsonl":
             text = _math_variant(variant, data[i]["solution"])
             reference = data[r.get("reference_row", i)]["answer"]
