@@ -255,7 +255,8 @@ def warm_up(stop=lambda: False) -> None:
         except Exception:
             pass
     for a, b in ((r"2\sqrt{2}", r"\sqrt{8}"), (r"\frac{\pi}{2}", r"\frac{1}{2}\pi"), ("x>3", r"(3,\infty)"),
-                 ("y=2x+3", "2x-y+3=0"), ("(x+1)^{2}", "x^{2}+2x+1"), (r"\sin^{2}(x)+\cos^{2}(x)", "1")):
+                 ("y=2x+3", "2x-y+3=0"), ("(x+1)^{2}", "x^{2}+2x+1"), (r"\sin^{2}(x)+\cos^{2}(x)", "1"),
+                 (r"|x|\ge3", r"(-\infty,-3]\cup[3,\infty)"), (r"x^{2}>4", r"(-\infty,-2)\cup(2,\infty)")):
         if stop():
             return
         try:
