@@ -12,7 +12,6 @@ from fractions import Fraction
 MAX_INT_DIGITS = 4_000  # Python refuses str->int beyond 4300 digits; longer integers compare as digit strings
 MAX_EXP10 = 1_000  # 1e1000 is fine as a Fraction; 1e100000 is refused
 
-_INT = r"\d+"
 _DEC = r"(?:\d+\.\d*|\.\d+|\d+)"
 _RE_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _RE_DEC = re.compile(rf"(-?)({_DEC})")
