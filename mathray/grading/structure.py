@@ -8,7 +8,8 @@
   and a list longer than ``MAX_ELEMENTS`` is not split: both would let a short answer cost exponential
   or quadratic work.
 - One-variable inequalities become intervals: ``5 \\ge x`` and ``x \\le 5`` are both ``(-\\infty, 5]``,
-  ``-2 < x < 3`` is ``(-2, 3)``, ``x \\ne 3`` is ``(-\\infty, 3) \\cup (3, \\infty)``.
+  ``-2 < x < 3`` is ``(-2, 3)``, ``x \\ne 3`` is ``(-\\infty, 3) \\cup (3, \\infty)``; a set-builder set
+  ``\\{x \\mid x > 2\\}`` is the solution set of its condition.
 """
 from __future__ import annotations
 
