@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# tests that `from conftest import REPO` may get this module (pytest puts tests/grading on sys.path first)
+REPO = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope="session")
 def data_dir(shared_data) -> Path:
