@@ -119,6 +119,7 @@ class WorkerPool:
         self._spares: queue.Queue[_Worker] = queue.Queue()
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
+        self._closed = False
         self.replaced = 0
         for _ in range(size):
             self._idle.put(self._start())
@@ -132,16 +133,25 @@ class WorkerPool:
         return w
 
     def _replace(self, w: _Worker) -> None:
-        """Kill ``w``; a warm spare takes its place and a new spare starts (without waiting for it)."""
+        """Kill ``w``; a warm spare takes its place at once. Reaping ``w`` and starting the next spare happen
+        on a background thread, off the caller's time budget."""
         with self._lock:
             self._all.discard(w)
-        w.kill()
+        try:
+            w.proc.kill()
+        except OSError:
+            pass
         self.replaced += 1
         try:
             self._idle.put(self._spares.get_nowait())
         except queue.Empty:
             self._idle.put(self._start())
-        self._spares.put(self._start())
+        threading.Thread(target=self._retire_and_refill, args=(w,), daemon=True).start()
+
+    def _retire_and_refill(self, w: _Worker) -> None:
+        w.kill()
+        if not self._closed:
+            self._spares.put(self._start())
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> bool:
         """Block until an idle worker is ready (start-up excluded from later calls' limits)."""
@@ -186,6 +196,7 @@ class WorkerPool:
         return reply[0], reply[1]
 
     def close(self) -> None:
+        self._closed = True
         with self._lock:
             workers = list(self._all)
             self._all.clear()
