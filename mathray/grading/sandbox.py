@@ -31,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-ALLOWED = {"symbolic_equal": "mathray.grading.symbolic:symbolic_equal",
+ALLOWED = {"symbolic_equal": "mathray.grading.symbolic:symbolic_equal", "warm_up": "mathray.grading.symbolic:warm_up",
            "echo": "mathray.grading.sandbox:_echo", "sleep": "mathray.grading.sandbox:_sleep",
            "exit": "mathray.grading.sandbox:_exit"}
 PRELOAD = ("mathray.grading.symbolic", "sympy", "latex2sympy2_extended.latex2sympy2")
@@ -154,8 +154,11 @@ class WorkerPool:
             self._spares.put(self._start())
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> bool:
-        """Block until an idle worker is ready (start-up excluded from later calls' limits)."""
-        return self.call("echo", "ready", timeout=timeout) == ("ok", "ready")
+        """Block until an idle worker is ready and warmed up (tests and benchmarks: start-up and first-use
+        costs excluded from later calls' limits). A worker warms up in its idle time anyway; a request
+        interrupts that between steps."""
+        return self.call("echo", "ready", timeout=timeout) == ("ok", "ready") and \
+            self.call("warm_up", timeout=timeout)[0] == "ok"
 
     def _failed(self, w: _Worker, what: str):
         try:

@@ -183,4 +183,4 @@ def last_side(s: str) -> str | None:
     unseparated = _THOUSANDS.sub(r"\1\2", s)  # "7!\\times2!=10,080" is a chain, not a list
     if any(len(split_top(unseparated, sep)) > 1 for sep in (",", ";", " or ", "\\cup")):
         return None
-    return parts[-1] or None
+    return normalize(parts[-1]) or None  # "69+9=78 teachers" ends in 78

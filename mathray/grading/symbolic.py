@@ -243,10 +243,11 @@ _WARM_UP = [r"\frac{1}{2}+\sqrt{3}x^2-\pi", r"(1,2]", r"\{1,2\}", r"y=2x+3", r"x
             r"\begin{pmatrix}1\\2\end{pmatrix}", r"3+4i", r"\frac{a}{b}-\sqrt[3]{5}", r"\log_2 8", r"\infty"]
 
 
-def warm_up(stop=lambda: False) -> None:
+def warm_up(stop=None) -> None:
     """Parse typical answers once (the ANTLR parser fills its prediction caches on first use) and run each
     comparison path once (sympy imports parts of itself lazily on first simplify / evalf / as_set), until
     ``stop()`` says a request is waiting."""
+    stop = stop or (lambda: False)
     for text in _WARM_UP:
         if stop():
             return
