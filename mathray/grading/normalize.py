@@ -72,14 +72,21 @@ def unwrap_command(s: str, pattern: re.Pattern) -> str:
         i = j
 
 
+_CACHED_CHARS = 400  # longer answers are normalized each time, so the cache stays small (~65k x 400 chars)
+
+
 def normalize(ans: str) -> str:
     """A canonical spelling of an answer string; equal outputs mean equal answers."""
     if len(ans) > MAX_ANSWER_CHARS:
         return ans.strip()
-    return _normalize(ans)
+    return _normalize_cached(ans) if len(ans) <= _CACHED_CHARS else _normalize(ans)
 
 
 @functools.lru_cache(maxsize=65_536)
+def _normalize_cached(ans: str) -> str:
+    return _normalize(ans)
+
+
 def _normalize(ans: str) -> str:
     s = re.sub(r"\s+", " ", ans).strip()
     for k, v in _UNICODE.items():
