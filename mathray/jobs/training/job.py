@@ -1,56 +1,119 @@
-"""The driver: ``TorchTrainer`` over ``loop.train_func`` with the run's storage, failure and checkpoint
-policy. Re-running the same config (same run ``name``) resumes from its latest checkpoint.
+"""The driver: ``TorchTrainer`` over ``worker.train_func`` with the run's storage, failure and checkpoint policy.
+
+Run identity: the result-affecting config (``config.result_config``: knobs left out) plus the fingerprints of
+the inputs (each data store's commit markers, the starting model's ``model_fingerprint``). The default run
+name is ``train-<task>-<identity hash>``, so re-running the same identity resumes from its latest checkpoint
+and a changed identity starts a new run; an explicit ``name`` whose stored identity differs is refused with
+the differing keys named (resuming someone else's checkpoints would silently mix two trainings).
 
     result = run_training(load_config(TrainJobConfig, "rayjobs/configs/train_ssft.yaml"))
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-from mathray.runtime import env
-from mathray.config import code_version, config_hash, resolved_config
-from mathray.runtime.storage import ShardStore, join, resolve
+from mathray.config import code_version, config_hash, resolved_config, result_config, result_hash
 from mathray.jobs.training.config import TrainJobConfig
+from mathray.runtime import env
+from mathray.runtime.storage import ShardStore, join, resolve
+
+IDENTITY_FILE = "mathray_run.json"
 
 
 @dataclass
 class TrainResult:
-    final_model: str           # URI of the exported HF model directory
+    final_model: str           # URI of the exported model
     checkpoint: str | None     # the latest Ray Train checkpoint's path
     metrics: dict
     run_name: str
 
 
-def run_name(cfg: TrainJobConfig) -> str:
-    return cfg.name or f"train-{cfg.task}-{config_hash(cfg)}"
+def shards_fingerprint(uri: str) -> str:
+    """``<shards> shards/<rows> rows@<12 hex>`` over the commit markers' (name, rows, sha256)."""
+    commits = ShardStore(uri).committed()
+    blob = json.dumps([(c.name, c.rows, c.sha256) for c in commits.values()]).encode()
+    return f"{len(commits)} shards/{sum(c.rows for c in commits.values())} rows@{hashlib.sha256(blob).hexdigest()[:12]}"
 
 
-def build_trainer(cfg: TrainJobConfig):
+def run_identity(cfg: TrainJobConfig) -> dict:
+    from mathray.runtime.models import model_fingerprint
+
+    d = cfg.data
+    inputs = {uri: shards_fingerprint(uri) for uri in dict.fromkeys(d.ssft + d.samples + d.step_labels)}
+    return {"task": cfg.task, "result_config": result_config(cfg), "model": model_fingerprint(cfg.model),
+            "inputs": inputs}
+
+
+def run_name(cfg: TrainJobConfig, identity: dict | None = None) -> str:
+    return cfg.name or f"train-{cfg.task}-{config_hash(identity if identity is not None else run_identity(cfg))}"
+
+
+def _flat(tree, prefix: str = "") -> dict:
+    if isinstance(tree, dict):
+        out = {}
+        for k, v in tree.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): tree}
+
+
+def identity_diff(old: dict, new: dict) -> list[str]:
+    a, b = _flat(old), _flat(new)
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def claim_run(storage: str, name: str, identity: dict) -> None:
+    """Record ``identity`` for run ``name``, or refuse when the run exists under another identity."""
+    fs, root = resolve(storage)
+    path = posixpath.join(root, name, IDENTITY_FILE)
+    try:
+        with fs.open_input_stream(path) as f:
+            old = json.loads(f.read())
+    except FileNotFoundError:
+        fs.create_dir(posixpath.dirname(path), recursive=True)
+        with fs.open_output_stream(path) as f:
+            f.write(json.dumps(identity, indent=1, sort_keys=True).encode())
+        return
+    diff = identity_diff(old, identity)
+    if diff:
+        raise ValueError(f"run {name!r} in {storage} was started with another identity; resuming it would mix "
+                         "two trainings. Differences (stored -> now):\n  " + "\n  ".join(diff) +
+                         "\nUse another name (or none: the default name follows the identity).")
+
+
+def build_trainer(cfg: TrainJobConfig, identity: dict):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from mathray.jobs.training.loop import train_func
+    from mathray.jobs.training.worker import train_func
 
     # S3 and other remote stores: an explicit pyarrow filesystem (pyarrow ignores AWS_ENDPOINT_URL_S3) and
-    # the prefix-stripped path (SYSTEMS.md section 3).
-    fs, path = resolve(cfg.storage or join(cfg.output, "ray_train"))
+    # the prefix-stripped path.
+    fs, path = resolve(storage_uri(cfg))
     return TorchTrainer(
         train_func,
-        train_loop_config={"job": resolved_config(cfg)},
+        train_loop_config={"job": resolved_config(cfg), "identity": identity},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker={"CPU": cfg.cpus_per_worker}),
         run_config=RunConfig(
-            name=run_name(cfg), storage_path=path, storage_filesystem=fs,
+            name=run_name(cfg, identity), storage_path=path, storage_filesystem=fs,
             failure_config=FailureConfig(max_failures=cfg.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_checkpoints),
             worker_runtime_env={"env_vars": env.storage_env()}),
     )
 
 
-def _absolute_paths(cfg: TrainJobConfig) -> TrainJobConfig:
+def storage_uri(cfg: TrainJobConfig) -> str:
+    return cfg.storage or join(cfg.output, "ray_train")
+
+
+def absolute_paths(cfg: TrainJobConfig) -> TrainJobConfig:
     """Ray Train workers do not run in the driver's cwd: pin relative local paths to it."""
     from mathray.runtime.storage import absolute
 
@@ -81,10 +144,13 @@ def _controller_poll_interval(seconds: float):
 
 def run_training(cfg: TrainJobConfig) -> TrainResult:
     cfg.check_runnable()
-    cfg = _absolute_paths(cfg)
-    ShardStore(cfg.output).write_run_info(resolved_config(cfg), config_hash(cfg), code_version(), job="train")
+    cfg = absolute_paths(cfg)
+    identity = run_identity(cfg)
+    name = run_name(cfg, identity)
+    claim_run(storage_uri(cfg), name, identity)
+    ShardStore(cfg.output).write_run_info(resolved_config(cfg), result_hash(cfg), code_version(), job="train")
     with _controller_poll_interval(cfg.controller_poll_s):
-        result = build_trainer(cfg).fit()
+        result = build_trainer(cfg, identity).fit()
     return TrainResult(final_model=join(cfg.output, "final"),
                        checkpoint=result.checkpoint.path if result.checkpoint else None,
-                       metrics=dict(result.metrics or {}), run_name=run_name(cfg))
+                       metrics=dict(result.metrics or {}), run_name=name)
