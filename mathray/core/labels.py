@@ -5,11 +5,13 @@ The strings live in ``prompts`` (`` correct``/`` incorrect``, the step tag `` к
 ids depend on the model's tokenizer, and a real tokenizer may split a string into several tokens. Policy
 (``LabelSettings.multi_token``), applied identically by the training job and the scorer:
 
-- ``subtoken`` (default, no vocabulary change): a label string that is several tokens is represented by its
-  FIRST token (the score is p(first token of " correct") renormalised against p(first token of
-  " incorrect")); the two labels of a pair must start with different tokens. A step tag that is several
-  tokens is inserted as all its tokens after each step and read at its LAST token, so the model sees the tag
-  text exactly as the tokenizer writes it.
+- ``subtoken`` (default, no vocabulary change): a pair of label strings is represented by the first tokens
+  at which their encodings differ; the tokens before that (a shared prefix, e.g. the leading-space token
+  when neither word is in the vocabulary) are appended to the input, and the score is read after them.
+  p(label A) / (p(A) + p(B)) then starts with exactly that factor: the shared prefix has the same
+  probability under both labels. A step tag that is several tokens is inserted as all its tokens after each
+  step and read at its LAST token, so the model sees the tag text exactly as the tokenizer writes it. The
+  PRM labels' shared prefix (if any) is part of the inserted tag (``LabelTokens.step_tag``).
 - ``add_tokens``: every multi-token string is added to the tokenizer as a special token and the input
   embeddings are resized when the new ids exceed the embedding rows (Qwen2.5 pads its embedding to 151,936
   rows, more than its tokenizer's ~151,665 entries, so new ids usually fit without resizing). The export then
@@ -42,11 +44,13 @@ class LabelSettings(StrictModel):
 @dataclass(frozen=True)
 class LabelTokens:
     """Resolved ids: ``verifier``/``prm`` are (positive, negative) ids read from the logits; ``step_tag`` the
-    ids inserted after every step (scores are read at the last of them)."""
+    ids inserted after every step (scores are read at the last of them); ``verifier_suffix`` the ids appended
+    to the verifier input (the labels' shared prefix; usually none)."""
 
     verifier: tuple[int, int]
     step_tag: tuple[int, ...]
     prm: tuple[int, int]
+    verifier_suffix: tuple[int, ...] = ()
     settings: dict = field(default_factory=dict)
     added_tokens: tuple[str, ...] = ()
     embedding_rows: tuple[int, int] | None = None   # (before, after) when the embeddings were resized
@@ -57,6 +61,7 @@ class LabelTokens:
     @classmethod
     def from_json(cls, data: dict) -> "LabelTokens":
         return cls(verifier=tuple(data["verifier"]), step_tag=tuple(data["step_tag"]), prm=tuple(data["prm"]),
+                   verifier_suffix=tuple(data.get("verifier_suffix", ())),
                    settings=data.get("settings", {}), added_tokens=tuple(data.get("added_tokens", ())),
                    embedding_rows=tuple(data["embedding_rows"]) if data.get("embedding_rows") else None)
 
@@ -65,18 +70,16 @@ def _encode(tokenizer, text: str) -> list[int]:
     return list(tokenizer.encode(text, add_special_tokens=False))
 
 
-def _pair(tokenizer, pair: tuple[str, str], what: str) -> tuple[int, int]:
-    ids = []
-    for text in pair:
-        toks = _encode(tokenizer, text)
-        if not toks:
-            raise ValueError(f"{what} label {text!r} encodes to no token")
-        ids.append(toks[0])
-    if ids[0] == ids[1]:
-        raise ValueError(f"{what} labels {pair!r} start with the same token {ids[0]} in this tokenizer: they "
-                         "cannot be told apart by their first token; use labels.multi_token=add_tokens or "
-                         "other label strings")
-    return ids[0], ids[1]
+def _pair(tokenizer, pair: tuple[str, str], what: str) -> tuple[tuple[int, int], tuple[int, ...]]:
+    """((first differing id of each label), shared prefix ids)."""
+    a, b = _encode(tokenizer, pair[0]), _encode(tokenizer, pair[1])
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    if n == len(a) or n == len(b):
+        raise ValueError(f"{what} labels {pair!r}: one encodes as a prefix of the other in this tokenizer "
+                         f"({a} / {b}), so no token tells them apart; use other label strings")
+    return (a[n], b[n]), tuple(a[:n])
 
 
 def resolve_labels(tokenizer, settings: LabelSettings | None = None, model=None) -> LabelTokens:
@@ -103,9 +106,10 @@ def resolve_labels(tokenizer, settings: LabelSettings | None = None, model=None)
     tag = tuple(_encode(tokenizer, s.step_tag))
     if not tag:
         raise ValueError(f"step tag {s.step_tag!r} encodes to no token")
-    return LabelTokens(verifier=_pair(tokenizer, s.verifier, "verifier"), step_tag=tag,
-                       prm=_pair(tokenizer, s.prm, "PRM"), settings=s.model_dump(mode="json"),
-                       added_tokens=tuple(added), embedding_rows=rows)
+    verifier, verifier_suffix = _pair(tokenizer, s.verifier, "verifier")
+    prm, prm_prefix = _pair(tokenizer, s.prm, "PRM")
+    return LabelTokens(verifier=verifier, step_tag=tag + prm_prefix, prm=prm, verifier_suffix=verifier_suffix,
+                       settings=s.model_dump(mode="json"), added_tokens=tuple(added), embedding_rows=rows)
 
 
 def save_labels(model_dir: str | Path, tokens: LabelTokens) -> None:

@@ -89,10 +89,11 @@ def verifier_prompt(problem: str, solution: str) -> str:
     return VERIFIER_TEMPLATE.format(problem=problem.strip(), solution=solution.strip())
 
 
-def encode_verifier(tokenizer, problem: str, solution: str) -> list[int]:
-    """Token ids of ``verifier_prompt(problem, solution)`` without special tokens (as ``encode_prm``); the
-    verifier score is read from the logits at the last of them (``readout.verifier_logits``)."""
-    return tokenizer.encode(verifier_prompt(problem, solution), add_special_tokens=False)
+def encode_verifier(tokenizer, problem: str, solution: str, suffix: Sequence[int] = ()) -> list[int]:
+    """Token ids of ``verifier_prompt(problem, solution)`` without special tokens (as ``encode_prm``), then
+    ``suffix`` (``labels.LabelTokens.verifier_suffix``: the label strings' shared leading tokens, usually
+    none); the verifier score is read from the logits at the last of them (``readout.verifier_logits``)."""
+    return list(tokenizer.encode(verifier_prompt(problem, solution), add_special_tokens=False)) + list(suffix)
 
 
 def single_token_id(tokenizer, text: str) -> int:

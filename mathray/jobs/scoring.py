@@ -151,7 +151,8 @@ class Scorer:
         out: dict = {}
         limit = self.cfg.max_length
         if self.verifier:
-            out["verifier"] = prompts.encode_verifier(self.verifier.tok, row["problem"], row["text"])
+            out["verifier"] = prompts.encode_verifier(self.verifier.tok, row["problem"], row["text"],
+                                                      self.verifier.labels.verifier_suffix)
             if len(out["verifier"]) > limit:
                 return None, f"verifier input of {len(out['verifier'])} tokens > max_length {limit}"
         if self.orm:

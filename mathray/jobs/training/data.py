@@ -24,7 +24,7 @@ import random
 from collections import defaultdict
 from typing import Callable, Iterable, Sequence
 
-from mathray.core.prompts import completion, encode_orm, encode_prm, plain_prompt, verifier_prompt
+from mathray.core.prompts import completion, encode_orm, encode_prm, encode_verifier, plain_prompt
 
 SAMPLE_FIELDS = ("problem_id", "problem", "text", "is_correct")
 STEP_FIELDS = ("problem", "steps", "hard_labels")
@@ -114,10 +114,12 @@ def ssft_examples(tokenizer, rows: Iterable[dict], max_len: int, eos_id: int | N
     return out, stats
 
 
-def verifier_example(tokenizer, problem: str, solution: str, is_correct: bool, max_len: int) -> dict | None:
-    """``{input_ids, last_index, is_correct}``; None when the prompt exceeds ``max_len`` (the label is read at
-    the LAST token, so the prompt cannot be cut without moving the readout position)."""
-    ids = _encode(tokenizer, verifier_prompt(problem, solution))
+def verifier_example(tokenizer, problem: str, solution: str, is_correct: bool, max_len: int,
+                     suffix: Sequence[int] = ()) -> dict | None:
+    """``{input_ids, last_index, is_correct}`` from ``encode_verifier`` (``suffix``: the label tokens' shared
+    prefix, ``labels.LabelTokens.verifier_suffix``); None when the input exceeds ``max_len`` (the label is read
+    at the LAST token, so the prompt cannot be cut without moving the readout position)."""
+    ids = encode_verifier(tokenizer, problem, solution, suffix)
     if len(ids) > max_len:
         return None
     return {"input_ids": ids, "last_index": len(ids) - 1, "is_correct": bool(is_correct)}
@@ -176,11 +178,11 @@ def candidate_pairs(rows: Iterable[dict], per_problem: int, seed: int) -> tuple[
 
 
 def verifier_examples(tokenizer, rows: Sequence[dict], per_problem: int, max_len: int,
-                      seed: int) -> tuple[list[dict], dict]:
+                      seed: int, suffix: Sequence[int] = ()) -> tuple[list[dict], dict]:
     chosen, stats = verifier_candidates(rows, per_problem, seed)
     out = []
     for r in chosen:
-        ex = verifier_example(tokenizer, r["problem"], r["text"], r["is_correct"], max_len)
+        ex = verifier_example(tokenizer, r["problem"], r["text"], r["is_correct"], max_len, suffix)
         if ex is None:
             stats["skipped_too_long"] = stats.get("skipped_too_long", 0) + 1
         else:
@@ -204,10 +206,10 @@ def _pair_examples(rows: Sequence[dict], per_problem: int, seed: int,
 
 
 def verifier_pair_examples(tokenizer, rows: Sequence[dict], per_problem: int, max_len: int,
-                           seed: int) -> tuple[list[dict], dict]:
+                           seed: int, suffix: Sequence[int] = ()) -> tuple[list[dict], dict]:
     """``{correct: verifier example, incorrect: verifier example}`` per pair (cls-margin)."""
     return _pair_examples(rows, per_problem, seed, lambda r, ok: verifier_example(
-        tokenizer, r["problem"], r["text"], ok, max_len))
+        tokenizer, r["problem"], r["text"], ok, max_len, suffix))
 
 
 def generator_pair_examples(tokenizer, rows: Sequence[dict], per_problem: int, max_len: int, eos_id: int | None,

@@ -78,9 +78,11 @@ def build_examples(cfg: TrainJobConfig, kind: str, tokenizer, labels: LabelToken
             return data.prm_examples(tokenizer, rows, labels.step_tag, d.max_len, cfg.prm.targets)
         rows = load_rows(d.step_labels)
     else:
-        builder = {"verifier_xent": lambda r: data.verifier_examples(tokenizer, r, d.per_problem, d.max_len, d.seed),
+        vs = labels.verifier_suffix
+        builder = {"verifier_xent": lambda r: data.verifier_examples(tokenizer, r, d.per_problem, d.max_len, d.seed,
+                                                                     vs),
                    "verifier_margin": lambda r: data.verifier_pair_examples(tokenizer, r, d.per_problem, d.max_len,
-                                                                            d.seed),
+                                                                            d.seed, vs),
                    "orm": lambda r: data.orm_examples(tokenizer, r, labels.step_tag, d.per_problem, d.max_len,
                                                       d.seed),
                    "contrastive": lambda r: data.generator_pair_examples(tokenizer, r, d.per_problem, d.max_len,
