@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import os
-import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,21 +67,30 @@ def identity_diff(old: dict, new: dict) -> list[str]:
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
-def claim_run(storage: str, name: str, identity: dict) -> None:
-    """Record ``identity`` for run ``name``, or refuse when the run exists under another identity."""
-    fs, root = resolve(storage)
-    path = posixpath.join(root, name, IDENTITY_FILE)
+def identity_uri(cfg: TrainJobConfig, name: str) -> str:
+    return join(storage_uri(cfg), name, IDENTITY_FILE)
+
+
+def record_identity(uri: str, identity: dict) -> None:
+    """Written by rank 0 once Ray Train has created the run directory (creating it from the driver first
+    made Ray's own directory creation fail on S3 servers that refuse a marker over existing keys)."""
+    fs, path = resolve(uri)
+    if fs.get_file_info(path).type.name == "NotFound":
+        with fs.open_output_stream(path) as f:
+            f.write(json.dumps(identity, indent=1, sort_keys=True).encode())
+
+
+def claim_run(uri: str, name: str, identity: dict) -> None:
+    """Refuse to resume run ``name`` when its recorded identity (``uri``) differs from ``identity``."""
+    fs, path = resolve(uri)
     try:
         with fs.open_input_stream(path) as f:
             old = json.loads(f.read())
     except FileNotFoundError:
-        fs.create_dir(posixpath.dirname(path), recursive=True)
-        with fs.open_output_stream(path) as f:
-            f.write(json.dumps(identity, indent=1, sort_keys=True).encode())
         return
     diff = identity_diff(old, identity)
     if diff:
-        raise ValueError(f"run {name!r} in {storage} was started with another identity; resuming it would mix "
+        raise ValueError(f"run {name!r} ({uri}) was started with another identity; resuming it would mix "
                          "two trainings. Differences (stored -> now):\n  " + "\n  ".join(diff) +
                          "\nUse another name (or none: the default name follows the identity).")
 
@@ -98,7 +106,8 @@ def build_trainer(cfg: TrainJobConfig, identity: dict):
     fs, path = resolve(storage_uri(cfg))
     return TorchTrainer(
         train_func,
-        train_loop_config={"job": resolved_config(cfg), "identity": identity},
+        train_loop_config={"job": resolved_config(cfg), "identity": identity,
+                           "identity_uri": identity_uri(cfg, run_name(cfg, identity))},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker={"CPU": cfg.cpus_per_worker}),
         run_config=RunConfig(
@@ -147,7 +156,7 @@ def run_training(cfg: TrainJobConfig) -> TrainResult:
     cfg = absolute_paths(cfg)
     identity = run_identity(cfg)
     name = run_name(cfg, identity)
-    claim_run(storage_uri(cfg), name, identity)
+    claim_run(identity_uri(cfg, name), name, identity)
     ShardStore(cfg.output).write_run_info(resolved_config(cfg), result_hash(cfg), code_version(), job="train")
     with _controller_poll_interval(cfg.controller_poll_s):
         result = build_trainer(cfg, identity).fit()

@@ -267,7 +267,14 @@ def run_phases(cfg: TrainJobConfig, on_ray: bool, identity: dict) -> dict:
 
 
 def train_func(config: dict) -> None:
-    """Ray Train worker entry: ``config = {"job": resolved TrainJobConfig, "identity": run identity}``."""
+    """Ray Train worker entry: ``config = {"job": resolved TrainJobConfig, "identity": run identity,
+    "identity_uri": where the run records it}``."""
+    import ray.train
+
+    if ray.train.get_context().get_world_rank() == 0 and config.get("identity_uri"):
+        from mathray.jobs.training.job import record_identity
+
+        record_identity(config["identity_uri"], config["identity"])
     run_phases(TrainJobConfig.model_validate(config["job"]), True, config.get("identity", {}))
 
 
