@@ -214,6 +214,9 @@ def run_phase(cfg: TrainJobConfig, index: int, phase: Phase, base_uri: str, resu
     metrics = {"phase": phase.kind, "step": trainer.state.global_step, "global_step": offset + phase.steps,
                "loss": next((h["loss"] for h in reversed(trainer.state.log_history) if "loss" in h), None),
                "train_loss": result.training_loss, **{k: v for k, v in result.metrics.items()}}
+    seen = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]   # TRL: tokens trained on
+    if seen:
+        metrics["num_tokens"] = seen[-1]
     if held:
         metrics.update(trainer.evaluate())
     info = {"job": "train", "config": resolved_config(cfg), "result_hash": result_hash(cfg),
