@@ -117,7 +117,7 @@ class TrainJobConfig(StrictModel):
     # ZeRO-3 (needs the deepspeed package on the GPU nodes). accelerate shards only on accelerators.
     sharding: Literal["ddp", "fsdp", "deepspeed"] = "ddp"
     gradient_checkpointing: bool = False
-    export_dtype: Literal["auto", "float32", "bfloat16"] = knob("auto")   # auto: the training compute dtype
+    export_dtype: Literal["auto", "float32", "bfloat16"] = "auto"   # auto: the training compute dtype
     lora: LoraSettings | None = None
     labels: LabelSettings = LabelSettings()
     data: DataConfig = DataConfig()
