@@ -70,3 +70,12 @@ def test_null_rows_are_skipped_and_counted(train_data):
     assert len(chosen) == len(rows) - 2
     steps, stats = data.prm_examples(None, [{"problem": "p", "steps": None, "hard_labels": [1]}], 0, 64)
     assert steps == [] and stats == {"skipped_null_steps": 1}
+
+
+def test_sharding_on_cpu_is_refused_not_silently_ddp():
+    """accelerate switches to FSDP/DeepSpeed only on accelerators (on CPU it would run DDP under an FSDP
+    config); the job refuses instead, and the GPU check covers FSDP."""
+    cfg = TrainJobConfig(model="m", data={"ssft": ["x"]}, sharding="fsdp")
+    with pytest.raises(ValueError, match="accelerate applies FSDP and DeepSpeed only on accelerators"):
+        cfg.check_runnable()
+    cfg.model_copy(update={"use_gpu": True}).check_runnable()
