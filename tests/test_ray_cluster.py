@@ -25,7 +25,7 @@ REDUCED = ["--set", "data.train.toy.num_train=300", "--set", "data.test.toy.num_
            "--set", "data.label.toy.num_train=12", "--set", "ssft.optim.steps=40",
            "--set", "ssft.checkpoint_every=20", "--set", "sample_train.sampling.n=4",
            "--set", "shepherd.labeling.k=2", "--set", "verifier.train.optim.steps=6",
-           "--set", "prm.optim.steps=6", "--set", "sequential.enabled=false",
+           "--set", "prm.optim.steps=6", "--set", "orm.optim.steps=6", "--set", "sequential.enabled=false",
            "--set", "sample_test.sampling.n=2", "--set", "evaluate.trials=3",
            "--set", "evaluate.bootstrap_resamples=20", "--set", "progress_every_s=60"]
 
@@ -116,7 +116,7 @@ def test_pipeline_by_ray_job_submit_on_s3(ray_head, s3_server, s3_bucket):
     s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
     report = json.loads(s3.get_object(Bucket=bucket, Key="run1/report/report.json")["Body"].read())
     names = {r["selector"] for r in report["table"]}
-    expected = {"Pass@1 (greedy)", *selectors.build_selectors(2, 4, "min", True, True)}
+    expected = {"Pass@1 (greedy)", *selectors.build_selectors(2, 4, "min", True, True, True)}
     assert expected <= names, expected - names
 
     # nothing was written on the node's disk outside the node-local cache: no run directory in the job's
