@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -69,11 +70,15 @@ def ray_head(s3_server):
 
 
 def _submit(head: dict, *args: str, timeout: int = 1200) -> str:
-    proc = subprocess.run(
-        [str(VENV_BIN / "ray"), "job", "submit", "--address", head["address"], "--working-dir", str(REPO),
-         "--", "python", "-m", "rayjobs.pipeline", "--config", "rayjobs/configs/demo.yaml", *REDUCED, *args],
-        env=head["env"], capture_output=True, text=True, timeout=timeout)
-    out = proc.stdout + proc.stderr
+    for _ in range(30):
+        proc = subprocess.run(
+            [str(VENV_BIN / "ray"), "job", "submit", "--address", head["address"], "--working-dir", str(REPO),
+             "--", "python", "-m", "rayjobs.pipeline", "--config", "rayjobs/configs/demo.yaml", *REDUCED, *args],
+            env=head["env"], capture_output=True, text=True, timeout=timeout)
+        out = proc.stdout + proc.stderr
+        if "No available agent to submit job" not in out:   # the head's job agent is still starting
+            break
+        time.sleep(5)
     assert proc.returncode == 0 and "succeeded" in out, out[-6000:]
     return out
 

@@ -45,7 +45,7 @@ def main(model: str, problems: str, out_dir: str) -> None:
     def committed_workers(store) -> set:
         return {w for c in store.committed().values() for w in c.stats.get("workers", [])}
 
-    def grow_then_shrink() -> None:
+    def _grow_then_shrink() -> None:
         store = ShardStore(disrupted)
         while not store.committed():           # the pool is up and committing on the first node
             time.sleep(0.5)
@@ -60,10 +60,20 @@ def main(model: str, problems: str, out_dir: str) -> None:
                       f"{len(committed_workers(store))} replicas")
         removed_at.append(len(store.committed()))
 
-    thread = threading.Thread(target=grow_then_shrink, daemon=True)
-    thread.start()
-    run_sampling(cfg(disrupted), engine_cls=PausingEngine)
-    thread.join(timeout=300)
+    # the stage runs in a thread: Cluster.add_node/remove_node use signals, which only the main thread may
+    errors: list[str] = []
+
+    def sample() -> None:
+        try:
+            run_sampling(cfg(disrupted), engine_cls=PausingEngine)
+        except Exception as e:  # noqa: BLE001 - reported in the result
+            errors.append(f"{type(e).__name__}: {e}")
+
+    stage = threading.Thread(target=sample, daemon=True)
+    stage.start()
+    _grow_then_shrink()
+    stage.join(timeout=600)
+    events += [f"stage error: {e}" for e in errors]
     reference = f"{out_dir}/reference"
     run_sampling(cfg(reference))
 
@@ -77,7 +87,10 @@ def main(model: str, problems: str, out_dir: str) -> None:
         "removed_at": removed_at, "shards": len(ShardStore(problems).committed()),
         "first_node": first.node_id}))
     ray.shutdown()
-    cluster.shutdown()
+    try:
+        cluster.shutdown()
+    except AttributeError:   # ray.cluster_utils trips over the node removed above; its processes are gone
+        pass
 
 
 if __name__ == "__main__":
