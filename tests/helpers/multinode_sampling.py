@@ -1,7 +1,8 @@
 """A sampling stage on a multi-node Ray cluster on one machine (``ray.cluster_utils.Cluster``): the engine pool
-(1..3 replicas, each asking for the custom resource ``sampler``, pausing after each batch so the run
-lasts) starts on one node and grows onto a node added during the run; once a replica there has committed
-work, that node is removed mid-stage and another added. Then an uninterrupted run of the same config on a
+(1..3 replicas, each asking for the custom resource ``sampler``) starts on one node and grows onto a node
+added during the run; once a replica there has committed work, that node is removed mid-stage and another
+added. Replicas wait until a second one has started (``GatedEngine``), so the pool has grown before the
+stage can end however slow the machine is, then pause after each batch so the run lasts. Then an uninterrupted run of the same config on a
 fresh output, for comparison. Writes OUT_DIR/result.json: rows of both runs and the replicas that committed.
 
     python tests/helpers/multinode_sampling.py MODEL_DIR PROBLEMS_URI OUT_DIR
@@ -20,14 +21,19 @@ def main(model: str, problems: str, out_dir: str) -> None:
     import ray
     from ray.cluster_utils import Cluster
 
-    from helpers.sampling_engines import PausingEngine
+    from helpers.sampling_engines import GATE, GatedEngine, ReplicaGate
     from mathray.jobs.sampling import SampleJobConfig, run_sampling
     from mathray.runtime.storage import ShardStore
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
     first = cluster.add_node(num_cpus=1, resources={"sampler": 1})
     ray.init(address=cluster.address, runtime_env={"env_vars": {"PYTHONPATH": f"{REPO}:{REPO / 'tests'}",
-                                                                 "MATHRAY_TEST_PAUSE_S": "3"}})
+                                                                 "MATHRAY_TEST_PAUSE_S": "2"}})
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    head = ray.get_runtime_context().get_node_id()   # the gate lives on the head: it survives node removal
+    gate = ReplicaGate.options(name=GATE, scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False)
+                               ).remote(min_replicas=2)
     cluster.wait_for_nodes()
 
     def cfg(output: str) -> SampleJobConfig:
@@ -47,25 +53,24 @@ def main(model: str, problems: str, out_dir: str) -> None:
 
     def _grow_then_shrink() -> None:
         store = ShardStore(disrupted)
-        while not store.committed():           # the pool is up and committing on the first node
-            time.sleep(0.5)
+        deadline = time.time() + 600
+        while ray.get(gate.count.remote()) < 1 and time.time() < deadline:
+            time.sleep(0.5)                    # the pool's first replica is up on the first node
         second = cluster.add_node(num_cpus=1, resources={"sampler": 1})
         events.append(f"added a node after {len(store.committed())} commits")
-        deadline = time.time() + 240
         while len(committed_workers(store)) < 2 and time.time() < deadline:
-            time.sleep(0.5)                    # until the replica on the new node has committed work
+            time.sleep(0.2)                    # until the replica on the new node has committed work
         cluster.add_node(num_cpus=1, resources={"sampler": 1})
-        cluster.remove_node(second)            # a node lost mid-stage: its replica dies with it
-        events.append(f"removed it after {len(store.committed())} commits by "
-                      f"{len(committed_workers(store))} replicas")
         removed_at.append(len(store.committed()))
+        cluster.remove_node(second)            # a node lost mid-stage: its replica dies with it
+        events.append(f"removed it after {removed_at[0]} commits by {len(committed_workers(store))} replicas")
 
     # the stage runs in a thread: Cluster.add_node/remove_node use signals, which only the main thread may
     errors: list[str] = []
 
     def sample() -> None:
         try:
-            run_sampling(cfg(disrupted), engine_cls=PausingEngine)
+            run_sampling(cfg(disrupted), engine_cls=GatedEngine)
         except Exception as e:  # noqa: BLE001 - reported in the result
             errors.append(f"{type(e).__name__}: {e}")
 

@@ -52,3 +52,41 @@ class PausingEngine(SampleEngine):
         out = super().__call__(batch)
         time.sleep(float(os.environ.get("MATHRAY_TEST_PAUSE_S", "1.5")))
         return out
+
+
+GATE = "mathray-test-replica-gate"
+
+
+@ray.remote(num_cpus=0)
+class ReplicaGate:
+    """Counts engine replicas as they start; opens once ``min_replicas`` have."""
+
+    def __init__(self, min_replicas: int):
+        self.min_replicas, self.replicas = min_replicas, []
+
+    def register(self, actor_id: str):
+        self.replicas.append(actor_id)
+
+    def is_open(self) -> bool:
+        return len(self.replicas) >= self.min_replicas
+
+    def count(self) -> int:
+        return len(self.replicas)
+
+
+class GatedEngine(SampleEngine):
+    """The real engine; it registers with the ``ReplicaGate``, waits before every batch until the gate is open
+    (enough replicas started: the stage cannot finish on one replica before the pool has grown, however slow
+    the machine), then pauses after each batch like ``PausingEngine`` so the run lasts a while."""
+
+    def __init__(self, cfg: dict, device: str):
+        super().__init__(cfg, device)
+        self.gate = ray.get_actor(GATE)
+        ray.get(self.gate.register.remote(ray.get_runtime_context().get_actor_id()))
+
+    def __call__(self, batch):
+        while not ray.get(self.gate.is_open.remote()):
+            time.sleep(0.2)
+        out = super().__call__(batch)
+        time.sleep(float(os.environ.get("MATHRAY_TEST_PAUSE_S", "1.5")))
+        return out
