@@ -131,3 +131,24 @@ def test_rerun_skips_committed_shards(tmp_path, shared_data):
     s2, _ = _ingest(tmp_path, "gsm8k", shared_data / "gsm8k/test.jsonl", shard_rows=500)
     assert s1.shards_committed == 3 and s2.shards_committed == 0 and s2.shards_skipped == 3
     assert {n: c.sha256 for n, c in store.committed().items()} == before
+
+
+def test_math_12k_split_without_math500(shared_data, tmp_path):
+    """The PRM800K training split: MATH train + test minus the 500 MATH-500 problems = 12,000 problems, two
+    of which have an empty \\boxed{} (no reference answer) and are quarantined with that reason."""
+    from mathray.jobs.ingest import IngestConfig, run_ingest
+    from mathray.runtime.storage import ShardStore
+
+    cfg = IngestConfig.model_validate({
+        "source": {"format": "math", "path": str(shared_data / "math" / "train.jsonl"),
+                   "more_paths": [str(shared_data / "math" / "test.jsonl")],
+                   "exclude": [str(shared_data / "math500" / "test.jsonl")]},
+        "output": str(tmp_path / "problems"), "shard_rows": 4000})
+    summary = run_ingest(cfg)
+    rows = ShardStore(cfg.output).read_all(["problem_id", "problem"]).to_pylist()
+    assert summary.records == 12500 and summary.skipped == 500 and summary.quarantined == 2
+    assert summary.problems == len(rows) == 11998
+    math500 = {" ".join(json.loads(line)["problem"].split())
+               for line in (shared_data / "math500" / "test.jsonl").read_text().splitlines()}
+    assert not any(" ".join(r["problem"].split()) in math500 for r in rows)
+    assert len({r["problem_id"] for r in rows}) == 11998

@@ -333,7 +333,10 @@ class FieldMapConfig(StrictModel):
 
 class SourceConfig(StrictModel):
     format: str = "toy"               # toy | gsm8k | math | math500 | prm800k | math_shepherd | mapped
-    path: str | None = None           # local path, s3:// URI, directory (MATH layout) or hf://name[/config]
+    # where the records are: knobs, since the lineage holds each file's content fingerprint instead
+    path: str | None = knob(None)     # local path, s3:// URI, directory (MATH layout) or hf://name[/config]
+    more_paths: list[str] = knob([])  # further files of the same format, read after ``path`` (MATH train + test)
+    exclude: list[str] = knob([])     # files whose problems are left out (same problem text), e.g. MATH-500
     hf_split: str | None = None
     id_prefix: str | None = None      # problem_id prefix; default: the format name
     fields: FieldMapConfig = FieldMapConfig()
@@ -382,18 +385,45 @@ def _loaded_records(cfg: IngestConfig) -> Iterator[tuple[Loaded, str]]:
     if not src.path:
         raise ConfigError("source.path is required for format " + src.format)
     fields = FieldMap(**src.fields.model_dump())
-    for i, (obj, err, raw) in enumerate(iter_records(src.path, src.hf_split)):
-        yield (Loaded(error=err) if err else load_record(src.format, obj, i, prefix, fields)), (
-            raw if err else obj)
+    excluded = excluded_problems(src.exclude, src.hf_split)
+    i = 0
+    for path in [src.path, *src.more_paths]:
+        for obj, err, raw in iter_records(path, src.hf_split):
+            item = Loaded(error=err) if err else load_record(src.format, obj, i, prefix, fields)
+            if item.problem and _problem_key(item.problem["problem"]) in excluded:
+                item = Loaded(skip="problem is in an excluded set (source.exclude)")
+            yield item, (raw if err else obj)
+            i += 1
+
+
+def _problem_key(text: str) -> str:
+    return " ".join(text.split())
+
+
+def excluded_problems(paths: list[str], hf_split: str | None) -> set[str]:
+    """Problem texts (whitespace-normalised) of every record of ``paths`` that has a ``problem``/``question``."""
+    out = set()
+    for path in paths:
+        for obj, err, _ in iter_records(path, hf_split):
+            text = None if err or not isinstance(obj, dict) else (obj.get("problem") or obj.get("question"))
+            if isinstance(text, str):
+                out.add(_problem_key(text))
+    return out
 
 
 def ingest_lineage(cfg: IngestConfig):
     """Config and the source's content fingerprint (the toy task is its config)."""
     from mathray.runtime.lineage import Lineage
 
-    if cfg.source.format != "toy" and not cfg.source.path:
-        raise ConfigError("source.path is required for format " + cfg.source.format)
-    inputs = {"source": source_fingerprint(cfg.source.path)} if cfg.source.format != "toy" else {}
+    src = cfg.source
+    if src.format != "toy" and not src.path:
+        raise ConfigError("source.path is required for format " + src.format)
+    inputs = {}
+    if src.format != "toy":
+        for i, path in enumerate([src.path, *src.more_paths]):
+            inputs[f"source[{i}]"] = source_fingerprint(path)
+        for i, path in enumerate(src.exclude):
+            inputs[f"exclude[{i}]"] = source_fingerprint(path)
     return Lineage.of("ingest", cfg, inputs)
 
 
