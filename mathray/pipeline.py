@@ -230,7 +230,10 @@ def output_lineage(node: Node) -> str | None:
     if node.kind == "evaluate":
         done = join(node.output, "_COMPLETE.json")
         return json.loads(storage.read_bytes(done))["lineage"]["hash"] if storage.exists(done) else None
-    manifest = ShardStore(node.output).read_manifest()
+    try:
+        manifest = ShardStore(node.output).read_manifest()
+    except storage.CorruptShard:
+        return None   # an unreadable manifest: the node runs again and rewrites it
     return manifest["lineage"]["hash"] if manifest and manifest.get("complete") and manifest.get("lineage") \
         else None
 
@@ -344,7 +347,16 @@ class PipelineFailed(JobFailed):
 def run_pipeline(cfg: PipelineConfig, echo: Callable[[str], None] = lambda s: print(s, flush=True),
                  only: list[str] | None = None) -> PipelineSummary:
     """Run every node not done (Ray must be up: ``runtime.entry.init_ray``); ``only`` limits the run to
-    these nodes and what they depend on."""
+    these nodes and what they depend on. The run root's writer lease is held throughout (a second pipeline
+    on the same root refuses), besides each stage's lease on its own output."""
+    from mathray.runtime.lease import OutputLease
+    from mathray.runtime.storage import absolute
+
+    with OutputLease(absolute(cfg.root), "pipeline"):
+        return _run_graph(cfg, echo, only)
+
+
+def _run_graph(cfg: PipelineConfig, echo: Callable[[str], None], only: list[str] | None) -> PipelineSummary:
     nodes = {n.name: n for n in build_graph(cfg)}
     if only:
         keep, todo = set(), list(only)

@@ -26,21 +26,56 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(scope="session")
-def s3_server():
-    """A moto S3 server over HTTP on 127.0.0.1; yields its endpoint URL. Credentials are dummies."""
-    from moto.server import ThreadedMotoServer
+def free_port() -> int:
+    import socket
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MotoS3:
+    """A moto S3 server over HTTP on a fixed port of 127.0.0.1. ``stop()`` closes the port (clients get
+    "connection refused", as in an outage); ``start()`` brings it back at the same endpoint with every object
+    it held (moto keeps its state in this process)."""
+
+    def __init__(self):
+        from moto.server import ThreadedMotoServer
+
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port)
+        self.running = False
+
+    def start(self) -> None:
+        if not self.running:
+            self.server.start()
+            self.running = True
+
+    def stop(self) -> None:
+        if self.running:
+            self.server.stop()
+            self.running = False
+
+
+@pytest.fixture(scope="session")
+def s3_moto():
+    """The session's S3 server itself (outage tests stop and restart it)."""
+    server = MotoS3()
     server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(s3_moto):
+    """The moto S3 server's endpoint URL, set in the environment with dummy credentials."""
+    endpoint = s3_moto.endpoint
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID",
                                             "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
     os.environ.update(AWS_ENDPOINT_URL_S3=endpoint, AWS_ACCESS_KEY_ID="testing",
                       AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
     yield endpoint
-    server.stop()
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
@@ -74,7 +109,9 @@ def ray_cluster(s3_server):
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
+        # address="local": a cluster of its own, even when other Ray clusters run on this machine (ray.init()
+        # would join the latest one it finds)
+        ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": f"{REPO}:{REPO / 'tests'}"}})
     yield ray
     ray.shutdown()

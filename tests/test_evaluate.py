@@ -139,3 +139,49 @@ def test_end_to_end_samples_to_report(ray_cluster, tmp_path, capsys):
     assert next(r for r in rep["table"] if r["selector"] == "Pass@1 (greedy)")["accuracy"] == 1.0
     assert evaluate.main(["--set", f"samples={tmp_path / 'nothing'}"]) == 2   # cannot run as given
     assert "is missing: run the stage that writes it first" in capsys.readouterr().err
+
+
+def test_duplicate_keys_and_scores_of_other_samples_are_refused_with_counts(tmp_path, capsys):
+    """A sample counted twice, or a score that belongs to no sample, would change every number of the report:
+    the job refuses (exit 2) and says how many."""
+    from mathray.core import schemas
+    from mathray.runtime.storage import ShardStore
+    from rayjobs import evaluate
+
+    rows = sample_rows(3, 2, seed=0)
+    samples = commit_samples(str(tmp_path / "samples"), rows, shards=1)
+    samples.commit_shard("part-00001", schemas.to_table(rows[:2], schemas.SAMPLES))   # two samples again
+    samples.write_manifest()
+    scores = ShardStore(str(tmp_path / "scores"))
+    scores.commit_shard("part-00000", schemas.to_table(
+        [_score(r["problem_id"], r["sample_id"], 0.5, [0.5]) for r in rows]
+        + [_score("other-problem", 0, 0.9, [0.9]), _score("other-problem", 1, 0.9, [0.9])], schemas.SCORES))
+    scores.write_manifest()
+    rc = evaluate.main(["--set", f"samples={samples.uri}", "--set", f"scores={scores.uri}",
+                        "--set", f"output={tmp_path / 'report'}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "evaluation inputs do not belong together" in err
+    assert "2 (problem_id, sample_id) keys occur more than once in the samples (2 extra rows" in err
+    assert "2 scores match no sample" in err
+    assert not (tmp_path / "report" / "report.json").exists()
+
+
+def test_scores_computed_from_another_sample_set_are_refused(tmp_path):
+    from mathray.jobs.evaluation import check_pools_input
+    from mathray.runtime.lineage import InputMismatch
+    from mathray.runtime.storage import ShardStore
+
+    rows = sample_rows(2, 2, seed=0)
+    commit_samples(str(tmp_path / "samples"), rows, shards=1)
+    scores = ShardStore(str(tmp_path / "scores"))
+    scores.commit_shard("part-00000", pa_scores(rows))
+    scores.write_manifest({"lineage": {"inputs": {"input": "shards@0123456789abcdef"}}})   # other samples' scores
+    cfg = EvaluateConfig(samples=str(tmp_path / "samples"), scores=scores.uri)
+    with pytest.raises(InputMismatch, match="computed from another sample set"):
+        check_pools_input(rows, scores.read_all().to_pylist(), cfg)
+
+
+def pa_scores(rows):
+    from mathray.core import schemas
+
+    return schemas.to_table([_score(r["problem_id"], r["sample_id"], 0.5, [0.5]) for r in rows], schemas.SCORES)

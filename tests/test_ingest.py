@@ -152,3 +152,47 @@ def test_math_12k_split_without_math500(shared_data, tmp_path):
                for line in (shared_data / "math500" / "test.jsonl").read_text().splitlines()}
     assert not any(" ".join(r["problem"].split()) in math500 for r in rows)
     assert len({r["problem_id"] for r in rows}) == 11998
+
+
+@pytest.mark.faults
+def test_ingest_driver_killed_then_rerun_is_exact(tmp_path):
+    """SIGKILL the ingest driver between shard commits; the re-run takes over its lease at once (the holder is
+    gone), commits only the missing shards, and the rows equal an uninterrupted ingest's."""
+    import os
+
+    from helpers.faults import assert_same_rows, finish, kill_once_committed, start, write_config
+
+    def cfg(out: str) -> IngestConfig:
+        return IngestConfig(source={"format": "toy", "split": "train"}, toy={"num_train": 48, "seed": 3},
+                            shard_rows=6, output=out)
+
+    reference = str(tmp_path / "reference")
+    run_ingest(cfg(reference))
+    out = str(tmp_path / "problems")
+    cfg_file = write_config(cfg(out), tmp_path / "ingest.yaml")
+    env = {**os.environ, "MATHRAY_TEST_PAUSE_S": "1"}
+    store = ShardStore(out)
+    at_kill = kill_once_committed(start(["tests/helpers/pausing_ingest.py", "--config", str(cfg_file)], env), store, 8)
+    assert 1 <= at_kill < 8, at_kill
+    before = {n: c.sha256 for n, c in store.committed().items()}
+    log = finish(start(["-m", "rayjobs.ingest", "--config", str(cfg_file)], env))
+    assert f"shards committed now: {8 - len(before)}, already committed: {len(before)}" in log
+    assert all(store.committed()[n].sha256 == sha for n, sha in before.items())
+    assert_same_rows(out, reference, ("problem_id",))
+
+
+def test_duplicate_ids_and_out_of_range_integers_are_quarantined_with_reasons(tmp_path):
+    f = tmp_path / "dups.jsonl"
+    recs = [{"q": "1+1?", "a": "2", "id": "a", "lvl": 1}, {"q": "2+2?", "a": "4", "id": "b", "lvl": 2},
+            {"q": "1+1?", "a": "2", "id": "a", "lvl": 1},        # the same problem again: kept once, counted
+            {"q": "3+3?", "a": "6", "id": "a", "lvl": 1},        # another problem under the same id: refused
+            {"q": "5+5?", "a": "10", "id": "c", "lvl": 2**40}]   # level beyond int32: refused before writing
+    f.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    summary, store = _ingest(tmp_path, "mapped", f, source={"id_prefix": "m", "fields": {
+        "problem": "q", "answer": "a", "id": "id", "level": "lvl"}})
+    rows = store.read_all().to_pylist()
+    assert [(r["problem_id"], r["problem"]) for r in rows] == [("m-a", "1+1?"), ("m-b", "2+2?")]
+    assert summary.duplicates == 1 and summary.quarantined == 2
+    reasons = {q["row_index"]: q["reason"] for q in store.read_all_quarantine().to_pylist()}
+    assert reasons[3] == "duplicate problem_id 'm-a' with other content (first at record 0)"
+    assert reasons[4] == "field 'level': integer 1099511627776 outside the range of int32 [-2147483648, 2147483647]"

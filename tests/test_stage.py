@@ -1,10 +1,13 @@
 """The resumable stage runner on a real local Ray cluster, with a small pure transform."""
+import json
+
 import pyarrow as pa
 import pytest
 
 from mathray.core import schemas
 from mathray.config import StrictModel
 from mathray.runtime.lineage import Lineage, LineageMismatch
+from mathray.runtime.spec import StageJobConfig, StageSpec, run_spec
 from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, run_stage, validate_batch, with_source
 from mathray.runtime.storage import ShardStore, shard_name
 
@@ -76,6 +79,7 @@ def test_stage_outputs_quarantine_and_resume(ray_cluster, tmp_path):
 
 
 @pytest.mark.cluster
+@pytest.mark.faults
 def test_other_lineage_refuses_then_overwrite_clears(ray_cluster, tmp_path):
     inp, out = ShardStore(str(tmp_path / "in")), ShardStore(str(tmp_path / "out"))
     _problems(inp)
@@ -89,3 +93,46 @@ def test_other_lineage_refuses_then_overwrite_clears(ray_cluster, tmp_path):
     summary = _run(inp, out, cfg=Cfg(copies=3), resume="overwrite")
     assert summary.shards_committed == 3 and summary.complete
     assert {c.lineage for c in out.committed().values()} == {Lineage.of("test", Cfg(copies=3), {"input": "shards@abc"}).hash}
+
+
+class Exploder(Doubler):
+    """The stage's own code with a bug that one row triggers (a ``run_spec`` actor: ``(cfg, device)``)."""
+
+    def __init__(self, cfg: dict, device: str):
+        self.explode = cfg.get("explode", "")
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        if self.explode and any(p == self.explode for p in batch.column("problem").to_pylist()):
+            raise ZeroDivisionError("division by zero in the stage's own code")
+        return super().__call__(batch)
+
+
+class GuardCfg(StageJobConfig):
+    explode: str = ""
+
+
+def _guard_spec():
+    from ray.data import ActorPoolStrategy
+
+    return StageSpec(job="guarded", input_schema=schemas.PROBLEMS, output_schema=OUT, input_key=("problem_id",),
+                     output_key=("problem_id", "copy"), actor=Exploder,
+                     pool=lambda cfg, device: {"compute": ActorPoolStrategy(min_size=1, max_size=1), "batch_size": 4},
+                     device=lambda cfg: "cpu", models=lambda cfg: {}, stats=lambda t: {"rows": t.num_rows})
+
+
+@pytest.mark.cluster
+@pytest.mark.faults
+def test_stage_code_raising_on_one_row_quarantines_it_and_the_job_continues(ray_cluster, tmp_path):
+    inp = ShardStore(str(tmp_path / "in"))
+    _problems(inp)
+    spec = _guard_spec()
+    reference = run_spec(spec, GuardCfg(input=inp.uri, output=str(tmp_path / "reference")))
+    guarded = run_spec(spec, GuardCfg(input=inp.uri, output=str(tmp_path / "guarded"), explode="q03"))
+    assert reference.complete and guarded.complete and guarded.shards_committed == 3
+    ref_rows, rows = (sorted(ShardStore(str(tmp_path / sub)).read_all().to_pylist(),
+                             key=lambda r: (r["problem_id"], r["copy"])) for sub in ("reference", "guarded"))
+    assert rows == [r for r in ref_rows if r["problem_id"] != "p0-3"]   # every other row exactly as without the bug
+    q = {json.loads(r["raw"])["problem_id"]: r["reason"]
+         for r in ShardStore(str(tmp_path / "guarded")).read_all_quarantine().to_pylist()}
+    assert q["p0-3"] == "Exploder raised ZeroDivisionError: division by zero in the stage's own code"
+    assert guarded.rows_quarantined == reference.rows_quarantined + 1

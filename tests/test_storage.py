@@ -1,6 +1,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from mathray.runtime.storage import ShardStore, resolve, shard_name
+from mathray.runtime.storage import ShardStore, read_bytes, resolve, shard_name
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,3 +93,88 @@ def test_kill_mid_stage_then_resume_exact(storage_root, tmp_path):
 def test_unsafe_s3_uris_are_refused(uri):
     with pytest.raises(ValueError):
         resolve(uri)
+
+
+def _three_shards(store: ShardStore) -> None:
+    for i in range(3):
+        store.commit_shard(shard_name(i), pa.table({"id": [i * 10, i * 10 + 1]}))
+    store.write_manifest()
+
+
+@pytest.mark.faults
+def test_corrupt_and_foreign_markers_are_named_and_the_rest_stays_readable(storage_root):
+    from mathray.runtime.lineage import shard_set_fingerprint
+    from mathray.runtime.storage import CorruptShard
+
+    store = ShardStore(storage_root)
+    _three_shards(store)
+    store._put(store._commit_path("part-00001"), b'{"name": "part-00001", "rows": 2, "sha')   # cut short
+    foreign = json.loads(read_bytes(f"{storage_root}/_commits/part-00000.json"))
+    store._put(store._commit_path("part-00002"), json.dumps(foreign).encode())                # names part-00000
+    assert list(store.committed()) == ["part-00000"]
+    problems = store.marker_problems
+    assert set(problems) == {store.where(store._commit_path(n)) for n in ("part-00001", "part-00002")}
+    assert "not valid JSON" in problems[store.where(store._commit_path("part-00001"))]
+    assert "foreign marker" in problems[store.where(store._commit_path("part-00002"))]
+    assert store.read_all().column("id").to_pylist() == [0, 1]          # the rest stays readable
+    with pytest.raises(CorruptShard, match=r"part-00001.json is unusable \(not valid JSON"):
+        shard_set_fingerprint(store)                                    # a stage reading it refuses, naming it
+    store.clear_uncommitted()                                           # the writer's re-run: recomputed
+    assert list(store.committed()) == ["part-00000"] and not store.marker_problems
+    assert sorted(i.path.rsplit("/", 1)[-1] for i in store._list("shards")) == ["part-00000.parquet"]
+
+
+@pytest.mark.faults
+def test_corrupt_shard_bytes_are_detected_and_named(storage_root):
+    from mathray.runtime.storage import CorruptShard, table_to_parquet_bytes
+
+    store = ShardStore(storage_root)
+    _three_shards(store)
+    # valid parquet, other rows: only the checksum can tell
+    store._put(store.shard_path("part-00001"), table_to_parquet_bytes(pa.table({"id": [99, 98]})))
+    with pytest.raises(CorruptShard) as err:
+        store.read_all()
+    assert store.where(store.shard_path("part-00001")) in str(err.value) and "sha256" in str(err.value)
+    unchecked = ShardStore(storage_root, verify=False)                   # the one flag that turns it off
+    assert unchecked.read_all().column("id").to_pylist() == [0, 1, 99, 98, 20, 21]
+
+
+def test_temporary_files_of_a_live_writer_survive_another_writers_cleanup(tmp_path):
+    """Temporary files are per attempt: cleanup removes a dead writer's, never a live one's."""
+    from mathray.runtime.lease import attempt_id
+
+    uri = str(tmp_path / "out")
+    live = Path(uri, "_tmp", attempt_id(), "x.part")             # this process: alive
+    dead = Path(uri, "_tmp", f"{socket.gethostname()}-999999999-1-abcdef", "y.part")
+    for f in (live, dead):
+        f.parent.mkdir(parents=True)
+        f.write_bytes(b"partial")
+    ShardStore(uri).clear_uncommitted()
+    assert live.exists() and not dead.parent.exists()
+
+
+def test_transient_failures_are_retried_then_give_up_naming_the_endpoint(monkeypatch):
+    from mathray.runtime import retries
+
+    outage = OSError("AWS Error NETWORK_CONNECTION during PutObject operation: curlCode: 7, Could not connect")
+    calls = []
+
+    def flaky():
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise outage
+        return "ok"
+
+    assert retries.call(flaky, what="writing x", where="http://127.0.0.1:1 (bucket b)", window_s=10) == "ok"
+    assert len(calls) == 3 and calls[2] - calls[0] >= 0.8           # backed off: 0.5 s, then 1 s (+-20%)
+    monkeypatch.setenv("MATHRAY_STORAGE_RETRY_S", "1")
+    with pytest.raises(retries.StorageUnavailable, match=r"http://127.0.0.1:1 \(bucket b\).*writing x"):
+        retries.call(lambda: (_ for _ in ()).throw(outage), what="writing x", where="http://127.0.0.1:1 (bucket b)")
+    with pytest.raises(FileNotFoundError):                           # not transient: raised at once
+        retries.call(lambda: (_ for _ in ()).throw(FileNotFoundError("k")), what="w", where="e", window_s=10)
+    assert not retries.is_transient(OSError("AWS Error ACCESS_DENIED during GetObject operation"))
+
+
+def test_uris_with_credentials_are_refused():
+    with pytest.raises(ValueError, match="user info"):
+        resolve("s3://AKIAFAKE:secret@bucket/key")

@@ -80,6 +80,13 @@ QUARANTINE = pa.schema([
 _RAW_LIMIT = 4000
 
 
+def _int_range(typ: pa.DataType) -> tuple[int, int]:
+    bits = typ.bit_width
+    if pa.types.is_unsigned_integer(typ):
+        return 0, 2**bits - 1
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
 def _check_value(value: Any, typ: pa.DataType) -> str | None:
     """Reason the value does not fit ``typ``, or None when it does."""
     if pa.types.is_string(typ):
@@ -92,9 +99,12 @@ def _check_value(value: Any, typ: pa.DataType) -> str | None:
         return None
     if pa.types.is_integer(typ):
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return None
-            return f"expected an integer, got {type(value).__name__}"
+            if not (isinstance(value, float) and value.is_integer()):
+                return f"expected an integer, got {type(value).__name__}"
+            value = int(value)
+        lo, hi = _int_range(typ)
+        if not lo <= value <= hi:   # checked here: pyarrow would fail the whole shard on it
+            return f"integer {value} outside the range of {typ} [{lo}, {hi}]"
         return None
     if pa.types.is_floating(typ):
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -57,10 +57,22 @@ def _exit(message: str):  # tests: a worker that dies in a call
     os._exit(3)
 
 
+# The only variables a worker inherits: it evaluates untrusted model output, so it never sees credentials
+# (AWS keys, tokens) or anything else of the caller's environment.
+WORKER_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONHASHSEED", "OMP_NUM_THREADS",
+              "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def worker_env() -> dict[str, str]:
+    """The environment of a sandbox worker: ``WORKER_ENV`` and ``LC_*`` from the caller's, plus PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k in WORKER_ENV or k.startswith("LC_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)
+    return env
+
+
 class _Worker:
     def __init__(self, command: list[str]):
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        env = worker_env()
         self.stderr = tempfile.TemporaryFile()  # a file, not a pipe: a chatty worker can never block on it
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, env=env, close_fds=True)

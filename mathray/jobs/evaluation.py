@@ -49,6 +49,7 @@ class EvaluateConfig(StrictModel):
     bootstrap_resamples: int = Field(1000, ge=10)
     confidence: float = 0.95
     seed: int = 0                         # subsets and bootstrap
+    verify_inputs: bool = knob(True)      # check shards against their commit markers' sha256 when read
 
 
 def cluster_ids(answers: Sequence[str | None]) -> list[int | None]:
@@ -170,12 +171,12 @@ def default_output(cfg: EvaluateConfig) -> str:
     return join(posixpath.dirname((cfg.scores or cfg.samples).rstrip("/")), "report")
 
 
-def _read_rows(uri: str) -> list[dict]:
+def _read_rows(uri: str, verify: bool = True) -> list[dict]:
     from mathray.runtime.lineage import InputNotReady
     from mathray.runtime.storage import ShardStore
 
     try:
-        return ShardStore(uri).read_all().to_pylist()
+        return ShardStore(uri, verify=verify).read_all().to_pylist()
     except FileNotFoundError as e:
         raise InputNotReady(str(e)) from None
 
@@ -212,23 +213,63 @@ def evaluation_lineage(cfg: EvaluateConfig):
     from mathray.runtime.lineage import Lineage, shard_set_fingerprint
     from mathray.runtime.storage import ShardStore
 
-    return Lineage.of("evaluate", cfg, {k: shard_set_fingerprint(ShardStore(u))
+    return Lineage.of("evaluate", cfg, {k: shard_set_fingerprint(ShardStore(u, verify=cfg.verify_inputs))
                                         for k, u in evaluation_inputs(cfg).items()})
+
+
+def check_pools_input(samples: list[dict], scores: list[dict], cfg: EvaluateConfig,
+                      greedy: list[dict] | None = None) -> None:
+    """Refuse (``InputMismatch``, with counts) inputs that would be counted wrong: a (problem_id, sample_id)
+    twice in the samples or the scores (counted twice), scores that match no sample (another sample set's
+    scores), greedy rows with a problem twice, and scores whose recorded input is not these samples."""
+    from collections import Counter
+
+    from mathray.runtime.lineage import InputMismatch, shard_set_fingerprint
+    from mathray.runtime.storage import ShardStore
+
+    problems = []
+    for name, rows in (("samples", samples), ("scores", scores)):
+        keys = Counter((r["problem_id"], r["sample_id"]) for r in rows)
+        dups = {k: n for k, n in keys.items() if n > 1}
+        if dups:
+            problems.append(f"{len(dups)} (problem_id, sample_id) keys occur more than once in the {name} "
+                            f"({sum(dups.values()) - len(dups)} extra rows; e.g. {sorted(dups)[:3]})")
+    sample_keys = {(r["problem_id"], r["sample_id"]) for r in samples}
+    orphans = sorted({(r["problem_id"], r["sample_id"]) for r in scores} - sample_keys)
+    if orphans:
+        problems.append(f"{len(orphans)} scores match no sample (e.g. {orphans[:3]}): these scores belong to "
+                        "other samples")
+    if greedy is not None:
+        per_problem = Counter(r["problem_id"] for r in greedy)
+        twice = sorted(p for p, n in per_problem.items() if n > 1)
+        if twice:
+            problems.append(f"{len(twice)} problems have more than one greedy sample (e.g. {twice[:3]})")
+    if cfg.scores:
+        recorded = ((ShardStore(cfg.scores).read_manifest() or {}).get("lineage") or {}).get("inputs", {})
+        if recorded.get("input") and recorded["input"] != shard_set_fingerprint(ShardStore(cfg.samples)):
+            problems.append(f"the scores at {cfg.scores} were computed from another sample set "
+                            f"({recorded['input']}) than {cfg.samples}")
+    if problems:
+        raise InputMismatch("evaluation inputs do not belong together:\n  " + "\n  ".join(problems))
 
 
 def build_report(cfg: EvaluateConfig) -> dict:
     from mathray.runtime.lineage import InputNotReady
 
-    samples = _read_rows(cfg.samples)
-    scores = _read_rows(cfg.scores) if cfg.scores else []
+    samples = _read_rows(cfg.samples, cfg.verify_inputs)
+    scores = _read_rows(cfg.scores, cfg.verify_inputs) if cfg.scores else []
     if not samples:
         raise InputNotReady(f"no committed SAMPLES rows under {cfg.samples}")
+    greedy_rows = _read_rows(cfg.greedy_samples, cfg.verify_inputs) if cfg.greedy_samples else None
+    check_pools_input(samples, scores, cfg, greedy_rows)
     pools = build_pools(samples, scores)
-    greedy = greedy_accuracy(_read_rows(cfg.greedy_samples), list(pools)) if cfg.greedy_samples else None
+    greedy = greedy_accuracy(greedy_rows, list(pools)) if greedy_rows is not None else None
     report = evaluate_pools(pools, cfg, greedy)
     for name, g in cfg.generators.items():
-        report["table"] += generator_rows(name, _read_rows(g.samples),
-                                          _read_rows(g.greedy_samples) if g.greedy_samples else None, cfg)
+        g_samples = _read_rows(g.samples, cfg.verify_inputs)
+        g_greedy = _read_rows(g.greedy_samples, cfg.verify_inputs) if g.greedy_samples else None
+        check_pools_input(g_samples, [], cfg.model_copy(update={"scores": None}), g_greedy)
+        report["table"] += generator_rows(name, g_samples, g_greedy, cfg)
     report["provenance"] = provenance(cfg, samples, scores)
     report["settings"] = cfg.model_dump(mode="json")
     return report
@@ -247,15 +288,18 @@ class EvaluateSummary:
 
 
 def run_evaluate(cfg: EvaluateConfig) -> EvaluateSummary:
-    """Build the report and write its files, then the completion mark with the lineage (last)."""
+    """Build the report and write its files, then the completion mark with the lineage (last), holding the
+    report directory's writer lease."""
     from mathray.jobs.report import write_report
+    from mathray.runtime.lease import OutputLease
     from mathray.runtime.storage import join, write_bytes_atomic
 
-    lineage = evaluation_lineage(cfg)
-    report = build_report(cfg)
-    report["provenance"]["lineage"] = lineage.hash
     out = default_output(cfg)
-    files = write_report(report, out)
-    write_bytes_atomic(join(out, DONE_MARK), json.dumps({"lineage": lineage.record(),
-                                                          "code_version": code_version()}).encode())
+    with OutputLease(out, "evaluate"):
+        lineage = evaluation_lineage(cfg)
+        report = build_report(cfg)
+        report["provenance"]["lineage"] = lineage.hash
+        files = write_report(report, out)
+        write_bytes_atomic(join(out, DONE_MARK), json.dumps({"lineage": lineage.record(),
+                                                              "code_version": code_version()}).encode())
     return EvaluateSummary(report, files)

@@ -358,6 +358,7 @@ class IngestSummary:
     problems: int = 0
     step_labels: int = 0
     skipped: int = 0
+    duplicates: int = 0              # records repeating an earlier record's problem (same content): kept once
     quarantined: int = 0
     shards_committed: int = 0
     shards_skipped: int = 0
@@ -365,7 +366,8 @@ class IngestSummary:
     def lines(self) -> list[str]:
         return [f"[ingest] records read: {self.records}",
                 f"[ingest] problems: {self.problems}, step-labelled solutions: {self.step_labels}",
-                f"[ingest] skipped by format rules: {self.skipped}, quarantined: {self.quarantined}",
+                f"[ingest] skipped by format rules: {self.skipped}, repeated problems kept once: "
+                f"{self.duplicates}, quarantined: {self.quarantined}",
                 f"[ingest] shards committed now: {self.shards_committed}, already committed: "
                 f"{self.shards_skipped}"]
 
@@ -427,16 +429,34 @@ def ingest_lineage(cfg: IngestConfig):
     return Lineage.of("ingest", cfg, inputs)
 
 
+LABEL_FORMATS = ("prm800k", "math_shepherd")   # the formats that give STEP_LABELS rows
+
+
 def run_ingest(cfg: IngestConfig) -> IngestSummary:
     """Read the source, validate rows, and commit PROBLEMS (and STEP_LABELS) shards of ``shard_rows``
-    input records each; malformed records go to each shard's quarantine. Re-runs skip committed shards."""
-    from mathray.config import code_version, resolved_config
-    from mathray.core import schemas
-    from mathray.runtime.stage import check_lineage
-    from mathray.runtime.storage import ShardStore, join, shard_name
+    input records each; malformed records go to each shard's quarantine, and so does a record whose
+    problem_id an earlier record of the source has with other content (the same content again is kept once
+    and counted). Re-runs skip committed shards. The outputs' writer leases are held throughout."""
+    import contextlib
+
+    from mathray.runtime.lease import OutputLease
+    from mathray.runtime.storage import ShardStore, join
 
     problems = ShardStore(cfg.output)
     labels = ShardStore(cfg.step_labels_output or join(cfg.output, "..", "step_labels"))
+    with contextlib.ExitStack() as leases:
+        leases.enter_context(OutputLease(problems.uri, "ingest"))
+        if cfg.source.format in LABEL_FORMATS:
+            leases.enter_context(OutputLease(labels.uri, "ingest"))
+        return _ingest(cfg, problems, labels)
+
+
+def _ingest(cfg: IngestConfig, problems, labels) -> IngestSummary:
+    from mathray.config import code_version, resolved_config
+    from mathray.core import schemas
+    from mathray.runtime.stage import check_lineage
+    from mathray.runtime.storage import shard_name
+
     lineage = ingest_lineage(cfg)
     chash, version = lineage.hash, code_version()
     for store in (problems, labels):
@@ -446,6 +466,16 @@ def run_ingest(cfg: IngestConfig) -> IngestSummary:
     summary = IngestSummary()
     source_name = cfg.source.path or f"toy:{cfg.source.split}"
     wrote_labels = False
+    first_seen: dict[str, tuple[int, str]] = {}   # problem_id -> (record index, content digest)
+
+    def duplicate(row: dict, row_index: int) -> str | None:
+        """None for a new problem_id; "same" for a repeat of the same problem; else the quarantine reason."""
+        digest = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()
+        seen = first_seen.setdefault(row["problem_id"], (row_index, digest))
+        if seen[0] == row_index:
+            return None
+        return "same" if seen[1] == digest else (
+            f"duplicate problem_id {row['problem_id']!r} with other content (first at record {seen[0]})")
 
     def flush(index: int, batch: list[tuple[Loaded, Any]]) -> None:
         nonlocal wrote_labels
@@ -458,6 +488,14 @@ def run_ingest(cfg: IngestConfig) -> IngestSummary:
                 continue
             if item.skip:
                 summary.skipped += 1
+                continue
+            valid = item.problem is not None and schemas.row_problem(item.problem, schemas.PROBLEMS) is None
+            dup = duplicate(item.problem, row_index) if valid else None
+            if dup == "same":
+                summary.duplicates += 1
+                item = Loaded(step_labels=item.step_labels)
+            elif dup:
+                bad.append(schemas.quarantine_row(source_name, row_index, dup, raw))
                 continue
             for row, schema, out in ((item.problem, schemas.PROBLEMS, prob_rows),
                                      (item.step_labels, schemas.STEP_LABELS, label_rows)):
@@ -472,7 +510,7 @@ def run_ingest(cfg: IngestConfig) -> IngestSummary:
         summary.problems += len(prob_rows)
         summary.step_labels += len(label_rows)
         qtable = schemas.to_table(bad, schemas.QUARANTINE)
-        has_labels = bool(label_rows) or cfg.source.format in ("prm800k", "math_shepherd")
+        has_labels = bool(label_rows) or cfg.source.format in LABEL_FORMATS
         if has_labels and not labels.is_committed(name):
             labels.commit_shard(name, schemas.to_table(label_rows, schemas.STEP_LABELS), qtable,
                                 config_hash=chash, lineage=chash, code_version=version)
@@ -495,7 +533,7 @@ def run_ingest(cfg: IngestConfig) -> IngestSummary:
             batch, index = [], index + 1
     if batch or index == 0:
         flush(index, batch)
-    if summary.records and summary.problems + summary.step_labels + summary.skipped == 0:
+    if summary.records and summary.problems + summary.step_labels + summary.skipped + summary.duplicates == 0:
         raise UnreadableInput(f"no usable record in {source_name}: all {summary.records} were malformed "
                               "(see the quarantine output)")
     extra = {"job": "ingest", "lineage": lineage.record(), "code_version": version}

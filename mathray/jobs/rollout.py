@@ -126,12 +126,17 @@ class RolloutLabeler:
                 continue
             work.append((row, steps))
         labelled = self.label([r for r, _ in work], [s for _, s in work])
-        out += [with_source(lab, row, 1) for (row, _), lab in zip(work, labelled)]
+        out += [quarantined(row, lab) if isinstance(lab, str) else with_source(lab, row, 1)
+                for (row, _), lab in zip(work, labelled)]
         return rows_to_table(out, OUTPUT_SCHEMA)
 
-    def label(self, rows: list[dict], all_steps: list[list] | None = None) -> list[dict]:
-        """STEP_LABELS rows for SAMPLES rows (no stage bookkeeping); one engine call per round."""
+    def label(self, rows: list[dict], all_steps: list[list] | None = None) -> list[dict | str]:
+        """STEP_LABELS rows for SAMPLES rows (no stage bookkeeping); one engine call per round. A solution
+        one of whose rollout prompts the engine refuses (e.g. longer than ``max_model_len``) gets the reason
+        (a str) instead of a row, and no further rollouts."""
         from vllm import SamplingParams
+
+        from mathray.runtime.engine import generate_or_refuse
 
         cfg = self.cfg
         if all_steps is None:
@@ -140,19 +145,23 @@ class RolloutLabeler:
                     for r, steps in zip(rows, all_steps)]
         tokens = [0] * len(rows)
         unfinished = [0] * len(rows)
+        refused: dict[int, str] = {}
         before, t0 = cache_counters(self.llm), time.time()
 
         def evaluate(requests: list[tuple[int, int]]) -> list[int]:
             prompts, params = [], []
-            for j, i in requests:
+            sent = [(j, i) for j, i in requests if j not in refused]
+            for j, i in sent:
                 r = rows[j]
                 prompts.append(rollout_prompt(r["problem"], r["text"], all_steps[j], i))
                 params.append(SamplingParams(
                     n=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
                     stop=STOP_STRINGS, seed=prefix_seed(cfg.seed, r["problem_id"], r["sample_id"], i, cfg.k)))
-            outputs = self.llm.generate(prompts, params, use_tqdm=False)
-            results = []
-            for (j, i), res in zip(requests, outputs):
+            counts = {}
+            for (j, i), res in zip(sent, generate_or_refuse(self.llm, prompts, params)):
+                if isinstance(res, str):
+                    refused.setdefault(j, res)
+                    continue
                 prefix = prefix_text(rows[j]["text"], all_steps[j], i)
                 n_correct = 0
                 for c in res.outputs:
@@ -161,8 +170,8 @@ class RolloutLabeler:
                         unfinished[j] += 1
                     elif is_correct_answer(prefix + "\n" + c.text, rows[j]["reference_answer"]):
                         n_correct += 1
-                results.append(n_correct)
-            return results
+                counts[(j, i)] = n_correct
+            return [counts.get(r, 0) for r in requests]   # refused: 0, never sent again; its row is quarantined
 
         stats = run_rounds(searches, evaluate)
         after = cache_counters(self.llm)
@@ -171,6 +180,9 @@ class RolloutLabeler:
                       **{k: after[k] - before.get(k, 0) for k in after}}
         out = []
         for j, (r, steps, s) in enumerate(zip(rows, all_steps, searches)):
+            if j in refused:
+                out.append(refused[j])
+                continue
             lab = s.labels()
             meta = {"mode": cfg.mode, "k": cfg.k, "completer": self.completer, "evaluations": lab.evaluations,
                     "free_last_step": s.final_grade is not None, "unfinished_rollouts": unfinished[j],

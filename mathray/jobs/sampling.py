@@ -273,24 +273,14 @@ class SampleEngine:
         return rows_to_table(out, schemas.SAMPLES)
 
     def _generate(self, requests: list, shared: dict) -> list:
-        """vLLM outputs in request order; if the engine refuses the batch, each request alone, and a
-        refused request becomes its reason (quarantine) instead of failing the whole batch."""
+        """vLLM outputs in request order; a request the engine refuses becomes its reason (quarantine)."""
         from vllm import SamplingParams
 
-        if not requests:
-            return []
+        from mathray.runtime.engine import generate_or_refuse
+
         prompts_in = [{"prompt_token_ids": ids} for _, _, ids, _, _, _ in requests]
         params = [SamplingParams(n=n, seed=seed, **shared) for _, _, _, _, n, seed in requests]
-        try:
-            return self.llm.generate(prompts_in, params, use_tqdm=False)
-        except ValueError:
-            results = []
-            for p, sp in zip(prompts_in, params):
-                try:
-                    results.append(self.llm.generate([p], sp, use_tqdm=False)[0])
-                except ValueError as e:
-                    results.append(f"engine refused the prompt: {e}")
-            return results
+        return generate_or_refuse(self.llm, prompts_in, params)
 
 
 # -- the job ------------------------------------------------------------------------------------------

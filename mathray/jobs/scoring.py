@@ -93,8 +93,9 @@ class _Model:
 
         path = fetch_model(uri)
         self.torch = torch
-        self.tok = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
+        self.tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype),
+                                                          trust_remote_code=False).to(device).eval()
         self.labels = load_labels(path, self.tok)
         self.device, self.exact_head = device, exact_head
         self.pad_id = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0

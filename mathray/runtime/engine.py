@@ -75,7 +75,8 @@ def llm_kwargs(cfg: EngineConfig, device: str) -> dict:
     kw = dict(model=cfg.model, tokenizer=cfg.tokenizer or cfg.model, dtype=cfg.dtype,
               max_model_len=cfg.max_model_len, tensor_parallel_size=cfg.tensor_parallel_size,
               pipeline_parallel_size=cfg.pipeline_parallel_size, enable_prefix_caching=cfg.enable_prefix_caching,
-              enforce_eager=cfg.enforce_eager, seed=cfg.seed)
+              enforce_eager=cfg.enforce_eager, seed=cfg.seed,
+              trust_remote_code=False)   # a model's own Python code runs only when a config says so
     if cfg.max_num_seqs:
         kw["max_num_seqs"] = cfg.max_num_seqs
     if device == "gpu":
@@ -101,7 +102,41 @@ def build_llm(cfg: EngineConfig, device: str):
     from mathray.runtime.models import fetch_model
 
     local = {"model": fetch_model(cfg.model), "tokenizer": fetch_model(cfg.tokenizer) if cfg.tokenizer else None}
-    return LLM(**llm_kwargs(cfg.model_copy(update=local), device))
+    kwargs = llm_kwargs(cfg.model_copy(update=local), device)
+    if kwargs["trust_remote_code"]:
+        print(f"[engine] trust_remote_code=True (set in engine.engine_kwargs): the Python code shipped with "
+              f"{cfg.model} runs in this engine replica", flush=True)
+    return LLM(**kwargs)
+
+
+def refusal_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions with which vLLM refuses one request (the request's fault, not the engine's): ``ValueError``
+    and vLLM's client errors (vLLM 0.32 raises ``VLLMValidationError``, which is not a ``ValueError``, for a
+    prompt longer than ``max_model_len``)."""
+    try:
+        from vllm.exceptions import VLLMClientError
+    except ImportError:
+        return (ValueError,)
+    return ValueError, VLLMClientError
+
+
+def generate_or_refuse(llm, prompts: list, params: list) -> list:
+    """``llm.generate`` outputs in request order; when the engine refuses the batch, each request alone, and
+    a refused request becomes its reason (a str, for quarantine) instead of failing the whole batch (vLLM
+    aborts the requests of a batch it refuses, so none is left running)."""
+    if not prompts:
+        return []
+    refused = refusal_errors()
+    try:
+        return llm.generate(prompts, params, use_tqdm=False)
+    except refused:
+        out = []
+        for p, sp in zip(prompts, params):
+            try:
+                out.append(llm.generate([p], [sp], use_tqdm=False)[0])
+            except refused as e:
+                out.append(f"engine refused the prompt: {e}")
+        return out
 
 
 def _placement_group_strategy(bundles: int, accelerator_type: str | None):

@@ -4,8 +4,9 @@ print the summary; every refusal is one message on stderr and a non-zero exit, n
     def main(argv=None) -> int:
         return job_main(SampleJobConfig, run_sampling, argv, __doc__)
 
-Exit codes: 0 done; 2 the config or the command cannot be run as given (bad key, missing input, lineage
-mismatch, model not ready); 1 the job ran and failed (e.g. an unreadable input file).
+Exit codes: 0 done; 2 the config or the command cannot be run as given (bad key, missing or corrupt input,
+lineage mismatch, model not ready, another live driver writing the same output); 1 the job ran and failed
+(e.g. an unreadable input file, the object store unreachable for the whole retry window).
 """
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ def started_local_cluster() -> bool:
 
 def usage_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean "cannot run as given": reported as one message, exit 2."""
-    from mathray.runtime.lineage import InputNotReady, LineageMismatch
+    from mathray.runtime.lease import OutputLeased
+    from mathray.runtime.lineage import InputMismatch, InputNotReady, LineageMismatch
     from mathray.runtime.models import ModelNotReady
+    from mathray.runtime.storage import CorruptShard
 
-    return ConfigError, InputNotReady, LineageMismatch, ModelNotReady
+    return ConfigError, InputNotReady, InputMismatch, LineageMismatch, ModelNotReady, OutputLeased, CorruptShard
 
 
 def job_main(config_cls: type, run: Callable, argv: list[str] | None, doc: str | None,

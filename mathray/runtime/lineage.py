@@ -25,6 +25,10 @@ class InputNotReady(RuntimeError):
     """An input a stage reads is missing or incomplete."""
 
 
+class InputMismatch(RuntimeError):
+    """Inputs that do not belong together (e.g. scores of other samples, duplicate keys)."""
+
+
 @dataclass
 class Lineage:
     job: str
@@ -85,8 +89,9 @@ def mismatch_message(uri: str, old: Lineage | None, new: Lineage, old_hash: str)
 
 def shard_set_fingerprint(store) -> str:
     """Fingerprint of a complete shard set (``runtime.storage.ShardStore``): its committed shards' names and
-    sha256 sums. Raises ``InputNotReady`` when the set is missing or not marked complete."""
-    manifest = store.read_manifest()
+    sha256 sums. Raises ``InputNotReady`` when the set is missing or not marked complete, ``CorruptShard``
+    when (with the store's ``verify``) a shard of its manifest has no usable commit marker."""
+    manifest = store.verified_manifest()
     if manifest is None or not manifest.get("complete"):
         state = "missing" if manifest is None else "incomplete (its writer has not finished)"
         raise InputNotReady(f"input {store.uri} is {state}: run the stage that writes it first")

@@ -31,6 +31,7 @@ class StageJobConfig(StrictModel):
     output: str = knob("")
     resume: Literal["auto", "overwrite"] = knob("auto")   # overwrite: clear an output of another lineage
     max_shards: int | None = knob(None)                   # take at most this many pending shards this run
+    verify_inputs: bool = knob(True)   # check input shards against their commit markers' sha256 when read
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def stage_lineage(spec: StageSpec, cfg) -> "Lineage":
     from mathray.runtime.models import check_model, model_fingerprint
     from mathray.runtime.storage import ShardStore
 
-    inputs = {"input": shard_set_fingerprint(ShardStore(cfg.input))}
+    inputs = {"input": shard_set_fingerprint(ShardStore(cfg.input, verify=cfg.verify_inputs))}
     for name, uri in spec.models(cfg).items():
         check_model(uri)
         inputs[name] = model_fingerprint(uri)
@@ -68,11 +69,12 @@ def run_spec(spec: StageSpec, cfg, *, actor: type | None = None,
     """Run the job ``spec`` with ``cfg`` (Ray must be up: ``runtime.entry.init_ray``). ``actor``/``stats``
     replace the spec's (tests and benchmarks wrap them)."""
     from mathray.runtime.engine import resolve_device
+    from mathray.runtime.guard import row_guarded
     from mathray.runtime.storage import ShardStore
 
     lineage = stage_lineage(spec, cfg)
     device = resolve_device(spec.device(cfg))
-    actor_cls = actor or spec.actor
+    actor_cls = row_guarded(actor or spec.actor, spec.output_schema)   # a row its code raises on: quarantined
 
     def transform(ds):
         ds = ds.map_batches(validate_batch, batch_format="pyarrow", fn_kwargs={"schema": spec.input_schema})
@@ -82,8 +84,8 @@ def run_spec(spec: StageSpec, cfg, *, actor: type | None = None,
                             fn_constructor_kwargs={"cfg": cfg.model_dump(mode="json"), "device": device})
         return spec.after_actor(cfg, ds) if spec.after_actor else ds
 
-    output = ShardStore(cfg.output)
-    summary = run_stage(job=spec.job, cfg=cfg, input_store=ShardStore(cfg.input), output_store=output,
+    output, inputs = ShardStore(cfg.output), ShardStore(cfg.input, verify=cfg.verify_inputs)
+    summary = run_stage(job=spec.job, cfg=cfg, input_store=inputs, output_store=output,
                         input_key=list(spec.input_key), output_key=list(spec.output_key),
                         output_schema=spec.output_schema, transform=transform, lineage=lineage,
                         resume=cfg.resume, shard_stats=stats or spec.stats, max_shards=cfg.max_shards)

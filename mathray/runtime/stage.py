@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from mathray.config import code_version, resolved_config
 from mathray.core import schemas
+from mathray.runtime.lease import holding_output_lease
 from mathray.runtime.lineage import Lineage, LineageMismatch, mismatch_message
 from mathray.runtime.storage import ShardStore
 
@@ -203,6 +203,7 @@ def _tag_source(batch: pa.Table, input_key: list[str]) -> pa.Table:
         SRC_KEY, pa.array(keys, pa.string()))
 
 
+@holding_output_lease("output_store")   # one writer per output: taken before any write, released at the end
 def run_stage(
     *,
     job: str,
@@ -236,8 +237,8 @@ def run_stage(
                            shards_skipped=sum(1 for n in inputs if n in done))
     pending = [n for n in inputs if n not in done][: max_shards or None]
     expected = {
-        n: {key_of(r, input_key) for r in decoded_rows(pq.read_table(
-            input_store.shard_path(n), columns=input_key, filesystem=input_store.fs))[0]}
+        n: {key_of(r, input_key)   # read_shard checks the bytes against the marker (ShardStore.verify)
+            for r in decoded_rows(input_store.read_shard(n, columns=input_key, commit=inputs[n]))[0]}
         for n in pending
     }
     stats_fn = shard_stats or (lambda t: {})

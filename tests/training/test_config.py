@@ -73,6 +73,29 @@ def test_null_rows_are_skipped_and_counted(train_data):
     assert steps == [] and stats == {"skipped_null_steps": 1}
 
 
+def test_malformed_rows_are_skipped_with_reasons_not_a_crash(train_data, tiny_model):
+    """Nulls inside list fields, labels other than 0/1 and non-text problems: each skipped and counted by
+    reason; the valid rows still become examples (the tiny model's real tokenizer)."""
+    from transformers import AutoTokenizer
+
+    from mathray.core.prompts import STEP_TAG
+    from mathray.jobs.training import data
+    from mathray.jobs.training.worker import load_rows
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    tag = tok.encode(STEP_TAG, add_special_tokens=False)[0]
+    rows = load_rows([train_data["step_labels"]])
+    n = [len(r["steps"]) for r in rows[:3]]
+    bad = [dict(rows[0], steps=rows[0]["steps"][:-1] + [None]), dict(rows[1], hard_labels=[1] * (n[1] - 1) + [7]),
+           dict(rows[2], hard_labels=[None] * n[2])]
+    examples, stats = data.prm_examples(tok, bad + rows[3:], tag, 256)
+    assert stats == {"skipped_null_in_steps": 1, "skipped_bad_hard_labels": 1, "skipped_null_in_hard_labels": 1}
+    assert len(examples) == len(rows) - 3
+    pairs, ssft_stats = data.ssft_sources([{"problem": 42, "reference_solution": "x"},
+                                           {"problem": "p", "reference_solution": "s"}])
+    assert pairs == [("p", "s")] and ssft_stats == {"skipped_null_problem": 1}
+
+
 def test_sharding_on_cpu_is_refused_not_silently_ddp():
     """accelerate switches to FSDP/DeepSpeed only on accelerators (on CPU it would run DDP under an FSDP
     config); the job refuses instead, and the GPU check covers FSDP."""

@@ -140,6 +140,7 @@ class TrainJobConfig(StrictModel):
     eval_every: int = knob(0, ge=0)  # steps between evaluations (0: at the end of each phase only)
     report_to: list[str] = knob(["tensorboard"])   # TrainingArguments.report_to (tensorboard, wandb, none)
     step_log: str | None = knob(None)   # local JSONL file, one line per logged step on rank 0 (tests)
+    verify_inputs: bool = knob(True)    # check data shards against their commit markers' sha256 when read
     fault: FaultInjection = knob(FaultInjection())
     plan: PlanSettings = knob(PlanSettings())
 

@@ -15,7 +15,9 @@ and generates from there), so the loss boundary is exact.
 - ORM (Lightman et al.'s outcome reward model): ``prompts.encode_orm`` (the PRM format, the whole solution as
   one step), label ``is_correct`` at that single tag; the same example layout as a PRM example.
 
-Rows with a null or empty required field are skipped and counted (``skipped_null_<field>``), never a crash;
+Rows with a null or empty required field are skipped and counted (``skipped_null_<field>``; a null inside a
+list field: ``skipped_null_in_<field>``; a hard label other than 0/1: ``skipped_bad_hard_labels``), never a
+crash;
 ``split_by_problem`` holds out a deterministic fraction of problems for evaluation.
 """
 from __future__ import annotations
@@ -31,21 +33,24 @@ STEP_FIELDS = ("problem", "steps", "hard_labels")
 
 
 def _missing(row: dict, fields: Sequence[str]) -> str | None:
-    """The first required field that is null (or an empty string/list), else None."""
+    """Why the row cannot be used: ``null_<field>`` for the first required field that is null (or an empty
+    string/list), ``null_in_<field>`` for a list field holding a null; None when every field is present."""
     for f in fields:
         v = row.get(f)
         if v is None or (isinstance(v, (str, list, tuple)) and not (v.strip() if isinstance(v, str) else v)):
-            return f
+            return f"null_{f}"
+        if isinstance(v, (list, tuple)) and any(x is None for x in v):
+            return f"null_in_{f}"
     return None
 
 
 def valid_rows(rows: Iterable[dict], fields: Sequence[str], stats: dict) -> list[dict]:
-    """Rows whose ``fields`` are all present; the others are counted in ``stats["skipped_null_<field>"]``."""
+    """Rows whose ``fields`` are all present; the others are counted in ``stats["skipped_<reason>"]``."""
     out = []
     for row in rows:
         bad = _missing(row, fields)
         if bad:
-            stats[f"skipped_null_{bad}"] = stats.get(f"skipped_null_{bad}", 0) + 1
+            stats[f"skipped_{bad}"] = stats.get(f"skipped_{bad}", 0) + 1
         else:
             out.append(row)
     return out
@@ -86,7 +91,7 @@ def ssft_sources(rows: Iterable[dict]) -> tuple[list[tuple[str, str]], dict]:
     correct ones); stats count what was left out and why."""
     pairs, stats = [], defaultdict(int)
     for row in rows:
-        if not (row.get("problem") or "").strip():
+        if not isinstance(row.get("problem"), str) or not row["problem"].strip():
             stats["skipped_null_problem"] += 1
         elif "is_correct" in row:                     # a SAMPLES row
             if row["is_correct"] is None:
@@ -242,6 +247,9 @@ def prm_examples(tokenizer, rows: Iterable[dict], tag_id: int | Sequence[int], m
     skipped and counted). PRM800K rows are already cut after the first bad step by ingest."""
     out, stats = [], defaultdict(int)
     for row in valid_rows(rows, STEP_FIELDS, stats):
+        if any(h not in (0, 1) for h in row["hard_labels"]):
+            stats["skipped_bad_hard_labels"] += 1
+            continue
         soft = row.get("soft_labels")
         if targets == "soft" and (soft is None or any(v is None for v in soft)):
             stats["skipped_no_soft_labels"] += 1

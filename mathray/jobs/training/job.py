@@ -147,18 +147,21 @@ def _controller_poll_interval(seconds: float):
 
 
 def run_training(cfg: TrainJobConfig) -> TrainResult:
+    """Train (or resume) the run of ``cfg``'s identity, holding the output's writer lease throughout."""
     cfg.check_runnable()
+    from mathray.runtime.lease import OutputLease
     from mathray.runtime.models import check_model
 
     cfg = absolute_paths(cfg)
     check_model(cfg.model)          # in the driver: a model that cannot load fails here, not in every worker
     identity = run_identity(cfg)
     name = run_name(cfg, identity)
-    claim_run(identity_uri(cfg, name), name, identity)
-    ShardStore(cfg.output).write_run_info(resolved_config(cfg), identity["hash"], code_version(), job="train",
-                                          lineage=identity)
-    with _controller_poll_interval(cfg.controller_poll_s):
-        result = build_trainer(cfg, identity).fit()
+    with OutputLease(cfg.output, "train"):
+        claim_run(identity_uri(cfg, name), name, identity)
+        ShardStore(cfg.output).write_run_info(resolved_config(cfg), identity["hash"], code_version(), job="train",
+                                              lineage=identity)
+        with _controller_poll_interval(cfg.controller_poll_s):
+            result = build_trainer(cfg, identity).fit()
     return TrainResult(final_model=join(cfg.output, "final"),
                        checkpoint=result.checkpoint.path if result.checkpoint else None,
                        metrics=dict(result.metrics or {}), run_name=name)

@@ -16,7 +16,7 @@ def training_inputs(cfg) -> dict[str, str]:
     inputs = {"model": model_fingerprint(cfg.model)}
     for kind in _DATA_URIS:
         for i, uri in enumerate(getattr(cfg.data, kind)):
-            inputs[f"data.{kind}[{i}]"] = shard_set_fingerprint(ShardStore(uri))
+            inputs[f"data.{kind}[{i}]"] = shard_set_fingerprint(ShardStore(uri, verify=cfg.verify_inputs))
     return inputs
 
 

@@ -78,8 +78,10 @@ def build_meta_model(config_json: Path):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(str(config_json.parent)) if config_json.name == "config.json" else \
-        AutoConfig.for_model(**json.loads(config_json.read_text()))
+    if config_json.name == "config.json":
+        config = AutoConfig.from_pretrained(str(config_json.parent), trust_remote_code=False)
+    else:
+        config = AutoConfig.for_model(**json.loads(config_json.read_text()))
     with torch.device("meta"):
         return AutoModelForCausalLM.from_config(config)
 

@@ -61,10 +61,10 @@ def phases(cfg: TrainJobConfig) -> list[Phase]:
     return plan[1:] if steps[0] == 0 else plan
 
 
-def load_rows(uris: list[str]) -> list[dict]:
+def load_rows(uris: list[str], verify: bool = True) -> list[dict]:
     rows = []
     for uri in uris:
-        rows += ShardStore(uri).read_all().to_pylist()
+        rows += ShardStore(uri, verify=verify).read_all().to_pylist()
     return rows
 
 
@@ -75,11 +75,11 @@ def build_examples(cfg: TrainJobConfig, kind: str, tokenizer, labels: LabelToken
     if kind == "ssft":
         def build(rows):
             return data.ssft_examples(tokenizer, rows, d.max_len, eos)
-        rows = load_rows(d.ssft)
+        rows = load_rows(d.ssft, cfg.verify_inputs)
     elif kind.startswith("prm"):
         def build(rows):
             return data.prm_examples(tokenizer, rows, labels.step_tag, d.max_len, cfg.prm.targets)
-        rows = load_rows(d.step_labels)
+        rows = load_rows(d.step_labels, cfg.verify_inputs)
     else:
         vs = labels.verifier_suffix
         builder = {"verifier_xent": lambda r: data.verifier_examples(tokenizer, r, d.per_problem, d.max_len, d.seed,
@@ -93,7 +93,7 @@ def build_examples(cfg: TrainJobConfig, kind: str, tokenizer, labels: LabelToken
 
         def build(rows):
             return builder(rows)
-        rows = load_rows(d.samples)
+        rows = load_rows(d.samples, cfg.verify_inputs)
     train_rows, eval_rows = data.split_by_problem(rows, d.eval_fraction, d.seed)
     train, stats = build(train_rows)
     held, eval_stats = build(eval_rows) if eval_rows else ([], {})
@@ -180,11 +180,11 @@ def run_phase(cfg: TrainJobConfig, index: int, phase: Phase, base_uri: str, resu
 
     base = fetch_model(base_uri)
     set_seed(cfg.seed)   # LoRA init and new label-token rows come from here
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     weights = torch.bfloat16 if cfg.resolved_precision() == "bf16" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=weights)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=weights, trust_remote_code=False)
     labels = resolve_labels(tokenizer, cfg.labels, model)
     train, held, stats = build_examples(cfg, phase.kind, tokenizer, labels)
     if cfg.lora is not None:
@@ -220,6 +220,7 @@ def run_phase(cfg: TrainJobConfig, index: int, phase: Phase, base_uri: str, resu
     seen = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]   # TRL: tokens trained on
     if seen:
         metrics["num_tokens"] = seen[-1]
+    metrics.update({f"data_{k}": v for k, v in stats.items() if k.startswith("skipped_")})   # rows left out, why
     if held:
         metrics.update(trainer.evaluate())
     info = {"job": "train", "config": resolved_config(cfg), "result_hash": result_hash(cfg),
