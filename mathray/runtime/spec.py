@@ -45,8 +45,9 @@ class StageSpec:
     device: Callable[[Any], str]                # cfg -> configured device: auto | gpu | cpu
     models: Callable[[Any], dict[str, str]]     # cfg -> {name: model URI}, checked and fingerprinted
     stats: Callable[[pa.Table], dict]           # per committed shard, stored in its marker
-    before_actor: Callable[[Any, Any], Any] | None = None   # (cfg, ds) -> ds, e.g. replicate rows
-    after_actor: Callable[[Any, Any], Any] | None = None    # (cfg, ds) -> ds, e.g. grading tasks
+    # (cfg, ds) -> ds: map steps only (a shard's rows must stay in one block: runtime.stage)
+    before_actor: Callable[[Any, Any], Any] | None = None   # e.g. replicate rows
+    after_actor: Callable[[Any, Any], Any] | None = None    # e.g. grading tasks
 
 
 def stage_lineage(spec: StageSpec, cfg) -> "Lineage":
