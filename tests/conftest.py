@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+# <repo>/../shared/data; a git worktree one level deeper (<main>/../wt/<name>) finds it one level up
+SHARED_DATA = next((p for p in ((REPO / ".." / "shared" / "data").resolve(),
+                                (REPO / ".." / ".." / "shared" / "data").resolve()) if p.is_dir()),
+                   (REPO / ".." / "shared" / "data").resolve())
 
 # Ray 2.60 turns token auth on for local clusters; tests run their own throwaway clusters.
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")

@@ -10,6 +10,13 @@ those summaries, so its memory does not grow with the rows a stage writes. A cra
 shards; the re-run skips committed ones (Ray Data's own checkpointing did not resume partial progress in
 our tests).
 
+Shard size: an input shard is the unit of commit and of retry. ``ingest.shard_rows`` sets it for the whole
+pipeline (a sample shard then holds the N samples of each of its problems). Larger shards mean fewer files
+and markers and, for an actor that takes whole shards (labeling), larger engine calls; smaller shards mean
+earlier and finer commits, less work redone after a crash, and less memory per task (a task holds a shard's
+inputs and outputs until its commit). Rows per actor call are set separately (``engine.batch_size`` for
+sampling, ``labeling.solutions_per_call``): a task holds whole shards and calls its actor once per batch.
+
 A transform's contract (see ``with_source``/``quarantined``/``rows_to_table``): for every input row it
 emits at least one row; quarantined rows have ``_quarantine`` set to the reason and pass through later
 transforms unchanged. It may add ``map_batches``/``map`` steps (any ``batch_size``, tasks or actor pools),
