@@ -197,14 +197,13 @@ def run_stage(
     Committed shards of another ``lineage`` refuse the run (``LineageMismatch``) unless ``resume`` is
     ``overwrite``, which clears the output first. ``max_shards`` limits how many pending shards this run
     takes (a large input in several sittings; a later run continues where this one stopped).
-    ``input_key`` names the input's key columns (documentation of the stage's shape: completeness is
-    checked by input row position, so input rows need not have unique keys). ``shard_stats`` runs in the
+    ``input_key`` names the input's key columns; it documents the stage's shape and is not used here:
+    completeness is checked by input row position, so input rows need not have unique keys. ``shard_stats`` runs in the
     commit tasks, so it must be picklable and must not rely on driver state.
     """
     import ray
     from ray.data import DataContext
 
-    del input_key   # rows are identified by position in their shard (``_src_row``)
     t0 = time.time()
     chash, version = lineage.hash, code_version()
     check_lineage(output_store, lineage, resume)
