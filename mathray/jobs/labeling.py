@@ -95,8 +95,11 @@ def export_text(store: ShardStore) -> str:
 
 def shepherd_pool(cfg: ShepherdConfig, device: str) -> dict:
     """The engine pool; each call labels ``labeling.solutions_per_call`` rows, by default whole input shards:
-    the labeler keeps the engine full within a call, and a call's end is the only point where it drains."""
-    return {**pool_kwargs(cfg.engine, device), "batch_size": cfg.labeling.solutions_per_call}
+    the labeler keeps the engine full within a call, and a call's end is the only point where it drains.
+    Each replica also reserves a CPU per grading process, which runs beside it."""
+    pool = {**pool_kwargs(cfg.engine, device), "batch_size": cfg.labeling.solutions_per_call}
+    pool["num_cpus"] = pool.get("num_cpus", 1) + cfg.labeling.grading_processes
+    return pool
 
 
 SHEPHERD = StageSpec(
