@@ -2,19 +2,24 @@
 
     .venv/bin/python benchmarks/grader.py
 
-Pairs (built from ../shared/data and our own cases; label = mathematically equal or not):
-- MATH-500 gold answers vs themselves in other written forms (equal) and perturbed (not equal);
-- MATH-500 gold vs the gold answer of another problem (equal only when the texts match);
-- GSM8K gold numbers in other forms / perturbed; real GSM8K model solutions with OpenAI's is_correct flags;
-- hand-written cases (the semantics of mathray.grading).
-Each prediction is the answer in a sentence with a box, except the real model solutions (as written).
-Prints accuracy and answers/s of each grader (one process, caller thread; both warmed up first), their
-ratio, and the worst latency of each on hostile inputs (math-verify's run in a child process capped at
-30 s, since its signal-based timeout may not stop C-level work). Last line: ``RESULT ...``.
+Two sets (label = mathematically equal or not):
+1. Semantics pairs, built from ../shared/data and our own cases: MATH-500 gold answers in other written
+   forms (equal) and perturbed (not equal); MATH-500 gold vs another problem's gold (equal only when the
+   texts match); GSM8K gold numbers in other forms / perturbed; real GSM8K model solutions with OpenAI's
+   is_correct flags; hand-written semantic cases. Each prediction is the answer boxed in a sentence, except
+   the real model solutions (as written). Accuracy and answers/s of both graders come from this set (one
+   process, caller thread, both warmed up first), and so does the throughput ratio.
+2. The real-output set of the tests (tests/grading/real_outputs.py): outputs written the way models and
+   datasets write them, hand-written by kind and rebuilt from real solutions in ../shared/data.
+Then the worst latency of mathray on every hostile input of mathray/grading/hostile.py (each answer three
+ways, and the hostile pairs), and of math-verify on the first 40 hostile answers (the set of earlier
+runs) in a child process capped at 30 s, since its signal-based timeout may not stop C-level work.
+Last line: ``RESULT ...``.
 """
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing as mp
 import random
 import re
@@ -26,8 +31,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mathray.grading import grade  # noqa: E402
-from mathray.grading.hostile import HOSTILE_ANSWERS  # noqa: E402
+from mathray.grading import compare, grade  # noqa: E402
+from mathray.grading.hostile import HOSTILE_ANSWERS, HOSTILE_PAIRS  # noqa: E402
+from tests.grading.real_outputs import load_real_outputs  # noqa: E402
+
+MATH_VERIFY_HOSTILE = 40
 
 OWN_EQUAL = [
     ("0.5", r"\frac12"), (r"\dfrac{1}{2}", r"\tfrac12"), (r"2\frac12", "5/2"), ("1,000,000", "1000000"),
@@ -162,21 +170,41 @@ def run(fn, pairs) -> tuple[float, float, list]:
     return 1 - len(wrong) / len(pairs), len(pairs) / seconds, wrong
 
 
+def report(name: str, wrong: list, shown: int = 15) -> None:
+    fams: dict[str, int] = {}
+    for w in wrong:
+        fams[w[3]] = fams.get(w[3], 0) + 1
+    false_pos = sum(1 for w in wrong if not w[2])
+    print(f"{name}: {len(wrong)} wrong ({false_pos} false positives) by family {fams}")
+    for w in wrong[:shown]:
+        print(f"  {name} wrong: label={w[2]} ref={w[1]!r} pred=...{w[0]!r}")
+
+
 def _mv_hostile_child(text: str, q) -> None:
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # it logs each timed-out input in full
     t0 = time.perf_counter()
     verdict = math_verify_verdict(_sentence(text), "7")
     q.put((verdict, time.perf_counter() - t0))
 
 
 def hostile_latency(marker: str) -> tuple[float, float, bool, bool]:
-    """Worst seconds and any-equal for mathray (in process) and math-verify (child process, capped)."""
+    """Worst seconds and any-equal for mathray (in process: every hostile answer three ways, and the hostile
+    pairs) and math-verify (its first ``MATH_VERIFY_HOSTILE`` answers boxed in a sentence, child process)."""
     worst_mr, worst_mv, eq_mr, eq_mv = 0.0, 0.0, False, False
-    ctx = mp.get_context("spawn")
+    calls = []
     for h in HOSTILE_ANSWERS:
         text = h.replace("{marker}", marker)
+        calls += [lambda t=text: compare(t, "7").equal, lambda t=text: grade(_sentence(t), "7").is_correct,
+                  lambda t=text: grade(t, "7").is_correct]
+    for p, r in HOSTILE_PAIRS:
+        calls.append(lambda p=p.replace("{marker}", marker), r=r.replace("{marker}", marker): grade(p, r).is_correct)
+    for fn in calls:
         t0 = time.perf_counter()
-        eq_mr |= grade(_sentence(text), "7").is_correct
+        eq_mr |= fn()
         worst_mr = max(worst_mr, time.perf_counter() - t0)
+    ctx = mp.get_context("spawn")
+    for h in HOSTILE_ANSWERS[:MATH_VERIFY_HOSTILE]:
+        text = h.replace("{marker}", marker)
         q = ctx.Queue()
         p = ctx.Process(target=_mv_hostile_child, args=(text, q))
         p.start()
@@ -193,30 +221,38 @@ def hostile_latency(marker: str) -> tuple[float, float, bool, bool]:
 
 
 def main() -> None:
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
     data = next(p for p in (REPO.parent / "shared" / "data", REPO.parent.parent / "shared" / "data") if p.is_dir())
     pairs = build_pairs(data)
-    print(f"pairs: {len(pairs)} ({sum(p[2] for p in pairs)} equal)")
+    real = [(c.prediction, c.reference, c.expected, c.kind.split(":")[0]) for c in load_real_outputs(data)]
+    print(f"semantics pairs: {len(pairs)} ({sum(p[2] for p in pairs)} equal); "
+          f"real-output pairs: {len(real)} ({sum(p[2] for p in real)} equal)")
     for fn in (mathray_verdict, math_verify_verdict):  # warm up: imports, worker start-up
         fn(_sentence(r"2\sqrt2"), r"\sqrt8")
+    from mathray.grading.sandbox import get_pool
+
+    get_pool().wait_ready()
     acc_mr, rate_mr, wrong_mr = run(mathray_verdict, pairs)
     acc_mv, rate_mv, wrong_mv = run(math_verify_verdict, pairs)
-    for name, wrong in (("mathray", wrong_mr), ("math-verify", wrong_mv)):
-        fams = {}
-        for w in wrong:
-            fams[w[3]] = fams.get(w[3], 0) + 1
-        print(f"{name}: {len(wrong)} wrong by family {fams}")
-        for w in wrong[:15]:
-            print(f"  {name} wrong: label={w[2]} ref={w[1]!r} pred=...{w[0]!r}")
+    report("mathray", wrong_mr)
+    report("math-verify", wrong_mv)
     print(f"mathray:     accuracy {acc_mr:.4f}  {rate_mr:8.1f} answers/s")
     print(f"math-verify: accuracy {acc_mv:.4f}  {rate_mv:8.1f} answers/s")
     ratio = rate_mr / rate_mv
     print(f"throughput ratio (mathray / math-verify): {ratio:.2f}")
+    real_mr, real_rate_mr, real_wrong_mr = run(mathray_verdict, real)
+    real_mv, real_rate_mv, real_wrong_mv = run(math_verify_verdict, real)
+    report("mathray real-output", real_wrong_mr)
+    report("math-verify real-output", real_wrong_mv, shown=40)
+    print(f"real outputs: mathray accuracy {real_mr:.4f} ({real_rate_mr:.1f}/s), "
+          f"math-verify {real_mv:.4f} ({real_rate_mv:.1f}/s)")
     marker = "/tmp/mathray_grader_bench_marker"
     worst_mr, worst_mv, eq_mr, eq_mv = hostile_latency(marker)
-    print(f"hostile ({len(HOSTILE_ANSWERS)} inputs): worst latency mathray {worst_mr:.3f} s (any equal: {eq_mr}), "
-          f"math-verify {worst_mv:.3f} s (any equal: {eq_mv}; capped at 30 s); side effect: {Path(marker).exists()}")
-    print(f"RESULT accuracy_mathray={acc_mr:.4f} accuracy_math_verify={acc_mv:.4f} throughput_ratio={ratio:.2f} "
-          f"worst_latency_s={worst_mr:.3f}")
+    print(f"hostile ({len(HOSTILE_ANSWERS)} answers x 3 + {len(HOSTILE_PAIRS)} pairs): worst latency mathray "
+          f"{worst_mr:.3f} s (any equal: {eq_mr}); math-verify on the first {MATH_VERIFY_HOSTILE} answers "
+          f"{worst_mv:.3f} s (any equal: {eq_mv}; capped at 30 s); side effect: {Path(marker).exists()}")
+    print(f"RESULT accuracy_mathray={acc_mr:.4f} accuracy_math_verify={acc_mv:.4f} accuracy_real_mathray={real_mr:.4f} "
+          f"accuracy_real_math_verify={real_mv:.4f} throughput_ratio={ratio:.2f} worst_latency_s={worst_mr:.3f}")
 
 
 if __name__ == "__main__":

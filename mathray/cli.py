@@ -2,6 +2,7 @@
 
     mathray                 # jobs and the config files for each
     mathray config sample   # the full default config of a job, as YAML
+    mathray plan RECIPE     # parameters, per-GPU memory, fit per GPU type and GPU-hours of a training recipe
 """
 from __future__ import annotations
 
@@ -52,7 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("jobs", help="list jobs and their config files (the default)")
     show = sub.add_parser("config", help="print a job's default config as YAML")
     show.add_argument("job", choices=sorted(JOBS))
+    plan = sub.add_parser("plan", help="size a training recipe (meta-device model, no GPU, no weights)")
+    plan.add_argument("recipe", help="a train config, e.g. rayjobs/configs/recipes/math-qwen2.5-7b/ssft.yaml")
+    plan.add_argument("--model-config", help="the model's config.json (default: the recipe's plan.model_config_json)")
+    plan.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
+    if args.cmd == "plan":
+        from mathray.jobs.training.plan import main as plan_main
+
+        return plan_main(args.recipe, args.overrides, args.model_config)
     if args.cmd == "config":
         print(yaml.safe_dump(_config_class(args.job)().model_dump(mode="json"), sort_keys=False), end="")
         return 0

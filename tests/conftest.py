@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# <repo>/../shared/data; a git worktree one level deeper (<main>/../wt/<name>) finds it one level up
-SHARED_DATA = next((p for p in ((REPO / ".." / "shared" / "data").resolve(),
-                                (REPO / ".." / ".." / "shared" / "data").resolve()) if p.is_dir()),
-                   (REPO / ".." / "shared" / "data").resolve())
+# ../shared/data beside the repository, or beside the directory of its git worktrees (wt/<branch>)
+SHARED_DATA = next((p.resolve() for p in (REPO.parent / "shared" / "data", REPO.parent.parent / "shared" / "data")
+                    if p.is_dir()), (REPO.parent / "shared" / "data").resolve())
 
 # Ray 2.60 turns token auth on for local clusters; tests run their own throwaway clusters.
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")

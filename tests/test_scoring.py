@@ -37,6 +37,19 @@ def direct_scores(model_dir: str, row: dict) -> tuple[float, list[float]]:
     return v, readout.step_scores(logits, pos, p_labels)
 
 
+def direct_orm_score(model_dir: str, row: dict) -> float:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    tag = tok.encode(prompts.STEP_TAG, add_special_tokens=False)[0]
+    ids, pos = prompts.encode_orm(tok, row["problem"], row["text"], tag)
+    p_labels = [tok.encode(t, add_special_tokens=False)[0] for t in prompts.PRM_LABELS]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids])).logits[0]
+    return readout.step_scores(logits, [pos], p_labels)[0]
+
+
 def test_scorer_in_process_matches_direct_and_quarantines(checkpoints):
     verifier, prm = checkpoints
     rows = sample_rows(2, 4, seed=3)
@@ -54,6 +67,32 @@ def test_scorer_in_process_matches_direct_and_quarantines(checkpoints):
         assert g["step_scores"] == pytest.approx(steps, abs=1e-4)
         assert len(g["step_scores"]) == len(row["text"].split("\n"))
     assert len({g["verifier_score"] for g in got[:-1]}) > 1   # real, differing scores
+
+
+def test_orm_score_and_trained_label_ids_are_used(checkpoints, tmp_path):
+    """The ORM column reads encode_orm's tag; label ids come from the export's mathray_labels.json (here the
+    verifier labels swapped, as a training run with other label strings would write them)."""
+    import json
+    import shutil
+
+    from mathray.core.labels import LABELS_FILE, load_labels
+
+    verifier, prm = checkpoints
+    swapped = str(tmp_path / "swapped")
+    shutil.copytree(verifier, swapped)
+    from transformers import AutoTokenizer
+
+    tokens = load_labels(swapped, AutoTokenizer.from_pretrained(swapped)).to_json()
+    tokens["verifier"] = tokens["verifier"][::-1]
+    (tmp_path / "swapped" / LABELS_FILE).write_text(json.dumps(tokens))
+    rows = sample_rows(2, 3, seed=4)
+    batch = pa.Table.from_pylist([dict(r, _src_shard="s", _src_row=i) for i, r in enumerate(rows)])
+    out = Scorer(ScorerConfig(verifier=swapped, orm=prm, batch_size=2).model_dump(), "cpu")(batch).to_pylist()
+    for row, g in zip(rows, sorted(out, key=lambda r: r["_src_row"])):
+        v, _ = direct_scores(verifier, row)
+        assert g["verifier_score"] == pytest.approx(1 - v, abs=1e-4)
+        assert g["orm_score"] == pytest.approx(direct_orm_score(prm, row), abs=1e-4)
+        assert g["step_scores"] is None
 
 
 @pytest.mark.slow

@@ -52,7 +52,16 @@ def test_rerank_all_ignores_candidates_without_answer():
     s = rerank_all(POOL)
     assert s.index == 3 and s.value == 0.0       # 0.99 has no answer; the best answered is cluster 2
     assert s.scored == 6 and s.cost(len(POOL)) == pytest.approx(6 / 7)
-    assert orm_best_of_n(POOL) == s
+
+
+def test_orm_best_of_n_reads_the_orm_score_not_the_verifier():
+    from dataclasses import replace
+
+    orm = [0.1, 0.2, 0.3, 0.4, 0.99, 0.9, None]     # best answered ORM score: index 5 (cluster 1, correct)
+    pool = [replace(c, orm_score=o) for c, o in zip(POOL, orm)]
+    s = orm_best_of_n(pool)
+    assert (s.index, s.value, s.scored) == (5, 1.0, 6)
+    assert rerank_all(pool).index == 3                # the verifier still picks its own argmax
 
 
 def test_rerank_top_k_scores_only_kept_clusters():
@@ -157,6 +166,7 @@ def test_empty_pool():
 def test_build_selectors_names():
     names = list(build_selectors(k=8, top_n=5, prm_vote_aggregation="last"))
     assert names == ["Pass@1 (sample avg)", "Pass@N (oracle)", "Maj1@N", "Maj8 (oracle)", "RR.All", "RR.Top-8",
-                     "W.RR", "W.RR.Maj8", "Maj1.Top5", "ORM BoN", "PRM BoN (min)", "PRM BoN (product)",
+                     "W.RR", "W.RR.Maj8", "Maj1.Top5", "PRM BoN (min)", "PRM BoN (product)",
                      "PRM BoN (last)", "PRM vote (last)"]
     assert list(build_selectors(use_verifier=False, use_prm=False)) == names[:4]
+    assert list(build_selectors(use_verifier=False, use_prm=False, use_orm=True)) == names[:4] + ["ORM BoN"]

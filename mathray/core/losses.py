@@ -27,26 +27,43 @@ def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tenso
     return F.pad(picked, (1, 0), value=0.0)
 
 
+def _check_mask(loss_mask: torch.Tensor) -> torch.Tensor:
+    mask = loss_mask.to(torch.float32)
+    if mask[:, 0].any():
+        raise ValueError("loss_mask[:, 0] must be 0: the first token has no context to predict it")
+    return mask
+
+
+def masked_sequence_logprob(token_logp: torch.Tensor, loss_mask: torch.Tensor,
+                            length_normalize: bool = False) -> torch.Tensor:
+    """``[B]`` from per-token log-probs ``[B, T]`` (as ``token_logprobs`` lays them out, or as a fused LM head
+    computes them without the logits): sum over masked tokens, or their mean with ``length_normalize``."""
+    mask = _check_mask(loss_mask)
+    total = (token_logp * mask).sum(-1)
+    return total / mask.sum(-1).clamp(min=1.0) if length_normalize else total
+
+
+def masked_nll(token_logp: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood over all masked tokens of the batch (token-weighted)."""
+    mask = _check_mask(loss_mask)
+    n = mask.sum()
+    if n == 0:
+        raise ValueError("completion_nll: no token has loss_mask 1")
+    return -(token_logp * mask).sum() / n
+
+
 def sequence_logprob(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor,
                      length_normalize: bool = False) -> torch.Tensor:
     """``[B]``: sum over the masked (completion) tokens of log p(token | prefix); with
     ``length_normalize`` the sum is divided by the number of masked tokens."""
-    mask = loss_mask.to(torch.float32)
-    if mask[:, 0].any():
-        raise ValueError("loss_mask[:, 0] must be 0: the first token has no context to predict it")
-    total = (token_logprobs(logits, input_ids) * mask).sum(-1)
-    return total / mask.sum(-1).clamp(min=1.0) if length_normalize else total
+    _check_mask(loss_mask)
+    return masked_sequence_logprob(token_logprobs(logits, input_ids), loss_mask, length_normalize)
 
 
 def completion_nll(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
     """L_mle: mean negative log-likelihood over all masked tokens of the batch (token-weighted)."""
-    mask = loss_mask.to(torch.float32)
-    if mask[:, 0].any():
-        raise ValueError("loss_mask[:, 0] must be 0: the first token has no context to predict it")
-    n = mask.sum()
-    if n == 0:
-        raise ValueError("completion_nll: no token has loss_mask 1")
-    return -(token_logprobs(logits, input_ids) * mask).sum() / n
+    _check_mask(loss_mask)
+    return masked_nll(token_logprobs(logits, input_ids), loss_mask)
 
 
 def log_score(two_way: torch.Tensor) -> torch.Tensor:

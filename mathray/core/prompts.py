@@ -28,10 +28,10 @@ FEW_SHOT_SEPARATOR = "\n\n"
 STOP_STRINGS = ["\n\nProblem:", "\nProblem:"]
 VERIFIER_TEMPLATE = ("Here is a math problem: {problem}. Here is a candidate solution: {solution}. "
                      "The above candidate solution is")
-VERIFIER_LABELS = (" correct", " incorrect")   # (positive, negative) label strings, one token each
+VERIFIER_LABELS = (" correct", " incorrect")   # (positive, negative) label strings; ids: ``core.labels``
 SHEPHERD_TAG = "ки"                            # the Math-Shepherd data set's step tag
-STEP_TAG = " " + SHEPHERD_TAG                  # how mathray's PRM inputs tag a step (one token)
-PRM_LABELS = (" +", " -")                      # (good step, bad step) label strings, one token each
+STEP_TAG = " " + SHEPHERD_TAG                  # how mathray's PRM inputs tag a step
+PRM_LABELS = (" +", " -")                      # (good step, bad step) label strings; ids: ``core.labels``
 
 
 class PromptConfig(StrictModel):
@@ -90,10 +90,11 @@ def verifier_prompt(problem: str, solution: str) -> str:
     return VERIFIER_TEMPLATE.format(problem=problem.strip(), solution=solution.strip())
 
 
-def encode_verifier(tokenizer, problem: str, solution: str) -> list[int]:
-    """Token ids of ``verifier_prompt(problem, solution)`` without special tokens (as ``encode_prm``); the
-    verifier score is read from the logits at the last of them (``readout.verifier_logits``)."""
-    return tokenizer.encode(verifier_prompt(problem, solution), add_special_tokens=False)
+def encode_verifier(tokenizer, problem: str, solution: str, suffix: Sequence[int] = ()) -> list[int]:
+    """Token ids of ``verifier_prompt(problem, solution)`` without special tokens (as ``encode_prm``), then
+    ``suffix`` (``labels.LabelTokens.verifier_suffix``: the label strings' shared leading tokens, usually
+    none); the verifier score is read from the logits at the last of them (``readout.verifier_logits``)."""
+    return list(tokenizer.encode(verifier_prompt(problem, solution), add_special_tokens=False)) + list(suffix)
 
 
 def single_token_id(tokenizer, text: str) -> int:
@@ -105,19 +106,23 @@ def single_token_id(tokenizer, text: str) -> int:
     return ids[0]
 
 
-def encode_prm(tokenizer, problem: str, steps: Sequence[str], tag_id: int) -> tuple[list[int], list[int]]:
-    """Token ids of ``plain_prompt(problem)`` + each step followed by the tag token, and the positions of
-    the tags. Step i's score is read from the logits at ``positions[i]`` (and trained there)."""
+def encode_prm(tokenizer, problem: str, steps: Sequence[str],
+               tag_id: int | Sequence[int]) -> tuple[list[int], list[int]]:
+    """Token ids of ``plain_prompt(problem)`` + each step followed by the tag, and the positions of the tags.
+    ``tag_id`` is one id or the ids of a multi-token tag (``labels.LabelTokens.step_tag``); a tag's position
+    is that of its LAST token. Step i's score is read from the logits at ``positions[i]`` (and trained
+    there)."""
+    tag = [tag_id] if isinstance(tag_id, int) else list(tag_id)
     ids = tokenizer.encode(plain_prompt(problem), add_special_tokens=False)
     positions = []
     for i, step in enumerate(steps):
         ids += tokenizer.encode((" " if i == 0 else "\n") + step.strip(), add_special_tokens=False)
-        positions.append(len(ids))
-        ids.append(tag_id)
+        ids += tag
+        positions.append(len(ids) - 1)
     return ids, positions
 
 
-def encode_orm(tokenizer, problem: str, solution: str, tag_id: int) -> tuple[list[int], int]:
+def encode_orm(tokenizer, problem: str, solution: str, tag_id: int | Sequence[int]) -> tuple[list[int], int]:
     """ORM input (Lightman et al.'s outcome reward model, the PRM's format with outcome supervision): the
     plain prompt, the whole solution, one step tag; the outcome score is read at that tag over
     ``PRM_LABELS``, exactly as a PRM step score is. Returns (ids, tag position)."""

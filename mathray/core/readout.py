@@ -43,3 +43,36 @@ def step_logits(logits: torch.Tensor, tag_positions: Sequence[int], label_ids: S
 
 def step_scores(logits: torch.Tensor, tag_positions: Sequence[int], label_ids: Sequence[int]) -> list[float]:
     return positive_prob(step_logits(logits, tag_positions, label_ids)).tolist()
+
+
+def _base_model(model):
+    """The transformers model under DDP/FSDP1 (``.module``) and peft (``get_base_model``) wrappers."""
+    while hasattr(model, "module"):
+        model = model.module
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    return model
+
+
+def takes_logits_to_keep(model) -> bool:
+    import inspect
+
+    return "logits_to_keep" in inspect.signature(type(_base_model(model)).forward).parameters
+
+
+def logits_at(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, rows: torch.Tensor,
+              cols: torch.Tensor, full: bool = False) -> torch.Tensor:
+    """The full-vocabulary logits ``[N, V]`` at positions ``(rows[i], cols[i])`` of a right-padded batch.
+
+    The LM head runs only at the positions read: transformers causal LMs take ``logits_to_keep`` as a tensor of
+    sequence indices and apply their own head (soft-capping or scaling included) to ``hidden[:, indices]``; the
+    distinct columns of the batch are passed, so the head output is ``[B, distinct cols, V]`` instead of
+    ``[B, T, V]``. Going through the model's own forward keeps this valid under DDP, FSDP and ZeRO-3, which
+    gather parameters only inside a module's forward. ``full=True`` (or a model whose forward has no
+    ``logits_to_keep``) computes all logits and indexes them: the reference the fast path must equal.
+    """
+    if full or not takes_logits_to_keep(model):
+        return model(input_ids=input_ids, attention_mask=attention_mask).logits[rows, cols]
+    keep, inverse = torch.unique(cols, return_inverse=True)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep).logits
+    return logits[rows, inverse]

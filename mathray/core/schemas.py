@@ -6,7 +6,7 @@ with a value of the wrong type, is quarantined with a reason instead of failing 
 PROBLEMS      one math problem (ingest, toy task)                 key: problem_id
 SAMPLES       one sampled solution, graded                        key: (problem_id, sample_id)
 STEP_LABELS   per-step process labels (PRM800K, Math-Shepherd)    key: (problem_id, sample_id)
-SCORES        verifier score per sample and PRM score per step    key: (problem_id, sample_id)
+SCORES        verifier and ORM score per sample, PRM score per step    key: (problem_id, sample_id)
 QUARANTINE    a refused row: where it came from, why, the raw row
 """
 from __future__ import annotations
@@ -65,6 +65,7 @@ SCORES = pa.schema([
     pa.field("problem_id", pa.string(), nullable=False),
     pa.field("sample_id", pa.int32(), nullable=False),
     pa.field("verifier_score", pa.float64()),              # S_cls = p(correct) / (p(correct) + p(incorrect))
+    pa.field("orm_score", pa.float64()),                   # ORM p(+) / (p(+) + p(-)) at the tag after the solution
     pa.field("step_scores", pa.list_(pa.float64())),        # PRM p(good) per step
     pa.field("scorer", pa.string(), nullable=False),       # checkpoint id(s) of the scorer(s)
 ])

@@ -1,7 +1,7 @@
 """Every answer-selection strategy of the papers, applied to one problem's candidate pool (pure Python).
 
 A pool is a list of ``Candidate`` (one sampled solution: its graded correctness, its answer's
-equivalence-cluster id, the verifier score S_cls and the PRM step scores). A selector returns a
+equivalence-cluster id, the verifier score S_cls, the ORM score and the PRM step scores). A selector returns a
 ``Selection``: the value it earns on the problem (1/0; a fraction for the sample average), the chosen
 candidate, and how many candidates needed a verifier/PRM score (evaluator cost = scored / pool size).
 
@@ -21,7 +21,7 @@ W.RR.MajK           W.RR restricted to the K largest clusters                   
 Maj1.TopN           majority cluster among the N best-scored candidates                         all
 PRM BoN (agg)       argmax of the PRM solution score, agg = min | product | last step           all
 PRM vote            the cluster with the largest sum of PRM solution scores                     all
-ORM BoN             argmax of the verifier score used as an outcome reward                      all
+ORM BoN             argmax of the ORM score (Lightman et al.'s outcome reward model)             all
 ==================  ==========================================================================  =========
 
 Conventions (the papers leave them open; chosen to be deterministic and documented):
@@ -40,8 +40,8 @@ Conventions (the papers leave them open; chosen to be deterministic and document
   so cluster members may in rare cases disagree).
 - Weighted votes: equal sums go to the cluster seen first. Maj1.TopN: equal counts among the top N go
   to the cluster whose best member ranks highest.
-- ORM BoN uses the same ``verifier_score`` column as RR.All, so the two coincide when one verifier
-  checkpoint is scored; they differ only when the ORM scores come from a separate checkpoint.
+- ORM BoN reads ``orm_score`` (SCORES column of an ORM checkpoint: the PRM format, one tag after the whole
+  solution); it is listed only when some candidate has an ORM score. RR.All is the verifier's argmax.
 """
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ class Candidate:
     is_correct: bool
     cluster: int | None = None                   # answer-equivalence cluster; None: no answer extracted
     verifier_score: float | None = None          # S_cls in [0, 1]
+    orm_score: float | None = None               # ORM p(+) in [0, 1]
     step_scores: tuple[float, ...] | None = None  # PRM p(good) per step
 
 
@@ -212,12 +213,17 @@ def prm_vote(pool: Pool, how: str) -> Selection:
     return _pick(pool, _weighted_vote(pool, idx, _prm(how)), len(idx))
 
 
+def _orm(c: Candidate) -> float | None:
+    return c.orm_score
+
+
 def orm_best_of_n(pool: Pool) -> Selection:
-    return rerank_all(pool)
+    idx = answered(pool)
+    return _pick(pool, argmax(pool, idx, _orm), len(idx))
 
 
 def build_selectors(k: int = 8, top_n: int = 5, prm_vote_aggregation: str = "min",
-                    use_verifier: bool = True, use_prm: bool = True) -> dict[str, Selector]:
+                    use_verifier: bool = True, use_prm: bool = True, use_orm: bool = False) -> dict[str, Selector]:
     """Every selector by report name, parameters bound. Greedy Pass@1 is not a pool selector (it is one
     separate decode per problem) and is added by the evaluation job."""
     out: dict[str, Selector] = {
@@ -233,8 +239,9 @@ def build_selectors(k: int = 8, top_n: int = 5, prm_vote_aggregation: str = "min
             "W.RR": weighted_rerank,
             f"W.RR.Maj{k}": partial(weighted_rerank_top_k, k=k),
             f"Maj1.Top{top_n}": partial(majority_of_top_n, n=top_n),
-            "ORM BoN": orm_best_of_n,
         })
+    if use_orm:
+        out["ORM BoN"] = orm_best_of_n
     if use_prm:
         out.update({f"PRM BoN ({how})": partial(prm_best_of_n, how=how) for how in AGGREGATIONS})
         out[f"PRM vote ({prm_vote_aggregation})"] = partial(prm_vote, how=prm_vote_aggregation)

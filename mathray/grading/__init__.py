@@ -2,50 +2,64 @@
 
     from mathray.grading import grade
     grade("... so the answer is $\\boxed{\\frac12}$.", "0.5").is_correct  # True
+    grade("-5", "-5").is_correct  # True: a bare prediction is its own answer
 
 Semantics (chosen to match what users of MATH/GSM8K graders expect):
-- Extraction (``extract_answer``): the LAST ``\\boxed{}``/``\\fbox{}`` counts (several boxes are not merged
-  into a set); without a box: GSM8K ``####`` (the FIRST one, since a model may run on into a new few-shot
-  ``Question:``), PRM800K ``# Answer``, "the final answer is" / "the answer is", an ``A:``/``Answer:`` line,
-  a bold final line; optionally the last number (``number_fallback=True``). No answer, a box that never
-  closes (truncated output) or text over 200k characters give None, and None never equals anything.
+- Extraction (``extract_answer``, rules in ``extract``): GSM8K ``####``, the LAST ``\\boxed{}`` (boxes joined
+  only by "and"/"or"/commas form a list; other boxes are not merged), PRM800K ``# Answer``, answer markers
+  ("The final answer is 34. I hope it is correct.", "Final Answer: The largest $n$ is 34.", "Answer:",
+  ``A:``), a bold final line, a bare short prediction (``-5``, ``$29.00``), the number or math the last
+  sentence states ("So she earns \\$18."); optionally the last number (``number_fallback=True``). Output
+  that runs on into a new chat turn or few-shot problem is cut first. No answer, a box that never closes
+  (truncated output) or text over 200k characters give None, and None never equals anything.
 - Equality is by exact value: unreduced fractions, terminating and repeating decimals
-  (``0.\\overline{3}`` = 1/3), radical forms (``2\\sqrt2`` = ``\\sqrt8``), expanded vs factored polynomials,
-  scaled or rearranged equations are equal. Approximations are not (3.14 != pi, 0.333 != 1/3): there is
-  no relative tolerance and no x100 percent leniency (0.25 != 25), while ``25\\%`` = 25 because units,
-  ``^\\circ``, ``\\%``, ``\\$`` and ``\\text{ cm}`` are stripped, not converted.
-- ``2\\frac12`` is the mixed number 5/2. Bare comma lists, ``\\pm`` and ``\\{...\\}`` are unordered sets;
-  parenthesised tuples are ordered; intervals compare bracket types; matrices compare cell by cell.
+  (``0.\\overline{3}`` = 1/3), radical forms (``2\\sqrt2`` = ``\\sqrt8``), ``2^{-2}`` = 0.25, ``e^{i\\pi}`` = -1,
+  ``\\sqrt{-1}`` = i, reordered sums and products, expanded vs factored polynomials, scaled or rearranged
+  equations are equal; an equation chain counts by its last side (``\\frac72=3.5``). Approximations are
+  not (3.14 != pi, 0.333 != 1/3): there is no relative tolerance and no x100 percent leniency
+  (0.25 != 25), while ``25\\%`` = 25 because units, words after a number ("5 apples"), ``^\\circ``, ``\\%``
+  and currency signs are stripped, not converted. Number words count ("five" = 5).
+- ``2\\frac12`` is the mixed number 5/2. Bare comma lists, ``or`` lists, ``\\pm`` and ``\\{...\\}`` are unordered
+  sets (``x = 2 \\text{ or } x = 3`` = ``2, 3``; ``\\pm 2021`` = ``\\{-2021, 2021\\}``); parenthesised tuples are
+  ordered (``(p,q)=(3,2)`` = ``(3,2)``); intervals compare bracket types and equal the inequalities they
+  solve (``x \\ge 5`` = ``5 \\le x`` = ``[5,\\infty)``); ``\\mathbb{R}`` = ``(-\\infty,\\infty)``;
+  ``\\varnothing`` = ``\\emptyset``; matrices compare cell by cell in any environment.
 - ``1,000,000``, ``10,\\!000``, ``1\\,000\\,000``, ``14{,}916`` are numbers, ``1,2`` is a list.
   Integers are compared exactly at any size.
-- ``x = 3`` equals 3; inequalities are equal when equivalent (``x > 3`` = ``3 < x``).
 - Text and multiple-choice answers compare case-insensitively after ``\\text{}`` and parentheses are
   removed (``(A)`` = ``A`` = ``\\text{(A)}``). Base subscripts are significant (``101_2`` != 101).
-- Hedged answers ("3 or 4") are not correct.
+- Hedged answers ("3 or 4") are not correct: they are a list, which never equals one value.
 
-Safety: answer text is never executed. Symbolic comparison (latex2sympy2_extended + sympy) runs only on
-answers that pass ``symbolic.unsafe_reason`` (length, nesting, exponents, factorials), inside a worker
-process with a hard wall-clock limit (``sandbox``); cheap string/number paths never leave the caller.
+Time and safety: answer text is never executed. Each ``grade``/``compare`` call has one time budget
+(``timeout``, default 2 s) for all the sympy work it needs. Cheap paths (strings, exact numbers, a
+70-digit in-process evaluator, ``numeric``) are bounded by construction and linear in the input; sympy
+(latex2sympy2_extended) runs only on answers that pass ``symbolic.unsafe_reason``, inside a sandbox
+worker process that is killed when the budget runs out (``sandbox``). A worker that dies or cannot
+start gives the reason ``sandbox-error`` (logged with its stderr), never a silent verdict.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from mathray.grading.cluster import cluster_answers
-from mathray.grading.equivalence import Verdict, compare, is_equivalent
-from mathray.grading.extract import MAX_TEXT_CHARS, extract_answer, extract_reference, last_boxed
+from mathray.grading.equivalence import DEFAULT_BUDGET_S, Deadline, Verdict, compare, is_equivalent
+from mathray.grading.extract import MAX_TEXT_CHARS, clean, extract_answer, extract_reference, last_boxed
 
 
 @dataclass(frozen=True)
 class GradeResult:
     is_correct: bool
-    reason: str  # equal | not-equal | no-answer | no-reference | too-long | timeout | parse-error | refused
+    # equal | not-equal | no-answer | no-reference | too-long | timeout | parse-error | refused | sandbox-error
+    reason: str
     answer: str | None
 
 
 def grade(prediction: str | None, reference: str | None, *, number_fallback: bool = False,
           timeout: float | None = None) -> GradeResult:
-    """Extract the answer from the ``prediction`` text and compare it with the ``reference`` ANSWER."""
+    """Extract the answer from the ``prediction`` text and compare it with the ``reference`` ANSWER.
+
+    ``timeout``: this call's time budget in seconds (default ``DEFAULT_BUDGET_S``)."""
+    deadline = Deadline(timeout)
     if prediction is not None and len(prediction) > MAX_TEXT_CHARS:
         return GradeResult(False, "too-long", None)
     answer = extract_answer(prediction, number_fallback=number_fallback)
@@ -53,8 +67,17 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
         return GradeResult(False, "no-answer", None)
     if reference is None or not str(reference).strip():
         return GradeResult(False, "no-reference", answer)
-    verdict = compare(answer, reference, timeout=timeout)
+    verdict = compare(answer, _reference_answer(str(reference)), deadline=deadline)
     return GradeResult(verdict.equal, verdict.reason, answer)
+
+
+def _reference_answer(reference: str) -> str:
+    """A reference answer as datasets write it: ``$...$`` and a whole ``\\boxed{...}`` are unwrapped."""
+    if len(reference) > MAX_TEXT_CHARS:
+        return reference
+    ref = clean(reference) or reference
+    boxed = last_boxed(ref)
+    return boxed if boxed is not None and ref.startswith(("\\boxed", "\\fbox")) and ref.endswith("}") else ref
 
 
 def grade_against_solution(prediction: str | None, reference_solution: str, **kwargs) -> GradeResult:
@@ -62,13 +85,5 @@ def grade_against_solution(prediction: str | None, reference_solution: str, **kw
     return grade(prediction, extract_reference(reference_solution), **kwargs)
 
 
-def __getattr__(name):  # grade_batch pulls in numpy only when asked for
-    if name == "grade_batch":
-        from mathray.grading.batch import grade_batch
-
-        return grade_batch
-    raise AttributeError(name)
-
-
-__all__ = ["GradeResult", "Verdict", "cluster_answers", "compare", "extract_answer", "extract_reference",
-           "grade", "grade_against_solution", "grade_batch", "is_equivalent", "last_boxed"]
+__all__ = ["DEFAULT_BUDGET_S", "GradeResult", "Verdict", "cluster_answers", "compare", "extract_answer",
+           "extract_reference", "grade", "grade_against_solution", "is_equivalent", "last_boxed"]

@@ -1,22 +1,28 @@
-"""Answer equivalence: structure (sets, tuples, intervals, matrices), then exact numbers and text in the
-calling process, then sympy in a time-bounded sandbox worker only for what is still undecided.
+"""Answer equivalence: structure (``structure``), then exact numbers, text and in-process 70-digit values
+(``numeric``) in the calling process, then sympy in a sandbox worker only for what is still undecided.
 
-``compare(a, b)`` returns a ``Verdict(equal, reason)`` with reason ``equal`` | ``not-equal`` | ``timeout``
-| ``parse-error`` | ``refused`` | ``no-answer``; ``is_equivalent(a, b)`` is its bool.
+``compare(a, b)`` returns a ``Verdict(equal, reason)`` with reason ``equal`` | ``not-equal`` | ``timeout`` |
+``parse-error`` | ``refused`` | ``sandbox-error`` | ``no-answer``; ``is_equivalent(a, b)`` is its bool.
+One ``Deadline`` covers every sandbox call a comparison makes (a set against a set included): once it has
+passed, nothing more is sent and the verdict is ``timeout``.
 """
 from __future__ import annotations
 
+import functools
 import re
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mathray.grading.numeric import clearly_different
-from mathray.grading.normalize import (MAX_ANSWER_CHARS, integer_digits, normalize, parse_base, parse_number,
-                                       text_key)
+from mathray.grading.normalize import MAX_ANSWER_CHARS, normalize
+from mathray.grading.numbers import integer_digits, parse_base, parse_number, text_key
+from mathray.grading.numeric import numerically_equal, relations_equal
+from mathray.grading.structure import MAX_ELEMENTS, last_side, parse_structure
 
-_OPEN, _CLOSE = "([{", ")]}"
-_MATRIX = re.compile(r"^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^}]*\})?(.*)\\end\{\1\}$", re.S)
+DEFAULT_BUDGET_S = 2.0  # per grade/compare call, all sandbox calls together
+_MARGIN_S = 0.3  # of the default budget (15% of any budget) kept back for killing a worker and returning
 _RELATION = re.compile(r"\\le|\\ge|\\ne|<|>|=")
+_SYMBOLS = {"\\infty", "-\\infty", "\\emptyset"}
 
 
 @dataclass(frozen=True)
@@ -25,101 +31,44 @@ class Verdict:
     reason: str
 
 
-# ---- structure -----------------------------------------------------------------------------------------------
+class Deadline:
+    """The end of one call's time budget (monotonic clock)."""
 
-def split_top(s: str, sep: str) -> list[str]:
-    """Split at ``sep`` occurrences outside any bracket."""
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(s):
-        c = s[i]
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            depth -= 1
-        elif depth == 0 and s.startswith(sep, i):
-            parts.append(s[start:i])
-            i += len(sep)
-            start = i
-            continue
-        i += 1
-    parts.append(s[start:])
-    return parts
+    def __init__(self, budget_s: float | None = None):
+        budget = DEFAULT_BUDGET_S if budget_s is None else budget_s
+        self.budget_s = budget
+        self.at = time.monotonic() + max(0.0, budget - max(_MARGIN_S * budget / DEFAULT_BUDGET_S, budget * 0.15))
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
 
 
-def _encloses(s: str) -> bool:
-    """Whether the bracket opening ``s`` closes at its last character."""
-    if len(s) < 2 or s[0] not in _OPEN or s[-1] not in _CLOSE:
-        return False
-    depth = 0
-    for i, c in enumerate(s):
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            depth -= 1
-            if depth == 0:
-                return i == len(s) - 1
-    return False
+# ---- atoms ---------------------------------------------------------------------------------------------------
+
+def _atoms_equal(a: str, b: str, ctx: "_Context") -> bool | None:
+    """Tri-state: True/False when decided in process, else the sandbox's verdict (None without one)."""
+    cheap = _cheap_atoms_equal(a, b) if len(a) + len(b) <= _CACHED_ATOM_CHARS else _decide_in_process(a, b)
+    if cheap is not None or ctx.symbolic is None:
+        return cheap
+    sa, sb = last_side(a), last_side(b)
+    if (sa is None) != (sb is None):
+        a, b = sa or a, sb or b
+    return ctx.symbolic(a, b)
 
 
-def _expand_pm(s: str) -> list[str]:
-    for op in ("\\pm", "\\mp"):
-        k = s.find(op)
-        if k >= 0:
-            a, b = ("+", "-") if op == "\\pm" else ("-", "+")
-            head, tail = s[:k], s[k + len(op) :]
-            return _expand_pm(head + a + tail) + _expand_pm(head + b + tail)
-    return [s]
+_CACHED_ATOM_CHARS = 400
 
 
-def parse_structure(s: str, depth: int = 0):
-    """A normalized answer as nested nodes: ('atom', s) | ('set', [..]) | ('seq', brackets, [..]) |
-    ('matrix', [[..]])."""
-    if depth > 6 or len(s) > MAX_ANSWER_CHARS:
-        return ("atom", s)
-    if m := _MATRIX.match(s):
-        rows = [r for r in m.group(2).split("\\cr") if r.strip()]
-        return ("matrix", [[c.strip() for c in r.split("&")] for r in rows])
-    if parse_number(s) is not None:
-        return ("atom", s)
-    if len(parts := split_top(s, "\\cup")) > 1:
-        return ("set", [parse_structure(p, depth + 1) for p in parts])
-    if s.startswith("\\{") and s.endswith("\\}") and _encloses("(" + s[2:-2] + ")"):
-        return ("set", _elements(s[2:-2], depth))
-    if _encloses(s) and s[0] != "{":
-        inner = s[1:-1]
-        parts = split_top(inner, ",")
-        if len(parts) > 1:
-            return ("seq", s[0] + s[-1], [parse_structure(p, depth + 1) for p in parts])
-    if len(split_top(s, ",")) > 1 or len(split_top(s, ";")) > 1:
-        return ("set", _elements(s, depth))
-    if "\\pm" in s or "\\mp" in s:
-        return ("set", [("atom", e) for e in _expand_pm(s)])
-    return ("atom", s)
+@functools.lru_cache(maxsize=16_384)
+def _cheap_atoms_equal(a: str, b: str) -> bool | None:
+    return _decide_in_process(a, b)
 
 
-def _elements(inner: str, depth: int) -> list:
-    sep = ";" if len(split_top(inner, ";")) > 1 else ","
-    out = []
-    for part in split_top(inner, sep):
-        node = parse_structure(_strip_assign(part), depth + 1)
-        out.extend(node[1] if node[0] == "set" and ("\\pm" in part or "\\mp" in part) else [node])
-    return out
-
-
-def _strip_assign(s: str) -> str:
-    return normalize(s) if "=" in s or "\\in" in s else s
-
-
-# ---- comparison ----------------------------------------------------------------------------------------------
-
-def _atoms_equal(a: str, b: str, symbolic) -> bool | None:
-    """Tri-state: True/False when decided cheaply, else ``symbolic(a, b)`` (None when not given)."""
+def _decide_in_process(a: str, b: str) -> bool | None:
     if a == b:
         return True
     if not a or not b:
         return False
-    if re.search(r"\bor\b", a) or re.search(r"\bor\b", b):
-        return False  # a hedged answer ("3 or 4") is not an answer
     na, nb = parse_number(a), parse_number(b)
     if na is not None and nb is not None:
         return na == nb
@@ -132,53 +81,65 @@ def _atoms_equal(a: str, b: str, symbolic) -> bool | None:
     if bb and bb[1] == 10:
         bb, b = None, bb[0]
     if ba or bb:
-        if ba and bb:
-            return ba == bb
-        return False  # the base subscript is significant
+        return bool(ba and bb and ba == bb)  # the base subscript is significant
     ta, tb = text_key(a), text_key(b)
     if ta is not None and tb is not None:
         return ta == tb
     if (ta is not None and (nb is not None or ib is not None)) or (tb is not None and (na is not None or ia is not None)):
         return False
-    if clearly_different(a, b):
-        return False  # float estimates differ: the exact values differ too, no sympy needed
-    if symbolic is None:
-        return None
-    return symbolic(a, b)
+    if a in _SYMBOLS or b in _SYMBOLS:
+        return False  # \infty, -\infty, \emptyset equal only themselves (a == b above)
+    sa, sb = last_side(a), last_side(b)
+    if (sa is None) != (sb is None):  # "\frac{7}{2}=3.5" vs "\frac72": the value the chain ends with
+        return _decide_in_process(sa or a, sb or b)
+    if _RELATION.search(a) or _RELATION.search(b):
+        return relations_equal(a, b)  # "y \ge 2x+1" vs "2x+1 \le y"
+    return numerically_equal(a, b)
 
 
-def _has_relation(node) -> bool:
-    return node[0] == "atom" and bool(_RELATION.search(node[1]))
+# ---- nodes ---------------------------------------------------------------------------------------------------
+
+def _all(verdicts) -> bool | None:
+    undecided = False
+    for v in verdicts:
+        if v is False:
+            return False
+        if v is None:
+            undecided = True
+    return None if undecided else True
 
 
-def _nodes_equal(x, y, symbolic) -> bool | None:
+def _nodes_equal(x, y, ctx: "_Context") -> bool | None:
+    if ctx.expired():
+        return False
     kx, ky = x[0], y[0]
     if kx == "atom" and ky == "atom":
-        return _atoms_equal(x[1], y[1], symbolic)
+        return _atoms_equal(x[1], y[1], ctx)
     if kx == "set" and ky == "set":
-        return _sets_equal(x[1], y[1], symbolic)
+        return _sets_equal(x[1], y[1], ctx)
     if kx == "set" and len(x[1]) == 1:
-        return _nodes_equal(x[1][0], y, symbolic)
+        return _nodes_equal(x[1][0], y, ctx)
     if ky == "set" and len(y[1]) == 1:
-        return _nodes_equal(x, y[1][0], symbolic)
+        return _nodes_equal(x, y[1][0], ctx)
     if kx == "seq" and ky == "seq":
         if x[1] != y[1] or len(x[2]) != len(y[2]):
             return False
-        return _all(_nodes_equal(p, q, symbolic) for p, q in zip(x[2], y[2]))
+        return _all(_nodes_equal(p, q, ctx) for p, q in zip(x[2], y[2]))
     if kx == "matrix" and ky == "matrix":
         if [len(r) for r in x[1]] != [len(r) for r in y[1]]:
             return False
-        return _all(_atoms_equal(p, q, symbolic) for rp, rq in zip(x[1], y[1]) for p, q in zip(rp, rq))
+        return _all(_atoms_equal(p, q, ctx) for rp, rq in zip(x[1], y[1]) for p, q in zip(rp, rq))
     if {kx, ky} == {"matrix", "seq"}:  # a column/row vector written as a tuple
         mat, seq = (x, y) if kx == "matrix" else (y, x)
         flat = [c for r in mat[1] for c in r]
         if seq[1] != "()" or not (len(mat[1]) == 1 or all(len(r) == 1 for r in mat[1])) or len(flat) != len(seq[2]):
             return False
-        return _all(_nodes_equal(("atom", c), q, symbolic) for c, q in zip(flat, seq[2]))
-    if _has_relation(x) or _has_relation(y):  # "x > 3" vs "(3, \infty)"
-        if symbolic is None:
+        return _all(_nodes_equal(("atom", c), q, ctx) for c, q in zip(flat, seq[2]))
+    atom = x if kx == "atom" else y if ky == "atom" else None
+    if atom is not None and _RELATION.search(atom[1]):  # "x^2 > 4" vs an interval union: sympy decides
+        if ctx.symbolic is None:
             return None
-        return symbolic(_unparse(x), _unparse(y))
+        return ctx.symbolic(_unparse(x), _unparse(y))
     return False
 
 
@@ -192,29 +153,41 @@ def _unparse(node) -> str:
     return ""
 
 
-def _all(verdicts) -> bool | None:
-    undecided = False
-    for v in verdicts:
-        if v is False:
-            return False
-        if v is None:
-            undecided = True
-    return None if undecided else True
+def _node_key(node) -> str | None:
+    """An exact grouping key for cheap set matching (numbers by value), else None."""
+    if node[0] != "atom":
+        return None
+    n = parse_number(node[1])
+    return f"#{n}" if n is not None else node[1]
 
 
-def _sets_equal(xs: list, ys: list, symbolic) -> bool | None:
-    """Unordered: every element of one has an equal element in the other."""
+def _sets_equal(xs: list, ys: list, ctx: "_Context") -> bool | None:
+    """Unordered: every element of one has an equal element in the other. Elements with the same exact
+    key pair up without comparison; only the rest are compared pairwise."""
+    kx, ky = {_node_key(n) for n in xs} - {None}, {_node_key(n) for n in ys} - {None}
+    rest_x = [n for n in xs if _node_key(n) is None or _node_key(n) not in ky]
+    rest_y = [n for n in ys if _node_key(n) is None or _node_key(n) not in kx]
+    if len(rest_x) * len(rest_y) > MAX_ELEMENTS * MAX_ELEMENTS:
+        return False
+
     def covered(src, dst):
         verdicts = []
         for p in src:
-            vs = [_nodes_equal(p, q, symbolic) for q in dst]
+            vs = []
+            for q in dst:
+                v = _nodes_equal(p, q, ctx)
+                vs.append(v)
+                if v is True:
+                    break
             verdicts.append(True if True in vs else (None if None in vs else False))
+            if verdicts[-1] is False:
+                return False
         return _all(verdicts)
 
-    first = covered(xs, ys)
+    first = covered(rest_x, ys)
     if first is False:
         return False
-    second = covered(ys, xs)
+    second = covered(rest_y, xs)
     if second is False:
         return False
     return None if (first is None or second is None) else True
@@ -222,11 +195,31 @@ def _sets_equal(xs: list, ys: list, symbolic) -> bool | None:
 
 # ---- entry points --------------------------------------------------------------------------------------------
 
-def compare_normalized(a: str, b: str, symbolic=None) -> bool | None:
-    """Compare two normalized answers; ``symbolic(a, b)`` decides atoms the cheap rules cannot."""
+class _Context:
+    """One comparison: the sandbox callback (None on the in-process pass) and the deadline, checked
+    between element comparisons so that even a set against a set stays within the budget."""
+
+    def __init__(self, symbolic=None, deadline: Deadline | None = None):
+        self.symbolic, self.deadline, self.timed_out = symbolic, deadline, False
+
+    def expired(self) -> bool:
+        if self.deadline is not None and self.deadline.remaining() <= 0:
+            self.timed_out = True
+        return self.timed_out
+
+
+def compare_normalized(a: str, b: str, symbolic=None, deadline: Deadline | None = None) -> bool | None:
+    """Compare two normalized answers; ``symbolic(a, b)`` decides atoms the in-process rules cannot."""
+    return _compare(a, b, _Context(symbolic, deadline))
+
+
+def _compare(a: str, b: str, ctx: _Context) -> bool | None:
     if a == b:
         return True
-    return _nodes_equal(parse_structure(a), parse_structure(b), symbolic)
+    sa, sb = last_side(a), last_side(b)
+    if (sa is None) != (sb is None):  # an equation chain against a value: its last side is the value
+        a, b = sa or a, sb or b
+    return _nodes_equal(parse_structure(a), parse_structure(b), ctx)
 
 
 def canonical_key(answer: str) -> str:
@@ -239,58 +232,34 @@ def canonical_key(answer: str) -> str:
     return f"t:{t}" if t is not None else s
 
 
-# sandbox outcomes by atom pair: (equal, problem); a pair that timed out once is not retried
-_SYMBOLIC_CACHE: dict[tuple[str, str], tuple[bool, str | None]] = {}
-_SYMBOLIC_CACHE_MAX = 65_536
+def compare(a: str | None, b: str | None, *, timeout: float | None = None, deadline: Deadline | None = None
+            ) -> Verdict:
+    """Exact-value equivalence of two answer strings (see ``mathray.grading`` for the semantics).
 
-
-class _Sandboxed:
-    """The symbolic callback: each atom pair goes to a sandbox worker; remembers the worst outcome."""
-
-    def __init__(self, timeout: float | None):
-        self.timeout = timeout
-        self.problem: str | None = None
-
-    def __call__(self, a: str, b: str) -> bool:
-        from mathray.grading.sandbox import get_pool
-        from mathray.grading.symbolic import unsafe_reason
-
-        if unsafe_reason(a) or unsafe_reason(b):
-            self.problem = self.problem or "refused"
-            return False
-        key = (a, b) if a <= b else (b, a)
-        if key not in _SYMBOLIC_CACHE:
-            status, value = get_pool().call("symbolic_equal", a, b, timeout=self.timeout)
-            if status == "ok":
-                outcome = (bool(value), None)
-            elif status == "timeout":
-                outcome = (False, "timeout")
-            else:
-                outcome = (False, "refused" if str(value).startswith("Refused") else "parse-error")
-            if len(_SYMBOLIC_CACHE) >= _SYMBOLIC_CACHE_MAX:
-                _SYMBOLIC_CACHE.clear()
-            _SYMBOLIC_CACHE[key] = outcome
-        equal, problem = _SYMBOLIC_CACHE[key]
-        if problem == "timeout" or (problem and self.problem is None):
-            self.problem = problem
-        return equal
-
-
-def compare(a: str | None, b: str | None, *, timeout: float | None = None) -> Verdict:
-    """Exact-value equivalence of two answer strings (see ``mathray.grading`` for the semantics)."""
+    ``timeout``: the time budget of this call (default ``DEFAULT_BUDGET_S``); or pass a ``deadline``."""
     if a is None or b is None or not str(a).strip() or not str(b).strip():
         return Verdict(False, "no-answer")
+    deadline = deadline or Deadline(timeout)
+    from mathray.grading.sandbox import get_pool
+
+    get_pool()  # starts the workers without waiting: their start-up overlaps the in-process checks
     na, nb = normalize(str(a)), normalize(str(b))
-    cheap = compare_normalized(na, nb)
+    if len(na) > MAX_ANSWER_CHARS or len(nb) > MAX_ANSWER_CHARS:
+        return Verdict(na == nb, "equal" if na == nb else "refused")
+    cheap_pass = _Context(None, deadline)
+    cheap = _compare(na, nb, cheap_pass)
+    if cheap_pass.timed_out:
+        return Verdict(False, "timeout")
     if cheap is not None:
         return Verdict(cheap, "equal" if cheap else "not-equal")
-    if len(na) > MAX_ANSWER_CHARS or len(nb) > MAX_ANSWER_CHARS:
-        return Verdict(False, "refused")
-    sandboxed = _Sandboxed(timeout)
-    result = bool(compare_normalized(na, nb, sandboxed))
-    if result:
+    from mathray.grading.symbolic_call import SandboxedCheck
+
+    check = SandboxedCheck(deadline)
+    sandbox_pass = _Context(check, deadline)
+    result = bool(_compare(na, nb, sandbox_pass))
+    if result and not sandbox_pass.timed_out:
         return Verdict(True, "equal")
-    return Verdict(False, sandboxed.problem or "not-equal")
+    return Verdict(False, "timeout" if sandbox_pass.timed_out else check.problem or "not-equal")
 
 
 def is_equivalent(a: str | None, b: str | None, *, timeout: float | None = None) -> bool:

@@ -1,137 +1,268 @@
 """Final-answer extraction from model and reference text.
 
-Order of precedence (the first rule that finds something wins):
-1. the last ``\\boxed{...}`` / ``\\fbox{...}`` (balanced braces; ``\\boxed 5`` too); several boxes are not merged;
-2. GSM8K ``#### n``: the FIRST one counts (a model that runs on into a new few-shot ``Question:`` writes more);
+The text is first tidied (runs of spaces become one space, GSM8K calculator annotations go), a
+reasoning block that something follows (``... </think>``) is dropped, and the text is cut where a model
+runs on into a new chat turn or few-shot problem (a special token such as ``<|im_start|>`` or ``</s>``, or
+a line starting ``Question:`` / ``Problem:`` / ``Q:`` / ``User:`` / ``Human:`` / ``### Instruction:``). Then the first rule that finds something wins:
+1. GSM8K ``#### n``: the FIRST one counts (a model may write more in a run-on it did not mark);
+2. the last ``\\boxed{...}`` / ``\\fbox{...}`` (balanced braces; ``\\boxed 5`` too). Boxes are not merged,
+   except boxes joined only by "and"/"or"/a comma (``x = \\boxed{2} or x = \\boxed{3}``), which form a list;
 3. PRM800K ``# Answer`` block: the first non-empty line after the last ``# Answer``;
-4. "the final answer is X" / "the answer is X" (last occurrence, to the end of its line);
-5. an ``Answer: X`` / ``A: X`` line (the GSM8K example model solutions end with ``A: <n>``), the last one;
-6. a bold final line ``**X**``;
-7. optionally (``number_fallback=True``, for GSM8K-style sets) the last number in the text.
-
-Text is first cut at a run-on into a new few-shot problem (``\\nQuestion:`` / ``\\nProblem:`` / ``\\nQ:``).
+4. an answer marker: "final answer is", "the answer is", "Answer:", "**Final Answer**" (the answer on the
+   next line), a line starting ``A:`` (the GSM8K example model solutions), "X is the answer". The last
+   marker whose phrase yields an answer counts; see ``phrases.answer_in_phrase`` for the phrase rules
+   ("Final Answer: The largest $n$ is 34." gives 34);
+5. a bold final line ``**X**``;
+6. a bare prediction: a short single line that is not a sentence (``-5``, ``\\frac12``, ``$29.00``) is its
+   own answer;
+7. the last sentence, when the text ends a sentence: its linked or only number/math ("So she earns \\$18.",
+   "We conclude that there are 6 ways."); the sentence before it only when the last has no number or
+   math at all ("I hope this helps!");
+8. optionally (``number_fallback=True``, for GSM8K-style sets) the last number in the text.
 A box that never closes (a truncated solution) gives None, and so does text longer than ``MAX_TEXT_CHARS``.
 """
 from __future__ import annotations
 
 import re
 
+from mathray.grading.phrases import answer_in_phrase, is_bare, segments
+
 MAX_TEXT_CHARS = 200_000
+MAX_PHRASE_CHARS = 4_000  # an answer phrase or final sentence longer than this is not read further
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
-_RUNON = re.compile(r"\n\s*(?:Question|Problem|Q)\s*:")
-_ANSWER_IS = re.compile(r"(?:final\s+answer|the\s+answer)\s*(?:is|:)\s*:?\s*", re.IGNORECASE)
-_ANSWER_LINE = re.compile(r"^\s*(?:\*\*)?(?:final\s+answer|answer|A)\s*(?:\*\*)?\s*:\s*(?:\*\*)?(.+?)\s*$",
-                          re.IGNORECASE | re.MULTILINE)
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_NEWLINES = re.compile(r" ?\n[ \n]*")
+_CALCULATOR = re.compile(r"<<[^<>\n]{0,400}>>")
+_SPECIAL_TOKEN = re.compile(r"<\|[A-Za-z0-9_]{1,40}\|>|<｜[^｜\n]{1,40}｜>|</s>|<(?:start|end)_of_turn>|\[INST\]")
+_NEW_TURN = re.compile(r"\n ?(?:#{1,4} ?)?(?:Question|QUESTION|Problem|PROBLEM|Q|User|USER|Human|Instruction)"
+                       r" ?\d{0,4} ?:")
+_MARKER = re.compile(
+    r"\b(?:final answer|answer)(?: to (?:this|the|that) (?:problem|question))?(?:\*\*)? ?"
+    r"(?::|=|is\b|would be\b|will be\b|should be\b)(?: ?\*\*)?"
+    r"|^ ?(?:#{1,6} ?)?(?:\*\*)?(?:final answer|answer)(?:\*\*)? ?:? ?(?:\*\*)? ?$"
+    r"|^ ?(?:\*\*)?A(?:\*\*)? ?:(?: ?\*\*)?",
+    re.IGNORECASE | re.MULTILINE)
+_ANSWER_AFTER = re.compile(r"\bis (?:the|our|my) (?:final )?answer\b", re.IGNORECASE)
+# a sentence ends at ". " / "! " / "? " or a newline; "i.e. ", "e.g. ", "vs. " do not end one
+_SENTENCE_END = re.compile(r"(?<!\bi\.e)(?<!\be\.g)(?<!\b[ie])(?<!\bvs)(?<!\betc)[.!?](?= |\n|$)|\n")
+_BARE_BOX_ARGUMENT = re.compile(r"[^\s$]+")
+_BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
+_BOX_JOIN = re.compile(r"[\s$]*(?:,|;|and|or|\\text\{ ?(?:and|or) ?\}|\\quad|\\qquad)?[\s$]*"
+                       r"(?:[a-zA-Z](?:_\{?\d\}?)? ?= ?)?[\s$]*")
 _NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
+
+
+def tidy(text: str) -> str:
+    """One space for each run of spaces, one or two newlines for each run of blank lines, and no GSM8K
+    calculator annotations (``= <<4*2=8>>8`` -> ``= 8``: the model's own text states the result)."""
+    text = _CALCULATOR.sub("", _SPACES.sub(" ", text))
+    return _NEWLINES.sub(lambda m: "\n\n" if m.group(0).count("\n") > 1 else "\n", text)
+
+
+def cut_runon(text: str) -> str:
+    """The text after a reasoning block (``</think>``) when anything follows it, up to a special chat
+    token or a new few-shot problem (not at the very start)."""
+    k = text.rfind("</think>")
+    if k >= 0 and text[k + len("</think>") :].strip():
+        text = text[k + len("</think>") :]
+    for m in _SPECIAL_TOKEN.finditer(text):
+        if text[: m.start()].strip():
+            text = text[: m.start()]
+            break
+    m = _NEW_TURN.search(text, 1)
+    return text[: m.start()] if m else text
+
+
+def _box_at(text: str, start: int) -> tuple[str, int] | None:
+    """(content, end index) of the box command at ``start``, or None if it never closes."""
+    cmd = next(c for c in _BOX_COMMANDS if text.startswith(c, start))
+    i = start + len(cmd)
+    while i < len(text) and text[i] == " ":
+        i += 1
+    if i >= len(text):
+        return None
+    if text[i] != "{":  # "\boxed 5": the argument runs to the next space or "$"
+        m = _BARE_BOX_ARGUMENT.match(text, i)
+        return (m.group(0), m.end()) if m and i > start + len(cmd) else None
+    depth = 0
+    for j in range(i, len(text)):
+        c = text[j]
+        if (c == "{" or c == "}") and text[j - 1] == "\\":
+            continue  # escaped braces \{ \}
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return text[i + 1 : j], j + 1
+    return None
+
+
+def _box_starts(text: str) -> list[int]:
+    starts = []
+    for cmd in _BOX_COMMANDS:
+        k = text.find(cmd)
+        while k >= 0:
+            starts.append(k)
+            k = text.find(cmd, k + 1)
+    return sorted(starts)
 
 
 def last_boxed(text: str) -> str | None:
     """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` (balanced braces), or of ``\\boxed 5``.
 
-    Returns None when there is no closed box (a truncated solution).
-    """
+    Returns None when there is no closed box (a truncated solution)."""
     if not text:
         return None
     start = max(text.rfind(cmd) for cmd in _BOX_COMMANDS)
     if start < 0:
         return None
-    cmd = next(c for c in _BOX_COMMANDS if text.startswith(c, start))
-    i = start + len(cmd)
-    if i < len(text) and text[i] == " ":  # "\boxed 5": the argument runs to the next space or "$"
-        rest = text[i + 1 :].lstrip(" ")
-        m = re.match(r"[^\s$]+", rest)
-        return m.group(0) if m else None
-    if i >= len(text) or text[i] != "{":
+    found = _box_at(text, start)
+    return found[0] if found else None
+
+
+def _boxed_list(text: str) -> str | None:
+    """The last box, joined with the boxes before it that only "and"/"or"/commas separate from it."""
+    starts = _box_starts(text)
+    if not starts:
         return None
-    depth = 0
-    for j in range(i, len(text)):
-        c = text[j]
-        if c == "\\":  # skip escaped braces \{ \}
-            continue
-        if c == "{" and text[j - 1] != "\\":
-            depth += 1
-        elif c == "}" and text[j - 1] != "\\":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1 : j]
-    return None
+    last = _box_at(text, starts[-1])
+    if last is None:
+        return None
+    items, joins, nxt = [last[0]], [], starts[-1]
+    for k in range(len(starts) - 2, max(-1, len(starts) - 9), -1):
+        found = _box_at(text, starts[k])
+        if found is None or found[1] > nxt:
+            break
+        between = text[found[1] : nxt]
+        if len(between) > 40 or not _BOX_JOIN.fullmatch(between):
+            break
+        joins.append(" or " if re.search(r"\bor\b", between) else ", ")
+        items.append(found[0])
+        nxt = starts[k]
+    if len(items) == 1:
+        return items[0]
+    items.reverse()
+    joins.reverse()
+    return items[0] + "".join(j + x for j, x in zip(joins, items[1:]))
 
 
-def _clean(ans: str | None) -> str | None:
-    """Strip math delimiters, a trailing full stop and surrounding bold/space."""
+def clean(ans: str | None) -> str | None:
+    """Strip math delimiters, a trailing full stop, a leading colon and surrounding bold/space."""
     if ans is None:
         return None
-    for _ in range(2):
+    for _ in range(3):
         ans = ans.strip().strip("*").strip()
-        if ans.endswith((".", ",", ";")):
+        if ans.startswith(":"):
+            ans = ans[1:]
+        if ans.endswith((".", ",", ";", ":")) and not ans.endswith("\\."):
             ans = ans[:-1].rstrip()
-        if len(ans) >= 2 and ans[0] == "$" and ans[-1] == "$":
-            ans = ans.strip("$")
-        for a, b in (("\\(", "\\)"), ("\\[", "\\]")):
-            if ans.startswith(a) and ans.endswith(b):
+        for a, b in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+            if len(ans) >= len(a) + len(b) and ans.startswith(a) and ans.endswith(b):
                 ans = ans[len(a) : -len(b)]
     return ans.strip() or None
 
 
-def _cut_runon(text: str) -> str:
-    m = _RUNON.search(text, 1)
-    return text[: m.start()] if m else text
+def _phrase_after(text: str, pos: int) -> str:
+    """The sentence that starts at ``pos``: to the next sentence end outside math; the next line when
+    the marker ends its line; a display-math block in full."""
+    rest = text[pos : pos + MAX_PHRASE_CHARS]
+    if not rest.split("\n", 1)[0].strip(" *:"):
+        rest = rest.lstrip(" *:\n")
+    out = []
+    for kind, s in segments(rest):
+        if kind == "math":
+            out.append(_as_math(s))
+            continue
+        m = _SENTENCE_END.search(s)
+        if m:
+            out.append(s[: m.start()])
+            break
+        out.append(s)
+    return "".join(out)
+
+
+def _sentence_before(text: str, pos: int) -> str:
+    head = text[max(0, pos - MAX_PHRASE_CHARS) : pos]
+    cut = max(head.rfind(". "), head.rfind("\n"), head.rfind("! "), head.rfind("? "))
+    return head[cut + 1 :]
+
+
+def _from_markers(text: str) -> str | None:
+    found = [(m.end(), True) for m in _MARKER.finditer(text)]
+    found += [(m.start(), False) for m in _ANSWER_AFTER.finditer(text)]
+    for pos, after in sorted(found)[-6:][::-1]:
+        phrase = _phrase_after(text, pos) if after else _sentence_before(text, pos)
+        ans = clean(answer_in_phrase(phrase, marked=True))
+        if ans is not None:
+            return ans
+    return None
+
+
+def last_sentences(text: str, count: int = 2) -> list[str]:
+    """The last ``count`` non-empty sentences (last first), split at sentence ends and newlines outside math."""
+    tail = text[-MAX_PHRASE_CHARS:].rstrip(" *\n.!")
+    sentences, current = [], []
+    for kind, s in segments(tail):
+        if kind == "math":
+            current.append(_as_math(s))
+            continue
+        parts = _SENTENCE_END.split(s)
+        for p in parts[:-1]:
+            sentences.append("".join(current) + p)
+            current = []
+        current.append(parts[-1])
+    sentences.append("".join(current))
+    return [x for x in sentences if x.strip()][::-1][:count]
+
+
+def _as_math(s: str) -> str:
+    return "$" + s.strip().replace("\n", " ") + "$"
+
+
+def _ends_sentence(text: str) -> bool:
+    t = text.rstrip(" *\n")
+    return t.endswith((".", "!", "$", "\\]", "\\)"))
 
 
 def extract_answer(text: str | None, *, number_fallback: bool = False) -> str | None:
     """The final answer in ``text`` (see the module docstring for the rules), or None."""
     if not text or len(text) > MAX_TEXT_CHARS:
         return None
+    text = cut_runon(tidy(text))
     if "####" in text:  # GSM8K: the first "####" counts, even if the model ran on
         line = text.split("####", 1)[1].lstrip(" ").split("\n", 1)[0]
-        return _clean(line)
-    text = _cut_runon(text)
-    boxed = last_boxed(text)
+        return clean(answer_in_phrase(clean(line) or "", marked=True) or line)
+    boxed = _boxed_list(text)
     if boxed is not None:
-        return _clean(boxed)
+        return clean(boxed)
     if "\\boxed" in text or "\\fbox" in text:
         return None  # the last box never closes: a truncated solution
     k = text.rfind("# Answer")
     if k >= 0:
-        for line in text[k + len("# Answer") :].split("\n"):
-            if line.strip():
-                return _clean(line)
-        return None
-    matches = list(_ANSWER_IS.finditer(text))
-    if matches:
-        rest = text[matches[-1].end() :].split("\n", 1)[0]
-        return _clean(_strip_sentence(rest))
-    lines = list(_ANSWER_LINE.finditer(text))
-    if lines:
-        return _clean(lines[-1].group(1))
+        line = next((ln for ln in text[k + len("# Answer") :].split("\n") if ln.strip()), None)
+        return clean(line)
+    ans = _from_markers(text)
+    if ans is not None:
+        return ans
     last_line = next((ln for ln in reversed(text.split("\n")) if ln.strip()), "")
     bold = _BOLD.findall(last_line)
     if bold:
-        return _clean(bold[-1])
+        return clean(answer_in_phrase(bold[-1], marked=True))
+    if is_bare(text):
+        return clean(text)
+    if _ends_sentence(text):
+        last, *before = last_sentences(text)
+        ans = clean(answer_in_phrase(last, marked=False))
+        if ans is None and before and not re.search(r"[\d$\\]", last):  # "I hope this helps!" after it
+            ans = clean(answer_in_phrase(before[0], marked=False))
+        if ans is not None:
+            return ans
     if number_fallback:
         nums = _NUMBER.findall(text)
         if nums:
-            return _clean(nums[-1].replace("$", ""))
+            return clean(nums[-1].replace("$", ""))
     return None
-
-
-def _strip_sentence(rest: str) -> str:
-    """'3. So we are done' -> '3': a sentence-ending full stop outside math ends the answer."""
-    depth = 0
-    in_math = False
-    for i, c in enumerate(rest):
-        if c == "$":
-            in_math = not in_math
-        elif c in "{([":
-            depth += 1
-        elif c in "})]":
-            depth -= 1
-        elif c == "." and not in_math and depth <= 0:
-            nxt = rest[i + 1 : i + 2]
-            if nxt == "" or nxt.isspace():
-                return rest[:i]
-    return rest
 
 
 def extract_reference(solution: str) -> str | None:

@@ -1,7 +1,9 @@
-"""Hostile answer strings the grader must survive (tests and benchmarks/grader.py use them).
+"""Hostile inputs the grader must survive (tests and benchmarks/grader.py use them).
 
-Each must compare not-equal to an ordinary answer quickly and without side effects. ``{marker}`` is
-replaced by a file path that must not come into existence.
+``HOSTILE_ANSWERS``: answer or prediction strings; each must grade not-equal to an ordinary answer within
+the time budget, with bounded memory and without side effects. ``HOSTILE_PAIRS``: (prediction, reference)
+pairs where the reference is hostile too, or both are large sets whose elements need sympy. ``{marker}``
+is replaced by a file path that must not come into existence.
 """
 from __future__ import annotations
 
@@ -46,4 +48,61 @@ HOSTILE_ANSWERS = [
     "\\infty - \\infty",
     "\\text{" * 1000,
     "1/" * 5000 + "1",
+    # \pm chains: 2^k sign choices if expanded naively
+    "1" + "\\pm 1" * 28,
+    "\\pm" * 60 + "1",
+    "\\{" + ", ".join(["x \\pm \\sqrt{%d}" % k for k in range(2, 40)]) + "\\}",
+    "\\frac{" + "1 \\pm " * 30 + "1}{2}",
+    # floods at the 200k-character text cap (quadratic regexes would take minutes)
+    " " * 199_990 + "x",
+    "\n" * 199_990 + "x",
+    " \t\n" * 66_000,
+    "A:" * 99_000,
+    "A: " + " " * 199_000 + "x",
+    "Answer:\n" * 25_000,
+    "The answer is " * 14_000,
+    "$" * 199_000,
+    "\\(" * 99_000,
+    "\\[" * 99_000,
+    "$1 " * 66_000,
+    "\\boxed{" * 28_000,
+    "\\boxed{" + "{" * 150_000,
+    "####" + " " * 199_000,
+    "**" * 99_000,
+    "1," * 99_000,
+    "9" * 199_000,
+    ("so " + "x = " * 3 + "1. ") * 11_000,
+    "<|im_start|>" * 16_000,
+    "\\begin{align}" * 14_000,
+    "(" * 99_000 + "1",
+    "x^{" * 60_000,
+    "e" * 199_000,
+    "\\sqrt{" * 33_000 + "2",
+    ",".join(["\\pm 1"] * 5_000),
+    " or ".join(["x = %d" % k for k in range(5_000)]),
+    "<<" * 99_000,
+    "since a, " * 22_000,
+    ", which " * 24_000,
+]
+
+_SLOW_ELEMENT = "\\lfloor \\sin^{2}(%dx)+\\cos^{2}(%dx)+\\tan^{2}(5x)\\cos^{2}(5x) \\rfloor"
+HOSTILE_PAIRS = [
+    # set against set: |A| x |B| element comparisons, each a sympy call, under one budget
+    ("\\boxed{\\{" + ", ".join(_SLOW_ELEMENT % (k, k) for k in range(30)) + "\\}}",
+     "\\{" + ", ".join(_SLOW_ELEMENT % (k + 40, k + 41) for k in range(30)) + "\\}"),
+    ("\\boxed{" + ", ".join("x^{2} > %d" % k for k in range(30)) + "}", ", ".join("(%d, \\infty)" % k for k in range(30))),
+    ("\\boxed{(" + ", ".join(_SLOW_ELEMENT % (k, k) for k in range(20)) + ")}",
+     "(" + ", ".join(_SLOW_ELEMENT % (k, k + 1) for k in range(20)) + ")"),
+    # hostile references
+    ("7", "9**9**9**9"),
+    ("7", "10^{10^{10^{10}}}"),
+    ("7", "\\pm" * 60 + "7"),
+    ("7", "1" + "\\pm 1" * 28),
+    ("7", " " * 199_990 + "8 "),
+    ("7", "x" * 199_000),
+    ("7", "\\boxed{" * 28_000),
+    ("7", "__import__('os').system('touch {marker}')"),
+    ("\\boxed{x^{x^{x^{x}}}}", "e^{e^{e^{e^{e}}}}"),
+    ("\\boxed{2^{99999999}}", "2^{99999999} + 1"),
+    ("\\boxed{(x+1)^{1000}}", "(x+1)^{1000} + 1"),
 ]

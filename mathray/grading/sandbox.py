@@ -3,7 +3,13 @@
 Signal-based timeouts only work on the main thread of the main interpreter, which Ray workers and
 threaded actors are not. Here each worker is a separate interpreter (``python -m
 mathray.grading.sandbox``, no fork of the caller, no re-import of the caller's ``__main__``) talking JSON
-lines over pipes; a call that overruns gets its worker SIGKILLed and the caller gets ``("timeout", None)``.
+lines over pipes. ``call(name, *args, timeout=)`` returns ``(status, value)``:
+- ``ok`` / ``error`` (the function raised; value is the reason);
+- ``timeout``: the limit passed. It covers waiting for a free worker and for a starting worker to be
+  ready as well as the call itself; a worker that overran is SIGKILLed and replaced, one that was only
+  still starting is kept;
+- ``sandbox-error``: the worker died or could not start. Its stderr (kept in a temporary file) is logged
+  at ERROR level and returned, and the worker is replaced: never a silent verdict.
 A warm spare is kept so a replacement is ready at once. Workers cap their address space and exit when
 the parent goes away (EOF on stdin). Only functions named in ``ALLOWED`` run; arguments are strings.
 
@@ -14,21 +20,25 @@ from __future__ import annotations
 import atexit
 import importlib
 import json
+import logging
 import os
 import queue
 import select
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
-ALLOWED = {"symbolic_equal": "mathray.grading.symbolic:symbolic_equal",
-           "echo": "mathray.grading.sandbox:_echo", "sleep": "mathray.grading.sandbox:_sleep"}
+ALLOWED = {"symbolic_equal": "mathray.grading.symbolic:symbolic_equal", "warm_up": "mathray.grading.symbolic:warm_up",
+           "echo": "mathray.grading.sandbox:_echo", "sleep": "mathray.grading.sandbox:_sleep",
+           "exit": "mathray.grading.sandbox:_exit"}
 PRELOAD = ("mathray.grading.symbolic", "sympy", "latex2sympy2_extended.latex2sympy2")
 DEFAULT_TIMEOUT_S = 1.0
-STARTUP_TIMEOUT_S = 60.0  # imports and parser warm-up take ~3 s; a loaded machine is slower
-WORKER_MEMORY_BYTES = 3 * 2**30
+STARTUP_TIMEOUT_S = 60.0  # for ``wait_ready``: imports and parser warm-up take ~3 s; a loaded machine is slower
+WORKER_MEMORY_BYTES = 2**30  # address space; a worker idles at ~70 MB
+logger = logging.getLogger(__name__)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -41,12 +51,19 @@ def _sleep(seconds: str):  # tests: a call that overruns its limit
     return "woke"
 
 
+def _exit(message: str):  # tests: a worker that dies in a call
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    os._exit(3)
+
+
 class _Worker:
-    def __init__(self):
+    def __init__(self, command: list[str]):
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-        self.proc = subprocess.Popen([sys.executable, "-m", "mathray.grading.sandbox"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True)
+        self.stderr = tempfile.TemporaryFile()  # a file, not a pipe: a chatty worker can never block on it
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.stderr, env=env, close_fds=True)
         self._buf = b""
         self.ready = False
 
@@ -68,13 +85,21 @@ class _Worker:
         line, self._buf = self._buf.split(b"\n", 1)
         return json.loads(line)
 
+    def stderr_tail(self, size: int = 2000) -> str:
+        try:
+            self.stderr.seek(0, os.SEEK_END)
+            self.stderr.seek(max(0, self.stderr.tell() - size))
+            return self.stderr.read().decode(errors="replace").strip()
+        except (OSError, ValueError):
+            return ""
+
     def kill(self) -> None:
         try:
             self.proc.kill()
             self.proc.wait(timeout=2.0)
         except Exception:
             pass
-        for f in (self.proc.stdin, self.proc.stdout):
+        for f in (self.proc.stdin, self.proc.stdout, self.stderr):
             try:
                 f.close()
             except Exception:
@@ -82,15 +107,19 @@ class _Worker:
 
 
 class WorkerPool:
-    """``call(name, *args, timeout=) -> (status, value)`` with status ``ok`` | ``timeout`` | ``error``."""
+    """``call(name, *args, timeout=) -> (status, value)``; see the module docstring. ``command`` starts one
+    worker (tests pass one that cannot start)."""
 
-    def __init__(self, size: int = 1, timeout: float = DEFAULT_TIMEOUT_S, spares: int = 1):
+    def __init__(self, size: int = 1, timeout: float = DEFAULT_TIMEOUT_S, spares: int = 1,
+                 command: list[str] | None = None):
+        self.command = command or [sys.executable, "-m", "mathray.grading.sandbox"]
         self.timeout = timeout
         self.owner_pid = os.getpid()
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._spares: queue.Queue[_Worker] = queue.Queue()
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
+        self._closed = False
         self.replaced = 0
         for _ in range(size):
             self._idle.put(self._start())
@@ -98,45 +127,71 @@ class WorkerPool:
             self._spares.put(self._start())
 
     def _start(self) -> _Worker:
-        w = _Worker()
+        w = _Worker(self.command)
         with self._lock:
             self._all.add(w)
         return w
 
     def _replace(self, w: _Worker) -> None:
-        """Kill ``w``; a warm spare takes its place and a new spare starts (without waiting for it)."""
+        """Kill ``w``; a warm spare takes its place at once. Reaping ``w`` and starting the next spare happen
+        on a background thread, off the caller's time budget."""
         with self._lock:
             self._all.discard(w)
-        w.kill()
+        try:
+            w.proc.kill()
+        except OSError:
+            pass
         self.replaced += 1
         try:
             self._idle.put(self._spares.get_nowait())
         except queue.Empty:
             self._idle.put(self._start())
-        self._spares.put(self._start())
+        threading.Thread(target=self._retire_and_refill, args=(w,), daemon=True).start()
 
-    def _wait_ready(self, w: _Worker) -> bool:
-        if w.ready:
-            return True
-        reply = w.receive(time.monotonic() + STARTUP_TIMEOUT_S)
-        w.ready = reply == ["ready"]
-        return w.ready
+    def _retire_and_refill(self, w: _Worker) -> None:
+        w.kill()
+        if not self._closed:
+            self._spares.put(self._start())
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> bool:
+        """Block until an idle worker is ready and warmed up (tests and benchmarks: start-up and first-use
+        costs excluded from later calls' limits). A worker warms up in its idle time anyway; a request
+        interrupts that between steps."""
+        return self.call("echo", "ready", timeout=timeout) == ("ok", "ready") and \
+            self.call("warm_up", timeout=timeout)[0] == "ok"
+
+    def _failed(self, w: _Worker, what: str):
+        try:
+            code = w.proc.wait(timeout=0.5)  # it closed its stdout; let it finish exiting
+        except subprocess.TimeoutExpired:
+            code = None
+        tail = w.stderr_tail()
+        self._replace(w)
+        message = f"sandbox worker {what} (exit code {code}); stderr: {tail or '(empty)'}"
+        logger.error("%s", message)
+        return "sandbox-error", message
 
     def call(self, name: str, *args, timeout: float | None = None):
         if name not in ALLOWED:
             raise ValueError(f"{name!r} is not an allowed sandbox function")
-        limit = self.timeout if timeout is None else timeout
-        w = self._idle.get()
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         try:
-            if not self._wait_ready(w):  # a worker that cannot even start is an error, not a timeout
-                self._replace(w)
-                return "error", "worker did not start"
-            deadline = time.monotonic() + limit
+            w = self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return "timeout", "no free worker within the limit"
+        try:
+            if not w.ready:
+                reply = w.receive(deadline)
+                if reply is None:  # still starting: keep it for the next call
+                    self._idle.put(w)
+                    return "timeout", "worker still starting"
+                if reply != ["ready"]:
+                    return self._failed(w, f"sent {str(reply)[:80]} instead of ready")
+                w.ready = True
             w.send(name, args)
             reply = w.receive(deadline)
-        except (EOFError, OSError, ValueError):
-            self._replace(w)
-            return "error", "worker died"
+        except (EOFError, OSError, ValueError) as e:
+            return self._failed(w, "did not start" if not w.ready else f"died in {name} ({type(e).__name__})")
         if reply is None:
             self._replace(w)
             return "timeout", None
@@ -144,6 +199,7 @@ class WorkerPool:
         return reply[0], reply[1]
 
     def close(self) -> None:
+        self._closed = True
         with self._lock:
             workers = list(self._all)
             self._all.clear()
@@ -180,12 +236,12 @@ def _serve() -> None:
         pass
     for module in PRELOAD:
         importlib.import_module(module)
-    from mathray.grading.symbolic import warm_up
-
-    warm_up()  # the parser's first parses build its caches (~2 s); do it before reporting ready
     out = sys.stdout.buffer
     out.write(b'["ready"]\n')
     out.flush()
+    from mathray.grading.symbolic import warm_up
+
+    warm_up(stop=lambda: bool(select.select([sys.stdin], [], [], 0)[0]))  # idle time only: a request stops it
     for line in sys.stdin.buffer:
         try:
             name, args = json.loads(line)

@@ -1,7 +1,8 @@
 """Symbolic comparison of two normalized answer atoms with sympy; runs inside the sandbox worker processes.
 
 Parsing goes through latex2sympy2_extended (an ANTLR grammar that builds sympy objects; no eval, no
-sympify/parse_expr of the text). Before parsing, ``unsafe_reason`` refuses what could blow up time or
+sympify/parse_expr of the text). The grammar reads a capital ``I`` as the imaginary unit and ``i`` as a
+variable; answers write ``i``, so a free ``i`` is replaced by ``sympy.I``. Before parsing, ``unsafe_reason`` refuses what could blow up time or
 memory (long strings, deep nesting, exponent towers, big exponents, big factorials, ``**``). Decimals are
 rewritten as exact fractions first, so ``3.14`` is 157/50 and never equals ``\\pi``.
 
@@ -122,13 +123,17 @@ def to_sympy(s: str):
     from latex2sympy2_extended.latex2sympy2 import ConversionConfig, latex2sympy
     from latex2sympy2_extended.math_normalization import NormalizationConfig
 
+    import sympy
+
     text = _exact_decimals(s)
     try:
-        return latex2sympy(text, normalization_config=NormalizationConfig(
+        expr = latex2sympy(text, normalization_config=NormalizationConfig(
             basic_latex=True, units=False, malformed_operators=True, nits=False, boxed="none", equations=False),
             conversion_config=ConversionConfig(lowercase_symbols=False))
     except Exception as e:  # the grammar's errors are plain Exceptions
         raise ValueError(f"parse-error: {str(e)[:80]}") from None
+    imaginary = [x for x in getattr(expr, "free_symbols", ()) if x.name == "i"]
+    return expr.subs(imaginary[0], sympy.I) if imaginary else expr  # the grammar reads only "I" as sqrt(-1)
 
 
 def _numeric_zero(expr, point) -> bool | None:
@@ -238,16 +243,23 @@ _WARM_UP = [r"\frac{1}{2}+\sqrt{3}x^2-\pi", r"(1,2]", r"\{1,2\}", r"y=2x+3", r"x
             r"\begin{pmatrix}1\\2\end{pmatrix}", r"3+4i", r"\frac{a}{b}-\sqrt[3]{5}", r"\log_2 8", r"\infty"]
 
 
-def warm_up() -> None:
+def warm_up(stop=None) -> None:
     """Parse typical answers once (the ANTLR parser fills its prediction caches on first use) and run each
-    comparison path once (sympy imports parts of itself lazily on first simplify / evalf / as_set)."""
+    comparison path once (sympy imports parts of itself lazily on first simplify / evalf / as_set), until
+    ``stop()`` says a request is waiting."""
+    stop = stop or (lambda: False)
     for text in _WARM_UP:
+        if stop():
+            return
         try:
             to_sympy.__wrapped__(text)
         except Exception:
             pass
     for a, b in ((r"2\sqrt{2}", r"\sqrt{8}"), (r"\frac{\pi}{2}", r"\frac{1}{2}\pi"), ("x>3", r"(3,\infty)"),
-                 ("y=2x+3", "2x-y+3=0"), ("(x+1)^{2}", "x^{2}+2x+1"), (r"\sin^{2}(x)+\cos^{2}(x)", "1")):
+                 ("y=2x+3", "2x-y+3=0"), ("(x+1)^{2}", "x^{2}+2x+1"), (r"\sin^{2}(x)+\cos^{2}(x)", "1"),
+                 (r"|x|\ge3", r"(-\infty,-3]\cup[3,\infty)"), (r"x^{2}>4", r"(-\infty,-2)\cup(2,\infty)")):
+        if stop():
+            return
         try:
             symbolic_equal(a, b)
         except Exception:

@@ -74,7 +74,7 @@ def build_pools(samples: list[dict], scores: list[dict]) -> dict[str, list[Candi
             s = by_key.get((pid, r["sample_id"]), {})
             steps = s.get("step_scores")
             pool.append(Candidate(is_correct=bool(r["is_correct"]), cluster=c,
-                                  verifier_score=s.get("verifier_score"),
+                                  verifier_score=s.get("verifier_score"), orm_score=s.get("orm_score"),
                                   step_scores=tuple(steps) if steps is not None else None))
         pools[pid] = pool
     return pools
@@ -100,7 +100,8 @@ def evaluate_pools(pools: dict[str, list[Candidate]], cfg: EvaluateConfig,
     plist = list(pools.values())
     has_v = any(c.verifier_score is not None for p in plist for c in p)
     has_prm = any(c.step_scores is not None for p in plist for c in p)
-    sels = selectors.build_selectors(cfg.k, cfg.top_n, cfg.prm_vote_aggregation, has_v, has_prm)
+    has_orm = any(c.orm_score is not None for p in plist for c in p)
+    sels = selectors.build_selectors(cfg.k, cfg.top_n, cfg.prm_vote_aggregation, has_v, has_prm, has_orm)
     table = [] if greedy is None else [_row("Pass@1 (greedy)", greedy, [0.0] * len(greedy), cfg)]
     for name, sel in sels.items():
         picks = [sel(p) for p in plist]

@@ -1,11 +1,14 @@
-"""Verifier S_cls per sample and PRM p(good) per step, computed by a batched transformers forward inside a
-Ray Data actor pool (GPU in production, CPU in tests), SAMPLES shards in, SCORES shards out (resumable).
+"""Verifier S_cls per sample, ORM score per sample and PRM p(good) per step, computed by a batched
+transformers forward inside a Ray Data actor pool (GPU in production, CPU in tests), SAMPLES shards in, SCORES
+shards out (resumable). Models load through ``runtime.models.fetch_model`` (local dirs, s3:// exports).
 
-What is read, exactly as training trains it:
-- verifier: ``prompts.encode_verifier(tok, problem, text)``; ``readout.verifier_logits`` at the last
-  token over ``prompts.VERIFIER_LABELS``; S_cls = ``readout.positive_prob``;
-- PRM: steps from ``steps.split_steps(text, step_format)``, ``prompts.encode_prm`` (a ``STEP_TAG`` after
-  every step), ``readout.step_scores`` at the tag positions over ``prompts.PRM_LABELS``.
+What is read, exactly as training trains it (label and tag ids from ``core.labels.load_labels``: the ids the
+training job resolved and wrote into the export, so overridden or added label tokens are the scored ones):
+- verifier: ``prompts.encode_verifier(tok, problem, text)``; the logits at the last token over the verifier
+  label ids; S_cls = ``readout.positive_prob``;
+- ORM: ``prompts.encode_orm`` (the whole solution, one step tag); p(+) at that tag over the PRM label ids;
+- PRM: steps from ``steps.split_steps(text, step_format)``, ``prompts.encode_prm`` (the step tag after
+  every step), ``readout.step_scores`` at the tag positions over the PRM label ids.
 
 Engine choice (measured with ``benchmarks/scoring_methods.py`` on the 2-core CPU, tiny model, 64 toy
 samples / 244 steps, verifier + PRM, one thread each, best of 3 interleaved rounds; see
@@ -24,12 +27,14 @@ samples / 244 steps, verifier + PRM, one thread each, best of 3 interleaved roun
   positions go through the LM head (never a ``[B, T, vocab]`` logits tensor); the full-vocabulary logits
   there are passed to ``readout`` unchanged. Models whose head is more than one linear layer (e.g. final
   logit soft-capping) need ``exact_head=True`` (full forward). A vLLM backend (V2 runner on GPU) is
-  the upgrade path if verifier throughput on large models becomes the bottleneck.
+  the upgrade path if verifier throughput on large models becomes the bottleneck. The positions are read
+  with ``readout.logits_at`` (the model's own forward with ``logits_to_keep``), the function the training
+  objectives use.
 - CPU replicas set torch's intra-op threads to ``cpus_per_replica``: 2 threads on a loaded 2-core node
   took 10 s where 1 thread took 0.36 s for the same batch.
 
-Rows: one SCORES row per sample; ``verifier_score`` null when no verifier is configured,
-``step_scores`` null when no PRM is configured. A sample whose input is longer than ``max_length`` tokens
+Rows: one SCORES row per sample; ``verifier_score`` / ``orm_score`` / ``step_scores`` null when no
+verifier / ORM / PRM is configured. A sample whose input is longer than ``max_length`` tokens
 is quarantined (truncating would cut the template); so is a sample with no step for the PRM.
 """
 from __future__ import annotations
@@ -47,6 +52,7 @@ from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, wi
 
 class ScorerConfig(StrictModel):
     verifier: str | None = knob(None)  # verifier model URI (causal LM), None: no S_cls (fingerprinted)
+    orm: str | None = knob(None)       # ORM model URI (causal LM), None: no orm_score (fingerprinted)
     prm: str | None = knob(None)       # PRM model URI (causal LM), None: no step scores (fingerprinted)
     step_format: str = "auto"          # steps.split_steps format; must be what the PRM was trained on
     max_length: int = 1024             # longer inputs are quarantined (not truncated)
@@ -70,29 +76,34 @@ def scorer_id(cfg: ScorerConfig) -> str:
     from mathray.runtime.models import model_fingerprint
 
     parts = [f"verifier={model_fingerprint(cfg.verifier)}" if cfg.verifier else None,
+             f"orm={model_fingerprint(cfg.orm)}" if cfg.orm else None,
              f"prm={model_fingerprint(cfg.prm)}" if cfg.prm else None]
     return ";".join(p for p in parts if p)
 
 
 class _Model:
-    """One causal LM and its tokenizer on a device, reading logits at chosen positions only."""
+    """One causal LM, its tokenizer and its label ids on a device, reading logits at chosen positions only."""
 
-    def __init__(self, path: str, dtype: str, device: str, exact_head: bool):
+    def __init__(self, uri: str, dtype: str, device: str, exact_head: bool):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from mathray.core.labels import load_labels
         from mathray.runtime.models import fetch_model
 
+        path = fetch_model(uri)
         self.torch = torch
-        path = fetch_model(path)
         self.tok = AutoTokenizer.from_pretrained(path)
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
+        self.labels = load_labels(path, self.tok)
         self.device, self.exact_head = device, exact_head
         self.pad_id = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
 
     def logits_at(self, seqs: list[list[int]], positions: list[list[int]], batch_size: int) -> list:
         """For each sequence, the full-vocabulary logits ``[len(positions[i]), V]`` at its positions.
         Sequences are batched by length (right padding: a causal LM's real tokens never see the pads)."""
+        from mathray.core import readout
+
         torch = self.torch
         out: list = [None] * len(seqs)
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
@@ -105,16 +116,15 @@ class _Model:
                 for r, i in enumerate(chunk):
                     ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
                     mask[r, :len(seqs[i])] = 1
-                ids, mask = ids.to(self.device), mask.to(self.device)
-                if self.exact_head:
-                    logits = self.model(input_ids=ids, attention_mask=mask).logits
-                    for r, i in enumerate(chunk):
-                        out[i] = logits[r, positions[i]].float().cpu()
-                    continue
-                hidden = self.model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
-                head = self.model.get_output_embeddings()
-                for r, i in enumerate(chunk):
-                    out[i] = head(hidden[r, positions[i]]).float().cpu()
+                rows = torch.tensor([r for r, i in enumerate(chunk) for _ in positions[i]])
+                cols = torch.tensor([c for i in chunk for c in positions[i]])
+                logits = readout.logits_at(self.model, ids.to(self.device), mask.to(self.device),
+                                           rows.to(self.device), cols.to(self.device), full=self.exact_head)
+                logits = logits.float().cpu()
+                at = 0
+                for i in chunk:
+                    out[i] = logits[at:at + len(positions[i])]
+                    at += len(positions[i])
         return out
 
 
@@ -131,29 +141,31 @@ class Scorer:
             torch.set_num_threads(self.cfg.cpus_per_replica)
         c = self.cfg
         self.verifier = _Model(c.verifier, c.dtype, torch_device, c.exact_head) if c.verifier else None
+        self.orm = _Model(c.orm, c.dtype, torch_device, c.exact_head) if c.orm else None
         self.prm = _Model(c.prm, c.dtype, torch_device, c.exact_head) if c.prm else None
-        if self.verifier:
-            self.verifier_labels = [prompts.single_token_id(self.verifier.tok, t) for t in prompts.VERIFIER_LABELS]
-        if self.prm:
-            self.prm_labels = [prompts.single_token_id(self.prm.tok, t) for t in prompts.PRM_LABELS]
-            self.tag_id = prompts.single_token_id(self.prm.tok, prompts.STEP_TAG)
         self.scorer = scorer_id(self.cfg)
 
-    def _inputs(self, row: dict) -> tuple[list[int] | None, tuple | None, str | None]:
-        """(verifier ids, (prm ids, tag positions), reason to refuse the row or None)."""
-        v_ids = prm = None
+    def _inputs(self, row: dict) -> tuple[dict | None, str | None]:
+        """({"verifier": ids, "orm": (ids, tag position), "prm": (ids, tag positions)}, reason to refuse)."""
+        out: dict = {}
+        limit = self.cfg.max_length
         if self.verifier:
-            v_ids = prompts.encode_verifier(self.verifier.tok, row["problem"], row["text"])
-            if len(v_ids) > self.cfg.max_length:
-                return None, None, f"verifier input of {len(v_ids)} tokens > max_length {self.cfg.max_length}"
+            out["verifier"] = prompts.encode_verifier(self.verifier.tok, row["problem"], row["text"],
+                                                      self.verifier.labels.verifier_suffix)
+            if len(out["verifier"]) > limit:
+                return None, f"verifier input of {len(out['verifier'])} tokens > max_length {limit}"
+        if self.orm:
+            out["orm"] = prompts.encode_orm(self.orm.tok, row["problem"], row["text"], self.orm.labels.step_tag)
+            if len(out["orm"][0]) > limit:
+                return None, f"ORM input of {len(out['orm'][0])} tokens > max_length {limit}"
         if self.prm:
             steps = step_texts(row["text"], self.cfg.step_format)
             if not steps:
-                return None, None, "no step found in the solution for the PRM"
-            prm = prompts.encode_prm(self.prm.tok, row["problem"], steps, self.tag_id)
-            if len(prm[0]) > self.cfg.max_length:
-                return None, None, f"PRM input of {len(prm[0])} tokens > max_length {self.cfg.max_length}"
-        return v_ids, prm, None
+                return None, "no step found in the solution for the PRM"
+            out["prm"] = prompts.encode_prm(self.prm.tok, row["problem"], steps, self.prm.labels.step_tag)
+            if len(out["prm"][0]) > limit:
+                return None, f"PRM input of {len(out['prm'][0])} tokens > max_length {limit}"
+        return out, None
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         from mathray.core import readout
@@ -163,24 +175,31 @@ class Scorer:
             if is_quarantined(row):
                 out.append(row)
                 continue
-            v_ids, prm, reason = self._inputs(row)
+            inputs, reason = self._inputs(row)
             if reason:
                 out.append(quarantined(row, reason))
             else:
-                todo.append((row, v_ids, prm))
-        v_scores: list = [None] * len(todo)
-        s_scores: list = [None] * len(todo)
+                todo.append((row, inputs))
+        n, bs = len(todo), self.cfg.batch_size
+        v_scores: list = [None] * n
+        o_scores: list = [None] * n
+        s_scores: list = [None] * n
         if self.verifier and todo:
-            seqs = [t[1] for t in todo]
-            logits = self.verifier.logits_at(seqs, [[len(s) - 1] for s in seqs], self.cfg.batch_size)
-            v_scores = [readout.positive_prob(readout.verifier_logits(lg.unsqueeze(0), 0, self.verifier_labels)).item()
+            seqs = [t[1]["verifier"] for t in todo]
+            logits = self.verifier.logits_at(seqs, [[len(s) - 1] for s in seqs], bs)
+            v_scores = [readout.positive_prob(readout.two_way_logits(lg[0], self.verifier.labels.verifier)).item()
+                        for lg in logits]
+        if self.orm and todo:
+            logits = self.orm.logits_at([t[1]["orm"][0] for t in todo], [[t[1]["orm"][1]] for t in todo], bs)
+            o_scores = [readout.positive_prob(readout.two_way_logits(lg[0], self.orm.labels.prm)).item()
                         for lg in logits]
         if self.prm and todo:
-            logits = self.prm.logits_at([t[2][0] for t in todo], [t[2][1] for t in todo], self.cfg.batch_size)
-            s_scores = [readout.step_scores(lg, range(lg.shape[0]), self.prm_labels) for lg in logits]
-        for (row, _, _), v, s in zip(todo, v_scores, s_scores):
+            logits = self.prm.logits_at([t[1]["prm"][0] for t in todo], [t[1]["prm"][1] for t in todo], bs)
+            s_scores = [readout.step_scores(lg, range(lg.shape[0]), self.prm.labels.prm) for lg in logits]
+        for (row, _), v, o, s in zip(todo, v_scores, o_scores, s_scores):
             out.append(with_source({"problem_id": row["problem_id"], "sample_id": row["sample_id"],
-                                    "verifier_score": v, "step_scores": s, "scorer": self.scorer}, row, 1))
+                                    "verifier_score": v, "orm_score": o, "step_scores": s, "scorer": self.scorer},
+                                   row, 1))
         return rows_to_table(out, schemas.SCORES)
 
 
@@ -202,15 +221,16 @@ def score_pool(cfg: ScoreConfig, device: str) -> dict:
 
 def score_stats(table: pa.Table) -> dict:
     v = [x for x in table.column("verifier_score").to_pylist() if x is not None]
+    o = [x for x in table.column("orm_score").to_pylist() if x is not None]
     s = table.column("step_scores").to_pylist()
     return {"rows": table.num_rows, "mean_verifier_score": sum(v) / len(v) if v else None,
-            "steps_scored": sum(len(x) for x in s if x)}
+            "mean_orm_score": sum(o) / len(o) if o else None, "steps_scored": sum(len(x) for x in s if x)}
 
 
 def scorer_models(cfg: ScoreConfig) -> dict[str, str]:
-    models = {k: getattr(cfg.scorer, k) for k in ("verifier", "prm") if getattr(cfg.scorer, k)}
+    models = {k: getattr(cfg.scorer, k) for k in ("verifier", "orm", "prm") if getattr(cfg.scorer, k)}
     if not models:
-        raise ConfigError("score needs scorer.verifier and/or scorer.prm (model URIs)")
+        raise ConfigError("score needs scorer.verifier, scorer.orm and/or scorer.prm (model URIs)")
     return models
 
 

@@ -1,4 +1,4 @@
-"""Real data for the grading tests: ``../shared/data`` beside the repository (or beside its worktree root)."""
+"""Real data for the grading tests, from the shared data directory (``shared_data`` in tests/conftest.py)."""
 from __future__ import annotations
 
 import json
@@ -6,22 +6,13 @@ from pathlib import Path
 
 import pytest
 
+# tests that `from conftest import REPO` may get this module (pytest puts tests/grading on sys.path first)
 REPO = Path(__file__).resolve().parents[2]
 
 
-def find_shared_data() -> Path | None:
-    for base in (REPO.parent, REPO.parent.parent):
-        if (base / "shared" / "data").is_dir():
-            return (base / "shared" / "data").resolve()
-    return None
-
-
 @pytest.fixture(scope="session")
-def data_dir() -> Path:
-    found = find_shared_data()
-    if found is None:
-        pytest.fail(f"shared data not found beside {REPO}")
-    return found
+def data_dir(shared_data) -> Path:
+    return shared_data
 
 
 def _read_jsonl(path: Path) -> list[dict]:

@@ -19,10 +19,23 @@ from mathray.grading import extract_answer, extract_reference, grade, last_boxed
     ("The answer is 3 or 4.", "3 or 4"),
     ("She makes 9 * 2 = $18 every day\nA: 18", "18"),
     ("blah\n**12**", "12"),
-    ("no answer here", None),
+    ("I could not work this one out.", None),
+    ("Evelyn", "Evelyn"),  # a bare prediction is its own answer
+    ("-5", "-5"),
+    ("She has 5 apples and buys 7 more, and gives away 2.", None),  # several numbers, none linked: no guess
     ("", None),
     (None, None),
     ("Natalia sold 48/2 = 24 clips.\n24\nQuestion: Weng earns $12 an hour. The answer is 10", None),
+    ("Final Answer: The largest $n$ is 34.", "34"),
+    ("So the answer is $(7, 6)$. <|im_start|>user\nThe answer is 5.", "(7, 6)"),  # cut at the chat token
+    ("<think>maybe \\boxed{3}</think>\nThe answer is 4.", "4"),  # the answer follows the reasoning block
+    ("So she earns \\$18.", "\\$18"),  # the only number of the last sentence
+    ("So she earns \\$18 and then", None),  # no sentence end: a truncated output states nothing
+    ("We conclude that there are 6 ways.", "6"),  # the item after the link
+    ("So the number of boys is 9.\n\nI hope this helps!", "9"),
+    ("#### 5 apples", "5 apples"),
+    ("x = \\boxed{2} or x = \\boxed{3}", "2 or 3"),  # boxes joined by "or" form a list
+    ("The final answer is:\n\\[\n\\frac{3}{4}\n\\]", "\\frac{3}{4}"),
 ])
 def test_extract_answer(text, expected):
     assert extract_answer(text) == expected

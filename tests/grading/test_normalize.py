@@ -4,7 +4,8 @@ from fractions import Fraction
 
 import pytest
 
-from mathray.grading.normalize import integer_digits, normalize, parse_base, parse_number, text_key
+from mathray.grading.normalize import normalize
+from mathray.grading.numbers import integer_digits, parse_base, parse_number, text_key
 
 
 @pytest.mark.parametrize("text, value", [
@@ -37,6 +38,18 @@ def test_base_and_text_keys():
     assert text_key(normalize(r"\text{(A)}")) == "a"
     assert text_key(normalize(r"\text{ Monday }")) == "monday"
     assert text_key("x") is None  # a lone variable is math
+
+
+@pytest.mark.parametrize("text, expected", [
+    (r"5 \geq x", r"5\ge x"), (r"x \geqslant 2", r"x \ge2"), (r"x \neq 3", r"x \ne3"), ("x != 3", r"x \ne3"),
+    ("5!=120", "5!=120"), (r"\mathbb{R}", r"(-\infty,\infty)"), (r"\varnothing", r"\emptyset"), (r"\{\}", r"\emptyset"),
+    (r"(1, +\infty)", r"(1,\infty)"), ("five", "5"), ("Twenty-one", "21"), ("5 apples", "5"), (r"\$18 per day", "18"),
+    ("1,000.99€", "1,000.99"), (r"(p,q)=(3,2)", "(3,2)"), (r"x \in (-\infty, 2)", r"(-\infty,2)"),
+    (r"\left[\begin{array}{cc} 1 & 2 \\ 3 & 4 \end{array}\right]", r"\begin{array}{cc}1&2\cr3&4\end{array}"),
+    (r"\boxed{5}", "5"), (r"x = 2 \text{ or } x = 3", "x=2 or x=3"), (r"1 \text{ and } 2", "1,2"),
+])
+def test_spellings(text, expected):
+    assert normalize(text) == expected
 
 
 def test_equation_of_a_line_keeps_its_left_side():

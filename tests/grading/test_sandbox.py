@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 import time
 
 import pytest
 
+from mathray.grading import grade
 from mathray.grading.sandbox import WorkerPool, get_pool
 
 
 @pytest.fixture(scope="module")
 def pool():
     p = WorkerPool(size=1, timeout=0.5)
+    assert p.wait_ready()
     yield p
     p.close()
 
@@ -27,6 +31,7 @@ def test_overrun_is_killed_and_replaced(pool):
     assert pool.call("sleep", "30") == ("timeout", None)
     assert time.monotonic() - t0 < 5
     assert pool.replaced == before + 1
+    assert pool.wait_ready()
     assert pool.call("echo", "again") == ("ok", "again")  # the spare took over
 
 
@@ -37,9 +42,61 @@ def test_errors_come_back_as_reasons(pool):
     assert status == "error" and "parse-error" in value
 
 
+def test_a_worker_that_dies_is_reported_with_its_stderr_and_replaced(pool, caplog):
+    before = pool.replaced
+    with caplog.at_level(logging.ERROR, logger="mathray.grading.sandbox"):
+        status, message = pool.call("exit", "segfault-like death", timeout=5)
+    assert status == "sandbox-error"
+    assert "segfault-like death" in message and "exit code 3" in message
+    assert "segfault-like death" in caplog.text
+    assert pool.replaced == before + 1
+    assert pool.wait_ready()
+    assert pool.call("echo", "alive") == ("ok", "alive")
+
+
+def test_a_worker_that_cannot_start_is_an_error_not_a_verdict(caplog):
+    broken = WorkerPool(size=1, spares=0, command=[sys.executable, "-c",
+                                                   "import sys; sys.stderr.write('ImportError: no sympy'); sys.exit(1)"])
+    try:
+        with caplog.at_level(logging.ERROR, logger="mathray.grading.sandbox"):
+            status, message = broken.call("symbolic_equal", "x", "x", timeout=10)
+        assert status == "sandbox-error"
+        assert "did not start" in message and "ImportError: no sympy" in message
+        assert "ImportError: no sympy" in caplog.text
+    finally:
+        broken.close()
+
+
+def test_start_up_counts_against_the_limit_and_a_starting_worker_is_kept():
+    fresh = WorkerPool(size=1, spares=0)
+    try:
+        t0 = time.monotonic()
+        assert fresh.call("echo", "x", timeout=0.05) == ("timeout", "worker still starting")
+        assert time.monotonic() - t0 < 1
+        assert fresh.replaced == 0
+        assert fresh.wait_ready()
+    finally:
+        fresh.close()
+
+
 def test_timeouts_work_off_the_main_thread():
     results = []
+    get_pool().wait_ready()
     t = threading.Thread(target=lambda: results.append(get_pool().call("sleep", "30", timeout=0.3)))
     t.start()
     t.join(10)
     assert results == [("timeout", None)]
+
+
+def test_grade_reports_a_dead_sandbox_as_sandbox_error(monkeypatch):
+    import mathray.grading.sandbox as sandbox
+
+    broken = WorkerPool(size=1, spares=0, command=[sys.executable, "-c", "import sys; sys.exit(1)"])
+    monkeypatch.setattr(sandbox, "_POOL", broken)
+    try:
+        result = grade(r"so \boxed{x^{2} > 4}", r"(-\infty,-2)\cup(2,\infty)", timeout=10)
+        assert (result.is_correct, result.reason) == (False, "sandbox-error")
+        again = grade(r"so \boxed{x^{2} > 4}", r"(-\infty,-2)\cup(2,\infty)", timeout=10)
+        assert again.reason == "sandbox-error"  # not cached as a verdict
+    finally:
+        broken.close()

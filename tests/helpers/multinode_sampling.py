@@ -2,7 +2,7 @@
 (1..3 replicas, each asking for the custom resource ``sampler``, pausing after each batch so the run
 lasts) starts on one node and grows onto a node added during the run; once a replica there has committed
 work, that node is removed mid-stage and another added. Then an uninterrupted run of the same config on a
-fresh output, for comparison. Prints one JSON line: rows of both runs and the replicas that committed.
+fresh output, for comparison. Writes OUT_DIR/result.json: rows of both runs and the replicas that committed.
 
     python tests/helpers/multinode_sampling.py MODEL_DIR PROBLEMS_URI OUT_DIR
 """
@@ -27,7 +27,7 @@ def main(model: str, problems: str, out_dir: str) -> None:
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
     first = cluster.add_node(num_cpus=1, resources={"sampler": 1})
     ray.init(address=cluster.address, runtime_env={"env_vars": {"PYTHONPATH": f"{REPO}:{REPO / 'tests'}",
-                                                                 "MATHRAY_TEST_PAUSE_S": "1.5"}})
+                                                                 "MATHRAY_TEST_PAUSE_S": "3"}})
     cluster.wait_for_nodes()
 
     def cfg(output: str) -> SampleJobConfig:
@@ -40,11 +40,12 @@ def main(model: str, problems: str, out_dir: str) -> None:
 
     disrupted = f"{out_dir}/disrupted"
     events: list[str] = []
+    removed_at: list[int] = []   # commits when the node was removed (fewer than the shards: mid-stage)
 
     def committed_workers(store) -> set:
         return {w for c in store.committed().values() for w in c.stats.get("workers", [])}
 
-    def grow_then_shrink() -> None:
+    def _grow_then_shrink() -> None:
         store = ShardStore(disrupted)
         while not store.committed():           # the pool is up and committing on the first node
             time.sleep(0.5)
@@ -57,23 +58,39 @@ def main(model: str, problems: str, out_dir: str) -> None:
         cluster.remove_node(second)            # a node lost mid-stage: its replica dies with it
         events.append(f"removed it after {len(store.committed())} commits by "
                       f"{len(committed_workers(store))} replicas")
+        removed_at.append(len(store.committed()))
 
-    thread = threading.Thread(target=grow_then_shrink, daemon=True)
-    thread.start()
-    run_sampling(cfg(disrupted), engine_cls=PausingEngine)
-    thread.join(timeout=5)
+    # the stage runs in a thread: Cluster.add_node/remove_node use signals, which only the main thread may
+    errors: list[str] = []
+
+    def sample() -> None:
+        try:
+            run_sampling(cfg(disrupted), engine_cls=PausingEngine)
+        except Exception as e:  # noqa: BLE001 - reported in the result
+            errors.append(f"{type(e).__name__}: {e}")
+
+    stage = threading.Thread(target=sample, daemon=True)
+    stage.start()
+    _grow_then_shrink()
+    stage.join(timeout=600)
+    events += [f"stage error: {e}" for e in errors]
     reference = f"{out_dir}/reference"
-    run_sampling(cfg(reference), engine_cls=PausingEngine)
+    run_sampling(cfg(reference))
 
     def rows(uri):
         return sorted((r["problem_id"], r["sample_id"], r["text"])
                       for r in ShardStore(uri).read_all(["problem_id", "sample_id", "text"]).to_pylist())
 
     workers = sorted({w for c in ShardStore(disrupted).committed().values() for w in c.stats.get("workers", [])})
-    print(json.dumps({"disrupted": rows(disrupted), "reference": rows(reference), "workers": workers,
-                      "events": events, "first_node": first.node_id}), flush=True)
+    Path(out_dir, "result.json").write_text(json.dumps({
+        "disrupted": rows(disrupted), "reference": rows(reference), "workers": workers, "events": events,
+        "removed_at": removed_at, "shards": len(ShardStore(problems).committed()),
+        "first_node": first.node_id}))
     ray.shutdown()
-    cluster.shutdown()
+    try:
+        cluster.shutdown()
+    except AttributeError:   # ray.cluster_utils trips over the node removed above; its processes are gone
+        pass
 
 
 if __name__ == "__main__":

@@ -76,3 +76,45 @@ def train_data(tmp_path_factory) -> dict:
         ShardStore(uris[key]).commit_shard("part-00000", to_table(rows, schema))
         ShardStore(uris[key]).write_manifest()
     return uris
+
+
+QWEN_VOCAB = 151_936   # Qwen2.5-0.5B/1.5B embedding rows (the tokenizer has fewer entries; the rest is padding)
+
+
+def build_qwen_vocab_model(out_dir, vocab: int = QWEN_VOCAB):
+    """A tiny Qwen2 with Qwen2.5's embedding size and a byte-level BPE tokenizer trained only on plain
+    prompt + solution text, so the verifier labels and the step tag are SEVERAL tokens in it (as label strings
+    can be in a real tokenizer)."""
+    import torch
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+    from mathray.core.prompts import completion, plain_prompt
+
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|pad|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    docs = [plain_prompt(r["problem"]) + completion(r["reference_solution"]) for r in toy_rows(300)]
+    tok.train_from_iterator(docs, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>",
+                                        clean_up_tokenization_spaces=False)
+    eos, pad = tokenizer.convert_tokens_to_ids("<|endoftext|>"), tokenizer.convert_tokens_to_ids("<|pad|>")
+    config = Qwen2Config(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, head_dim=32, max_position_embeddings=512,
+                         tie_word_embeddings=True, eos_token_id=eos, pad_token_id=pad, bos_token_id=None,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
+    torch.manual_seed(0)
+    Qwen2ForCausalLM(config).save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return str(out_dir)
+
+
+@pytest.fixture(scope="session")
+def qwen_vocab_model(tmp_path_factory) -> str:
+    return build_qwen_vocab_model(tmp_path_factory.mktemp("qwen_vocab") / "model")

@@ -1,54 +1,62 @@
-"""``TrainJobConfig``: one config for every trainer; ``task`` selects ssft | verifier | prm | sequential.
+"""``TrainJobConfig``: one config for every trainer; ``task`` selects ssft | verifier | prm | orm | sequential.
 
 Defaults are documented knobs, not published values: Liu et al. publish no lambda, alpha, learning rate,
-steps or batch size (METHODS.md section 9), and Lightman et al. say only "2 epochs, low lr". The defaults
-below are sized for a ~1B model on a few GPUs (lr 1e-5 as the reference repo uses, cosine-free constant
-schedule after a short warmup); the tiny-model configs override lr/steps.
+steps or batch size, and Lightman et al. say only "2 epochs, low lr". The defaults are sized for a ~1B model
+on a few GPUs (lr 1e-5 as the reference repo uses, cosine decay after a 3% warmup); the tiny-model configs
+override lr/steps.
 
-Batching: ``batch_size`` examples per worker per micro-batch (pairs count as one example),
-``grad_accum`` micro-batches per optimizer step, so one step sees
-``batch_size * grad_accum * num_workers`` examples. ``steps`` counts optimizer steps.
+Batching: ``optim.batch_size`` examples per worker per micro-batch (a pair counts as one example),
+``optim.grad_accum`` micro-batches per optimizer step, so one step sees ``batch_size * grad_accum *
+num_workers`` examples; ``optim.steps`` counts optimizer steps (``TrainingArguments.max_steps``).
 
-Outputs under ``output`` (a local path or s3:// URI):
+Outputs under ``output`` (a local path or s3:// URI), each a model export (``runtime.models.publish_model``:
+HF weights in the export dtype, tokenizer, ``mathray_labels.json``, ``mathray_export.json`` with the
+resolved config, run identity, code version and data stats, completion mark last):
 
-    <output>/final/                      HF model export (save_pretrained + tokenizer + mathray_export.json,
-                                         completion mark _COMPLETE.json written last; runtime.models), what
-                                         vLLM loads for the next sampling round
-    <output>/stage1-ssft/ ...            sequential task only: the model after each stage
-    <output>/run.json, config.yaml       resolved config, config hash, code version
-    <storage>/<name>/checkpoint_*/       Ray Train checkpoints (model.pt, optimizer.pt, state.json)
+    <output>/final/                      the trained model (what the next sampling/scoring round loads)
+    <output>/stage1-ssft/, stage2-verifier/   sequential task only: the model after each stage
+    <output>/run.json, config.yaml       resolved config, result hash, code version
+    <storage>/<name>/checkpoint_*/       Ray Train checkpoints: checkpoint/ (an HF Trainer checkpoint with
+                                         optimizer, scheduler and per-rank RNG states) + mathray_phase.json
+    <storage>/<name>/mathray_run.json    the run identity a resume must match
 
-``storage`` defaults to ``<output>/ray_train``. ``name`` defaults to ``train-<task>-<config hash>``:
-re-running the same config resumes from its latest checkpoint (the Ray Train V2 restore pattern).
+Fields marked ``knob`` cannot change the trained weights (logging, checkpoint cadence, paths of outputs,
+failure policy); the run identity (``job.run_identity``) is the rest plus the fingerprints of the input data
+and model, and names the run: re-running the same identity resumes from its latest checkpoint.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from mathray.config import StrictModel
-from mathray.core.prompts import PRM_LABELS, STEP_TAG, VERIFIER_LABELS
+from mathray.config import ConfigError, StrictModel, knob
+from mathray.core.labels import LabelSettings
 
 
 class DataConfig(StrictModel):
-    ssft: list[str] = []          # PROBLEMS (reference_solution) and/or SAMPLES (correct rows) URIs
-    samples: list[str] = []       # graded SAMPLES URIs: verifier candidates/pairs, sequential stage-3 pairs
-    step_labels: list[str] = []   # STEP_LABELS URIs (PRM800K ingest, Math-Shepherd labeler)
+    # input URIs are knobs: the run identity holds their content fingerprints instead (runtime.lineage)
+    ssft: list[str] = knob([])          # PROBLEMS (reference_solution) and/or SAMPLES (correct rows) URIs
+    samples: list[str] = knob([])       # graded SAMPLES URIs: verifier/ORM candidates, sequential stage-3 pairs
+    step_labels: list[str] = knob([])   # STEP_LABELS URIs (PRM800K ingest, Math-Shepherd labeler)
     max_len: int = Field(1024, ge=8)     # tokens per sequence (reference repo: 1024)
     append_eos: bool = True              # SSFT targets end with eos so the generator learns to stop
-    per_problem: int = Field(10, ge=1)   # verifier candidates (or pairs) per problem; Liu: "10 examples"
+    per_problem: int = Field(10, ge=1)   # verifier/ORM candidates (or pairs) per problem; Liu: "10 examples"
+    eval_fraction: float = Field(0.0, ge=0.0, lt=1.0)   # problems held out (by problem_id hash) for eval
     seed: int = 0
 
 
 class OptimConfig(StrictModel):
     lr: float = 1e-5              # reference repo SFT/verifier: 1e-5 (paper: not published)
     weight_decay: float = 0.0
-    warmup_steps: int = Field(0, ge=0)   # linear warmup, then constant
+    lr_scheduler: Literal["constant_with_warmup", "linear", "cosine"] = "cosine"
+    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)   # of each phase's steps; warmup_steps wins when > 0
+    warmup_steps: int = Field(0, ge=0)
     max_grad_norm: float = 1.0
     steps: int = Field(200, ge=1)        # Liu: "best after about 200 steps" (one note)
-    batch_size: int = Field(4, ge=1)
+    batch_size: int = Field(4, ge=1)     # per worker per micro-batch
     grad_accum: int = Field(1, ge=1)
+    optimizer: str = "adamw_torch"       # TrainingArguments.optim
 
 
 class LoraSettings(StrictModel):
@@ -62,24 +70,19 @@ class VerifierSettings(StrictModel):
     loss: Literal["xent", "margin"] = "xent"
     margin: float = 1.0           # lambda of cls-margin (Liu Eq. 8): not published
     xent_over: Literal["two_way", "vocab"] = "two_way"   # softmax over the 2 label tokens or the vocabulary
-    labels: tuple[str, str] = VERIFIER_LABELS
-    label_ids: tuple[int, int] | None = None             # explicit (correct, incorrect) ids; else from labels
 
 
 class PRMSettings(StrictModel):
     targets: Literal["hard", "soft"] = "hard"
-    tag: str = STEP_TAG
-    add_tag_token: bool = False   # add ``tag`` as a new special token (embeddings resized) if not one token
-    tag_id: int | None = None
-    labels: tuple[str, str] = PRM_LABELS
-    label_ids: tuple[int, int] | None = None
 
 
 class SequentialSettings(StrictModel):
     """Liu et al. 2.4: stage 1 SSFT, stage 2 verifier loss on the same weights, stage 3 generator with
     L_ctr = L_seq + alpha * L_mle on pairs of the generator's own graded samples (``data.samples``).
     ``control``: stage 1, then SSFT continued for stage2 + stage3 steps (same compute, no verifier)."""
-    stage_steps: tuple[int, int, int] = (200, 200, 200)
+    # stage 1 may be 0: the model is then taken as the SSFT generator (the pipeline's SSFT export)
+    stage_steps: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] = (
+        200, 200, 200)
     stage_lr: tuple[float, float, float] | None = None   # None: optim.lr for every stage
     margin: float = 1.0           # lambda of L_seq: not published
     alpha: float = 1.0            # weight of L_mle in L_ctr: not published
@@ -94,40 +97,68 @@ class FaultInjection(StrictModel):
     marker: str | None = None
 
 
+class PlanSettings(StrictModel):
+    """Inputs of ``mathray plan`` that a recipe states (they do not affect training)."""
+    model_config_json: str | None = None   # the model's config.json when ``model`` is not readable here
+    mean_tokens: int | None = None          # mean tokens per sequence of the data (default: data.max_len)
+    mfu: float = Field(0.35, gt=0, le=1)    # model FLOP utilisation assumed for GPU-hours
+
+
 class TrainJobConfig(StrictModel):
-    task: Literal["ssft", "verifier", "prm", "sequential"] = "ssft"
-    model: str = ""                  # HF model directory (local); the tokenizer is loaded from it too
-    output: str = "runs/train"
-    storage: str | None = None       # Ray Train storage; default <output>/ray_train
-    name: str | None = None          # Ray Train run name; default train-<task>-<config hash>
+    task: Literal["ssft", "verifier", "prm", "orm", "sequential"] = "ssft"
+    model: str = knob("")            # model URI (local dir, s3:// export, hub id); identity: its fingerprint
+    output: str = knob("runs/train")
+    storage: str | None = knob(None)   # Ray Train storage; default <output>/ray_train
+    name: str | None = knob(None)      # Ray Train run name; default train-<task>-<identity hash>
     num_workers: int = Field(1, ge=1)
     use_gpu: bool = False
-    cpus_per_worker: int = Field(1, ge=1)   # CPU workers also use this many torch threads
-    bf16: bool = True                # autocast to bfloat16 on GPU; ignored on CPU (fp32)
+    cpus_per_worker: int = knob(1, ge=1)   # CPU workers also use this many torch threads
+    # fp32: fp32 weights and math (CPU); bf16-mixed: fp32 master weights, bf16 autocast; bf16: bf16 weights
+    # and optimizer state (half the memory, lossier updates). auto: bf16-mixed on GPU, fp32 on CPU.
+    precision: Literal["auto", "fp32", "bf16-mixed", "bf16"] = "auto"
+    # ddp: replicated weights; fsdp: FSDP2 FULL_SHARD via accelerate (decoder layers wrapped); deepspeed:
+    # ZeRO-3 (needs the deepspeed package on the GPU nodes). accelerate shards only on accelerators.
+    sharding: Literal["ddp", "fsdp", "deepspeed"] = "ddp"
+    gradient_checkpointing: bool = False
+    export_dtype: Literal["auto", "float32", "bfloat16"] = "auto"   # auto: the training compute dtype
     lora: LoraSettings | None = None
+    labels: LabelSettings = LabelSettings()
     data: DataConfig = DataConfig()
     optim: OptimConfig = OptimConfig()
     verifier: VerifierSettings = VerifierSettings()
     prm: PRMSettings = PRMSettings()
     sequential: SequentialSettings = SequentialSettings()
-    checkpoint_every: int = Field(50, ge=1)   # optimizer steps between Ray Train checkpoints
-    keep_checkpoints: int = Field(2, ge=1)
-    max_failures: int = 3            # worker-group restarts before the run fails (-1: unlimited)
+    seed: int = 0
+    checkpoint_every: int = knob(50, ge=1)   # optimizer steps between Ray Train checkpoints
+    keep_checkpoints: int = knob(2, ge=1)
+    max_failures: int = knob(3)      # worker-group restarts before the run fails (-1: unlimited)
     # Ray Train's controller polls the workers this often (RAY_TRAIN_HEALTH_CHECK_INTERVAL_S, Ray's default
     # 2 s): a checkpoint report waits for a poll, and so does noticing the end of training. 0.5 s ends every
     # job ~3 s sooner; each poll is one small actor call per worker. An explicitly set env var wins.
-    controller_poll_s: float = Field(0.5, gt=0)
-    log_every: int = Field(10, ge=1)  # steps between progress lines (ray.train.report only at checkpoints)
-    step_log: str | None = None      # local JSONL file, one line per step on rank 0 (debugging, tests)
-    seed: int = 0
-    fault: FaultInjection = FaultInjection()
+    controller_poll_s: float = knob(0.5, gt=0)
+    log_every: int = knob(10, ge=1)  # TrainingArguments.logging_steps
+    eval_every: int = knob(0, ge=0)  # steps between evaluations (0: at the end of each phase only)
+    report_to: list[str] = knob(["tensorboard"])   # TrainingArguments.report_to (tensorboard, wandb, none)
+    step_log: str | None = knob(None)   # local JSONL file, one line per logged step on rank 0 (tests)
+    fault: FaultInjection = knob(FaultInjection())
+    plan: PlanSettings = knob(PlanSettings())
 
     def check_runnable(self) -> None:
-        """Raise ValueError naming what a run of this task lacks (the defaults alone are not runnable)."""
+        """Raise ConfigError naming what a run of this task lacks (the defaults alone are not runnable)."""
         if not self.model:
-            raise ValueError("model: set the HF model directory to train")
-        need = {"ssft": ["ssft"], "verifier": ["samples"], "prm": ["step_labels"],
+            raise ConfigError("model: set the model to train (a directory, an s3:// export or a hub id)")
+        need = {"ssft": ["ssft"], "verifier": ["samples"], "orm": ["samples"], "prm": ["step_labels"],
                 "sequential": ["ssft"] if self.sequential.control else ["ssft", "samples"]}[self.task]
         missing = [k for k in need if not getattr(self.data, k)]
         if missing:
-            raise ValueError(f"task {self.task!r} needs data.{', data.'.join(missing)}")
+            raise ConfigError(f"task {self.task!r} needs data.{', data.'.join(missing)}")
+        if self.sharding != "ddp" and not self.use_gpu:
+            raise ConfigError(f"sharding={self.sharding!r} needs use_gpu=true: accelerate applies FSDP and "
+                             "DeepSpeed only on accelerators (on CPU it would silently run DDP instead)")
+
+    def compute_dtype(self) -> str:
+        p = self.precision if self.precision != "auto" else ("bf16-mixed" if self.use_gpu else "fp32")
+        return "float32" if p == "fp32" else "bfloat16"
+
+    def resolved_precision(self) -> str:
+        return self.precision if self.precision != "auto" else ("bf16-mixed" if self.use_gpu else "fp32")

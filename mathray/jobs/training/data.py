@@ -12,6 +12,11 @@ and generates from there), so the loss boundary is exact.
   (correct, incorrect) pairs of one problem for cls-margin and L_seq. A problem with only correct or only
   incorrect samples gives candidates (xent keeps it) but no pair (margin cannot use it); both are counted.
 - PRM: ``prompts.encode_prm`` ids with labels only at the step-tag positions.
+- ORM (Lightman et al.'s outcome reward model): ``prompts.encode_orm`` (the PRM format, the whole solution as
+  one step), label ``is_correct`` at that single tag; the same example layout as a PRM example.
+
+Rows with a null or empty required field are skipped and counted (``skipped_null_<field>``), never a crash;
+``split_by_problem`` holds out a deterministic fraction of problems for evaluation.
 """
 from __future__ import annotations
 
@@ -19,7 +24,46 @@ import random
 from collections import defaultdict
 from typing import Callable, Iterable, Sequence
 
-from mathray.core.prompts import completion, encode_prm, plain_prompt, verifier_prompt
+from mathray.core.prompts import completion, encode_orm, encode_prm, encode_verifier, plain_prompt
+
+SAMPLE_FIELDS = ("problem_id", "problem", "text", "is_correct")
+STEP_FIELDS = ("problem", "steps", "hard_labels")
+
+
+def _missing(row: dict, fields: Sequence[str]) -> str | None:
+    """The first required field that is null (or an empty string/list), else None."""
+    for f in fields:
+        v = row.get(f)
+        if v is None or (isinstance(v, (str, list, tuple)) and not (v.strip() if isinstance(v, str) else v)):
+            return f
+    return None
+
+
+def valid_rows(rows: Iterable[dict], fields: Sequence[str], stats: dict) -> list[dict]:
+    """Rows whose ``fields`` are all present; the others are counted in ``stats["skipped_null_<field>"]``."""
+    out = []
+    for row in rows:
+        bad = _missing(row, fields)
+        if bad:
+            stats[f"skipped_null_{bad}"] = stats.get(f"skipped_null_{bad}", 0) + 1
+        else:
+            out.append(row)
+    return out
+
+
+def split_by_problem(rows: Sequence[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """(train, eval): a problem goes to eval when the hash of (seed, problem_id or problem) falls below
+    ``fraction``, so every row of a problem lands on one side, whatever the row order or data size."""
+    import hashlib
+
+    if fraction <= 0:
+        return list(rows), []
+    train, held = [], []
+    for row in rows:
+        key = f"{seed}:{row.get('problem_id') or row.get('problem')}".encode()
+        u = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
+        (held if u < fraction else train).append(row)
+    return train, held
 
 
 def _encode(tokenizer, text: str) -> list[int]:
@@ -42,8 +86,12 @@ def ssft_sources(rows: Iterable[dict]) -> tuple[list[tuple[str, str]], dict]:
     correct ones); stats count what was left out and why."""
     pairs, stats = [], defaultdict(int)
     for row in rows:
-        if "is_correct" in row:                       # a SAMPLES row
-            if row["is_correct"] and (row.get("text") or "").strip():
+        if not (row.get("problem") or "").strip():
+            stats["skipped_null_problem"] += 1
+        elif "is_correct" in row:                     # a SAMPLES row
+            if row["is_correct"] is None:
+                stats["skipped_null_is_correct"] += 1
+            elif row["is_correct"] and (row.get("text") or "").strip():
                 pairs.append((row["problem"], row["text"]))
             else:
                 stats["skipped_incorrect_sample"] += 1
@@ -66,10 +114,12 @@ def ssft_examples(tokenizer, rows: Iterable[dict], max_len: int, eos_id: int | N
     return out, stats
 
 
-def verifier_example(tokenizer, problem: str, solution: str, is_correct: bool, max_len: int) -> dict | None:
-    """``{input_ids, last_index, is_correct}``; None when the prompt exceeds ``max_len`` (the label is read at
-    the LAST token, so the prompt cannot be cut without moving the readout position)."""
-    ids = _encode(tokenizer, verifier_prompt(problem, solution))
+def verifier_example(tokenizer, problem: str, solution: str, is_correct: bool, max_len: int,
+                     suffix: Sequence[int] = ()) -> dict | None:
+    """``{input_ids, last_index, is_correct}`` from ``encode_verifier`` (``suffix``: the label tokens' shared
+    prefix, ``labels.LabelTokens.verifier_suffix``); None when the input exceeds ``max_len`` (the label is read
+    at the LAST token, so the prompt cannot be cut without moving the readout position)."""
+    ids = encode_verifier(tokenizer, problem, solution, suffix)
     if len(ids) > max_len:
         return None
     return {"input_ids": ids, "last_index": len(ids) - 1, "is_correct": bool(is_correct)}
@@ -92,7 +142,9 @@ def verifier_candidates(rows: Iterable[dict], per_problem: int, seed: int) -> tu
     """Up to ``per_problem`` SAMPLES rows per problem, half correct and half incorrect where both exist
     (the short side is filled from the other class). Deterministic in ``seed``."""
     rng = random.Random(seed)
-    chosen, stats = [], defaultdict(int)
+    stats: dict = defaultdict(int)
+    rows = valid_rows(rows, SAMPLE_FIELDS, stats)
+    chosen = []
     for groups in _by_problem(rows).values():
         good, bad = _shuffled(groups[True], rng), _shuffled(groups[False], rng)
         n_good = min(len(good), max(per_problem // 2, per_problem - len(bad)))
@@ -110,7 +162,9 @@ def candidate_pairs(rows: Iterable[dict], per_problem: int, seed: int) -> tuple[
     paired cyclically, so every candidate is used before any repeats. Problems lacking either class give no
     pair and are counted in ``problems_without_pair``."""
     rng = random.Random(seed)
-    pairs, stats = [], defaultdict(int)
+    stats: dict = defaultdict(int)
+    rows = valid_rows(rows, SAMPLE_FIELDS, stats)
+    pairs = []
     for groups in _by_problem(rows).values():
         good, bad = _shuffled(groups[True], rng), _shuffled(groups[False], rng)
         stats["problems"] += 1
@@ -124,11 +178,11 @@ def candidate_pairs(rows: Iterable[dict], per_problem: int, seed: int) -> tuple[
 
 
 def verifier_examples(tokenizer, rows: Sequence[dict], per_problem: int, max_len: int,
-                      seed: int) -> tuple[list[dict], dict]:
+                      seed: int, suffix: Sequence[int] = ()) -> tuple[list[dict], dict]:
     chosen, stats = verifier_candidates(rows, per_problem, seed)
     out = []
     for r in chosen:
-        ex = verifier_example(tokenizer, r["problem"], r["text"], r["is_correct"], max_len)
+        ex = verifier_example(tokenizer, r["problem"], r["text"], r["is_correct"], max_len, suffix)
         if ex is None:
             stats["skipped_too_long"] = stats.get("skipped_too_long", 0) + 1
         else:
@@ -152,10 +206,10 @@ def _pair_examples(rows: Sequence[dict], per_problem: int, seed: int,
 
 
 def verifier_pair_examples(tokenizer, rows: Sequence[dict], per_problem: int, max_len: int,
-                           seed: int) -> tuple[list[dict], dict]:
+                           seed: int, suffix: Sequence[int] = ()) -> tuple[list[dict], dict]:
     """``{correct: verifier example, incorrect: verifier example}`` per pair (cls-margin)."""
     return _pair_examples(rows, per_problem, seed, lambda r, ok: verifier_example(
-        tokenizer, r["problem"], r["text"], ok, max_len))
+        tokenizer, r["problem"], r["text"], ok, max_len, suffix))
 
 
 def generator_pair_examples(tokenizer, rows: Sequence[dict], per_problem: int, max_len: int, eos_id: int | None,
@@ -167,7 +221,7 @@ def generator_pair_examples(tokenizer, rows: Sequence[dict], per_problem: int, m
 
 
 def prm_example(tokenizer, problem: str, steps: Sequence[str], hard_labels: Sequence[int],
-                soft_labels: Sequence[float] | None, tag_id: int, max_len: int) -> dict | None:
+                soft_labels: Sequence[float] | None, tag_id: int | Sequence[int], max_len: int) -> dict | None:
     """``{input_ids, tag_positions, hard_labels, soft_labels}`` from ``encode_prm``; steps whose tag falls
     beyond ``max_len`` are dropped (with their labels). None when no step fits."""
     if len(hard_labels) != len(steps) or (soft_labels is not None and len(soft_labels) != len(steps)):
@@ -182,12 +236,12 @@ def prm_example(tokenizer, problem: str, steps: Sequence[str], hard_labels: Sequ
             "soft_labels": None if soft_labels is None else [float(x) for x in soft_labels[:keep]]}
 
 
-def prm_examples(tokenizer, rows: Iterable[dict], tag_id: int, max_len: int,
+def prm_examples(tokenizer, rows: Iterable[dict], tag_id: int | Sequence[int], max_len: int,
                  targets: str = "hard") -> tuple[list[dict], dict]:
     """PRM examples from STEP_LABELS rows. ``targets="soft"`` needs ``soft_labels`` (rows without are
     skipped and counted). PRM800K rows are already cut after the first bad step by ingest."""
     out, stats = [], defaultdict(int)
-    for row in rows:
+    for row in valid_rows(rows, STEP_FIELDS, stats):
         soft = row.get("soft_labels")
         if targets == "soft" and (soft is None or any(v is None for v in soft)):
             stats["skipped_no_soft_labels"] += 1
@@ -203,3 +257,27 @@ def prm_examples(tokenizer, rows: Iterable[dict], tag_id: int, max_len: int,
         else:
             out.append(ex)
     return out, dict(stats)
+
+
+def orm_example(tokenizer, problem: str, solution: str, is_correct: bool, tag_id: int | Sequence[int],
+                max_len: int) -> dict | None:
+    """A PRM-layout example from ``encode_orm``: one tag after the whole solution, hard label ``is_correct``;
+    None when the tag falls beyond ``max_len`` (cutting the solution would change what is graded)."""
+    ids, pos = encode_orm(tokenizer, problem, solution, tag_id)
+    if len(ids) > max_len:
+        return None
+    return {"input_ids": ids, "tag_positions": [pos], "hard_labels": [int(bool(is_correct))], "soft_labels": None}
+
+
+def orm_examples(tokenizer, rows: Sequence[dict], tag_id: int | Sequence[int], per_problem: int, max_len: int,
+                 seed: int) -> tuple[list[dict], dict]:
+    """ORM examples from graded SAMPLES rows, balanced per problem like the verifier's candidates."""
+    chosen, stats = verifier_candidates(rows, per_problem, seed)
+    out = []
+    for r in chosen:
+        ex = orm_example(tokenizer, r["problem"], r["text"], r["is_correct"], tag_id, max_len)
+        if ex is None:
+            stats["skipped_too_long"] = stats.get("skipped_too_long", 0) + 1
+        else:
+            out.append(ex)
+    return out, stats

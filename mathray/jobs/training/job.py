@@ -1,56 +1,123 @@
-"""The driver: ``TorchTrainer`` over ``loop.train_func`` with the run's storage, failure and checkpoint
-policy. Re-running the same config (same run ``name``) resumes from its latest checkpoint.
+"""The driver: ``TorchTrainer`` over ``worker.train_func`` with the run's storage, failure and checkpoint policy.
+
+Run identity: the run's lineage (``lineage.training_lineage``): the result-affecting config (knobs left
+out) plus the fingerprints of the inputs (each data set's committed shards, the starting model's
+``model_fingerprint``). The default run name is ``train-<task>-<identity hash>``, so re-running the same identity resumes from its latest checkpoint
+and a changed identity starts a new run; an explicit ``name`` whose stored identity differs is refused with
+the differing keys named (resuming someone else's checkpoints would silently mix two trainings).
 
     result = run_training(load_config(TrainJobConfig, "rayjobs/configs/train_ssft.yaml"))
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mathray.runtime import env
-from mathray.config import code_version, config_hash, resolved_config
-from mathray.runtime.storage import ShardStore, join, resolve
+from mathray.config import code_version, resolved_config
 from mathray.jobs.training.config import TrainJobConfig
+from mathray.runtime import env
+from mathray.runtime.lineage import LineageMismatch
+from mathray.runtime.storage import ShardStore, join, resolve
+
+IDENTITY_FILE = "mathray_run.json"
 
 
 @dataclass
 class TrainResult:
-    final_model: str           # URI of the exported HF model directory
+    final_model: str           # URI of the exported model
     checkpoint: str | None     # the latest Ray Train checkpoint's path
     metrics: dict
     run_name: str
 
+    def lines(self) -> list[str]:
+        return [f"[train] run {self.run_name}: final model {self.final_model}",
+                f"[train] last metrics: {self.metrics}"]
 
-def run_name(cfg: TrainJobConfig) -> str:
-    return cfg.name or f"train-{cfg.task}-{config_hash(cfg)}"
+
+def run_identity(cfg: TrainJobConfig) -> dict:
+    """The lineage record (job, config, input fingerprints, hash) every export of this run carries."""
+    from mathray.jobs.training.lineage import training_lineage
+
+    return training_lineage(cfg).record()
 
 
-def build_trainer(cfg: TrainJobConfig, lineage: dict | None = None):
+def run_name(cfg: TrainJobConfig, identity: dict | None = None) -> str:
+    return cfg.name or f"train-{cfg.task}-{(identity if identity is not None else run_identity(cfg))['hash']}"
+
+
+def _flat(tree, prefix: str = "") -> dict:
+    if isinstance(tree, dict):
+        out = {}
+        for k, v in tree.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): tree}
+
+
+def identity_diff(old: dict, new: dict) -> list[str]:
+    a, b = _flat(old), _flat(new)
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def identity_uri(cfg: TrainJobConfig, name: str) -> str:
+    return join(storage_uri(cfg), name, IDENTITY_FILE)
+
+
+def record_identity(uri: str, identity: dict) -> None:
+    """Written by rank 0 once Ray Train has created the run directory (creating it from the driver first
+    made Ray's own directory creation fail on S3 servers that refuse a marker over existing keys)."""
+    fs, path = resolve(uri)
+    if fs.get_file_info(path).type.name == "NotFound":
+        with fs.open_output_stream(path) as f:
+            f.write(json.dumps(identity, indent=1, sort_keys=True).encode())
+
+
+def claim_run(uri: str, name: str, identity: dict) -> None:
+    """Refuse to resume run ``name`` when its recorded identity (``uri``) differs from ``identity``."""
+    fs, path = resolve(uri)
+    try:
+        with fs.open_input_stream(path) as f:
+            old = json.loads(f.read())
+    except FileNotFoundError:
+        return
+    diff = identity_diff(old, identity)
+    if diff:
+        raise LineageMismatch(f"run {name!r} ({uri}) was started with another identity; resuming it would mix "
+                         "two trainings. Differences (stored -> now):\n  " + "\n  ".join(diff) +
+                         "\nUse another name (or none: the default name follows the identity).")
+
+
+def build_trainer(cfg: TrainJobConfig, identity: dict):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from mathray.jobs.training.loop import train_func
+    from mathray.jobs.training.worker import train_func
 
     # S3 and other remote stores: an explicit pyarrow filesystem (pyarrow ignores AWS_ENDPOINT_URL_S3) and
-    # the prefix-stripped path (SYSTEMS.md section 3).
-    fs, path = resolve(cfg.storage or join(cfg.output, "ray_train"))
+    # the prefix-stripped path.
+    fs, path = resolve(storage_uri(cfg))
     return TorchTrainer(
         train_func,
-        train_loop_config={"job": resolved_config(cfg), "lineage": lineage},
+        train_loop_config={"job": resolved_config(cfg), "identity": identity,
+                           "identity_uri": identity_uri(cfg, run_name(cfg, identity))},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker={"CPU": cfg.cpus_per_worker}),
         run_config=RunConfig(
-            name=run_name(cfg), storage_path=path, storage_filesystem=fs,
+            name=run_name(cfg, identity), storage_path=path, storage_filesystem=fs,
             failure_config=FailureConfig(max_failures=cfg.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_checkpoints),
             worker_runtime_env={"env_vars": env.storage_env()}),
     )
 
 
-def _absolute_paths(cfg: TrainJobConfig) -> TrainJobConfig:
+def storage_uri(cfg: TrainJobConfig) -> str:
+    return cfg.storage or join(cfg.output, "ray_train")
+
+
+def absolute_paths(cfg: TrainJobConfig) -> TrainJobConfig:
     """Ray Train workers do not run in the driver's cwd: pin relative local paths to it."""
     from mathray.runtime.storage import absolute
 
@@ -81,16 +148,17 @@ def _controller_poll_interval(seconds: float):
 
 def run_training(cfg: TrainJobConfig) -> TrainResult:
     cfg.check_runnable()
-    cfg = _absolute_paths(cfg)
-    from mathray.jobs.training.lineage import training_lineage
     from mathray.runtime.models import check_model
 
-    check_model(cfg.model)
-    lineage = training_lineage(cfg).record()
-    ShardStore(cfg.output).write_run_info(resolved_config(cfg), config_hash(cfg), code_version(), job="train",
-                                          lineage=lineage)
+    cfg = absolute_paths(cfg)
+    check_model(cfg.model)          # in the driver: a model that cannot load fails here, not in every worker
+    identity = run_identity(cfg)
+    name = run_name(cfg, identity)
+    claim_run(identity_uri(cfg, name), name, identity)
+    ShardStore(cfg.output).write_run_info(resolved_config(cfg), identity["hash"], code_version(), job="train",
+                                          lineage=identity)
     with _controller_poll_interval(cfg.controller_poll_s):
-        result = build_trainer(cfg, lineage).fit()
+        result = build_trainer(cfg, identity).fit()
     return TrainResult(final_model=join(cfg.output, "final"),
                        checkpoint=result.checkpoint.path if result.checkpoint else None,
-                       metrics=dict(result.metrics or {}), run_name=run_name(cfg))
+                       metrics=dict(result.metrics or {}), run_name=name)

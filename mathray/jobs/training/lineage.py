@@ -1,14 +1,11 @@
-"""What a training run's result depends on: its result-affecting config and the fingerprints of the model and
-data it reads (``runtime.lineage``). Exports carry it in their completion mark, so the pipeline can tell a
-finished run of this exact work from a stale one."""
+"""What a training run's result depends on: its result-affecting config (``knob`` fields left out: paths,
+logging, checkpoint cadence, failure policy) and the fingerprints of the model and data it reads
+(``runtime.lineage``). It names the run (resume) and rides in every export's completion mark, so the
+pipeline can tell a finished run of this exact work from a stale one."""
 from __future__ import annotations
 
-from mathray.config import result_config
 from mathray.runtime.lineage import Lineage, shard_set_fingerprint
 
-# where things live, and how the run is logged or scheduled, do not change the weights it produces
-_NOT_RESULTS = ("model", "output", "storage", "name", "step_log", "log_every", "controller_poll_s",
-                "checkpoint_every", "keep_checkpoints", "max_failures", "fault", "cpus_per_worker")
 _DATA_URIS = ("ssft", "samples", "step_labels")
 
 
@@ -24,6 +21,4 @@ def training_inputs(cfg) -> dict[str, str]:
 
 
 def training_lineage(cfg) -> Lineage:
-    config = {k: v for k, v in result_config(cfg).items() if k not in _NOT_RESULTS}
-    config["data"] = {k: v for k, v in config.get("data", {}).items() if k not in _DATA_URIS}
-    return Lineage(job="train", config=config, inputs=training_inputs(cfg))
+    return Lineage.of("train", cfg, training_inputs(cfg))

@@ -1,0 +1,207 @@
+"""Finding the answer inside a phrase of prose: "The largest $n$ is 34", "So she earns \\$18",
+"there are 6 ways", "$x = 5$ apples", "five".
+
+A phrase is split into prose and math segments (``$..$``, ``$$..$$``, ``\\(..\\)``, ``\\[..\\]``); a ``$`` whose
+"math" would be prose (``costs $5 and gets $3``) or that has no partner on its line is a currency sign.
+Math segments are then masked (``\\x00k\\x00``) so the rules below see them as single items:
+- the phrase's leading item (math segment, number, or number word), with a following ``or``/``and``/comma
+  list of items kept whole, so a hedged "3 or 4" stays a list (and is then not equal to 3);
+- else the leading item after the last linking word (is, are, =, equals, ...);
+- else the only item in the phrase; several items give nothing (no guessing).
+A reason clause ("since ...", "because ...") is set aside first; "$\\frac14$, or 25%" is 1/4.
+
+Callers collapse runs of spaces first; every scan here is one left-to-right pass or a regex without
+ambiguous adjacent quantifiers, so a 200k-character phrase costs linear time.
+"""
+from __future__ import annotations
+
+import re
+
+MAX_BARE_CHARS = 400  # a one-line prediction this short with (almost) no prose is its own answer
+
+_CURRENCY = "€£¥₹"
+_NUMBER = (r"(?:\\\$|[$" + _CURRENCY + r"])? ?-?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:/\d+)?"
+           r"(?: ?(?:\\?%|[" + _CURRENCY + r"]))?")
+NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+NUMBER_WORDS.update({w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty "
+                                                           "ninety".split())})
+_NUMBER_WORD = r"(?:%s)(?:-(?:%s))?" % ("|".join(NUMBER_WORDS), "|".join(list(NUMBER_WORDS)[1:10]))
+# a standalone number: not part of a product, power, sum or word ("3x+1", "2^5", "9 * 2" give none)
+_GLUED_UNITS = r"(?:st|nd|rd|th|g|kg|kgs|mg|cm|mm|m|km|ml|l|lb|lbs|oz|ft|in|h|hr|hrs|min|mins|s|sec|secs|mph|kmh|mi)\b"
+_LONE_NUMBER = (r"(?<![\w.\\^_{/*+×·-])" + _NUMBER + r"(?:(?=" + _GLUED_UNITS + r")"
+                + r"|(?![A-Za-z\d^{(_]| ?(?:[-+*/=^×·]|\\cdot|\\times|\\div) ?[\d(\\]))")
+_ITEM = r"\x00\d+\x00|" + _LONE_NUMBER + r"|\b" + _NUMBER_WORD + r"\b"
+_JOIN = r" ?(?:, ?(?:and |or )?|and |or |\\text\{ ?(?:and|or) ?\} ?)"
+_FILLER = r"(?:only|exactly|just|then|therefore|thus|hence|so|now|also|simply|equal to|given by|at|us) ?,? ?"
+_LEADING = re.compile(r" ?[:\-]? ?(?:%s)*((?:%s)(?:%s(?:%s))*)" % (_FILLER, _ITEM, _JOIN, _ITEM), re.IGNORECASE)
+_PERCENT_RESTATEMENT = re.compile(r",? ?(?:or|i\.e\.,?) (?:\\\$)?-?[\d.,]+ ?\\?%$")
+_MATH_OR_NUMBER = re.compile(r"\x00\d+\x00|" + _LONE_NUMBER)  # no number words here ("this one out")
+# words after which a sentence states its result ("is", "=", "so", "which gives", "yielding")
+_LINK = re.compile(r"(?<![A-Za-z])(?:is|are|was|were|be|becomes|equals|totals|so|thus|hence|therefore|gives?|giving"
+                   r"|yields?|yielding|implies|get|gets|got|obtain|has|have|had|earns|earned|makes|made|spends|spent"
+                   r"|needs|pays|paid|saves|saved|costs|sells|sold|buys|bought|owes|receives|received|then|find"
+                   r"|(?:follows|conclude|find|see|means) that|\\approx)(?![A-Za-z])|=|:", re.IGNORECASE)
+_CONCLUSIONS = {"so", "thus", "hence", "therefore"}
+_COPULAS = {"is", "are", "was", "were", "=", "equals"}
+_FRONTED_REASON = re.compile(r"(?:since|because|as) [^,$]{0,200}(?:\$[^$]{0,200}\$[^,$]{0,200}){0,4}, ", re.IGNORECASE)
+_REASON = re.compile(r",? (?:since|because|where|as long as)\b", re.IGNORECASE)
+_CLAUSE_END = re.compile(r",? (?:which|since|because|so that|where)\b|, (?:so|and so|therefore|thus|hence|i\.e\.)\b"
+                         r"|(?<= )(?:since|because) ", re.IGNORECASE)
+_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+_COMMAND = re.compile(r"\\[A-Za-z]+(?:\{[^{}]*\})?")
+_CONNECTORS = {"or", "and"}
+_MATH_CHAR = re.compile(r"[\d\x00\x01\\^_{}()\[\]=+*/<>|&$%]|(?<![A-Za-z])-|-(?![A-Za-z])")
+_VERBS = {"is", "are", "was", "were", "be", "equals", "get", "gets", "makes", "has", "have"}
+
+
+def _unescaped(text: str, i: int) -> bool:
+    k = i
+    while k > 0 and text[k - 1] == "\\":
+        k -= 1
+    return (i - k) % 2 == 0
+
+
+def _prose_like(math: str) -> bool:
+    """Whether the text between two ``$`` reads as prose (two lowercase words of 3+ letters in a row, as in
+    ``costs $5 and then $3``); math has single letters or names like ``AD \\cdot CD``."""
+    words = re.findall(r"[A-Za-z]+|\S", _COMMAND.sub(" ", math))
+    return any(re.fullmatch("[a-z]{3,}", a) and re.fullmatch("[a-z]{3,}", b) for a, b in zip(words, words[1:]))
+
+
+_DIGIT_AFTER = re.compile(r"-?\d")  # "$90 - $180 = $-90": a "$" before a number opens nothing
+_DISPLAY_ENV = re.compile(r"\\begin\{(align\*?|equation\*?|gather\*?|eqnarray\*?|multline\*?|displaymath)\}")
+
+
+def segments(text: str) -> list[tuple[str, str]]:
+    """``text`` as ("prose", s) and ("math", s) pieces in order."""
+    out: list[tuple[str, str]] = []
+    absent: set[str] = set()  # closers known not to occur again: keeps unpaired openers linear
+    i = start = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        closer = None
+        width = 2
+        if c == "$" and _unescaped(text, i):
+            closer = "$$" if text.startswith("$$", i) else "$"
+            width = len(closer)
+        elif c == "\\" and i + 1 < n and text[i + 1] in "([" and _unescaped(text, i):
+            closer = "\\)" if text[i + 1] == "(" else "\\]"
+        elif c == "\\" and text.startswith("\\begin{", i) and (env := _DISPLAY_ENV.match(text, i)):
+            closer, width = "\\end{%s}" % env.group(1), env.end() - i
+        if closer is None or closer in absent:
+            i += 1
+            continue
+        j = text.find(closer, i + width)
+        while j > 0 and not _unescaped(text, j):
+            j = text.find(closer, j + 1)
+        if j < 0:
+            absent.add(closer)
+            i += 1
+            continue
+        if closer == "$" and (text.startswith("$$", j) or _DIGIT_AFTER.match(text, j + 1) or "\n" in text[i:j]
+                              or _prose_like(text[i + 1 : j])):
+            i += 1  # a currency sign, not a math delimiter ("$800*4 = $3200", "costs $5 and then $3")
+            continue
+        if i > start:
+            out.append(("prose", text[start:i]))
+        out.append(("math", text[i + width : j]))
+        i = start = j + len(closer)
+    if start < n:
+        out.append(("prose", text[start:]))
+    return out
+
+
+def _mask(text: str) -> tuple[str, list[str]]:
+    maths, parts = [], []
+    for kind, s in segments(text):
+        if kind == "math":
+            parts.append(f"\x00{len(maths)}\x00")
+            maths.append(s.strip())
+        else:
+            parts.append(s.replace("\x00", ""))
+    return "".join(parts), maths
+
+
+def _unmask(s: str, maths: list[str]) -> str:
+    return re.sub(r"\x00(\d+)\x00", lambda m: maths[int(m.group(1))], s).strip()
+
+
+def prose_words(text: str) -> list[str]:
+    """Plain words (two letters or more) outside math and outside ``\\text{}``-like commands."""
+    masked, _ = _mask(text)
+    return _WORD.findall(_COMMAND.sub(" ", masked))
+
+
+def is_bare(text: str, *, allow_text: bool = True) -> bool:
+    """A short one-line answer, as opposed to a sentence: math or numbers with at most three plain words,
+    all after them (units, "or"/"and" joins aside): ``-5``, ``$29.00``, ``5 apples``, ``18 per day``,
+    ``x = 2 \\text{ or } x = 3``; or, with ``allow_text``, up to three words without digits or math
+    (``Evelyn``, ``No solution``)."""
+    t = text.strip()
+    if not t or len(t) > MAX_BARE_CHARS or "\n" in t:
+        return False
+    masked = _COMMAND.sub(" \x01 ", _mask(t)[0])  # math segments and commands count as math
+    words = [m for m in _WORD.finditer(masked) if m.group(0).lower() not in _CONNECTORS]
+    if len(words) > 3 or _VERBS.intersection(w.group(0).lower() for w in words):
+        return False
+    math = [m.start() for m in _MATH_CHAR.finditer(masked)]
+    if math:
+        return not words or words[0].start() > math[-1]
+    return allow_text and bool(re.search(r"[A-Za-z]", masked))  # "Evelyn", "No solution", "D"
+
+
+def _leading(masked: str, maths: list[str]) -> str | None:
+    m = _LEADING.match(masked)
+    if not m or not m.group(1).strip():
+        return None
+    lead = _unmask(m.group(1), maths)
+    restated = _PERCENT_RESTATEMENT.search(lead)
+    if restated and restated.start() > 0:  # "$\\frac{1}{4}$, or 25%": the percent restates the value
+        lead = lead[: restated.start()]
+    return lead.strip() or None
+
+
+def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
+    """The answer stated by ``text``. ``marked``: the phrase follows an answer marker ("The answer is"), so
+    its leading item and a short word answer ("Evelyn") count; unmarked, only a linked or single item.
+    Reason clauses are set aside first: "Because $x \\ne 0$, $x = 5$", "... is $\\frac14$ since ...",
+    "3x+1, which is linear" (after a marker)."""
+    text = text.strip()
+    if not text:
+        return None
+    if is_bare(text, allow_text=marked):
+        return text
+    if _depth < 3:
+        fronted = None if marked else _FRONTED_REASON.match(text)
+        if fronted:  # the main clause follows the reason
+            return answer_in_phrase(text[fronted.end() :], marked=False, _depth=_depth + 1)
+        cut = (_CLAUSE_END if marked else _REASON).search(text)
+        if cut and cut.start() > 0:
+            rest = text[cut.end() :]
+            comma = rest.find(", ") if not marked else -1
+            if comma >= 0:  # "since she used 120, she used 7/20*120 = 42": the main clause follows the reason
+                return answer_in_phrase(text[: cut.start()] + ", " + rest[comma + 2 :], marked=False,
+                                        _depth=_depth + 1)
+            return answer_in_phrase(text[: cut.start()], marked=marked, _depth=_depth + 1)
+    masked, maths = _mask(text)
+    if marked and (lead := _leading(masked, maths)) is not None:
+        return lead
+    links = list(_LINK.finditer(masked))
+    for k, link in enumerate(links[-3:][::-1]):
+        if k and link.group(0).lower() not in _COPULAS:
+            continue  # before the last link, only "is"/"=" state a result ("the area is 12, which is ...")
+        scope = masked[link.end() :]
+        if (lead := _leading(scope, maths)) is not None:
+            return lead
+        items = _MATH_OR_NUMBER.findall(scope)
+        if len(items) == 1 and link.group(0).lower() in _CONCLUSIONS:  # "so Tom has 9 more marbles"
+            return _unmask(items[0], maths)
+    items = _MATH_OR_NUMBER.findall(masked)
+    if len(items) == 1:
+        return _unmask(items[0], maths)
+    if marked and not items and len(text) <= 60 and 1 <= len(prose_words(text)) <= 3:
+        return text
+    return None

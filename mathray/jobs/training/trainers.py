@@ -1,0 +1,181 @@
+"""One ``transformers.Trainer`` subclass per objective: the Trainer brings the mechanics (DDP/FSDP/ZeRO-3 through
+accelerate, gradient accumulation and checkpointing, mixed precision, schedules, evaluation, logging
+integrations, checkpoints with RNG states); each subclass brings its ``compute_loss`` from ``objectives``
+(the hand-checked ``core.losses`` on ``core.readout`` positions). SSFT is TRL's ``SFTTrainer`` itself
+(completion-only loss from the examples' ``completion_mask``, fused LM head).
+
+Batches are lists of example dicts (``{"examples": [...]}``, ``collate``): the objectives pad them, so the
+code a test runs on a batch is the code training runs. Evaluation (``prediction_step``) returns per-example
+scores (p(positive) over the two label tokens, ``-100`` padding) and labels, from which ``eval_metrics``
+computes accuracy and AUROC on the held-out problems.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from transformers import Trainer
+
+from mathray.core import readout
+from mathray.jobs.training import objectives
+
+IGNORE = -100.0
+
+
+def collate(batch: list[dict]) -> dict:
+    return {"examples": batch}
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties); NaN with one class only."""
+    pos, neg = int((labels == 1).sum()), int((labels == 0).sum())
+    if pos == 0 or neg == 0:
+        return math.nan
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    i = 0
+    while i < len(scores):   # average rank over runs of equal scores
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[labels == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def eval_metrics(pred) -> dict:
+    """Accuracy (score >= 0.5 vs label) and AUROC over every scored position of the eval set."""
+    scores, labels = np.asarray(pred.predictions).reshape(-1), np.asarray(pred.label_ids).reshape(-1)
+    keep = labels != IGNORE
+    scores, labels = scores[keep], labels[keep].astype(int)
+    if not len(labels):
+        return {}
+    return {"accuracy": float(((scores >= 0.5).astype(int) == labels).mean()), "auroc": auroc(scores, labels),
+            "positives": float(labels.mean()), "scored": float(len(labels))}
+
+
+def _padded(rows: list[list[float]], device) -> torch.Tensor:
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [IGNORE] * (width - len(r)) for r in rows], dtype=torch.float32, device=device)
+
+
+class ObjectiveTrainer(Trainer):
+    """The shared base: objective settings, the pad id, label ids, eval scoring, flops from token counts."""
+
+    def __init__(self, *args, label_ids: tuple[int, int] | None = None, pad_id: int = 0,
+                 settings: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.label_ids, self.pad_id, self.settings = label_ids, pad_id, settings or {}
+        # compute_loss returns a per-micro-batch mean: let the Trainer divide by the accumulation steps
+        self.model_accepts_loss_kwargs = False
+
+    def floating_point_ops(self, inputs) -> int:
+        tokens = sum(len(e["input_ids"]) for e in self._flat(inputs["examples"]))
+        return 6 * tokens * sum(p.numel() for p in self.model.parameters())
+
+    @staticmethod
+    def _flat(examples):
+        return [m for e in examples for m in ((e["correct"], e["incorrect"]) if "correct" in e else (e,))]
+
+    def scores_and_labels(self, model, examples) -> tuple[list[list[float]], list[list[float]]] | None:
+        return None
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs).detach()
+            out = None if prediction_loss_only else self.scores_and_labels(model, inputs["examples"])
+        if out is None:
+            return loss, None, None
+        return loss, _padded(out[0], loss.device), _padded(out[1], loss.device)
+
+
+class VerifierXentTrainer(ObjectiveTrainer):
+    """Liu et al. cls-xent (Eq. 9) at the last prompt token over (correct, incorrect)."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        return objectives.verifier_xent_loss(model, inputs["examples"], self.label_ids, self.pad_id,
+                                             self.args.device, self.settings.get("xent_over", "two_way"))[0]
+
+    def scores_and_labels(self, model, examples):
+        two_way, _, _ = objectives.verifier_two_way(model, examples, self.label_ids, self.pad_id, self.args.device)
+        s = readout.positive_prob(two_way).tolist()
+        return [[v] for v in s], [[float(e["is_correct"])] for e in examples]
+
+
+class VerifierMarginTrainer(ObjectiveTrainer):
+    """Liu et al. cls-margin (Eq. 8) on (correct, incorrect) pairs of one problem."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        return objectives.verifier_margin_loss(model, inputs["examples"], self.label_ids,
+                                               self.settings["margin"], self.pad_id, self.args.device)[0]
+
+    def scores_and_labels(self, model, examples):
+        members = [p["correct"] for p in examples] + [p["incorrect"] for p in examples]
+        two_way, _, _ = objectives.verifier_two_way(model, members, self.label_ids, self.pad_id, self.args.device)
+        s, k = readout.positive_prob(two_way).tolist(), len(examples)
+        return [[s[i], s[k + i]] for i in range(k)], [[1.0, 0.0]] * k
+
+
+class _StepScored(ObjectiveTrainer):
+    def scores_and_labels(self, model, examples):
+        two_way, _ = objectives.step_two_way(model, examples, self.label_ids, self.pad_id, self.args.device)
+        flat, out, at = readout.positive_prob(two_way).tolist(), [], 0
+        for e in examples:
+            out.append(flat[at:at + len(e["tag_positions"])])
+            at += len(e["tag_positions"])
+        return out, [[float(v) for v in e["hard_labels"]] for e in examples]
+
+
+class PRMHardTrainer(_StepScored):
+    """Per-step cross-entropy on (+, -) at every step tag (PRM800K / Math-Shepherd hard estimation)."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        return objectives.prm_loss(model, inputs["examples"], self.label_ids, self.pad_id, self.args.device,
+                                   "hard")[0]
+
+
+class PRMSoftTrainer(_StepScored):
+    """Per-step BCE against Math-Shepherd soft labels (fraction of rollouts reaching the answer)."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        return objectives.prm_loss(model, inputs["examples"], self.label_ids, self.pad_id, self.args.device,
+                                   "soft")[0]
+
+
+class ORMTrainer(_StepScored):
+    """Lightman et al.'s ORM: cross-entropy on (+, -) at the single tag after the whole solution."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        return objectives.prm_loss(model, inputs["examples"], self.label_ids, self.pad_id, self.args.device,
+                                   "hard")[0]
+
+
+class ContrastiveTrainer(ObjectiveTrainer):
+    """Sequential stage 3: L_ctr = L_seq + alpha * L_mle on pairs of the generator's own samples."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        objectives.add_fused_head(readout._base_model(self.model))
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        s = self.settings
+        return objectives.contrastive_loss(model, inputs["examples"], s["margin"], s["alpha"],
+                                           s["length_normalize"], self.pad_id, self.args.device)[0]
+
+
+def sft_trainer(model, args, train: list[dict], eval_: list[dict] | None, tokenizer, callbacks):
+    """TRL ``SFTTrainer`` on pre-tokenised examples: ``input_ids`` + ``completion_mask`` (= our loss mask),
+    so TRL neither re-tokenises nor truncates (``max_length=None``; the builders already cut at max_len)."""
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    def ds(rows):
+        return Dataset.from_list([{"input_ids": e["input_ids"], "completion_mask": e["loss_mask"]} for e in rows])
+
+    trainer = SFTTrainer(model=model, args=args, train_dataset=ds(train), eval_dataset=ds(eval_) if eval_ else None,
+                         processing_class=tokenizer, callbacks=callbacks)
+    setattr(readout._base_model(trainer.model), objectives.FUSED_HEAD_FLAG, True)
+    return trainer
