@@ -193,7 +193,7 @@ def main() -> None:
               f"({size / rows_in:.0f} B/row on disk), written in {time.time() - t0:.0f}s", flush=True)
         files = [store.shard_path(shard_name(s)) for s in range(SHARDS)]
 
-        ray.init(num_cpus=2, object_store_memory=2**30, include_dashboard=False, log_to_driver=False,
+        ray.init(address="local", num_cpus=2, object_store_memory=2**30, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
         warm = str(root / "warm_input")
         warm_store = ShardStore(warm)
