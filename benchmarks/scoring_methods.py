@@ -49,7 +49,7 @@ def transformers_scorer(model_dir: str, rows: list[dict]):
     from mathray.jobs.scoring import Scorer
 
     scorer = Scorer({"verifier": model_dir, "prm": model_dir, "step_format": "newline"}, "cpu")
-    batch = pa.Table.from_pylist([dict(r, _src_shard="s", _src_key=str(i)) for i, r in enumerate(rows)])
+    batch = pa.Table.from_pylist([dict(r, _src_shard="s", _src_row=i) for i, r in enumerate(rows)])
     scorer(batch)  # warm-up
 
     def run():

@@ -1,17 +1,28 @@
-"""Math-Shepherd labelling cost: ``full`` (every prefix) vs ``first-error`` (binary search) on toy samples.
+"""Math-Shepherd labelling: the engine-loop labeler against synchronous rounds, and first-error vs full.
 
-    .venv/bin/python benchmarks/shepherd.py        (SHEPHERD_TRAIN_STEPS=N changes the training length)
+    .venv/bin/python benchmarks/shepherd.py
+    (SHEPHERD_TRAIN_STEPS=N changes the training length; SHEPHERD_MODEL_DIR=DIR reuses a model this script
+    trained and saved there before, skipping step 1)
 
 1. Build the tiny model and train it on the toy task (plain torch loop, loss on the solution; 2500 steps,
    about 4 minutes on 2 cores) so rollouts reach the answer often enough for labels to mean something:
    with 1200 steps the completer solved 37% of its samples and its full-mode labels were monotone for
    only 93% of solutions (see benchmarks/RESULTS.md).
 2. Sample solutions of toy test problems with it in one ``vllm.LLM`` (CPU), grade them.
-3. Label the same solutions in both modes with the same engine (prefix cache reset between modes) and
-   the same per-prefix seeds, so a prefix evaluated by both modes gets the same rollouts and the comparison
-   isolates the search. Also label reference solutions with an error injected at a known step.
-Prints generated tokens, wall time, engine calls and prefix-cache hit rate per mode, the agreement of the
-first-error position between the modes, and the ratio. Last line: ``RESULT token_ratio=...``.
+3. Label the same solutions with the same engine (prefix cache reset before each run) and the same
+   per-prefix seeds, so a prefix evaluated twice gets the same rollouts:
+   - sync: the previous labeler, synchronous rounds (one ``llm.generate`` per round over every unfinished
+     solution, grading in the loop), in calls of 64 solutions as the job's actor did (``LABEL_BATCH``), and
+     in one call over all solutions;
+   - engine loop (``jobs.rollout.RolloutLabeler``): requests advanced as they return, grading in a
+     process; in calls of 64 and in one call over all solutions (the job now labels a whole input shard
+     per call);
+   - first-error and full modes of the engine loop (token cost and agreement of the first-error step).
+   The sync and engine-loop first-error runs alternate, three times each, and each one's fastest run is
+   kept (the 2-core machine is shared). Also label reference solutions with an error injected at a known step.
+Prints labels (labelled steps) per second, generated tokens, wall time, prefix-cache hit rate per run, the
+agreements, and the ratios. Last line: ``RESULT token_ratio=... first_error_agreement=...
+labels_per_s_ratio_vs_sync=...``.
 """
 from __future__ import annotations
 
@@ -28,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 TRAIN_STEPS, BATCH, LR = int(os.environ.get("SHEPHERD_TRAIN_STEPS", 2500)), 64, 3e-3
-PROBLEMS, SAMPLES_PER_PROBLEM, INJECTED = 150, 2, 40
+PROBLEMS, SAMPLES_PER_PROBLEM, INJECTED = 600, 2, 40
 K, MAX_TOKENS, TEMPERATURE, LABEL_BATCH = 8, 96, 0.7, 64
 
 
@@ -113,24 +124,80 @@ def injected_solutions(problems: list[dict]) -> tuple[list[dict], dict]:
     return rows, known
 
 
-def label_mode(labeler, llm, rows: list[dict], mode: str) -> tuple[list[dict], dict]:
-    from mathray.jobs.rollout import LabelingConfig, cost_summary
-    from mathray.core.schemas import STEP_LABELS, to_table
+def sync_label(labeler, rows: list[dict]) -> list[dict]:
+    """The previous labeler: synchronous rounds (``core.shepherd.run_rounds``), one ``llm.generate`` per round
+    over the next prefix of every unfinished solution, rollouts graded in the loop while the engine idles."""
+    from mathray.core.shepherd import make_search, run_rounds
+    from mathray.core.steps import prefix_text, split_steps
+    from mathray.jobs.rollout import final_grade, is_correct_answer, rollout_prompt
+
+    cfg = labeler.cfg
+    all_steps = [split_steps(r["text"], cfg.step_format) for r in rows]
+    searches = [make_search(cfg.mode, len(st), cfg.k, final_grade(r, cfg.free_last_step))
+                for r, st in zip(rows, all_steps)]
+    tokens = [0] * len(rows)
+
+    def evaluate(requests):
+        outputs = labeler.llm.generate(
+            [rollout_prompt(rows[j]["problem"], rows[j]["text"], all_steps[j], i) for j, i in requests],
+            [labeler._params(rows[j], i) for j, i in requests], use_tqdm=False)
+        results = []
+        for (j, i), res in zip(requests, outputs):
+            prefix = prefix_text(rows[j]["text"], all_steps[j], i)
+            tokens[j] += sum(len(c.token_ids) for c in res.outputs)
+            results.append(sum(c.finish_reason != "length" and is_correct_answer(prefix + "\n" + c.text,
+                                                                                 rows[j]["reference_answer"])
+                               for c in res.outputs))
+        return results
+
+    run_rounds(searches, evaluate)
+    out = []
+    for r, st, s, t in zip(rows, all_steps, searches, tokens):
+        lab = s.labels()
+        out.append({"problem_id": r["problem_id"], "sample_id": r["sample_id"], "steps": [x.text for x in st],
+                    "hard_labels": lab.hard, "first_error_step": lab.first_error, "tokens_generated": t,
+                    "rollouts": lab.rollouts})
+    return out
+
+
+def label_run(labeler, rows: list[dict], mode: str, how: str, per_call: int | None) -> tuple[dict, dict]:
+    """Label ``rows`` in calls of ``per_call`` solutions (None: one call); ({key: row}, cost)."""
+    from mathray.jobs.rollout import LabelingConfig
 
     labeler.cfg = LabelingConfig(mode=mode, k=K, max_tokens=MAX_TOKENS, temperature=TEMPERATURE)
-    llm.reset_prefix_cache()
+    labeler.llm.reset_prefix_cache()
+    before = cache_hits(labeler.llm)
+    per_call = per_call or len(rows)
     t0, out = time.time(), []
-    for i in range(0, len(rows), LABEL_BATCH):   # the job's actor batches: one round loop per batch
-        out += labeler.label(rows[i: i + LABEL_BATCH])
+    for i in range(0, len(rows), per_call):
+        chunk = rows[i: i + per_call]
+        out += sync_label(labeler, chunk) if how == "sync" else labeler.label(chunk)
     wall = time.time() - t0
-    cost = cost_summary(to_table(out, STEP_LABELS))
-    cost["wall_s"] = wall
-    return out, cost
+    after = cache_hits(labeler.llm)
+    steps = sum(len(r["steps"]) for r in out)
+    queries = after[0] - before[0]
+    cost = {"wall_s": wall, "steps": steps, "labels_per_s": steps / wall,
+            "tokens_generated": sum(r["tokens_generated"] for r in out),
+            "rollouts": sum(sum(r["rollouts"]) for r in out),
+            "prefix_cache_hit_rate": (after[1] - before[1]) / queries if queries else float("nan")}
+    return {(r["problem_id"], r["sample_id"]): r for r in out}, cost
+
+
+def cache_hits(llm) -> tuple[int, int]:
+    from mathray.jobs.rollout import cache_counters
+
+    c = cache_counters(llm)
+    return c.get("prefix_cache_queries", 0), c.get("prefix_cache_hits", 0)
+
+
+def agreement(a: dict, b: dict, keys=None) -> float:
+    keys = list(keys if keys is not None else a)
+    return sum(a[k]["first_error_step"] == b[k]["first_error_step"] for k in keys) / max(len(keys), 1)
 
 
 def main() -> None:
     from mathray.runtime.engine import EngineConfig, build_llm
-    from mathray.jobs.rollout import RolloutLabeler
+    from mathray.jobs.rollout import LabelingConfig, RolloutLabeler
     from mathray.core.shepherd import is_monotone
     from mathray.core.steps import split_steps
     from mathray.core.toy import ToyTaskConfig, generate_problems
@@ -139,9 +206,12 @@ def main() -> None:
     # training (run 1: 4% of samples correct); single-digit operands keep 2-4 steps of arithmetic
     task = ToyTaskConfig(num_train=20000, num_test=PROBLEMS + INJECTED, min_ops=2, max_ops=4, max_operand=9,
                          max_result=99)
-    tmp = Path(tempfile.mkdtemp(prefix="shepherd-bench-"))
-    model_dir = tmp / "model"
-    info = train_tiny_model(model_dir, task)
+    if os.environ.get("SHEPHERD_MODEL_DIR") and (Path(os.environ["SHEPHERD_MODEL_DIR"]) / "config.json").exists():
+        model_dir, info = Path(os.environ["SHEPHERD_MODEL_DIR"]), {"train_s": 0.0, "loss": float("nan")}
+        print(f"reusing the model trained earlier in {model_dir}")
+    else:
+        model_dir = Path(os.environ.get("SHEPHERD_MODEL_DIR") or Path(tempfile.mkdtemp(prefix="shepherd-bench-")) / "model")
+        info = train_tiny_model(model_dir, task)
     engine = EngineConfig(model=str(model_dir), device="cpu", enforce_eager=True, max_model_len=512,
                           kv_cache_memory_bytes=256 * 2**20,
                           engine_kwargs={"block_size": 32, "disable_log_stats": False})
@@ -151,37 +221,54 @@ def main() -> None:
     n_correct = sum(r["is_correct"] for r in rows)
     print(f"trained {TRAIN_STEPS} steps in {info['train_s']:.0f}s (loss {info['loss']:.3f}); "
           f"{len(rows)} sampled solutions, {n_correct} correct ({n_correct / len(rows):.1%})", flush=True)
-    labeler = RolloutLabeler(engine, None, llm=llm)
+    labeler = RolloutLabeler(engine, LabelingConfig(k=K), llm=llm)
 
-    results = {}
-    for mode in ("full", "first-error"):
-        out, cost = label_mode(labeler, llm, rows, mode)
-        results[mode] = ({(r["problem_id"], r["sample_id"]): r for r in out}, cost)
-        print(f"{mode:12s} tokens={cost['tokens_generated']} rollouts={cost['rollouts']} "
-              f"tokens/solution={cost['tokens_per_solution']:.1f} tokens/step={cost['tokens_per_step']:.1f} "
-              f"engine_calls={cost['engine_calls']} wall_s={cost['wall_s']:.1f} "
+    runs: dict[str, tuple[dict, dict]] = {}
+
+    def run(name: str, mode: str, how: str, per_call: int | None) -> None:
+        labels, cost = label_run(labeler, rows, mode, how, per_call)
+        if name not in runs or cost["wall_s"] < runs[name][1]["wall_s"]:
+            runs[name] = (labels, cost)
+        print(f"{name:24s} labels/s={cost['labels_per_s']:7.1f} wall_s={cost['wall_s']:6.2f} "
+              f"tokens={cost['tokens_generated']} rollouts={cost['rollouts']} "
               f"prefix_cache_hit_rate={cost['prefix_cache_hit_rate']:.3f}", flush=True)
-    full, fe = results["full"][0], results["first-error"][0]
-    agree = sum(full[k]["first_error_step"] == fe[k]["first_error_step"] for k in full) / len(full)
+
+    for _ in range(3):   # alternate the sides of the ratios; keep each side's fastest run
+        run("sync first-error @64", "first-error", "sync", LABEL_BATCH)
+        run("loop first-error @all", "first-error", "loop", None)
+        run("sync first-error @all", "first-error", "sync", None)
+    run("loop first-error @64", "first-error", "loop", LABEL_BATCH)
+    run("loop full @all", "full", "loop", None)
+    sync, fe, fe64, full = (runs[n][0] for n in ("sync first-error @64", "loop first-error @all",
+                                                 "loop first-error @64", "loop full @all"))
     wrong = [k for k in full if not next(r for r in rows if (r["problem_id"], r["sample_id"]) == k)["is_correct"]]
-    agree_wrong = sum(full[k]["first_error_step"] == fe[k]["first_error_step"] for k in wrong) / max(len(wrong), 1)
+    agree = agreement(full, fe)
     monotone = sum(is_monotone(r["hard_labels"]) for r in full.values()) / len(full)
-    tokens_full = results["full"][1]["tokens_generated"]
-    tokens_fe = results["first-error"][1]["tokens_generated"]
+    tokens_full, tokens_fe = (runs[n][1]["tokens_generated"] for n in ("loop full @all", "loop first-error @all"))
     ratio = tokens_fe / tokens_full
-    print(f"first-error agreement: {agree:.3f} over {len(full)} solutions ({agree_wrong:.3f} over the "
-          f"{len(wrong)} wrong ones); full labels monotone: {monotone:.3f}")
-    print(f"wall time ratio first-error/full: {results['first-error'][1]['wall_s'] / results['full'][1]['wall_s']:.3f}")
+    speed = runs["loop first-error @all"][1]["labels_per_s"] / runs["sync first-error @64"][1]["labels_per_s"]
+    speed64 = runs["loop first-error @64"][1]["labels_per_s"] / runs["sync first-error @64"][1]["labels_per_s"]
+    speed_all = runs["loop first-error @all"][1]["labels_per_s"] / runs["sync first-error @all"][1]["labels_per_s"]
+    vs_full = runs["loop first-error @all"][1]["labels_per_s"] / runs["loop full @all"][1]["labels_per_s"]
+    print(f"first-error agreement with full: {agree:.3f} over {len(full)} solutions ({agreement(full, fe, wrong):.3f} "
+          f"over the {len(wrong)} wrong ones); full labels monotone: {monotone:.3f}")
+    print(f"engine loop vs sync rounds (first-error): same first error {agreement(sync, fe):.3f} "
+          f"(@64: {agreement(sync, fe64):.3f}); labels/s ratio {speed:.3f} (loop, whole set per call, vs the "
+          f"previous job's calls of {LABEL_BATCH}), {speed_all:.3f} (both whole set per call), {speed64:.3f} (both "
+          f"in calls of {LABEL_BATCH})")
 
     inj_rows, known = injected_solutions(test[PROBLEMS:PROBLEMS + INJECTED])
     for mode in ("full", "first-error"):
-        out, cost = label_mode(labeler, llm, inj_rows, mode)
-        hit = sum(r["first_error_step"] == known[r["problem_id"]] for r in out) / len(out)
+        out, cost = label_run(labeler, inj_rows, mode, "loop", None)
+        hit = sum(r["first_error_step"] == known[r["problem_id"]] for r in out.values()) / len(out)
         print(f"injected errors, {mode:12s}: first error found at the injected step {hit:.3f} "
               f"({len(out)} solutions, tokens={cost['tokens_generated']})", flush=True)
-    print(json.dumps({m: {k: v for k, v in c.items()} for m, (_, c) in results.items()}))
-    print(f"RESULT token_ratio={ratio:.3f} first_error_agreement={agree:.3f} tokens_full={tokens_full} "
-          f"tokens_first_error={tokens_fe}")
+    labeler.close()
+    print(json.dumps({name: cost for name, (_, cost) in runs.items()}))
+    print(f"RESULT token_ratio={ratio:.3f} first_error_agreement={agree:.3f} labels_per_s_ratio_vs_sync={speed:.3f} "
+          f"ratio_vs_sync_whole_set={speed_all:.3f} ratio_vs_sync_calls_of_64={speed64:.3f} "
+          f"labels_per_s_ratio_vs_full={vs_full:.3f} agreement_vs_sync={agreement(sync, fe):.3f} "
+          f"tokens_full={tokens_full} tokens_first_error={tokens_fe}")
 
 
 if __name__ == "__main__":

@@ -220,11 +220,14 @@ def driver_killed_run(ray_cluster, tiny_model, problems, tmp_path_factory):
                "MATHRAY_TEST_PAUSE_S": str(pause)}
         store = ShardStore(out)
         proc, started = _run_job(cfg_file, env, pausing=True), time.time()
-        deadline = time.time() + 240
+        deadline = time.time() + 600   # engine start-up alone took minutes on a heavily shared machine
         while not store.committed() and proc.poll() is None and time.time() < deadline:
             time.sleep(0.02)
         if proc.poll() is not None:
             pytest.fail(f"the job ended before the kill (rc {proc.returncode}):\n{proc.communicate()[0][-3000:]}")
+        if not store.committed():
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"no shard committed within 600 s:\n{proc.communicate()[0][-3000:]}")
         killed = time.time()
         os.killpg(proc.pid, signal.SIGKILL)
         first_log = proc.communicate()[0]
@@ -252,7 +255,11 @@ def test_driver_killed_then_rerun_keeps_committed_shards(driver_killed_run, refe
     assert 1 <= len(before) < SHARDS, f"kill did not land mid-run: {len(before)} shards committed"
     after = ShardStore(out).committed()
     assert all((after[n].sha256, after[n].committed_at) == before[n] for n in before)
-    assert f"{len(before)} already committed, {SHARDS - len(before)} committed now" in log
+    # workers commit: a commit task that was mid-write when the driver died may still land before Ray stops
+    # it, so the re-run can find more than ``before``; it must still have had work left, and do all of it
+    counts = re.search(r"(\d+) already committed, (\d+) committed now", log)
+    already, now = int(counts[1]), int(counts[2])
+    assert len(before) <= already < SHARDS and already + now == SHARDS, log[-3000:]
     rows = ShardStore(out).read_all().to_pylist()
     keys = sorted((r["problem_id"], r["sample_id"]) for r in rows)
     assert keys == sorted(_texts(reference_run[0])) and len(keys) == len(set(keys)) == PROBLEMS * N

@@ -54,10 +54,10 @@ def test_scorer_in_process_matches_direct_and_quarantines(checkpoints):
     verifier, prm = checkpoints
     rows = sample_rows(2, 4, seed=3)
     long = dict(rows[0], sample_id=99, text="1 + 1 = 2\n" * 200)
-    batch = pa.Table.from_pylist([dict(r, _src_shard="s", _src_key=str(i)) for i, r in enumerate(rows + [long])])
+    batch = pa.Table.from_pylist([dict(r, _src_shard="s", _src_row=i) for i, r in enumerate(rows + [long])])
     out = Scorer(ScorerConfig(verifier=verifier, prm=prm, batch_size=3, max_length=500).model_dump(), "cpu")(batch)
-    by_src = {r["_src_key"]: r for r in out.to_pylist()}
-    got = [by_src[str(i)] for i in range(len(rows) + 1)]
+    by_src = {r["_src_row"]: r for r in out.to_pylist()}
+    got = [by_src[i] for i in range(len(rows) + 1)]
     assert [r["_quarantine"] for r in got[:-1]] == [None] * len(rows)
     assert "verifier input of" in got[-1]["_quarantine"] and "> max_length 500" in got[-1]["_quarantine"]
     for row, g in zip(rows, got):
@@ -86,9 +86,9 @@ def test_orm_score_and_trained_label_ids_are_used(checkpoints, tmp_path):
     tokens["verifier"] = tokens["verifier"][::-1]
     (tmp_path / "swapped" / LABELS_FILE).write_text(json.dumps(tokens))
     rows = sample_rows(2, 3, seed=4)
-    batch = pa.Table.from_pylist([dict(r, _src_shard="s", _src_key=str(i)) for i, r in enumerate(rows)])
+    batch = pa.Table.from_pylist([dict(r, _src_shard="s", _src_row=i) for i, r in enumerate(rows)])
     out = Scorer(ScorerConfig(verifier=swapped, orm=prm, batch_size=2).model_dump(), "cpu")(batch).to_pylist()
-    for row, g in zip(rows, sorted(out, key=lambda r: int(r["_src_key"]))):
+    for row, g in zip(rows, sorted(out, key=lambda r: r["_src_row"])):
         v, _ = direct_scores(verifier, row)
         assert g["verifier_score"] == pytest.approx(1 - v, abs=1e-4)
         assert g["orm_score"] == pytest.approx(direct_orm_score(prm, row), abs=1e-4)

@@ -5,8 +5,8 @@ import math
 import pytest
 
 from mathray.jobs.ingest import load_math_shepherd
-from mathray.core.shepherd import (FirstErrorSearch, FullSearch, is_monotone, make_search,
-                              max_first_error_evaluations, run_rounds, shepherd_text)
+from mathray.core.shepherd import (FirstErrorSearch, FullSearch, SearchQueue, is_monotone, make_search,
+                                   max_first_error_evaluations, run_rounds, shepherd_text)
 
 K = 4
 
@@ -105,6 +105,40 @@ def test_run_rounds_batches_many_solutions_per_call():
     assert stats.rounds == max(s.labels().evaluations for s in searches) <= 4
     assert sizes[0] == 5 + 2                               # every solution's first prefix in call one
     assert [s.labels().first_error for s in searches] == [0, 3, None, 5, 7, 2]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_search_queue_in_any_completion_order_gives_the_rounds_labels(seed):
+    """Results returned out of order, a few requests in flight at a time (an engine loop): each search
+    advances on its own results and ends with the labels the synchronous rounds give."""
+    import random
+
+    rng = random.Random(seed)
+    patterns = [[rng.choice([K, 1, 0]) for _ in range(rng.randint(1, 9))] for _ in range(12)]
+    finals = [rng.choice([None, True, False]) for _ in patterns]
+
+    def searches():
+        return [make_search(mode, len(p), K, f) for mode in ("first-error", "full") for p, f in zip(patterns, finals)]
+
+    def oracle(j, step):
+        return patterns[j % len(patterns)][step]
+
+    reference = searches()
+    run_rounds(reference, lambda reqs: [oracle(j, step) for j, step in reqs])
+    queue = SearchQueue(searches())
+    in_flight = []
+    while len(queue) or in_flight:
+        while len(queue) and len(in_flight) < 3:
+            in_flight.append(queue.pop())
+        j, step = in_flight.pop(rng.randrange(len(in_flight)))
+        queue.record(j, step, oracle(j, step))
+    queue.check_done()
+    assert [s.labels() for s in queue.searches] == [s.labels() for s in reference]
+    assert queue.evaluations == sum(s.labels().evaluations for s in reference)
+    stuck = SearchQueue([FullSearch(2, K)])
+    stuck.pop()
+    with pytest.raises(RuntimeError, match="stopped asking"):
+        stuck.check_done()
 
 
 def test_bad_inputs_are_clear_errors():

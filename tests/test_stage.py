@@ -1,5 +1,8 @@
-"""The resumable stage runner on a real local Ray cluster, with a small pure transform."""
+"""The resumable stage runner on a real local Ray cluster, with a small pure transform; the worker-side commit
+step on local disk and S3."""
 import json
+import os
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -7,8 +10,10 @@ import pytest
 from mathray.core import schemas
 from mathray.config import StrictModel
 from mathray.runtime.lineage import Lineage, LineageMismatch
+from mathray.runtime.commit import ALREADY_COMMITTED, COMMITTED, INCOMPLETE, CommitTarget, commit_blocks
 from mathray.runtime.spec import StageJobConfig, StageSpec, run_spec
-from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, run_stage, validate_batch, with_source
+from mathray.runtime.stage import (StageIncomplete, is_quarantined, quarantined, rows_to_table, run_stage,
+                                   validate_batch, with_source)
 from mathray.runtime.storage import ShardStore, shard_name
 
 OUT = pa.schema([pa.field("problem_id", pa.string(), nullable=False),
@@ -46,16 +51,44 @@ def _problems(store: ShardStore, n_shards=3, rows=5):
     store.write_manifest()
 
 
-def _transform(ds):
+class CrashOnceDoubler(Doubler):
+    """Kills its own process the first time it is handed shard part-00001 (a file remembers), so Ray restarts
+    the actor and retries the task."""
+
+    def __init__(self, flag: str):
+        self.flag = Path(flag)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        if "part-00001" in batch.column("_src_shard").to_pylist() and not self.flag.exists():
+            self.flag.touch()
+            os._exit(1)
+        return super().__call__(batch)
+
+
+class DropsOneRow(Doubler):
+    """Loses the outputs of the last input row of shard part-00002 (a broken transform)."""
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        out = super().__call__(batch).to_pylist()
+        return rows_to_table([r for r in out if (r["_src_shard"], r["_src_row"]) != ("part-00002", 4)], OUT)
+
+
+def _transform(ds, actor=Doubler, batch_size=2, **ctor):
+    import ray
+
     ds = ds.map_batches(validate_batch, batch_format="pyarrow", fn_kwargs={"schema": schemas.PROBLEMS})
-    return ds.map_batches(Doubler, batch_format="pyarrow", batch_size=2,
-                          compute=__import__("ray").data.ActorPoolStrategy(min_size=1, max_size=2))
+    return ds.map_batches(actor, batch_format="pyarrow", batch_size=batch_size, fn_constructor_kwargs=ctor,
+                          compute=ray.data.ActorPoolStrategy(min_size=1, max_size=2))
 
 
-def _run(inp, out, cfg=Cfg(), **kw):
+def _run(inp, out, cfg=Cfg(), transform=_transform, **kw):
     return run_stage(job="test", cfg=cfg, input_store=inp, output_store=out, input_key=["problem_id"],
-                     output_key=["problem_id", "copy"], output_schema=OUT, transform=_transform,
+                     output_key=["problem_id", "copy"], output_schema=OUT, transform=transform,
                      lineage=Lineage.of("test", cfg, {"input": "shards@abc"}), **kw)
+
+
+def _contents(store: ShardStore) -> dict:
+    return {n: store.read_shard(n).to_pylist() for n in store.committed()}
 
 
 @pytest.mark.cluster
@@ -136,3 +169,72 @@ def test_stage_code_raising_on_one_row_quarantines_it_and_the_job_continues(ray_
          for r in ShardStore(str(tmp_path / "guarded")).read_all_quarantine().to_pylist()}
     assert q["p0-3"] == "Exploder raised ZeroDivisionError: division by zero in the stage's own code"
     assert guarded.rows_quarantined == reference.rows_quarantined + 1
+
+
+@pytest.mark.cluster
+def test_retried_task_bundled_shards_and_broken_transform(ray_cluster, tmp_path):
+    inp = ShardStore(str(tmp_path / "in"))
+    _problems(inp)
+    reference = ShardStore(str(tmp_path / "reference"))
+    _run(inp, reference)
+    expected = _contents(reference)
+
+    # an actor process dies mid-task: the retried task's shards are committed once, with the same rows
+    retried = ShardStore(str(tmp_path / "retried"))
+    flag = tmp_path / "crashed"
+    summary = _run(inp, retried, transform=lambda ds: _transform(ds, CrashOnceDoubler, flag=str(flag)))
+    assert flag.exists() and summary.shards_committed == 3 and _contents(retried) == expected
+    assert summary.rows_written == 26 and len(summary.commits) == 3
+
+    # calls of 100 rows: one task holds all three shards, the commit step writes each on its own
+    bundled = ShardStore(str(tmp_path / "bundled"))
+    _run(inp, bundled, transform=lambda ds: _transform(ds, batch_size=100))
+    assert _contents(bundled) == expected
+    assert {w for c in bundled.committed().values() for w in c.stats["workers"]}
+
+    # a transform that loses rows: that shard is never written, the others are, the run says which
+    broken = ShardStore(str(tmp_path / "broken"))
+    with pytest.raises(StageIncomplete, match=r"part-00002.*4 of 5 input rows"):
+        _run(inp, broken, transform=lambda ds: _transform(ds, DropsOneRow))
+    assert sorted(broken.committed()) == ["part-00000", "part-00001"]
+    assert broken.read_manifest() is None
+
+
+def _tagged(shard: str, rows: list[tuple]) -> pa.Table:
+    """Stage rows of ``shard``: (input row, problem_id, copy, n_out) outputs or (input row, reason) quarantined."""
+    out = []
+    for r in rows:
+        src = {"_src_shard": shard, "_src_row": r[0], "problem": "q"}
+        out.append(quarantined(src, r[1]) if len(r) == 2 else
+                   with_source({"problem_id": r[1], "copy": r[2], "text": "t"}, src, r[3]))
+    return rows_to_table(out, OUT)
+
+
+def test_commit_step_checks_dedupes_and_skips_committed(storage_root):
+    out = ShardStore(storage_root)
+    target = CommitTarget(input_uri="in", output_uri=storage_root, input_rows={"a": 3, "b": 2, "c": 1, "d": 2},
+                          output_key=("problem_id", "copy"), output_schema=OUT, lineage="L", code_version="v",
+                          stats=lambda t: {"n": t.num_rows})
+    a = _tagged("a", [(2, "p2", 0, 1), (0, "p0", 1, 2), (1, "bad row"), (0, "p0", 0, 2)])
+    b = _tagged("b", [(0, "p0", 0, 1)])                                     # input row 1 missing
+    c = _tagged("c", [(0, "p0", 0, 2), (0, "p0", 1, 2), (0, "p0", 2, 2)])   # 3 rows, n_out says 2
+    d = _tagged("d", [(0, "p0", 0, 1), (1, "p0", 0, 1)])                    # two input rows, same key
+    summary = {r["shard"]: r for r in commit_blocks(pa.concat_tables([a, b, c, d]), target).to_pylist()}
+    assert {n: r["status"] for n, r in summary.items()} == {"a": COMMITTED, "b": INCOMPLETE, "c": INCOMPLETE,
+                                                            "d": COMMITTED}
+    assert "1 of 2 input rows" in summary["b"]["detail"]
+    assert "different number of output rows" in summary["c"]["detail"]
+    assert sorted(out.committed()) == ["a", "d"]
+    assert out.read_shard("d").num_rows == 1      # de-duplicated by the output key
+
+    rec = out.committed()["a"]
+    assert (summary["a"]["rows"], summary["a"]["quarantined"]) == (3, 1)
+    assert rec.lineage == "L" and rec.stats["n"] == 3 and rec.stats["workers"]
+    assert [(r["problem_id"], r["copy"]) for r in out.read_shard("a").to_pylist()] == [("p0", 0), ("p0", 1), ("p2", 0)]
+    assert out.read_shard("a").schema.equals(OUT)
+    q = out.read_quarantine("a").to_pylist()
+    assert [(x["source"], x["row_index"], x["reason"]) for x in q] == [("in/a", 1, "bad row")]
+
+    again = commit_blocks(a, target).to_pylist()   # a retried task: the marker is there, nothing is rewritten
+    assert again[0]["status"] == ALREADY_COMMITTED
+    assert (out.committed()["a"].sha256, out.committed()["a"].committed_at) == (rec.sha256, rec.committed_at)

@@ -33,6 +33,7 @@ that boundary. ``is_monotone(hard)`` tells whether a full labelling satisfies th
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Sequence
 
@@ -216,6 +217,37 @@ def run_rounds(searches: Sequence[StepSearch],
     if stuck:
         raise RuntimeError(f"searches {stuck[:5]} stopped asking for prefixes before finishing")
     return stats
+
+
+class SearchQueue:
+    """Many searches advanced one result at a time, with no rounds: ``pop()`` gives the next (search index,
+    step) to evaluate, ``record`` folds a result in and queues whatever that search asks next. An engine
+    loop keeps requests of every unfinished search in flight and feeds results back as they return, so no
+    search waits for another's rollouts (``run_rounds`` waits for the slowest of each round)."""
+
+    def __init__(self, searches: Sequence[StepSearch]):
+        self.searches = list(searches)
+        self._todo: deque[tuple[int, int]] = deque(
+            (j, step) for j, s in enumerate(self.searches) if not s.done for step in s.next_steps())
+        self.evaluations = 0
+
+    def __len__(self) -> int:
+        return len(self._todo)
+
+    def pop(self) -> tuple[int, int]:
+        return self._todo.popleft()
+
+    def record(self, j: int, step: int, n_correct: int) -> None:
+        search = self.searches[j]
+        search.record(step, n_correct)
+        self.evaluations += 1
+        if not search.done:
+            self._todo.extend((j, s) for s in search.next_steps())
+
+    def check_done(self) -> None:
+        stuck = [j for j, s in enumerate(self.searches) if not s.done]
+        if stuck:
+            raise RuntimeError(f"searches {stuck[:5]} stopped asking for prefixes before finishing")
 
 
 def shepherd_text(problem: str, steps: Sequence[str], hard: Sequence[int]) -> dict:

@@ -1,10 +1,12 @@
 """The Math-Shepherd labelling job: SAMPLES shards -> STEP_LABELS shards (+ a Math-Shepherd text export).
 
 The stage ``SHEPHERD`` (``runtime.spec``): rows are validated against SAMPLES, then a pool of
-``ShepherdLabeler`` actors (one vLLM engine each, GPU or CPU) labels them batch by batch; committed shards
-are never redone; invalid rows and solutions with no parsable step are quarantined with a reason.
+``ShepherdLabeler`` actors (one vLLM engine each, GPU or CPU, grading in processes beside it) labels them
+a whole input shard per call by default (``jobs.rollout``: no rounds inside a call); committed shards are
+never redone; invalid rows and solutions with no parsable step are quarantined with a reason.
 The summary adds the cost of labelling: rollouts and generated tokens per labelled step and per solution,
-the prefix-cache hit rate (vLLM metrics), engine calls and the wall time of the mode.
+the prefix-cache hit rate (vLLM metrics), engine steps, the time the engine sat empty waiting on grades,
+and the wall time of the mode.
 
 Output columns: ``schemas.STEP_LABELS`` (``label_source`` = ``shepherd-full`` | ``shepherd-first-error``,
 ``first_error_step``; ``metadata`` JSON holds the mode, K, completer checkpoint, evaluations, the batch's
@@ -60,8 +62,8 @@ class ShepherdSummary:
         if c.get("solutions"):
             rate = c["prefix_cache_hit_rate"]
             out += [
-                f"[{job}] labelled {c['solutions']} solutions, {c['steps']} steps in {c['engine_calls']} "
-                f"engine calls",
+                f"[{job}] labelled {c['solutions']} solutions, {c['steps']} steps in {c['engine_steps']} "
+                f"engine steps ({c['engine_empty_s']:.1f}s with the engine empty, waiting on grades)",
                 f"[{job}] rollouts: {c['rollouts']} ({c['rollouts_per_step']:.2f}/step, "
                 f"{c['rollouts_per_solution']:.2f}/solution)",
                 f"[{job}] generated tokens: {c['tokens_generated']} ({c['tokens_per_step']:.1f}/step, "
@@ -91,9 +93,18 @@ def export_text(store: ShardStore) -> str:
     return uri
 
 
+def shepherd_pool(cfg: ShepherdConfig, device: str) -> dict:
+    """The engine pool; each call labels ``labeling.solutions_per_call`` rows, by default whole input shards:
+    the labeler keeps the engine full within a call, and a call's end is the only point where it drains.
+    Each replica also reserves a CPU per grading process, which runs beside it."""
+    pool = {**pool_kwargs(cfg.engine, device), "batch_size": cfg.labeling.solutions_per_call}
+    pool["num_cpus"] = pool.get("num_cpus", 1) + cfg.labeling.grading_processes
+    return pool
+
+
 SHEPHERD = StageSpec(
     job="shepherd", input_schema=schemas.SAMPLES, output_schema=OUTPUT_SCHEMA, input_key=KEY, output_key=KEY,
-    actor=ShepherdLabeler, pool=lambda cfg, device: pool_kwargs(cfg.engine, device),
+    actor=ShepherdLabeler, pool=shepherd_pool,
     device=lambda cfg: cfg.engine.device, models=lambda cfg: {"completer": cfg.engine.model}, stats=shard_stats)
 
 

@@ -1,21 +1,28 @@
-"""The engine edge of Math-Shepherd labelling: one ``vllm.LLM`` rolls out step prefixes for a batch of
-SAMPLES rows and returns STEP_LABELS rows.
+"""The engine edge of Math-Shepherd labelling: one ``vllm.LLM`` rolls out step prefixes for SAMPLES rows and
+returns STEP_LABELS rows.
 
 ``RolloutLabeler`` is a callable class for a Ray Data ``map_batches`` actor pool (one engine per actor),
-and usable directly (benchmarks). Per batch it runs rounds (``mathray.core.shepherd.run_rounds``): each round
-puts the next prefix(es) of every unfinished solution into ONE ``llm.generate`` call with
-``SamplingParams(n=K)``, so prefixes of many solutions share each engine call, and prefix caching shares
-the prefill of a solution's prefixes and of the K completions of a prefix.
+and usable directly (benchmarks). It keeps the engine full without rounds: every unfinished solution's next
+prefix is an engine request (``SamplingParams(n=K)``) added with ``LLMEngine.add_request``; the loop calls
+``LLMEngine.step()`` and, as each request finishes, sends its completions to grading processes
+(``RolloutGrader``) and folds the count back into that solution's search (``core.shepherd.SearchQueue``),
+which queues its next prefix at once. vLLM's engine core runs in its own process, so it keeps generating
+while this loop waits on grades; the loop itself never runs the grader. Up to ``max_in_flight`` prefix
+requests are in the engine at a time; prefix caching shares the prefill of a solution's prefixes and of the
+K completions of a prefix. (The previous design ran synchronous rounds, one ``llm.generate`` per round
+over every unfinished solution, graded in the actor: each round waited for its slowest rollout and the
+engine idled while the actor graded; ``benchmarks/shepherd.py`` keeps it as the baseline.)
 
 Rollout prompt = ``plain_prompt(problem) + completion(prefix) + "\\n"`` (the generator's format: the
 completer continues with the next step). A completion counts as correct when ``prefix + "\\n" +
 completion`` grades correct against the reference and it finished (``length`` counts as wrong). Each prefix
 has its own sampling seed, a function of (seed, problem_id, sample_id, step): a prefix's rollouts are the
-same whichever mode or batch asks for it, so re-runs and the two modes are comparable.
+same whichever mode, batch or order asks for it, so re-runs and the two modes are comparable.
 
 Cost and cache accounting ride on each row's ``metadata`` (JSON): the row's own prefix evaluations, and
-the batch's engine counters (``prefix_cache_queries``/``prefix_cache_hits`` read from vLLM's Prometheus
-metrics via ``llm.get_metrics()``, rounds) under a batch id, which ``cost_summary`` counts once per batch.
+the call's engine counters (``prefix_cache_queries``/``prefix_cache_hits`` read from vLLM's Prometheus
+metrics via ``llm.get_metrics()``, engine steps, time the engine sat empty waiting on grades) under a batch
+id, which ``cost_summary`` counts once per batch.
 """
 from __future__ import annotations
 
@@ -24,17 +31,18 @@ import json
 import logging
 import time
 import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Literal
 
 import pyarrow as pa
 from pydantic import Field, model_validator
 
 from mathray.core import schemas
-from mathray.config import StrictModel
-from mathray.runtime.engine import EngineConfig, build_llm
+from mathray.config import StrictModel, knob
+from mathray.runtime.engine import EngineConfig, build_llm, refusal_errors
 from mathray.runtime.models import model_fingerprint
 from mathray.core.prompts import STOP_STRINGS, completion, plain_prompt
-from mathray.core.shepherd import LABEL_SOURCE, make_search, run_rounds
+from mathray.core.shepherd import LABEL_SOURCE, SearchQueue, make_search
 from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, with_source
 from mathray.core.steps import prefix_text, split_steps
 
@@ -57,6 +65,10 @@ class LabelingConfig(StrictModel):
     # which solutions get their last step from their own grade instead of rollouts:
     # correct: correct answers (their last step is good by definition); graded: also answered-but-wrong ones; never
     free_last_step: Literal["correct", "graded", "never"] = "graded"
+    # how the work is scheduled (not which labels come out: knobs)
+    max_in_flight: int = knob(512, ge=1)      # prefix requests (each K sequences) in the engine at once
+    grading_processes: int = knob(1, ge=1)    # processes that grade rollouts beside each engine actor
+    solutions_per_call: int | None = knob(None, ge=1)   # rows per actor call; None: whole input shards
 
     @model_validator(mode="after")
     def _check(self) -> "LabelingConfig":
@@ -67,6 +79,34 @@ class LabelingConfig(StrictModel):
 
 def is_correct_answer(text: str, reference: str) -> bool:
     return grade(text, reference).is_correct
+
+
+def count_correct(jobs: list[tuple[str, list[str], str]]) -> list[int]:
+    """Correct completions per (prefix, finished completion texts, reference) (runs in grading processes)."""
+    return [sum(is_correct_answer(prefix + "\n" + text, ref) for text in texts) for prefix, texts, ref in jobs]
+
+
+def _warm_grader() -> None:
+    is_correct_answer("\\boxed{1}", "1")   # imports and parser warm-up before the first real job
+
+
+class RolloutGrader:
+    """Grades rollouts in ``processes`` spawned processes (a fresh interpreter each: no fork of an engine
+    process), so the engine loop only schedules. Futures of ``count_correct``."""
+
+    def __init__(self, processes: int):
+        import multiprocessing
+
+        self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_warm_grader)
+        for _ in range(processes):   # start them now, while the engine loads (the pool starts them lazily)
+            self.pool.submit(int)
+
+    def submit(self, jobs: list[tuple[str, list[str], str]]) -> Future:
+        return self.pool.submit(count_correct, jobs)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def final_grade(row: dict, policy: str) -> bool | None:
@@ -113,6 +153,7 @@ class RolloutLabeler:
             llm = build_llm(engine, device)
         self.llm = llm
         self.completer = model_fingerprint(engine.model)
+        self.grader = RolloutGrader(labeling.grading_processes)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows, out, work = batch.to_pylist(), [], []
@@ -130,56 +171,89 @@ class RolloutLabeler:
                 for (row, _), lab in zip(work, labelled)]
         return rows_to_table(out, OUTPUT_SCHEMA)
 
-    def label(self, rows: list[dict], all_steps: list[list] | None = None) -> list[dict | str]:
-        """STEP_LABELS rows for SAMPLES rows (no stage bookkeeping); one engine call per round. A solution
-        one of whose rollout prompts the engine refuses (e.g. longer than ``max_model_len``) gets the reason
-        (a str) instead of a row, and no further rollouts."""
+    def _params(self, row: dict, step: int):
         from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
 
-        from mathray.runtime.engine import generate_or_refuse
+        cfg = self.cfg
+        return SamplingParams(n=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
+                              stop=STOP_STRINGS, output_kind=RequestOutputKind.FINAL_ONLY,
+                              seed=prefix_seed(cfg.seed, row["problem_id"], row["sample_id"], step, cfg.k))
 
+    def label(self, rows: list[dict], all_steps: list[list] | None = None) -> list[dict | str]:
+        """STEP_LABELS rows for SAMPLES rows (no stage bookkeeping), every search advanced as its rollouts
+        return (see the module docstring). A solution one of whose rollout prompts the engine refuses (e.g.
+        longer than ``max_model_len``) gets the reason (a str) instead of a row, and no further rollouts."""
         cfg = self.cfg
         if all_steps is None:
             all_steps = [split_steps(r["text"], cfg.step_format) for r in rows]
-        searches = [make_search(cfg.mode, len(steps), cfg.k, final_grade(r, cfg.free_last_step))
-                    for r, steps in zip(rows, all_steps)]
-        tokens = [0] * len(rows)
-        unfinished = [0] * len(rows)
-        refused: dict[int, str] = {}
+        queue = SearchQueue([make_search(cfg.mode, len(steps), cfg.k, final_grade(r, cfg.free_last_step))
+                             for r, steps in zip(rows, all_steps)])
+        tokens, unfinished = [0] * len(rows), [0] * len(rows)
+        refused: dict[int, str] = {}                          # solution -> the engine's reason
+        refusals = refusal_errors()
+        engine, call = self.llm.llm_engine, uuid.uuid4().hex[:12]
+        in_engine: dict[str, tuple[int, int]] = {}            # request id -> (solution, step)
+        grading: dict[Future, list[tuple[int, int]]] = {}
         before, t0 = cache_counters(self.llm), time.time()
-
-        def evaluate(requests: list[tuple[int, int]]) -> list[int]:
-            prompts, params = [], []
-            sent = [(j, i) for j, i in requests if j not in refused]
-            for j, i in sent:
-                r = rows[j]
-                prompts.append(rollout_prompt(r["problem"], r["text"], all_steps[j], i))
-                params.append(SamplingParams(
-                    n=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
-                    stop=STOP_STRINGS, seed=prefix_seed(cfg.seed, r["problem_id"], r["sample_id"], i, cfg.k)))
-            counts = {}
-            for (j, i), res in zip(sent, generate_or_refuse(self.llm, prompts, params)):
-                if isinstance(res, str):
-                    refused.setdefault(j, res)
-                    continue
-                prefix = prefix_text(rows[j]["text"], all_steps[j], i)
-                n_correct = 0
-                for c in res.outputs:
-                    tokens[j] += len(c.token_ids)
-                    if c.finish_reason == "length":
-                        unfinished[j] += 1
-                    elif is_correct_answer(prefix + "\n" + c.text, rows[j]["reference_answer"]):
-                        n_correct += 1
-                counts[(j, i)] = n_correct
-            return [counts.get(r, 0) for r in requests]   # refused: 0, never sent again; its row is quarantined
-
-        stats = run_rounds(searches, evaluate)
+        engine_steps, peak, empty_s = 0, 0, 0.0
+        try:
+            while len(queue) or in_engine or grading:
+                while len(queue) and len(in_engine) < cfg.max_in_flight:
+                    j, i = queue.pop()
+                    if j in refused:   # never sent again; the solution's row is quarantined
+                        queue.record(j, i, 0)
+                        continue
+                    r = rows[j]
+                    rid = f"{call}-{j}-{i}"
+                    try:
+                        engine.add_request(rid, rollout_prompt(r["problem"], r["text"], all_steps[j], i),
+                                           self._params(r, i))
+                    except refusals as e:   # e.g. a prefix longer than max_model_len
+                        refused[j] = f"engine refused the prompt: {e}"
+                        queue.record(j, i, 0)
+                        continue
+                    in_engine[rid] = (j, i)
+                peak = max(peak, len(in_engine))
+                if in_engine:
+                    jobs, keys = [], []
+                    for res in engine.step():
+                        if not res.finished:
+                            continue
+                        j, i = in_engine.pop(res.request_id)
+                        texts = []
+                        for c in res.outputs:
+                            tokens[j] += len(c.token_ids)
+                            if c.finish_reason == "length":
+                                unfinished[j] += 1
+                            else:
+                                texts.append(c.text)
+                        jobs.append((prefix_text(rows[j]["text"], all_steps[j], i), texts,
+                                     rows[j]["reference_answer"]))
+                        keys.append((j, i))
+                    engine_steps += 1
+                    if jobs:
+                        grading[self.grader.submit(jobs)] = keys
+                if grading:
+                    waited = time.time()
+                    # block only when the engine has nothing to run; else just collect what is ready
+                    done, _ = wait(list(grading), timeout=None if not in_engine else 0,
+                                   return_when=FIRST_COMPLETED)
+                    if not in_engine:
+                        empty_s += time.time() - waited
+                    for fut in done:
+                        for (j, i), n_correct in zip(grading.pop(fut), fut.result()):
+                            queue.record(j, i, n_correct)
+        finally:
+            if in_engine:   # an error mid-call: leave the engine empty for the next call
+                engine.abort_request(list(in_engine))
+        queue.check_done()
         after = cache_counters(self.llm)
-        batch_info = {"id": uuid.uuid4().hex[:12], "solutions": len(rows), "rounds": stats.rounds,
-                      "evaluations": stats.evaluations, "wall_s": round(time.time() - t0, 3),
-                      **{k: after[k] - before.get(k, 0) for k in after}}
+        batch_info = {"id": call, "solutions": len(rows), "evaluations": queue.evaluations,
+                      "engine_steps": engine_steps, "max_in_flight": peak, "engine_empty_s": round(empty_s, 3),
+                      "wall_s": round(time.time() - t0, 3), **{k: after[k] - before.get(k, 0) for k in after}}
         out = []
-        for j, (r, steps, s) in enumerate(zip(rows, all_steps, searches)):
+        for j, (r, steps, s) in enumerate(zip(rows, all_steps, queue.searches)):
             if j in refused:
                 out.append(refused[j])
                 continue
@@ -193,6 +267,9 @@ class RolloutLabeler:
                         "tokens_generated": tokens[j], "first_error_step": lab.first_error,
                         "metadata": json.dumps(meta)})
         return out
+
+    def close(self) -> None:
+        self.grader.close()
 
 
 def cost_summary(table: pa.Table) -> dict:
@@ -213,6 +290,7 @@ def cost_summary(table: pa.Table) -> dict:
     return {"solutions": len(rows), "steps": steps, "rollouts": rollouts, "tokens_generated": tokens,
             "rollouts_per_step": rollouts / max(steps, 1), "tokens_per_step": tokens / max(steps, 1),
             "rollouts_per_solution": rollouts / n, "tokens_per_solution": tokens / n,
-            "engine_calls": sum(b.get("rounds", 0) for b in batches.values()),
+            "engine_steps": sum(b.get("engine_steps", 0) for b in batches.values()),
+            "engine_empty_s": sum(b.get("engine_empty_s", 0.0) for b in batches.values()),
             "prefix_cache_queries": queries, "prefix_cache_hits": hits,
             "prefix_cache_hit_rate": hits / queries if queries else None}

@@ -26,7 +26,6 @@ answers are checked. A truncated sample (finish_reason ``length``) keeps its tex
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -156,14 +155,14 @@ def shard_stats(table: pa.Table) -> dict:
 
 @dataclass
 class CommitClock:
-    """``shard_stats`` hook that also timestamps each commit of this run (output tokens/s)."""
+    """Commit times of this run (``StageSummary.commits``, stamped by the committing worker) and their output
+    tokens, for the steady generation rate."""
 
     commits: list = field(default_factory=list)   # (time, output tokens)
 
-    def __call__(self, table: pa.Table) -> dict:
-        stats = shard_stats(table)
-        self.commits.append((time.time(), stats["output_tokens"]))
-        return stats
+    @classmethod
+    def of(cls, stage: StageSummary) -> "CommitClock":
+        return cls(sorted((c["at"], c["stats"].get("output_tokens", 0)) for c in stage.commits))
 
     def steady_tokens_per_s(self) -> float | None:
         """Tokens committed after the first commit / time from first to last commit: excludes engine
@@ -301,8 +300,7 @@ def replicate_for_rows_mode(cfg: SampleJobConfig, ds):
 
 
 def grade_after_engine(cfg: SampleJobConfig, ds):
-    # batch_size=None: grade each engine output block as it comes (the default batch size would hold
-    # samples back until ~1k rows accumulate, delaying shard commits)
+    # batch_size=None: grade each engine output block as it comes; fuses with the stage's commit task
     return ds.map_batches(grade_batch, batch_format="pyarrow", batch_size=None)
 
 
@@ -318,5 +316,5 @@ def run_sampling(cfg: SampleJobConfig, engine_cls: type = SampleEngine) -> Sampl
     may be a subclass of ``SampleEngine`` (tests)."""
     from mathray.runtime.spec import run_spec
 
-    clock = CommitClock()
-    return SampleSummary(run_spec(SAMPLE, cfg, actor=engine_cls, stats=clock), clock)
+    stage = run_spec(SAMPLE, cfg, actor=engine_cls)
+    return SampleSummary(stage, CommitClock.of(stage))

@@ -45,9 +45,10 @@ class StageSpec:
     pool: Callable[[Any, str], dict]            # (cfg, device) -> map_batches kwargs of the actor pool
     device: Callable[[Any], str]                # cfg -> configured device: auto | gpu | cpu
     models: Callable[[Any], dict[str, str]]     # cfg -> {name: model URI}, checked and fingerprinted
-    stats: Callable[[pa.Table], dict]           # per committed shard, stored in its marker
-    before_actor: Callable[[Any, Any], Any] | None = None   # (cfg, ds) -> ds, e.g. replicate rows
-    after_actor: Callable[[Any, Any], Any] | None = None    # (cfg, ds) -> ds, e.g. grading tasks
+    stats: Callable[[pa.Table], dict]           # per committed shard, in the commit task; stored in its marker
+    # (cfg, ds) -> ds: map steps only (a shard's rows must stay in one block: runtime.stage)
+    before_actor: Callable[[Any, Any], Any] | None = None   # e.g. replicate rows
+    after_actor: Callable[[Any, Any], Any] | None = None    # e.g. grading tasks
 
 
 def stage_lineage(spec: StageSpec, cfg) -> "Lineage":

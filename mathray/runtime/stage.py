@@ -1,21 +1,32 @@
 """Resumable sharded stages on Ray Data: input shards -> transform (actor pools) -> committed output shards.
 
 One Ray Data pipeline runs over every input shard not yet committed in the output, so engine actors start
-once per job, not per shard. Every row carries its origin (``_src_shard``, ``_src_key``); output rows also
-say how many outputs their input row produced (``_n_out``). The driver streams results, de-duplicates them
-by the output key (a retried task cannot duplicate rows), and commits an output shard as soon as every input
-row of its input shard is accounted for (none lost). A crash loses only uncommitted shards; the re-run skips
-committed ones (Ray Data's own checkpointing did not resume partial progress in our tests).
+once per job, not per shard. Every row carries its origin (``_src_shard``, ``_src_row``: its input shard
+and its position there); output rows also say how many outputs their input row produced (``_n_out``).
+Output shards are written where they are computed (``runtime.commit``): a commit step after the transform
+checks that every input row of a shard is accounted for, de-duplicates by the output key, writes the shard
+and its commit marker, and sends the driver one small summary row. The driver only reads commit markers and
+those summaries, so its memory does not grow with the rows a stage writes. A crash loses only uncommitted
+shards; the re-run skips committed ones (Ray Data's own checkpointing did not resume partial progress in
+our tests).
+
+Shard size: an input shard is the unit of commit and of retry. ``ingest.shard_rows`` sets it for the whole
+pipeline (a sample shard then holds the N samples of each of its problems). Larger shards mean fewer files
+and markers and, for an actor that takes whole shards (labeling), larger engine calls; smaller shards mean
+earlier and finer commits, less work redone after a crash, and less memory per task (a task holds a shard's
+inputs and outputs until its commit). Rows per actor call are set separately (``engine.batch_size`` for
+sampling, ``labeling.solutions_per_call``): a task holds whole shards and calls its actor once per batch.
 
 A transform's contract (see ``with_source``/``quarantined``/``rows_to_table``): for every input row it
 emits at least one row; quarantined rows have ``_quarantine`` set to the reason and pass through later
-transforms unchanged.
+transforms unchanged. It may add ``map_batches``/``map`` steps (any ``batch_size``, tasks or actor pools),
+never steps that move rows between blocks (``repartition``, shuffles): a shard must reach the commit step
+in one block.
 """
 from __future__ import annotations
 
 import json
 import logging
-import posixpath
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -26,21 +37,17 @@ import pyarrow as pa
 from mathray.config import code_version, resolved_config
 from mathray.core import schemas
 from mathray.runtime.lease import holding_output_lease
+from mathray.runtime.commit import (ALREADY_COMMITTED, COMMITTED, N_OUT, QUARANTINE, RAW, SRC_ROW, SRC_SHARD,
+                                    WORKER, CommitTarget, commit_blocks, commit_part, read_shards)
 from mathray.runtime.lineage import Lineage, LineageMismatch, mismatch_message
 from mathray.runtime.storage import ShardStore
 
 log = logging.getLogger(__name__)
 
-SRC_SHARD, SRC_KEY, N_OUT, QUARANTINE, RAW = "_src_shard", "_src_key", "_n_out", "_quarantine", "_raw"
-WORKER = "_worker"   # the Ray actor (or process) that computed the row: which replicas did the work
 META_FIELDS = [
-    pa.field(SRC_SHARD, pa.string()), pa.field(SRC_KEY, pa.string()), pa.field(N_OUT, pa.int32()),
+    pa.field(SRC_SHARD, pa.string()), pa.field(SRC_ROW, pa.int64()), pa.field(N_OUT, pa.int32()),
     pa.field(QUARANTINE, pa.string()), pa.field(RAW, pa.string()), pa.field(WORKER, pa.string()),
 ]
-
-
-def key_of(row: dict, columns: list[str]) -> str:
-    return json.dumps([row.get(c) for c in columns], ensure_ascii=False)
 
 
 def stage_schema(output_schema: pa.Schema) -> pa.Schema:
@@ -71,7 +78,7 @@ def worker_id() -> str:
 
 def with_source(out: dict, src: dict, n_out: int) -> dict:
     """Tag an output row with the origin of ``src`` (an input row of the transform) and its worker."""
-    out[SRC_SHARD], out[SRC_KEY], out[N_OUT] = src[SRC_SHARD], src[SRC_KEY], n_out
+    out[SRC_SHARD], out[SRC_ROW], out[N_OUT] = src[SRC_SHARD], src[SRC_ROW], n_out
     out[QUARANTINE], out[WORKER] = None, worker_id()
     return out
 
@@ -79,7 +86,7 @@ def with_source(out: dict, src: dict, n_out: int) -> dict:
 def quarantined(src: dict, reason: str) -> dict:
     """The single output row of an input row refused with ``reason``."""
     raw = {k: v for k, v in src.items() if not k.startswith("_")}
-    return {SRC_SHARD: src[SRC_SHARD], SRC_KEY: src[SRC_KEY], N_OUT: 1, QUARANTINE: reason,
+    return {SRC_SHARD: src[SRC_SHARD], SRC_ROW: src[SRC_ROW], N_OUT: 1, QUARANTINE: reason,
             RAW: schemas.raw_json(raw)}
 
 
@@ -154,6 +161,7 @@ class StageSummary:
     complete: bool = False           # every input shard has its output shard
     quarantine_reasons: dict = field(default_factory=dict)
     totals: dict = field(default_factory=dict)   # per-shard stats summed over all committed shards
+    commits: list = field(default_factory=list)  # this run's commits: {shard, at, rows, stats}, in arrival order
 
     def lines(self) -> list[str]:
         out = [f"[{self.job}] output: {self.output_uri}",
@@ -168,39 +176,6 @@ class StageSummary:
 
 class StageIncomplete(RuntimeError):
     pass
-
-
-class _ShardBuffer:
-    def __init__(self, expected_keys: set[str]):
-        self.expected = expected_keys
-        self.rows: dict[str, dict] = {}
-        self.quarantine: dict[str, dict] = {}
-        self.n_out: dict[str, int] = {}
-        self.workers: set[str] = set()
-
-    def add(self, row: dict, output_key: list[str]) -> None:
-        src = row[SRC_KEY]
-        if src not in self.expected:
-            raise StageIncomplete(f"row from unknown input key {src} in shard {row[SRC_SHARD]}")
-        self.n_out[src] = row[N_OUT]
-        if row.get(WORKER):
-            self.workers.add(row[WORKER])
-        if is_quarantined(row):
-            self.quarantine[src] = row
-        else:
-            self.rows[key_of(row, output_key)] = row
-
-    def complete(self) -> bool:
-        return len(self.n_out) == len(self.expected) and sum(self.n_out.values()) == len(self.rows) + len(
-            self.quarantine)
-
-
-def _tag_source(batch: pa.Table, input_key: list[str]) -> pa.Table:
-    names = [posixpath.basename(p).removesuffix(".parquet") for p in batch.column("path").to_pylist()]
-    keys = [key_of(r, input_key) for r in decoded_rows(batch.select(input_key))[0]]
-    batch = batch.drop_columns(["path"])
-    return batch.append_column(SRC_SHARD, pa.array(names, pa.string())).append_column(
-        SRC_KEY, pa.array(keys, pa.string()))
 
 
 @holding_output_lease("output_store")   # one writer per output: taken before any write, released at the end
@@ -219,13 +194,17 @@ def run_stage(
     shard_stats: Callable[[pa.Table], dict] | None = None,
     max_shards: int | None = None,
 ) -> StageSummary:
-    """Run ``transform(ds) -> ds`` over the uncommitted input shards and commit outputs shard by shard.
+    """Run ``transform(ds) -> ds`` over the uncommitted input shards; workers commit outputs shard by shard.
 
     Committed shards of another ``lineage`` refuse the run (``LineageMismatch``) unless ``resume`` is
     ``overwrite``, which clears the output first. ``max_shards`` limits how many pending shards this run
     takes (a large input in several sittings; a later run continues where this one stopped).
+    ``input_key`` names the input's key columns; it documents the stage's shape and is not used here:
+    completeness is checked by input row position, so input rows need not have unique keys. ``shard_stats`` runs in the
+    commit tasks, so it must be picklable and must not rely on driver state.
     """
     import ray
+    from ray.data import DataContext
 
     t0 = time.time()
     chash, version = lineage.hash, code_version()
@@ -236,71 +215,57 @@ def run_stage(
     summary = StageSummary(job=job, output_uri=output_store.uri, shards_total=len(inputs),
                            shards_skipped=sum(1 for n in inputs if n in done))
     pending = [n for n in inputs if n not in done][: max_shards or None]
-    expected = {
-        n: {key_of(r, input_key)   # read_shard checks the bytes against the marker (ShardStore.verify)
-            for r in decoded_rows(input_store.read_shard(n, columns=input_key, commit=inputs[n]))[0]}
-        for n in pending
-    }
-    stats_fn = shard_stats or (lambda t: {})
+    target = CommitTarget(input_uri=input_store.uri, output_uri=output_store.uri,
+                          input_rows={n: inputs[n].rows for n in pending}, output_key=tuple(output_key),
+                          output_schema=output_schema, lineage=chash, code_version=version,
+                          stats=shard_stats or (lambda t: {}))
+    problems: dict[str, str] = {}
 
-    def commit(name: str, buf: _ShardBuffer | None) -> None:
-        rows = sorted(buf.rows.values(), key=lambda r: [r.get(c) for c in output_key]) if buf else []
-        table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in output_schema} for r in rows],
-                                     schema=output_schema)
-        q_rows = [schemas.quarantine_row(f"{input_store.uri}/{name}", None, r[QUARANTINE], r.get(RAW))
-                  for r in (buf.quarantine.values() if buf else [])]
-        for r in q_rows:
-            summary.quarantine_reasons[r["reason"]] = summary.quarantine_reasons.get(r["reason"], 0) + 1
-        qtable = schemas.to_table(q_rows, schemas.QUARANTINE)
-        stats = {**stats_fn(table), "workers": sorted(buf.workers) if buf else []}
-        output_store.commit_shard(name, table, qtable, config_hash=chash, lineage=chash,
-                                  code_version=version, stats=stats)
-        summary.shards_committed += 1
-        summary.rows_written += table.num_rows
-        summary.rows_quarantined += qtable.num_rows
-        log.info("[%s] committed %s: %d rows, %d quarantined", job, name, table.num_rows, qtable.num_rows)
+    def record(row: dict) -> None:
+        name = row["shard"]
+        if row["status"] == COMMITTED:
+            summary.shards_committed += 1
+            summary.rows_written += row["rows"]
+            summary.rows_quarantined += row["quarantined"]
+            for reason, n in json.loads(row["reasons"]).items():
+                summary.quarantine_reasons[reason] = summary.quarantine_reasons.get(reason, 0) + n
+            summary.commits.append({"shard": name, "at": row["at"], "rows": row["rows"],
+                                    "stats": json.loads(row["stats"])})
+            problems.pop(name, None)
+            log.info("[%s] committed %s: %d rows, %d quarantined", job, name, row["rows"], row["quarantined"])
+        elif row["status"] != ALREADY_COMMITTED:
+            problems.setdefault(name, row["detail"])
 
-    for name in [n for n in pending if not expected[n]]:  # empty input shards: nothing to compute
-        commit(name, None)
-    pending = [n for n in pending if expected[n]]
-    if pending:
-        # At least one block per input shard, so a map task never holds several shards' rows until it
-        # ends: Ray Data's V1 parquet read gives each file its own block (override_num_blocks). The V2
-        # reader (ListFiles -> ReadFiles, default in Ray 2.60) packs small files together; with it, all
-        # shards of a run were seen to reach the driver in one burst at the end (no commit mid-run).
-        from ray.data import DataContext
-
+    # empty input shards never reach a map task (Ray Data calls no UDF on an empty block): commit them here
+    empty_rows = rows_to_table([], output_schema)
+    for name in [n for n in pending if inputs[n].rows == 0]:
+        record(commit_part(output_store, name, empty_rows, target))
+    work = [n for n in pending if inputs[n].rows > 0]
+    if work:
         ctx = DataContext.get_current()
-        saved_v2, ctx.use_datasource_v2 = ctx.use_datasource_v2, False
+        saved, ctx.target_max_block_size = ctx.target_max_block_size, None   # a task's output: one block
         try:
-            ds = ray.data.read_parquet([input_store.shard_path(n) for n in pending], filesystem=input_store.fs,
-                                       include_paths=True, override_num_blocks=len(pending))
-            ds = ds.map_batches(_tag_source, batch_format="pyarrow", fn_kwargs={"input_key": input_key})
+            ds = ray.data.from_items([{"shard": n} for n in work], override_num_blocks=len(work))
+            ds = ds.map_batches(read_shards, batch_format="pyarrow", fn_kwargs={"uri": input_store.uri,
+                                                                                  "verify": input_store.verify})
             ds = transform(ds)
-            buffers: dict[str, _ShardBuffer] = {}
-            finished: set[str] = set()
+            ds = ds.map_batches(commit_blocks, batch_format="pyarrow", fn_kwargs={"target": target})
             for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-                touched = set()
                 for row in batch.to_pylist():
-                    name = row[SRC_SHARD]
-                    if name not in expected:
-                        raise StageIncomplete(f"output row names unknown shard {name!r}")
-                    if name in finished:
-                        continue  # a late duplicate (retried task) of a shard committed in this run
-                    if name not in buffers:
-                        buffers[name] = _ShardBuffer(expected[name])
-                    buffers[name].add(row, output_key)
-                    touched.add(name)
-                for name in touched:
-                    if buffers[name].complete():
-                        commit(name, buffers.pop(name))
-                        finished.add(name)
+                    record(row)
         finally:
-            ctx.use_datasource_v2 = saved_v2
-        if buffers:
-            missing = {n: len(b.expected) - len(b.n_out) for n, b in buffers.items()}
-            raise StageIncomplete(f"shards left incomplete (input rows without output): {missing}")
-    complete = len(output_store.committed()) >= len(inputs)
+            ctx.target_max_block_size = saved
+    committed = output_store.committed()
+    late = [n for n in pending if n in committed and n not in {c["shard"] for c in summary.commits}]
+    for name in late:   # committed by a task attempt whose summary row was lost (its retry found the marker)
+        summary.shards_committed += 1
+        summary.rows_written += committed[name].rows
+        summary.rows_quarantined += committed[name].quarantined_rows
+    missing = [n for n in pending if n not in committed]
+    if missing:
+        detail = {n: problems.get(n, "no output reached the commit step") for n in missing[:10]}
+        raise StageIncomplete(f"{len(missing)} shards left uncommitted: {detail}")
+    complete = len(committed) >= len(inputs)
     output_store.write_manifest({"job": job, "lineage": lineage.record(), "code_version": version}, complete)
     summary.complete = complete
     summary.wall_s = time.time() - t0

@@ -62,9 +62,9 @@ def test_trained_scores_equal_scored_scores(qwen_vocab_model, train_data, tmp_pa
     run_local(train_cfg("prm", qwen_vocab_model, train_data, tmp_path / "p", labels=labels))
     v_dir, p_dir = str(tmp_path / "v" / "final"), str(tmp_path / "p" / "final")
     rows = sample_rows(2, 3, seed=5)
-    table = pa.Table.from_pylist([dict(r, _src_shard="s", _src_key=str(i)) for i, r in enumerate(rows)])
+    table = pa.Table.from_pylist([dict(r, _src_shard="s", _src_row=i) for i, r in enumerate(rows)])
     scored = sorted(Scorer(ScorerConfig(verifier=v_dir, prm=p_dir, batch_size=4).model_dump(), "cpu")(table)
-                    .to_pylist(), key=lambda r: int(r["_src_key"]))
+                    .to_pylist(), key=lambda r: r["_src_row"])
     for model_dir, kind in ((v_dir, "verifier"), (p_dir, "prm")):
         tok = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
