@@ -317,7 +317,7 @@ class PipelineSummary:
     def lines(self) -> list[str]:
         import json
 
-        from mathray.jobs.report import markdown_table
+        from mathray.jobs.report import evaluator_markdown, findings_markdown, markdown_table
         from mathray.runtime import storage
 
         out = stage_table(self.states)
