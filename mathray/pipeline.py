@@ -337,6 +337,12 @@ def stage_table(states: dict[str, NodeState]) -> list[str]:
     return ["[pipeline] " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
+# Ray Data stages: each holds its actor pool's CPUs while its read tasks wait for a CPU of their own, so two of
+# them side by side on a 2-CPU node can hold every CPU and wait for each other forever (seen: two greedy
+# sampling stages). They run one at a time; a training stage may run beside one (it finishes on its own).
+DATA_STAGES = ("sample", "shepherd", "score")
+
+
 class PipelineFailed(JobFailed):
     """A stage failed; the others that did not depend on it ran to the end."""
 
@@ -403,7 +409,14 @@ def run_pipeline(cfg: PipelineConfig, echo: Callable[[str], None] = lambda s: pr
                      and all(states[d].state in ("done", "skipped") for d in nodes[n].deps)]
         for name in [n for n, t in running.items() if states[n].ended is not None]:
             running.pop(name).join()
-        for name in ready[: max(0, cfg.max_parallel - len(running))]:
+        data_running = any(nodes[n].kind in DATA_STAGES for n in running)
+        for name in ready:
+            if len(running) >= cfg.max_parallel:
+                break
+            if nodes[name].kind in DATA_STAGES:
+                if data_running:
+                    continue
+                data_running = True
             states[name].state = "starting"
             thread = threading.Thread(target=work, args=(nodes[name],), name=f"stage-{name}", daemon=True)
             running[name] = thread
