@@ -320,7 +320,7 @@ class PipelineSummary:
     def lines(self) -> list[str]:
         import json
 
-        from mathray.jobs.report import markdown_table
+        from mathray.jobs.report import evaluator_markdown, findings_markdown, markdown_table
         from mathray.runtime import storage
 
         out = stage_table(self.states)
@@ -338,6 +338,12 @@ def stage_table(states: dict[str, NodeState]) -> list[str]:
         (n, s.state, s.detail or "-", s.elapsed()) for n, s in states.items()]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return ["[pipeline] " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+# Ray Data stages: each holds its actor pool's CPUs while its read tasks wait for a CPU of their own, so two of
+# them side by side on a 2-CPU node can hold every CPU and wait for each other forever (seen: two greedy
+# sampling stages). They run one at a time; a training stage may run beside one (it finishes on its own).
+DATA_STAGES = ("sample", "shepherd", "score")
 
 
 class PipelineFailed(JobFailed):
@@ -415,7 +421,14 @@ def _run_graph(cfg: PipelineConfig, echo: Callable[[str], None], only: list[str]
                      and all(states[d].state in ("done", "skipped") for d in nodes[n].deps)]
         for name in [n for n, t in running.items() if states[n].ended is not None]:
             running.pop(name).join()
-        for name in ready[: max(0, cfg.max_parallel - len(running))]:
+        data_running = any(nodes[n].kind in DATA_STAGES for n in running)
+        for name in ready:
+            if len(running) >= cfg.max_parallel:
+                break
+            if nodes[name].kind in DATA_STAGES:
+                if data_running:
+                    continue
+                data_running = True
             states[name].state = "starting"
             thread = threading.Thread(target=work, args=(nodes[name],), name=f"stage-{name}", daemon=True)
             running[name] = thread

@@ -124,3 +124,28 @@ def test_inject_error_is_deterministic_by_rng_and_checks_its_input():
         inject_error(steps, 2, random.Random(0))  # the answer line is not an arithmetic step
     with pytest.raises(ValueError):
         inject_error(["so the total is 5"], 0, random.Random(0))
+
+
+def test_first_index_starts_later_rows_with_the_same_content():
+    cfg = ToyTaskConfig(num_train=30, num_test=0, min_ops=1, max_ops=2, max_operand=9, max_result=99)
+    rows = generate_problems(cfg, "train")
+    later = generate_problems(cfg.model_copy(update={"num_train": 10, "first_index": 20}), "train")
+    assert later == rows[20:30] and later[0]["problem_id"] == "toy-train-000020"
+
+
+def test_distinct_rows_have_no_repeated_expression_and_skip_earlier_rows():
+    import json
+
+    cfg = ToyTaskConfig(num_train=400, num_test=200, min_ops=1, max_ops=2, max_operand=9, max_result=99)
+    expr = lambda rows: [json.loads(r["metadata"])["expression"] for r in rows]  # noqa: E731
+    plain = expr(generate_problems(cfg, "test"))
+    assert len(set(plain)) < len(plain)          # this small space repeats expressions
+    test = expr(generate_problems(cfg.model_copy(update={"distinct": True}), "test"))
+    assert len(test) == len(set(test)) == 200
+    ssft = set(expr(generate_problems(cfg, "train")))
+    label = generate_problems(cfg.model_copy(update={"num_train": 100, "first_index": 400, "distinct": True}),
+                              "train")
+    assert len(label) == 100 and not ssft & set(expr(label))   # none of the first 400 rows' expressions
+    assert all(int(r["problem_id"].split("-")[-1]) >= 400 for r in label)
+    with pytest.raises(ValueError, match="distinct"):
+        generate_problems(cfg.model_copy(update={"num_test": 5000, "distinct": True}), "test")

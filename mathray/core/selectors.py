@@ -60,6 +60,9 @@ class Candidate:
     verifier_score: float | None = None          # S_cls in [0, 1]
     orm_score: float | None = None               # ORM p(+) in [0, 1]
     step_scores: tuple[float, ...] | None = None  # PRM p(good) per step
+    # the generator's mean token log-probability of the sample: no selector reads it; the evaluation job
+    # reports it as the free baseline of the evaluator table (mathray.core.findings)
+    mean_logprob: float | None = None
 
 
 @dataclass(frozen=True)

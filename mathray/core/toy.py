@@ -12,7 +12,8 @@ additions and subtractions left to right, and ends with ``The answer is \\boxed{
 Rows follow ``schemas.PROBLEMS`` (``source="toy"``, ``subject="arithmetic"``, ``level`` = number of
 operations). Row i of a split is a pure function of (seed, split, i). Train and test never share an
 expression: an expression belongs to the split its hash (with the seed) assigns it to, whatever
-``num_train``/``num_test`` are. Difficulty is the number of operations (``min_ops..max_ops``) and the
+``num_train``/``num_test`` are; ``first_index`` starts a set at a later row and ``distinct`` skips rows whose
+expression an earlier row already has (ids stay the row index). Difficulty is the number of operations (``min_ops..max_ops``) and the
 operand range (``1..max_operand``); every intermediate result stays in ``0..max_result`` so the numbers a
 model sees are bounded.
 
@@ -59,6 +60,13 @@ class ToyTaskConfig(StrictModel):
     max_result: int = Field(200, ge=2)      # every intermediate result lies in 0..max_result
     operators: str = "+-*"                  # any non-empty subset of "+-*"
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # share of the expression space reserved for test
+    # rows first_index .. first_index + num_{train,test} - 1 of the split: e.g. verifier/PRM problems that
+    # come after the SSFT problems (rows 0..num_train-1) in the same split, so they are not its rows
+    first_index: int = Field(0, ge=0)
+    # skip a row whose expression already appeared in an earlier row of the split (rows 0.. counted, also
+    # those before first_index): test problems are then independent (a bootstrap over problems assumes it),
+    # and label problems after the SSFT rows are problems the SSFT model never trained on
+    distinct: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> "ToyTaskConfig":
@@ -140,11 +148,24 @@ def make_problem(cfg: ToyTaskConfig, split: Split, index: int) -> dict:
 
 
 def generate_problems(cfg: ToyTaskConfig, split: Split) -> list[dict]:
-    """``cfg.num_train`` or ``cfg.num_test`` PROBLEMS rows of the split (ids ``toy-<split>-<6 digits>``)."""
+    """``cfg.num_train`` or ``cfg.num_test`` PROBLEMS rows of the split from row ``cfg.first_index`` on (ids
+    ``toy-<split>-<6 digits>``: the row index)."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     n = cfg.num_train if split == "train" else cfg.num_test
-    return [make_problem(cfg, split, i) for i in range(n)]
+    if not cfg.distinct:
+        return [make_problem(cfg, split, i) for i in range(cfg.first_index, cfg.first_index + n)]
+    seen = {make_problem(cfg, split, i)["metadata"] for i in range(cfg.first_index)}
+    out, i = [], cfg.first_index
+    while len(out) < n:
+        if i - cfg.first_index - len(out) > _MAX_DRAWS:
+            raise ValueError(f"fewer than {n} distinct {split} expressions after row {cfg.first_index} for {cfg}")
+        row = make_problem(cfg, split, i)
+        i += 1
+        if row["metadata"] not in seen:   # metadata = (ops, expression, seed): the expression decides
+            seen.add(row["metadata"])
+            out.append(row)
+    return out
 
 
 def parse_step(line: str) -> tuple[int, str, int, int]:

@@ -21,7 +21,7 @@ from typing import Sequence
 from pydantic import Field
 
 from mathray.config import StrictModel, code_version, config_hash, knob
-from mathray.core import metrics, selectors
+from mathray.core import findings, metrics, selectors
 from mathray.core.selectors import Candidate
 
 DONE_MARK = "_COMPLETE.json"
@@ -47,6 +47,9 @@ class EvaluateConfig(StrictModel):
     k_sweep: list[int] = [1, 2, 4, 8, 16]  # K values of the accuracy-vs-cost curves
     trials: int = Field(50, ge=1)         # random-subset trials per N (Lightman: 400)
     bootstrap_resamples: int = Field(1000, ge=10)
+    # the PRM aggregation of the Lightman finding (PRM best-of-N): Lightman et al. score a solution by the
+    # product of its step probabilities; fixed here, not chosen by which aggregation wins
+    finding_prm_aggregation: str = "product"
     confidence: float = 0.95
     seed: int = 0                         # subsets and bootstrap
     verify_inputs: bool = knob(True)      # check shards against their commit markers' sha256 when read
@@ -58,6 +61,13 @@ def cluster_ids(answers: Sequence[str | None]) -> list[int | None]:
     from mathray.grading import cluster_answers
 
     return [c if c >= 0 else None for c in cluster_answers(list(answers))]
+
+
+def mean_logprob(row: dict) -> float | None:
+    """The generator's mean token log-probability of a SAMPLES row (vLLM's cumulative log-prob of the sampled
+    tokens / their count); None when the row has no log-probs."""
+    lp, n = row.get("cumulative_logprob"), row.get("num_output_tokens")
+    return lp / n if lp is not None and n else None
 
 
 def build_pools(samples: list[dict], scores: list[dict]) -> dict[str, list[Candidate]]:
@@ -76,7 +86,8 @@ def build_pools(samples: list[dict], scores: list[dict]) -> dict[str, list[Candi
             steps = s.get("step_scores")
             pool.append(Candidate(is_correct=bool(r["is_correct"]), cluster=c,
                                   verifier_score=s.get("verifier_score"), orm_score=s.get("orm_score"),
-                                  step_scores=tuple(steps) if steps is not None else None))
+                                  step_scores=tuple(steps) if steps is not None else None,
+                                  mean_logprob=mean_logprob(r)))
         pools[pid] = pool
     return pools
 
@@ -95,18 +106,53 @@ def _row(name: str, values: list[float], costs: list[float], cfg: EvaluateConfig
             "cost": metrics.mean(costs)}
 
 
+EVALUATORS = {"Verifier (S_cls)": lambda c: c.verifier_score, "ORM": lambda c: c.orm_score,
+              **{f"PRM ({how})": (lambda how: lambda c: selectors.aggregate_steps(c.step_scores, how))(how)
+                 for how in selectors.AGGREGATIONS},
+              "Generator mean log-prob (baseline)": lambda c: c.mean_logprob}
+
+
+def evaluator_table(plist: list[list[Candidate]], cfg: EvaluateConfig) -> list[dict]:
+    """The evaluator table (``findings.evaluator_row``) for every score some candidate has."""
+    rows = []
+    for name, score in EVALUATORS.items():
+        groups = [([score(c) for c in p if score(c) is not None], [c.is_correct for c in p if score(c) is not None])
+                  for p in plist]
+        if any(g[0] for g in groups):
+            rows.append(findings.evaluator_row(name, groups, cfg.bootstrap_resamples, cfg.confidence, cfg.seed))
+    return rows
+
+
+def pool_findings(values: dict[str, list[float]], per_n: dict[str, dict[int, list[float]]],
+                  cfg: EvaluateConfig) -> list[dict]:
+    """Liu Table 3, Lightman and Math-Shepherd findings on the pools (Table 4 needs the other generators:
+    ``build_report``), then the Lightman claims at each N of the subset curves."""
+    args = (cfg.bootstrap_resamples, cfg.confidence, cfg.seed)
+    prm_row = f"PRM BoN ({cfg.finding_prm_aggregation})"
+    claims = [*findings.table3_claims(cfg.k), *findings.lightman_claims(prm_row),
+              *findings.shepherd_claims(f"PRM vote ({cfg.prm_vote_aggregation})")]
+    rows = findings.judge_all(claims, values, *args)
+    gap = findings.gap_closure(values, cfg.k, *args)
+    if gap:
+        rows.insert(4, gap)
+    return rows + findings.curve_findings(findings.lightman_claims(prm_row), per_n, *args)
+
+
 def evaluate_pools(pools: dict[str, list[Candidate]], cfg: EvaluateConfig,
                    greedy: list[float] | None = None) -> dict:
-    """Everything numeric of the report (table, curves, pass@k, cost sweeps) for the given pools."""
+    """Everything numeric of the report (table, curves, pass@k, cost sweeps, evaluator table, findings) for
+    the given pools; ``per_problem`` keeps each row's per-problem values (paired comparisons)."""
     plist = list(pools.values())
     has_v = any(c.verifier_score is not None for p in plist for c in p)
     has_prm = any(c.step_scores is not None for p in plist for c in p)
     has_orm = any(c.orm_score is not None for p in plist for c in p)
     sels = selectors.build_selectors(cfg.k, cfg.top_n, cfg.prm_vote_aggregation, has_v, has_prm, has_orm)
     table = [] if greedy is None else [_row("Pass@1 (greedy)", greedy, [0.0] * len(greedy), cfg)]
+    values = {} if greedy is None else {"Pass@1 (greedy)": list(greedy)}
     for name, sel in sels.items():
         picks = [sel(p) for p in plist]
-        table.append(_row(name, [s.value for s in picks], [s.cost(len(p)) for s, p in zip(picks, plist)], cfg))
+        values[name] = [s.value for s in picks]
+        table.append(_row(name, values[name], [s.cost(len(p)) for s, p in zip(picks, plist)], cfg))
 
     def on_subset(p: int, idx: list[int]) -> dict[str, float]:
         sub = selectors.subset(plist[p], idx)
@@ -115,7 +161,8 @@ def evaluate_pools(pools: dict[str, list[Candidate]], cfg: EvaluateConfig,
     sizes = [len(p) for p in plist]
     pool_size = max(sizes, default=0)
     ns = metrics.curve_sizes(pool_size)
-    curves = metrics.subset_curves(sizes, on_subset, ns, cfg.trials, cfg.seed)
+    matrix = metrics.subset_matrix(sizes, on_subset, ns, cfg.trials, cfg.seed)
+    curves = metrics.subset_curves(sizes, on_subset, ns, cfg.trials, cfg.seed, matrix=matrix)
     pass_k = {"k": [], "value": []}
     for k in ns:
         vals = [metrics.pass_at_k(len(p), sum(c.is_correct for c in p), k) for p in plist if len(p) >= k]
@@ -132,7 +179,9 @@ def evaluate_pools(pools: dict[str, list[Candidate]], cfg: EvaluateConfig,
     return {"num_problems": len(plist), "pool_size": pool_size, "table": table,
             "curves": {name: {"n": list(c), "mean": [m for m, _ in c.values()], "std": [s for _, s in c.values()]}
                        for name, c in curves.items()},
-            "pass_at_k": pass_k, "cost_sweep": sweep}
+            "pass_at_k": pass_k, "cost_sweep": sweep, "evaluators": evaluator_table(plist, cfg),
+            "findings": pool_findings(values, metrics.per_problem_subset_means(matrix), cfg),
+            "per_problem": {"problem_ids": list(pools), "values": values}}
 
 
 def _run_config(uri: str | None) -> dict | None:
@@ -181,18 +230,22 @@ def _read_rows(uri: str, verify: bool = True) -> list[dict]:
         raise InputNotReady(str(e)) from None
 
 
-def generator_rows(name: str, samples: list[dict], greedy: list[dict] | None, cfg: EvaluateConfig) -> list[dict]:
-    """The score-free rows of one more generator, prefixed with its name."""
+def generator_rows(name: str, samples: list[dict], greedy: list[dict] | None, cfg: EvaluateConfig,
+                   problem_ids: list[str] | None = None) -> tuple[list[dict], dict[str, list[float]]]:
+    """The score-free rows of one more generator, prefixed with its name, and their per-problem values in
+    ``problem_ids`` order (the main pools' problems; a problem this generator lacks counts 0)."""
     pools = build_pools(samples, [])
-    plist = list(pools.values())
-    rows = []
+    ids = problem_ids if problem_ids is not None else list(pools)
+    plist = [pools.get(pid, []) for pid in ids]
+    rows, values = [], {}
     if greedy is not None:
-        g = greedy_accuracy(greedy, list(pools))
-        rows.append(_row(f"{name}: Pass@1 (greedy)", g, [0.0] * len(g), cfg))
+        values[f"{name}: Pass@1 (greedy)"] = greedy_accuracy(greedy, ids)
     for label, sel in (("Pass@1 (sample avg)", selectors.sample_average), ("Maj1@N", selectors.majority),
                        ("Pass@N (oracle)", selectors.oracle)):
-        rows.append(_row(f"{name}: {label}", [sel(p).value for p in plist], [0.0] * len(plist), cfg))
-    return rows
+        values[f"{name}: {label}"] = [sel(p).value for p in plist]
+    for row, vals in values.items():
+        rows.append(_row(row, vals, [0.0] * len(vals), cfg))
+    return rows, values
 
 
 def evaluation_inputs(cfg: EvaluateConfig) -> dict[str, str]:
@@ -265,11 +318,17 @@ def build_report(cfg: EvaluateConfig) -> dict:
     pools = build_pools(samples, scores)
     greedy = greedy_accuracy(greedy_rows, list(pools)) if greedy_rows is not None else None
     report = evaluate_pools(pools, cfg, greedy)
+    values = report["per_problem"]["values"]
     for name, g in cfg.generators.items():
         g_samples = _read_rows(g.samples, cfg.verify_inputs)
         g_greedy = _read_rows(g.greedy_samples, cfg.verify_inputs) if g.greedy_samples else None
         check_pools_input(g_samples, [], cfg.model_copy(update={"scores": None}), g_greedy)
-        report["table"] += generator_rows(name, g_samples, g_greedy, cfg)
+        rows, vals = generator_rows(name, g_samples, g_greedy, cfg, list(pools))
+        report["table"] += rows
+        values.update(vals)
+    if cfg.generators:
+        report["findings"] += findings.judge_all(findings.table4_claims(), values, cfg.bootstrap_resamples,
+                                                 cfg.confidence, cfg.seed)
     report["provenance"] = provenance(cfg, samples, scores)
     report["settings"] = cfg.model_dump(mode="json")
     return report

@@ -32,6 +32,58 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+SOURCE_ORDER = ("Liu et al. Table 3", "Liu et al. Table 4", "Lightman et al.", "Math-Shepherd")
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:+.1f}"
+
+
+def _num(v, fmt: str = ".2f") -> str:
+    return "-" if v is None or v != v else format(v, fmt)
+
+
+def evaluator_markdown(report: dict) -> str:
+    """AUROC over all samples and mean within-problem AUROC per evaluator, with intervals."""
+    rows = report.get("evaluators") or []
+    if not rows:
+        return ""
+    conf = report["settings"].get("confidence", 0.95)
+    lines = [f"| evaluator | AUROC, all samples | {conf:.0%} CI | within-problem AUROC (mean) | {conf:.0%} CI | "
+             "problems with both classes |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['evaluator']} | {_num(r['auroc'])} | [{_num(r['auroc_ci_low'])}, "
+                     f"{_num(r['auroc_ci_high'])}] | {_num(r['within_auroc'])} | [{_num(r['within_ci_low'])}, "
+                     f"{_num(r['within_ci_high'])}] | {r['mixed_problems']} |")
+    return "\n".join(lines)
+
+
+def findings_markdown(report: dict) -> str:
+    """Each paper's finding: the paired difference (percentage points) with its interval and the verdict;
+    then the Lightman claims along the random-subset curves."""
+    rows = report.get("findings") or []
+    if not rows:
+        return ""
+    conf = report["settings"].get("confidence", 0.95)
+    order = {s: i for i, s in enumerate(SOURCE_ORDER)}
+    main = sorted((r for r in rows if r.get("n") is None), key=lambda r: order.get(r["source"], len(order)))
+    lines = [f"| source | finding | difference (points) | paired {conf:.0%} CI | verdict |", "|---|---|---|---|---|"]
+    for r in main:
+        if "value" in r:   # the gap closure: a ratio, next to the published value
+            lines.append(f"| {r['source']} | {r['claim']} = {_num(r['value'])} (published {r['published']:.2f}) | "
+                         f"- | [{_num(r['ci_low'])}, {_num(r['ci_high'])}] | {r['verdict']} |")
+        else:
+            lines.append(f"| {r['source']} | {r['claim']} | {_pct(r['difference'])} | "
+                         f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}] | {r['verdict']} ({r['reading']}) |")
+    curve = [r for r in rows if r.get("n") is not None]
+    if curve:
+        lines += ["", f"Along the curves (random subsets of N, mean over trials per problem, paired):", "",
+                  f"| finding | N | difference (points) | paired {conf:.0%} CI | verdict |", "|---|---|---|---|---|"]
+        lines += [f"| {r['claim']} | {r['n']} | {_pct(r['difference'])} | [{_pct(r['ci_low'])}, "
+                  f"{_pct(r['ci_high'])}] | {r['verdict']} |" for r in curve]
+    return "\n".join(lines)
+
+
 def render_markdown(report: dict) -> str:
     p, s = report["provenance"], report["settings"]
     prov = "\n".join(f"- **{k}**: {json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in p.items())
@@ -46,7 +98,16 @@ def render_markdown(report: dict) -> str:
             f"Accuracy in %, bootstrap CI over problems ({s.get('bootstrap_resamples')} resamples); evaluator "
             f"cost = mean fraction of candidates that needed a verifier/PRM score.\n\n{markdown_table(report)}\n\n"
             f"Unbiased pass@k (Chen et al.): {pak_line}{sweep}\n\n"
-            f"Curves: random subsets per problem (Lightman protocol), {s.get('trials')} trials, mean ± std: "
+            + (f"## Evaluators\n\nHow well each score separates correct from wrong samples: AUROC over all "
+               f"samples, and the mean AUROC within each problem over the problems that have both correct and "
+               f"wrong samples (the only thing re-ranking uses); bootstrap CIs over problems. The generator's "
+               f"mean token log-probability is a free baseline.\n\n{evaluator_markdown(report)}\n\n"
+               if report.get("evaluators") else "")
+            + (f"## Findings\n\nEach paper's finding as a paired comparison on the same problems and pools: "
+               f"the difference of the two rows' accuracies with a paired bootstrap CI; shown when the whole "
+               f"interval is above 0. Pass@1 = the sample average of the same pools.\n\n"
+               f"{findings_markdown(report)}\n\n" if report.get("findings") else "")
+            + f"Curves: random subsets per problem (Lightman protocol), {s.get('trials')} trials, mean ± std: "
             f"`accuracy_vs_n.png`; cost: `accuracy_vs_cost.png`.\n")
 
 
