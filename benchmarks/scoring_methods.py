@@ -85,7 +85,7 @@ def vllm_scorer(model_dir: str, rows: list[dict]):
     v_prompts, p_prompts, owners = [], [], []
     for i, r in enumerate(rows):
         v_prompts.append(TokensPrompt(prompt_token_ids=prompts.encode_verifier(tok, r["problem"], r["text"])))
-        ids, pos = prompts.encode_prm(tok, r["problem"], step_texts(r["text"], "newline"), tag)
+        ids, pos = prompts.encode_prm(tok, prompts.sample_prompt(r), step_texts(r["text"], "newline"), tag)
         for p in pos:
             p_prompts.append(TokensPrompt(prompt_token_ids=ids[:p + 1]))
             owners.append(i)
@@ -102,7 +102,7 @@ def vllm_scorer(model_dir: str, rows: list[dict]):
         return time.perf_counter() - t0, v, steps
 
     try:
-        ids, pos = prompts.encode_prm(tok, rows[0]["problem"], step_texts(rows[0]["text"], "newline"), tag)
+        ids, pos = prompts.encode_prm(tok, prompts.sample_prompt(rows[0]), step_texts(rows[0]["text"], "newline"), tag)
         llm.generate([TokensPrompt(prompt_token_ids=ids)], SamplingParams(
             max_tokens=1, prompt_logprob_token_ids=[p_lab] * (len(ids) - 1)), use_tqdm=False)
         plti = "accepted"

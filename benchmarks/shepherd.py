@@ -129,6 +129,7 @@ def sync_label(labeler, rows: list[dict]) -> list[dict]:
     over the next prefix of every unfinished solution, rollouts graded in the loop while the engine idles."""
     from mathray.core.shepherd import make_search, run_rounds
     from mathray.core.steps import prefix_text, split_steps
+    from mathray.core.prompts import sample_prompt
     from mathray.jobs.rollout import final_grade, is_correct_answer, rollout_prompt
 
     cfg = labeler.cfg
@@ -139,7 +140,7 @@ def sync_label(labeler, rows: list[dict]) -> list[dict]:
 
     def evaluate(requests):
         outputs = labeler.llm.generate(
-            [rollout_prompt(rows[j]["problem"], rows[j]["text"], all_steps[j], i) for j, i in requests],
+            [rollout_prompt(sample_prompt(rows[j]), rows[j]["text"], all_steps[j], i) for j, i in requests],
             [labeler._params(rows[j], i) for j, i in requests], use_tqdm=False)
         results = []
         for (j, i), res in zip(requests, outputs):

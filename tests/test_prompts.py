@@ -51,7 +51,7 @@ def test_single_token_id_checks():
 
 def test_encode_prm_tag_positions():
     tok = CharTokenizer()
-    ids, pos = prompts.encode_prm(tok, "P", ["a=1", "b=2"], CharTokenizer.TAG)
+    ids, pos = prompts.encode_prm(tok, prompts.plain_prompt("P"), ["a=1", "b=2"], CharTokenizer.TAG)
     assert [ids[p] for p in pos] == [CharTokenizer.TAG] * 2
     text = "".join(chr(i) if i != CharTokenizer.TAG else "|" for i in ids)
     assert text == "Problem: P\nSolution: a=1|\nb=2|"

@@ -30,7 +30,7 @@ def direct_scores(model_dir: str, row: dict) -> tuple[float, list[float]]:
         logits = model(input_ids=torch.tensor([v_ids])).logits
     v = readout.positive_prob(readout.verifier_logits(logits, len(v_ids) - 1, labels)).item()
     tag = tok.encode(prompts.STEP_TAG, add_special_tokens=False)[0]
-    ids, pos = prompts.encode_prm(tok, row["problem"], step_texts(row["text"], "auto"), tag)
+    ids, pos = prompts.encode_prm(tok, prompts.sample_prompt(row), step_texts(row["text"], "auto"), tag)
     p_labels = [tok.encode(t, add_special_tokens=False)[0] for t in prompts.PRM_LABELS]
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([ids])).logits[0]
@@ -43,7 +43,7 @@ def direct_orm_score(model_dir: str, row: dict) -> float:
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     tag = tok.encode(prompts.STEP_TAG, add_special_tokens=False)[0]
-    ids, pos = prompts.encode_orm(tok, row["problem"], row["text"], tag)
+    ids, pos = prompts.encode_orm(tok, prompts.sample_prompt(row), row["text"], tag)
     p_labels = [tok.encode(t, add_special_tokens=False)[0] for t in prompts.PRM_LABELS]
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([ids])).logits[0]

@@ -37,7 +37,7 @@ def test_label_and_tag_strings_are_single_tokens(tokenizer):
     assert tokenizer.encode(text + " correct")[-1] == single_token_id(tokenizer, " correct")
     assert tokenizer.encode(text + " incorrect")[-1] == single_token_id(tokenizer, " incorrect")
     tag = single_token_id(tokenizer, " ки")
-    ids, positions = encode_prm(tokenizer, "Compute 2 + 3.", ["2 + 3 = 5", "The answer is \\boxed{5}."], tag)
+    ids, positions = encode_prm(tokenizer, plain_prompt("Compute 2 + 3."), ["2 + 3 = 5", "The answer is \\boxed{5}."], tag)
     assert [ids[p] for p in positions] == [tag, tag]
     assert tokenizer.encode("2 + 3 = 5 ки +", add_special_tokens=False)[-2:] == [
         tag, single_token_id(tokenizer, " +")]

@@ -4,14 +4,23 @@ Generator formats (``PromptConfig.format``):
 - ``plain``: ``Problem: {problem}\\nSolution:`` and the solution follows after one space; used for
   fine-tuned generators (SSFT trains exactly ``plain_prompt(p)`` -> ``completion(solution)``).
 - ``few_shot``: k solved exemplars in the plain format, separated by blank lines, then the plain prompt
-  (Liu et al. / Snell et al. use 4 correct step-by-step solutions); exemplars are drawn from a pool,
-  deterministically per (seed, problem_id). Generation stops at the next ``\\n\\nProblem:``.
+  (base models). ``shots`` picks them: ``minerva_math`` (Minerva's 4 MATH exemplars), ``gsm8k_cot`` (Wei et
+  al.'s 8 GSM8K exemplars), both fixed (``core.exemplars``); or ``pool``: ``num_shots`` solved problems drawn
+  from a PROBLEMS shard set, deterministically per (seed, problem_id). Generation stops at the next
+  ``\\n\\nProblem:``.
 - ``chat``: the tokenizer's chat template with the problem as the user message (instruct models).
+
+The prompt a sample was generated with is stored in its SAMPLES row (``prompt``) and travels on: a
+Math-Shepherd rollout continues exactly ``prompt + the sample's text up to the step``, STEP_LABELS rows keep
+it, and the PRM and ORM read ``prompt`` + steps (``sample_prompt`` gives the plain prompt for rows without
+one, e.g. label sets ingested from PRM800K). SSFT and the generator phases of sequential training train the
+plain format (the format of the fine-tuned generator); Liu et al.'s verifier reads its own fixed template,
+which quotes the problem, whatever prompt produced the solution.
 
 Verifier (Liu et al. SCR evaluator): ``Here is a math problem: {P}. Here is a candidate solution: {X}.
 The above candidate solution is`` followed by the label token `` correct`` / `` incorrect``.
 
-PRM (Math-Shepherd style): the plain prompt, then each step followed by a step tag token; the PRM's
+PRM (Math-Shepherd style): the generation prompt, then each step followed by a step tag token; the PRM's
 prediction for step i is read from the logits AT the i-th tag token (over the two label tokens). Inputs are
 built from token ids (``encode_prm``) so the tag positions are exact whatever the tokenizer merges.
 """
@@ -21,7 +30,9 @@ import hashlib
 import random
 from typing import Literal, Sequence
 
-from mathray.config import StrictModel
+from mathray.config import StrictModel, knob
+
+from mathray.core.exemplars import FIXED_SHOTS
 
 PLAIN_TEMPLATE = "Problem: {problem}\nSolution:"
 FEW_SHOT_SEPARATOR = "\n\n"
@@ -36,8 +47,10 @@ PRM_LABELS = (" +", " -")                      # (good step, bad step) label str
 
 class PromptConfig(StrictModel):
     format: Literal["plain", "few_shot", "chat"] = "plain"
-    num_shots: int = 4
-    exemplar_pool: str | None = None   # PROBLEMS shards whose reference_solution are the exemplars
+    shots: Literal["pool", "minerva_math", "gsm8k_cot"] = "pool"   # few_shot: where the exemplars come from
+    num_shots: int = 4                 # pool: exemplars per prompt (the fixed sets use all of theirs)
+    # pool: PROBLEMS shards whose reference_solution are the exemplars (its content is in the lineage)
+    exemplar_pool: str | None = knob(None)
     seed: int = 0
 
 
@@ -74,12 +87,20 @@ def build_prompt(problem: str, problem_id: str, cfg: PromptConfig, pool: Sequenc
     if cfg.format == "plain":
         return plain_prompt(problem)
     if cfg.format == "few_shot":
+        if cfg.shots != "pool":
+            return few_shot_prompt(problem, FIXED_SHOTS[cfg.shots])
         if not pool:
-            raise ValueError("few_shot prompts need an exemplar pool (prompt.exemplar_pool)")
+            raise ValueError("few_shot prompts with shots=pool need an exemplar pool (prompt.exemplar_pool)")
         return few_shot_prompt(problem, pick_exemplars(pool, cfg.num_shots, problem_id, cfg.seed))
     if tokenizer is None:
         raise ValueError("chat prompts need the model's tokenizer")
     return chat_prompt(problem, tokenizer)
+
+
+def sample_prompt(row: dict) -> str:
+    """The prompt a SAMPLES or STEP_LABELS row's solution was generated with: its ``prompt``, else the plain
+    prompt of its problem (rows from data sets, or written before prompts were stored)."""
+    return row.get("prompt") or plain_prompt(row["problem"])
 
 
 def prompt_hash(prompt: str) -> str:
@@ -106,14 +127,15 @@ def single_token_id(tokenizer, text: str) -> int:
     return ids[0]
 
 
-def encode_prm(tokenizer, problem: str, steps: Sequence[str],
+def encode_prm(tokenizer, prompt: str, steps: Sequence[str],
                tag_id: int | Sequence[int]) -> tuple[list[int], list[int]]:
-    """Token ids of ``plain_prompt(problem)`` + each step followed by the tag, and the positions of the tags.
+    """Token ids of ``prompt`` (the generation prompt: ``sample_prompt(row)``) + each step followed by the tag,
+    and the positions of the tags.
     ``tag_id`` is one id or the ids of a multi-token tag (``labels.LabelTokens.step_tag``); a tag's position
     is that of its LAST token. Step i's score is read from the logits at ``positions[i]`` (and trained
     there)."""
     tag = [tag_id] if isinstance(tag_id, int) else list(tag_id)
-    ids = tokenizer.encode(plain_prompt(problem), add_special_tokens=False)
+    ids = tokenizer.encode(prompt, add_special_tokens=False)
     positions = []
     for i, step in enumerate(steps):
         ids += tokenizer.encode((" " if i == 0 else "\n") + step.strip(), add_special_tokens=False)
@@ -122,9 +144,9 @@ def encode_prm(tokenizer, problem: str, steps: Sequence[str],
     return ids, positions
 
 
-def encode_orm(tokenizer, problem: str, solution: str, tag_id: int | Sequence[int]) -> tuple[list[int], int]:
+def encode_orm(tokenizer, prompt: str, solution: str, tag_id: int | Sequence[int]) -> tuple[list[int], int]:
     """ORM input (Lightman et al.'s outcome reward model, the PRM's format with outcome supervision): the
-    plain prompt, the whole solution, one step tag; the outcome score is read at that tag over
+    generation prompt, the whole solution, one step tag; the outcome score is read at that tag over
     ``PRM_LABELS``, exactly as a PRM step score is. Returns (ids, tag position)."""
-    ids, positions = encode_prm(tokenizer, problem, [solution], tag_id)
+    ids, positions = encode_prm(tokenizer, prompt, [solution], tag_id)
     return ids, positions[0]

@@ -34,6 +34,7 @@ SAMPLES = pa.schema([
     pa.field("problem", pa.string(), nullable=False),
     pa.field("reference_answer", pa.string(), nullable=False),
     pa.field("prompt_hash", pa.string(), nullable=False),
+    pa.field("prompt", pa.string()),                       # the exact prompt (core.prompts.sample_prompt)
     pa.field("text", pa.string(), nullable=False),         # the generated solution (without the prompt)
     pa.field("answer", pa.string()),                       # extracted final answer; null: none found
     pa.field("is_correct", pa.bool_(), nullable=False),
@@ -59,6 +60,7 @@ STEP_LABELS = pa.schema([
     pa.field("tokens_generated", pa.int64()),
     pa.field("metadata", pa.string()),
     pa.field("first_error_step", pa.int32()),                        # first step labelled 0; null: none (or unknown)
+    pa.field("prompt", pa.string()),                                 # the solution's generation prompt; null: plain
 ])
 
 SCORES = pa.schema([

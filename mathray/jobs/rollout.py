@@ -13,8 +13,9 @@ K completions of a prefix. (The previous design ran synchronous rounds, one ``ll
 over every unfinished solution, graded in the actor: each round waited for its slowest rollout and the
 engine idled while the actor graded; ``benchmarks/shepherd.py`` keeps it as the baseline.)
 
-Rollout prompt = ``plain_prompt(problem) + completion(prefix) + "\\n"`` (the generator's format: the
-completer continues with the next step). A completion counts as correct when ``prefix + "\\n" +
+Rollout prompt = the sample's generation prompt (``prompts.sample_prompt``: plain, few-shot or chat) + its
+text up to the end of the step + ``"\\n"``: exactly what the generator had produced there, so the completer
+continues with the next step in the sample's own format; output rows keep the prompt. A completion counts as correct when ``prefix + "\\n" +
 completion`` grades correct against the reference and it finished (``length`` counts as wrong). Each prefix
 has its own sampling seed, a function of (seed, problem_id, sample_id, step): a prefix's rollouts are the
 same whichever mode, batch or order asks for it, so re-runs and the two modes are comparable.
@@ -41,7 +42,7 @@ from mathray.core import schemas
 from mathray.config import StrictModel, knob
 from mathray.runtime.engine import EngineConfig, build_llm, refusal_errors
 from mathray.runtime.models import model_fingerprint
-from mathray.core.prompts import STOP_STRINGS, completion, plain_prompt
+from mathray.core.prompts import STOP_STRINGS, sample_prompt
 from mathray.core.shepherd import LABEL_SOURCE, SearchQueue, make_search
 from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, with_source
 from mathray.core.steps import prefix_text, split_steps
@@ -124,8 +125,10 @@ def prefix_seed(seed: int, problem_id: str, sample_id: int, step: int, k: int) -
     return int.from_bytes(digest[:4], "big") % (2**31 - k)   # children use seed + index
 
 
-def rollout_prompt(problem: str, text: str, steps, i: int) -> str:
-    return plain_prompt(problem) + completion(prefix_text(text, steps, i)) + "\n"
+def rollout_prompt(prompt: str, text: str, steps, i: int) -> str:
+    """The sample's own prompt and its text up to the end of step i, then a newline: exactly what the
+    generator had produced at that point, so the completer continues its solution in its format."""
+    return prompt + prefix_text(text, steps, i) + "\n"
 
 
 def cache_counters(llm) -> dict[str, int]:
@@ -207,7 +210,7 @@ class RolloutLabeler:
                     r = rows[j]
                     rid = f"{call}-{j}-{i}"
                     try:
-                        engine.add_request(rid, rollout_prompt(r["problem"], r["text"], all_steps[j], i),
+                        engine.add_request(rid, rollout_prompt(sample_prompt(r), r["text"], all_steps[j], i),
                                            self._params(r, i))
                     except refusals as e:   # e.g. a prefix longer than max_model_len
                         refused[j] = f"engine refused the prompt: {e}"
@@ -262,6 +265,7 @@ class RolloutLabeler:
                     "free_last_step": s.final_grade is not None, "unfinished_rollouts": unfinished[j],
                     "monotone_assumed": cfg.mode == "first-error", "batch": batch_info}
             out.append({"problem_id": r["problem_id"], "sample_id": r["sample_id"], "problem": r["problem"],
+                        "prompt": sample_prompt(r),
                         "steps": [st.text for st in steps], "hard_labels": lab.hard, "soft_labels": lab.soft,
                         "label_source": LABEL_SOURCE[cfg.mode], "rollouts": lab.rollouts,
                         "tokens_generated": tokens[j], "first_error_step": lab.first_error,

@@ -106,11 +106,12 @@ def grade_sample(text: str, reference: str, finish_reason: str) -> tuple[str | N
     return result.answer, bool(result.is_correct), str(result.reason)
 
 
-def sample_row(src: dict, sample_id: int, out, *, prompt_hash: str, num_prompt_tokens: int, generator: str,
+def sample_row(src: dict, sample_id: int, out, *, prompt: str, num_prompt_tokens: int, generator: str,
                params_hash: str, seed: int) -> dict:
     """One SAMPLES row (ungraded) from a vLLM ``CompletionOutput``."""
     return {"problem_id": src["problem_id"], "sample_id": sample_id, "problem": src["problem"],
-            "reference_answer": src["answer"], "prompt_hash": prompt_hash, "text": out.text,
+            "reference_answer": src["answer"], "prompt_hash": prompts.prompt_hash(prompt),
+            "prompt": prompt, "text": out.text,
             "answer": None, "is_correct": None, "grade_reason": None,
             "num_prompt_tokens": num_prompt_tokens, "num_output_tokens": len(out.token_ids),
             "finish_reason": "length" if out.finish_reason == "length" else "stop",
@@ -222,7 +223,8 @@ class SampleEngine:
         self.pool = self._exemplar_pool()
 
     def _exemplar_pool(self) -> list[dict]:
-        if self.cfg.prompt.format != "few_shot" or not self.cfg.prompt.exemplar_pool:
+        p = self.cfg.prompt
+        if p.format != "few_shot" or p.shots != "pool" or not p.exemplar_pool:
             return []
         from mathray.runtime.storage import ShardStore
 
@@ -242,7 +244,7 @@ class SampleEngine:
         n_total = num_samples(s)
         rows_mode = SAMPLE_INDEX in batch.column_names
         shared = request_params(s)
-        out, requests = [], []   # requests: (src row, prompt hash, prompt ids, first sample id, n, seed)
+        out, requests = [], []   # requests: (src row, prompt, prompt ids, first sample id, n, seed)
         for row in batch.to_pylist():
             if is_quarantined(row):
                 out.append(row)
@@ -258,15 +260,15 @@ class SampleEngine:
             seed = problem_seed(s.seed, row["problem_id"])
             first = row[SAMPLE_INDEX] if rows_mode else 0
             n = 1 if rows_mode else n_total
-            requests.append((row, prompts.prompt_hash(prompt), ids, first, n, seed + first))
-        for (row, phash, ids, first, n, seed), result in zip(requests, self._generate(requests, shared)):
+            requests.append((row, prompt, ids, first, n, seed + first))
+        for (row, prompt, ids, first, n, seed), result in zip(requests, self._generate(requests, shared)):
             if isinstance(result, str):
                 out.append(quarantined(row, result))
                 continue
             for i, completion_out in enumerate(result.outputs):
                 # vLLM seeds child i of an n-request with seed + i (v1 parallel_sampling)
                 out.append(with_source(sample_row(
-                    row, first + completion_out.index, completion_out, prompt_hash=phash,
+                    row, first + completion_out.index, completion_out, prompt=prompt,
                     num_prompt_tokens=len(ids), generator=self.generator, params_hash=self.params_hash,
                     seed=seed + completion_out.index), row, n_total))
         return rows_to_table(out, schemas.SAMPLES)
@@ -308,6 +310,9 @@ SAMPLE = StageSpec(
     job="sample", input_schema=schemas.PROBLEMS, output_schema=schemas.SAMPLES,
     input_key=("problem_id",), output_key=("problem_id", "sample_id"), actor=SampleEngine, pool=sample_pool,
     device=lambda cfg: cfg.engine.device, models=lambda cfg: {"generator": cfg.engine.model},
+    shard_sets=lambda cfg: ({"exemplar_pool": cfg.prompt.exemplar_pool}
+                            if cfg.prompt.format == "few_shot" and cfg.prompt.shots == "pool" and cfg.prompt.exemplar_pool
+                            else {}),
     stats=shard_stats, before_actor=replicate_for_rows_mode, after_actor=grade_after_engine)
 
 

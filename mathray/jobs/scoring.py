@@ -156,14 +156,16 @@ class Scorer:
             if len(out["verifier"]) > limit:
                 return None, f"verifier input of {len(out['verifier'])} tokens > max_length {limit}"
         if self.orm:
-            out["orm"] = prompts.encode_orm(self.orm.tok, row["problem"], row["text"], self.orm.labels.step_tag)
+            out["orm"] = prompts.encode_orm(self.orm.tok, prompts.sample_prompt(row), row["text"],
+                                            self.orm.labels.step_tag)
             if len(out["orm"][0]) > limit:
                 return None, f"ORM input of {len(out['orm'][0])} tokens > max_length {limit}"
         if self.prm:
             steps = step_texts(row["text"], self.cfg.step_format)
             if not steps:
                 return None, "no step found in the solution for the PRM"
-            out["prm"] = prompts.encode_prm(self.prm.tok, row["problem"], steps, self.prm.labels.step_tag)
+            out["prm"] = prompts.encode_prm(self.prm.tok, prompts.sample_prompt(row), steps,
+                                            self.prm.labels.step_tag)
             if len(out["prm"][0]) > limit:
                 return None, f"PRM input of {len(out['prm'][0])} tokens > max_length {limit}"
         return out, None

@@ -47,6 +47,8 @@ class StageSpec:
     models: Callable[[Any], dict[str, str]]     # cfg -> {name: model URI}, checked and fingerprinted
     stats: Callable[[pa.Table], dict]           # per committed shard, in the commit task; stored in its marker
     # (cfg, ds) -> ds: map steps only (a shard's rows must stay in one block: runtime.stage)
+    # cfg -> {name: URI} of shard sets read besides the input (e.g. few-shot exemplars): in the lineage
+    shard_sets: Callable[[Any], dict[str, str]] | None = None
     before_actor: Callable[[Any, Any], Any] | None = None   # e.g. replicate rows
     after_actor: Callable[[Any, Any], Any] | None = None    # e.g. grading tasks
 
@@ -59,6 +61,8 @@ def stage_lineage(spec: StageSpec, cfg) -> "Lineage":
     from mathray.runtime.storage import ShardStore
 
     inputs = {"input": shard_set_fingerprint(ShardStore(cfg.input, verify=cfg.verify_inputs))}
+    for name, uri in (spec.shard_sets(cfg) if spec.shard_sets else {}).items():
+        inputs[name] = shard_set_fingerprint(ShardStore(uri, verify=cfg.verify_inputs))
     for name, uri in spec.models(cfg).items():
         check_model(uri)
         inputs[name] = model_fingerprint(uri)

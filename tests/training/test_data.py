@@ -87,15 +87,15 @@ def test_pair_examples_for_margin_and_generator():
 
 def test_prm_example_labels_at_tags_and_truncation():
     steps, labels = ["s1", "s2", "s3"], [1, 1, 0]
-    ex = data.prm_example(TOK, "P", steps, labels, [1.0, 0.5, 0.0], TAG, max_len=1000)
-    ids, positions = prompts.encode_prm(TOK, "P", steps, TAG)
+    ex = data.prm_example(TOK, prompts.plain_prompt("P"), steps, labels, [1.0, 0.5, 0.0], TAG, max_len=1000)
+    ids, positions = prompts.encode_prm(TOK, prompts.plain_prompt("P"), steps, TAG)
     assert ex["input_ids"] == ids and ex["tag_positions"] == positions
     assert [ex["input_ids"][p] for p in positions] == [TAG] * 3
-    cut = data.prm_example(TOK, "P", steps, labels, None, TAG, max_len=positions[1] + 1)
+    cut = data.prm_example(TOK, prompts.plain_prompt("P"), steps, labels, None, TAG, max_len=positions[1] + 1)
     assert cut["tag_positions"] == positions[:2] and cut["hard_labels"] == [1, 1]
     assert len(cut["input_ids"]) == positions[1] + 1
     with pytest.raises(ValueError):
-        data.prm_example(TOK, "P", steps, [1], None, TAG, 1000)
+        data.prm_example(TOK, prompts.plain_prompt("P"), steps, [1], None, TAG, 1000)
 
 
 def test_prm_examples_soft_needs_soft_labels():

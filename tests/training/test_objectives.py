@@ -34,8 +34,8 @@ def test_prm_target_positions_are_the_scored_positions(tokenizer):
     tag = prompts.single_token_id(tokenizer, prompts.STEP_TAG)
     labels = tuple(prompts.single_token_id(tokenizer, s) for s in prompts.PRM_LABELS)
     steps, hard = ["3 * 4 = 12", "12 + 5 = 17", "17 - 2 = 16", "The answer is \\boxed{16}."], [1, 0, 1, 0]
-    ex = data.prm_example(tokenizer, "Compute 3 * 4 + 5 - 2.", steps, hard, None, tag, max_len=512)
-    ids, positions = prompts.encode_prm(tokenizer, "Compute 3 * 4 + 5 - 2.", steps, tag)
+    ex = data.prm_example(tokenizer, prompts.plain_prompt("Compute 3 * 4 + 5 - 2."), steps, hard, None, tag, max_len=512)
+    ids, positions = prompts.encode_prm(tokenizer, prompts.plain_prompt("Compute 3 * 4 + 5 - 2."), steps, tag)
     assert ex["input_ids"] == ids and ex["tag_positions"] == positions
     assert all(ids[p] == tag for p in positions)
 
@@ -63,8 +63,8 @@ def test_prm_target_positions_are_the_scored_positions(tokenizer):
 def test_prm_alignment_survives_right_padding(tokenizer):
     tag = prompts.single_token_id(tokenizer, prompts.STEP_TAG)
     labels = tuple(prompts.single_token_id(tokenizer, s) for s in prompts.PRM_LABELS)
-    short = data.prm_example(tokenizer, "What is 2 + 2?", ["2 + 2 = 4"], [1], None, tag, 512)
-    long = data.prm_example(tokenizer, "Compute 9 * 9 - 1.", ["9 * 9 = 81", "81 - 1 = 80"], [1, 1], None, tag, 512)
+    short = data.prm_example(tokenizer, prompts.plain_prompt("What is 2 + 2?"), ["2 + 2 = 4"], [1], None, tag, 512)
+    long = data.prm_example(tokenizer, prompts.plain_prompt("Compute 9 * 9 - 1."), ["9 * 9 = 81", "81 - 1 = 80"], [1, 1], None, tag, 512)
     model = FixedLogits(2, len(long["input_ids"]), len(tokenizer))
     loss, _ = objectives.prm_loss(model, [short, long], labels, pad_id=0, device="cpu")
     loss.backward()

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 import torch
 
-from mathray.core import readout
+from mathray.core import prompts, readout
 from mathray.core.labels import LabelSettings, load_labels, resolve_labels
 from mathray.core.steps import step_texts
 from mathray.jobs.scoring import Scorer, ScorerConfig
@@ -81,7 +81,7 @@ def test_trained_scores_equal_scored_scores(qwen_vocab_model, train_data, tmp_pa
                     assert got["verifier_score"] == pytest.approx(readout.positive_prob(two_way)[0].item(), abs=1e-4)
                 else:
                     steps = step_texts(row["text"], "auto")
-                    ex = data.prm_example(tok, row["problem"], steps, [1] * len(steps), None, ids.step_tag, 1024)
+                    ex = data.prm_example(tok, prompts.plain_prompt(row["problem"]), steps, [1] * len(steps), None, ids.step_tag, 1024)
                     two_way, _ = objectives.step_two_way(model, [ex], ids.prm, tok.pad_token_id, "cpu")
                     assert got["step_scores"] == pytest.approx(readout.positive_prob(two_way).tolist(), abs=1e-4)
 

@@ -11,7 +11,8 @@ and generates from there), so the loss boundary is exact.
   ``verifier_candidates`` balances correct and incorrect candidates per problem; ``candidate_pairs`` builds
   (correct, incorrect) pairs of one problem for cls-margin and L_seq. A problem with only correct or only
   incorrect samples gives candidates (xent keeps it) but no pair (margin cannot use it); both are counted.
-- PRM: ``prompts.encode_prm`` ids with labels only at the step-tag positions.
+- PRM: ``prompts.encode_prm`` ids (the row's generation prompt, ``prompts.sample_prompt``, then the tagged steps)
+  with labels only at the step-tag positions.
 - ORM (Lightman et al.'s outcome reward model): ``prompts.encode_orm`` (the PRM format, the whole solution as
   one step), label ``is_correct`` at that single tag; the same example layout as a PRM example.
 
@@ -26,7 +27,7 @@ import random
 from collections import defaultdict
 from typing import Callable, Iterable, Sequence
 
-from mathray.core.prompts import completion, encode_orm, encode_prm, encode_verifier, plain_prompt
+from mathray.core.prompts import completion, encode_orm, encode_prm, encode_verifier, plain_prompt, sample_prompt
 
 SAMPLE_FIELDS = ("problem_id", "problem", "text", "is_correct")
 STEP_FIELDS = ("problem", "steps", "hard_labels")
@@ -225,14 +226,14 @@ def generator_pair_examples(tokenizer, rows: Sequence[dict], per_problem: int, m
         tokenizer, r["problem"], r["text"], max_len, eos_id))
 
 
-def prm_example(tokenizer, problem: str, steps: Sequence[str], hard_labels: Sequence[int],
+def prm_example(tokenizer, prompt: str, steps: Sequence[str], hard_labels: Sequence[int],
                 soft_labels: Sequence[float] | None, tag_id: int | Sequence[int], max_len: int) -> dict | None:
     """``{input_ids, tag_positions, hard_labels, soft_labels}`` from ``encode_prm``; steps whose tag falls
     beyond ``max_len`` are dropped (with their labels). None when no step fits."""
     if len(hard_labels) != len(steps) or (soft_labels is not None and len(soft_labels) != len(steps)):
         raise ValueError(f"{len(steps)} steps but {len(hard_labels)} hard / "
                          f"{None if soft_labels is None else len(soft_labels)} soft labels")
-    ids, positions = encode_prm(tokenizer, problem, steps, tag_id)
+    ids, positions = encode_prm(tokenizer, prompt, steps, tag_id)
     keep = sum(1 for p in positions if p < max_len)
     if keep == 0:
         return None
@@ -255,7 +256,7 @@ def prm_examples(tokenizer, rows: Iterable[dict], tag_id: int | Sequence[int], m
             stats["skipped_no_soft_labels"] += 1
             continue
         try:
-            ex = prm_example(tokenizer, row["problem"], row["steps"], row["hard_labels"],
+            ex = prm_example(tokenizer, sample_prompt(row), row["steps"], row["hard_labels"],
                              soft if targets == "soft" else None, tag_id, max_len)
         except ValueError:
             stats["skipped_label_count_mismatch"] += 1
@@ -267,11 +268,11 @@ def prm_examples(tokenizer, rows: Iterable[dict], tag_id: int | Sequence[int], m
     return out, dict(stats)
 
 
-def orm_example(tokenizer, problem: str, solution: str, is_correct: bool, tag_id: int | Sequence[int],
+def orm_example(tokenizer, prompt: str, solution: str, is_correct: bool, tag_id: int | Sequence[int],
                 max_len: int) -> dict | None:
     """A PRM-layout example from ``encode_orm``: one tag after the whole solution, hard label ``is_correct``;
     None when the tag falls beyond ``max_len`` (cutting the solution would change what is graded)."""
-    ids, pos = encode_orm(tokenizer, problem, solution, tag_id)
+    ids, pos = encode_orm(tokenizer, prompt, solution, tag_id)
     if len(ids) > max_len:
         return None
     return {"input_ids": ids, "tag_positions": [pos], "hard_labels": [int(bool(is_correct))], "soft_labels": None}
@@ -283,7 +284,7 @@ def orm_examples(tokenizer, rows: Sequence[dict], tag_id: int | Sequence[int], p
     chosen, stats = verifier_candidates(rows, per_problem, seed)
     out = []
     for r in chosen:
-        ex = orm_example(tokenizer, r["problem"], r["text"], r["is_correct"], tag_id, max_len)
+        ex = orm_example(tokenizer, sample_prompt(r), r["text"], r["is_correct"], tag_id, max_len)
         if ex is None:
             stats["skipped_too_long"] = stats.get("skipped_too_long", 0) + 1
         else:
