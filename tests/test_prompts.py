@@ -55,3 +55,25 @@ def test_encode_prm_tag_positions():
     assert [ids[p] for p in pos] == [CharTokenizer.TAG] * 2
     text = "".join(chr(i) if i != CharTokenizer.TAG else "|" for i in ids)
     assert text == "Problem: P\nSolution: a=1|\nb=2|"
+
+
+@pytest.mark.parametrize("shots,n,answers", [("minerva_math", 4, ["[2,5)", "24", "16", "-\\frac{2}{3}"]),
+                                              ("gsm8k_cot", 8, ["6", "5", "39", "8", "9", "29", "33", "8"])])
+def test_fixed_few_shot_sets(shots, n, answers):
+    """Minerva's 4 MATH and Wei et al.'s 8 GSM8K exemplars, in the plain layout; each exemplar's solution grades
+    correct against its own answer (the grader reads both closing formats)."""
+    from mathray.core.exemplars import FIXED_SHOTS
+    from mathray.grading import grade
+
+    cfg = prompts.PromptConfig(format="few_shot", shots=shots)
+    p = prompts.build_prompt("What is 1 + 1?", "x", cfg)
+    assert p.count("Problem:") == n + 1 and p.endswith("\n\nProblem: What is 1 + 1?\nSolution:")
+    assert p == prompts.build_prompt("What is 1 + 1?", "y", cfg)          # fixed: the same for every problem
+    for ex, answer in zip(FIXED_SHOTS[shots], answers, strict=True):
+        assert grade(ex["reference_solution"], answer).is_correct, ex["reference_solution"][-80:]
+
+
+def test_sample_prompt_falls_back_to_plain():
+    assert prompts.sample_prompt({"problem": "P", "prompt": "few-shot text"}) == "few-shot text"
+    assert prompts.sample_prompt({"problem": "P", "prompt": None}) == prompts.plain_prompt("P")
+    assert prompts.sample_prompt({"problem": "P"}) == prompts.plain_prompt("P")
