@@ -10,7 +10,7 @@ from mathray.config import load_config
 from mathray.runtime.engine import EngineConfig
 from mathray.jobs.ingest import load_math_shepherd
 from mathray.jobs.rollout import LabelingConfig
-from mathray.jobs.labeling import EXPORT_NAME, ShepherdConfig, run_shepherd
+from mathray.jobs.labeling import EXPORT_NAME, KEY, ShepherdConfig, run_shepherd
 from mathray.runtime.storage import ShardStore, read_bytes, shard_name
 from mathray.core.toy import ToyTaskConfig, generate_problems, inject_error
 
@@ -126,3 +126,110 @@ def test_shipped_config_and_bad_config():
     assert cfg.labeling.mode == "first-error" and cfg.engine.device == "cpu"
     with pytest.raises(ValueError, match="greedy"):
         LabelingConfig(temperature=0.0, k=4)
+
+
+# -- fault matrix: the engine actor killed, the driver SIGKILLed, a prompt the engine refuses ------------------
+FAULT_SHARDS = 4
+
+
+@pytest.fixture(scope="module")
+def fault_samples(tmp_path_factory):
+    """4 SAMPLES shards of one problem each (its reference solution and an injected-error one); shard 3 adds a
+    wrong solution whose first step is ~1800 tokens, so every rollout prompt of it exceeds max_model_len."""
+    store = ShardStore(str(tmp_path_factory.mktemp("fault_samples")))
+    rng = random.Random(1)
+    for s, p in enumerate(generate_problems(ToyTaskConfig(seed=5, num_train=FAULT_SHARDS, num_test=0), "train")):
+        lines = p["reference_solution"].split("\n")
+        wrong = inject_error(lines, rng.randrange(len(lines) - 1), rng)
+        rows = [sample_row(p, 0, p["reference_solution"], p["answer"], True),
+                sample_row(p, 1, "\n".join(wrong), wrong[-1].split("{")[1].split("}")[0], False)]
+        if s == 3:
+            rows.append(sample_row(p, 2, "1 + 1 = 2, " * 200 + "\n" + "\n".join(wrong[1:]), "0", False))
+        store.commit_shard(shard_name(s), schemas.to_table(rows, schemas.SAMPLES))
+    store.write_manifest()
+    return store
+
+
+def _fault_cfg(samples: ShardStore, out: str, model_dir) -> ShepherdConfig:
+    cfg = _cfg(samples, out, model_dir, "first-error")
+    cfg.engine.batch_size = 1    # one solution per engine call: shards commit one by one
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def fault_reference(ray_cluster, tiny_model_dir, fault_samples, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("shepherd_reference") / "labels")
+    return out, run_shepherd(_fault_cfg(fault_samples, out, tiny_model_dir))
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.faults
+def test_a_prompt_the_engine_refuses_is_quarantined_and_the_job_continues(fault_reference):
+    out, summary = fault_reference
+    assert summary.stage.complete and summary.stage.shards_committed == FAULT_SHARDS
+    q = ShardStore(out).read_all_quarantine().to_pylist()
+    assert len(q) == 1 and q[0]["reason"].startswith("engine refused the prompt: ") and "512" in q[0]["reason"]
+    assert json.loads(q[0]["raw"])["sample_id"] == 2
+    assert len(ShardStore(out).read_all()) == 2 * FAULT_SHARDS
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.faults
+def test_engine_actor_killed_mid_run_labels_exactly(ray_cluster, fault_reference, tiny_model_dir, fault_samples,
+                                                     tmp_path):
+    import threading
+    import time
+
+    import ray
+    from helpers.faults import assert_same_rows
+    from helpers.sampling_engines import REGISTRY, EngineRegistry
+    from helpers.stage_actors import ObservableLabeler
+
+    from mathray.jobs.labeling import SHEPHERD
+    from mathray.runtime.spec import run_spec
+
+    registry = EngineRegistry.options(name=REGISTRY).remote(0.5)
+    out, seen = str(tmp_path / "labels"), {}
+
+    def kill_after_first_batch():
+        deadline = time.time() + 300
+        while time.time() < deadline and not seen:
+            if ray.get(registry.state.remote())["calls"] >= 1:
+                seen["committed_at_kill"] = len(ShardStore(out).committed())
+                ray.kill(ray.get(registry.latest.remote()), no_restart=False)
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_after_first_batch)
+    killer.start()
+    try:
+        summary = run_spec(SHEPHERD, _fault_cfg(fault_samples, out, tiny_model_dir), actor=ObservableLabeler)
+    finally:
+        killer.join()
+        state = ray.get(registry.state.remote())
+        ray.kill(registry)
+    assert seen["committed_at_kill"] < FAULT_SHARDS and state["registered"] >= 2   # killed mid-run, restarted
+    assert summary.complete
+    assert_same_rows(out, fault_reference[0], KEY, drop=("metadata",))
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.faults
+def test_driver_killed_then_rerun_labels_exactly(ray_cluster, fault_reference, tiny_model_dir, fault_samples,
+                                                 tmp_path):
+    from helpers.faults import assert_same_rows, driver_env, finish, kill_once_committed, start, write_config
+
+    out = str(tmp_path / "labels")
+    cfg_file = write_config(_fault_cfg(fault_samples, out, tiny_model_dir), tmp_path / "shepherd.yaml")
+    env = driver_env(ray_cluster, MATHRAY_TEST_PAUSE_S="2")
+    store = ShardStore(out)
+    at_kill = kill_once_committed(start(["tests/helpers/pausing_job.py", "shepherd", "--config", str(cfg_file)], env),
+                                  store, FAULT_SHARDS)
+    assert 1 <= at_kill < FAULT_SHARDS, f"the kill did not land mid-run ({at_kill} shards committed)"
+    before = {n: c.sha256 for n, c in store.committed().items()}
+    log = finish(start(["-m", "rayjobs.shepherd", "--config", str(cfg_file)], env))
+    assert f"{len(before)} already committed, {FAULT_SHARDS - len(before)} committed now" in log
+    assert all(store.committed()[n].sha256 == sha for n, sha in before.items())   # committed work untouched
+    assert_same_rows(out, fault_reference[0], KEY, drop=("metadata",))

@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 import yaml
+from helpers.faults import assert_same_rows
 
 from mathray.core import schemas
 from mathray.runtime.engine import EngineConfig
@@ -30,6 +31,7 @@ from mathray.runtime.storage import ShardStore, shard_name
 
 REPO = Path(__file__).resolve().parents[1]
 N, PROBLEMS, SHARDS = 4, 20, 5
+KEY = ("problem_id", "sample_id")
 
 
 # -- pure parts -----------------------------------------------------------------------------------------
@@ -162,6 +164,7 @@ def test_end_to_end_20_problems_give_80_graded_rows(reference_run, tiny_model):
 
 @pytest.mark.slow
 @pytest.mark.cluster
+@pytest.mark.faults
 def test_engine_actor_killed_mid_run_still_80_rows(reference_run, ray_cluster, tiny_model, problems, tmp_path):
     import ray
     from helpers.sampling_engines import REGISTRY, EngineRegistry, RegisteringEngine
@@ -190,11 +193,11 @@ def test_engine_actor_killed_mid_run_still_80_rows(reference_run, ray_cluster, t
     rows = ShardStore(out).read_all().to_pylist()
     assert len(rows) == len({(r["problem_id"], r["sample_id"]) for r in rows}) == PROBLEMS * N
     assert summary.samples == PROBLEMS * N
-    assert _texts(out) == _texts(reference_run[0])
+    assert_same_rows(out, reference_run[0], KEY)
 
 
 def _run_job(cfg_file: Path, env: dict, pausing: bool = False) -> subprocess.Popen:
-    entry = [str(REPO / "tests" / "helpers" / "pausing_sample_job.py")] if pausing else ["-m", "rayjobs.sample"]
+    entry = [str(REPO / "tests" / "helpers" / "pausing_job.py"), "sample"] if pausing else ["-m", "rayjobs.sample"]
     return subprocess.Popen([sys.executable, *entry, "--config", str(cfg_file)], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -250,6 +253,7 @@ def driver_killed_run(ray_cluster, tiny_model, problems, tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.cluster
+@pytest.mark.faults
 def test_driver_killed_then_rerun_keeps_committed_shards(driver_killed_run, reference_run):
     out, before, log, first_log = driver_killed_run
     assert 1 <= len(before) < SHARDS, f"kill did not land mid-run: {len(before)} shards committed"
@@ -263,6 +267,7 @@ def test_driver_killed_then_rerun_keeps_committed_shards(driver_killed_run, refe
     rows = ShardStore(out).read_all().to_pylist()
     keys = sorted((r["problem_id"], r["sample_id"]) for r in rows)
     assert keys == sorted(_texts(reference_run[0])) and len(keys) == len(set(keys)) == PROBLEMS * N
+    assert_same_rows(out, reference_run[0], KEY)
 
 
 @pytest.mark.slow
@@ -271,3 +276,35 @@ def test_same_seed_gives_identical_texts(driver_killed_run, reference_run):
     """Two separate runs (another driver process, engine and batch size, resumed across a kill) with the
     same seed give the same text for every (problem_id, sample_id)."""
     assert _texts(driver_killed_run[0]) == _texts(reference_run[0])
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+@pytest.mark.faults
+def test_second_driver_on_the_same_output_refuses_naming_the_first_then_is_a_no_op(ray_cluster, tiny_model, problems,
+                                                                                   reference_run, tmp_path):
+    """A user re-submits while the first job still runs: the second driver refuses (exit 2) with the first
+    one's host and pid and writes nothing; once the first has finished, the same command finds nothing to do;
+    the rows are exactly an uninterrupted run's."""
+    import socket
+
+    from helpers.faults import driver_env, finish, start, write_config
+
+    out = str(tmp_path / "samples")
+    cfg_file = write_config(job_config(tiny_model, problems, out), tmp_path / "sample.yaml")
+    env = driver_env(ray_cluster, MATHRAY_TEST_PAUSE_S="1.5")
+    first = start(["tests/helpers/pausing_job.py", "sample", "--config", str(cfg_file)], env)
+    lease = Path(out, "_lease.json")
+    deadline = time.time() + 120
+    while not lease.exists() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert lease.exists() and first.poll() is None, "the first driver never took the output's lease"
+    second = start(["-m", "rayjobs.sample", "--config", str(cfg_file)], env)
+    refusal = second.communicate(timeout=300)[0]
+    assert second.returncode == 2, refusal[-3000:]
+    assert f"pid {first.pid} on host {socket.gethostname()}" in refusal and "being written by another driver" in refusal
+    finish(first)
+    again = finish(start(["-m", "rayjobs.sample", "--config", str(cfg_file)], env))
+    assert f"{SHARDS} already committed, 0 committed now" in again
+    assert not lease.exists()                                        # released by each driver at its end
+    assert_same_rows(out, reference_run[0], KEY)

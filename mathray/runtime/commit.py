@@ -25,6 +25,7 @@ unless the two writes interleave.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -60,11 +61,20 @@ class CommitTarget:
     lineage: str                        # the run's lineage hash, recorded in every marker
     code_version: str
     stats: Callable[[pa.Table], dict]   # per committed shard, stored in its marker
+    retry_s: float | None = None        # the driver's storage retry window (env.storage_retry_s)
 
 
-def read_shards(batch: pa.Table, uri: str, verify: bool = True) -> pa.Table:
+def use_retry_window(retry_s: float | None) -> None:
+    """Give this worker process the driver's storage retry window (workers may have started before the job
+    set it, e.g. in a long-lived cluster)."""
+    if retry_s is not None:
+        os.environ["MATHRAY_STORAGE_RETRY_S"] = str(retry_s)
+
+
+def read_shards(batch: pa.Table, uri: str, verify: bool = True, retry_s: float | None = None) -> pa.Table:
     """Map task: items ``{"shard": name}`` -> the rows of those input shards, tagged with their origin.
     With ``verify`` each shard's bytes are checked against its commit marker (``ShardStore.verify``)."""
+    use_retry_window(retry_s)
     store = ShardStore(uri, verify=verify)
     tables = []
     for name in batch.column("shard").to_pylist():
@@ -77,6 +87,7 @@ def read_shards(batch: pa.Table, uri: str, verify: bool = True) -> pa.Table:
 
 def commit_blocks(block: pa.Table, target: CommitTarget) -> pa.Table:
     """Map task after the transform: commit every shard in ``block``; one summary row per shard."""
+    use_retry_window(target.retry_s)
     store = ShardStore(target.output_uri)
     names = pc.unique(block.column(SRC_SHARD)).to_pylist()
     rows = [commit_part(store, name, block if len(names) == 1 else

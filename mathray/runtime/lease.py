@@ -59,13 +59,18 @@ class LeaseLost(JobFailed):
 
 def attempt_id() -> str:
     """A name for one writer process's temporary files: host, pid, process start time, random suffix."""
+    return f"{_process_name(os.getpid())}-{uuid.uuid4().hex[:6]}"
+
+
+@functools.lru_cache(maxsize=4)
+def _process_name(pid: int) -> str:
     try:
         import psutil
 
-        born = int(psutil.Process().create_time())
+        born = int(psutil.Process(pid).create_time())
     except ImportError:
         born = int(time.time())
-    return f"{socket.gethostname()}-{os.getpid()}-{born}-{uuid.uuid4().hex[:6]}"
+    return f"{socket.gethostname()}-{pid}-{born}"
 
 
 def attempt_alive(name: str) -> bool:

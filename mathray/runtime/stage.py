@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from mathray.config import code_version, resolved_config
 from mathray.core import schemas
+from mathray.runtime.env import storage_retry_s
 from mathray.runtime.lease import holding_output_lease
 from mathray.runtime.commit import (ALREADY_COMMITTED, COMMITTED, N_OUT, QUARANTINE, RAW, SRC_ROW, SRC_SHARD,
                                     WORKER, CommitTarget, commit_blocks, commit_part, read_shards)
@@ -178,6 +179,29 @@ class StageIncomplete(RuntimeError):
     pass
 
 
+def _storage_cause(exc: BaseException):
+    """The ``StorageUnavailable`` behind a failed task (workers read and commit shards, so an outage reaches the
+    driver wrapped in Ray's task errors), so the job ends with its message naming the endpoint; else None."""
+    from mathray.runtime.retries import StorageUnavailable
+
+    import re
+
+    seen, todo = set(), [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, StorageUnavailable):
+            return e
+        # a worker's exception reaches the driver pickled without its __cause__; its traceback text remains
+        found = re.search(r"StorageUnavailable: (.+)", f"{getattr(e, 'traceback_str', '')}\n{e}")
+        if found:
+            return StorageUnavailable(found.group(1).strip())
+        todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
+    return None
+
+
 @holding_output_lease("output_store")   # one writer per output: taken before any write, released at the end
 def run_stage(
     *,
@@ -218,7 +242,7 @@ def run_stage(
     target = CommitTarget(input_uri=input_store.uri, output_uri=output_store.uri,
                           input_rows={n: inputs[n].rows for n in pending}, output_key=tuple(output_key),
                           output_schema=output_schema, lineage=chash, code_version=version,
-                          stats=shard_stats or (lambda t: {}))
+                          stats=shard_stats or (lambda t: {}), retry_s=storage_retry_s())
     problems: dict[str, str] = {}
 
     def record(row: dict) -> None:
@@ -247,12 +271,16 @@ def run_stage(
         try:
             ds = ray.data.from_items([{"shard": n} for n in work], override_num_blocks=len(work))
             ds = ds.map_batches(read_shards, batch_format="pyarrow", fn_kwargs={"uri": input_store.uri,
-                                                                                  "verify": input_store.verify})
+                                                                                  "verify": input_store.verify,
+                                                                                  "retry_s": storage_retry_s()})
             ds = transform(ds)
             ds = ds.map_batches(commit_blocks, batch_format="pyarrow", fn_kwargs={"target": target})
-            for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-                for row in batch.to_pylist():
-                    record(row)
+            try:
+                for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+                    for row in batch.to_pylist():
+                        record(row)
+            except Exception as e:  # noqa: BLE001 - re-raised, unwrapped when storage is the cause
+                raise _storage_cause(e) or e
         finally:
             ctx.target_max_block_size = saved
     committed = output_store.committed()

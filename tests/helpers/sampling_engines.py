@@ -13,8 +13,11 @@ REGISTRY = "mathray-test-engine-registry"
 
 @ray.remote(num_cpus=0)
 class EngineRegistry:
-    def __init__(self):
-        self.handles, self.calls = [], 0
+    def __init__(self, pause_s: float = 0.3):
+        self.handles, self.calls, self.pause_s = [], 0, pause_s
+
+    def pause(self):
+        return self.pause_s
 
     def register(self, handle):
         self.handles.append(handle)

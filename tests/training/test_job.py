@@ -106,6 +106,7 @@ def test_sequential_margin_three_stages(ray_cluster, tmp_path, tiny_model, train
         assert (tmp_path / "out" / name / "_COMPLETE.json").is_file()
 
 
+@pytest.mark.faults
 def test_killed_worker_restores_from_last_checkpoint(ray_cluster, tmp_path, tiny_model, train_data):
     every, crash = 3, 5
     cfg = job(tmp_path, tiny_model, train_data, "ssft", steps=8, checkpoint_every=every, max_failures=1,
@@ -121,23 +122,113 @@ def test_killed_worker_restores_from_last_checkpoint(ray_cluster, tmp_path, tiny
     assert result.metrics["step"] == 8 and Path(result.final_model, "model.safetensors").is_file()
 
 
-def test_resumed_lora_dropout_run_equals_uninterrupted(ray_cluster, tmp_path, tiny_model, train_data):
-    """Dropout draws from the RNG: equal final weights need the per-rank RNG states restored with the
-    checkpoint, and the data position, optimizer and scheduler too."""
+def lora_job(tmp: Path, tiny_model: str, train_data: dict, **kw) -> TrainJobConfig:
+    """A LoRA-dropout verifier run: dropout draws from the RNG, so equal weights after a resume need the
+    per-rank RNG states restored with the checkpoint (and the data position, optimizer and scheduler)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    return job(tmp, tiny_model, train_data, "verifier", steps=8, checkpoint_every=3,
+               lora={"r": 4, "alpha": 8, "dropout": 0.3}, **{"max_failures": 1, **kw})
+
+
+def final_weights(cfg: TrainJobConfig) -> dict:
     from safetensors.torch import load_file
 
-    def run(sub: str, **kw):
-        cfg = job(tmp_path / sub, tiny_model, train_data, "verifier", steps=8, checkpoint_every=3,
-                  max_failures=1, lora={"r": 4, "alpha": 8, "dropout": 0.3}, **kw)
-        run_training(cfg)
-        return load_file(str(tmp_path / sub / "out" / "final" / "model.safetensors")), steps_of(tmp_path / sub / "steps.jsonl")
+    return load_file(str(Path(cfg.output) / "final" / "model.safetensors"))
 
-    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
-    plain, plain_log = run("a")
-    resumed, resumed_log = run("b", fault={"exit_after_step": 5, "marker": str(tmp_path / "crashed")})
-    assert (tmp_path / "crashed").exists() and len({s["pid"] for s in resumed_log}) == 2
-    by_step = {s["step"]: s["loss"] for s in resumed_log}
-    assert [by_step[s] for s in range(1, 9)] == pytest.approx([s["loss"] for s in plain_log], rel=1e-5)
-    assert plain.keys() == resumed.keys()
-    for k in plain:
-        assert (plain[k] - resumed[k]).abs().max().item() < 1e-6, k
+
+@pytest.fixture(scope="module")
+def lora_reference(ray_cluster, tmp_path_factory, tiny_model, train_data):
+    """The uninterrupted LoRA-dropout run every resumed run must equal."""
+    tmp = tmp_path_factory.mktemp("lora_reference")
+    cfg = lora_job(tmp, tiny_model, train_data)
+    run_training(cfg)
+    return final_weights(cfg), steps_of(tmp / "steps.jsonl")
+
+
+def assert_equal_training(weights: dict, log: list[dict], reference) -> None:
+    """Every step's loss (its last logging: a restored run logs the redone steps again) and the final weights
+    equal the uninterrupted run's."""
+    ref_weights, ref_log = reference
+    by_step = {s["step"]: s["loss"] for s in log}
+    assert [by_step[s] for s in range(1, 9)] == pytest.approx([s["loss"] for s in ref_log], rel=1e-5)
+    assert weights.keys() == ref_weights.keys()
+    for k in weights:
+        assert (weights[k] - ref_weights[k]).abs().max().item() < 1e-6, k
+
+
+@pytest.mark.faults
+def test_resumed_lora_dropout_run_equals_uninterrupted(ray_cluster, tmp_path, tiny_model, train_data, lora_reference):
+    cfg = lora_job(tmp_path, tiny_model, train_data, fault={"exit_after_step": 5, "marker": str(tmp_path / "crashed")})
+    run_training(cfg)
+    log = steps_of(tmp_path / "steps.jsonl")
+    assert (tmp_path / "crashed").exists() and len({s["pid"] for s in log}) == 2
+    assert_equal_training(final_weights(cfg), log, lora_reference)
+
+
+@pytest.mark.faults
+def test_workers_sigkilled_from_outside_rank1_then_rank0_mid_s3_upload_resume_exactly(
+        ray_cluster, tmp_path, tiny_model, train_data, s3_bucket, lora_reference, monkeypatch):
+    """Checkpoints go to S3. Rank 1 is SIGKILLed from outside once the step-3 checkpoint is registered; the
+    restored group redoes steps 4-6 and rank 0 is SIGKILLed in the middle of uploading the step-6 checkpoint
+    (some files in S3, the rest not): the next group restores from step 3 again, never from the partial
+    upload, and the run ends with the uninterrupted run's losses and weights."""
+    import os
+    import signal
+    import threading
+    import time
+
+    import psutil
+    import pyarrow.fs as pafs
+    from helpers.observed_storage import ObservedFS
+
+    from mathray.jobs.training import job as job_module
+
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    real_resolve = job_module.resolve
+
+    def observed(uri):   # Ray Train's storage filesystem, watched (tests/helpers/observed_storage.py)
+        fs, path = real_resolve(uri)
+        return (pafs.PyFileSystem(ObservedFS(fs, str(watch))) if uri.startswith(s3_bucket) else fs), path
+
+    monkeypatch.setattr(job_module, "resolve", observed)
+    cfg = lora_job(tmp_path, tiny_model, train_data, storage=f"{s3_bucket}/ray_train", max_failures=2)
+    log_file, events = tmp_path / "steps.jsonl", {}
+
+    def wait_for(check, what: str, timeout: float = 600):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if (value := check()):
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def killer():
+        try:
+            logged = wait_for(lambda: log_file.exists() and [s for s in steps_of(log_file) if s["step"] >= 5],
+                              "rank 0 to log step 5")
+            rank0 = logged[0]["pid"]
+            rank1 = int((watch / "rank1.pid").read_text())
+            os.kill(rank1, signal.SIGKILL)
+            events["rank1"] = rank1
+            wait_for(lambda: not psutil.pid_exists(rank0), "the failed group's rank 0 to be stopped")
+            (watch / "hold-next-upload").touch()
+            pid, path = wait_for(lambda: (watch / "uploading.pid").exists() and
+                                 (watch / "uploading.pid").read_text().split(" ", 1), "rank 0's held upload")
+            os.kill(int(pid), signal.SIGKILL)
+            events["rank0"], events["upload"] = int(pid), path
+        except BaseException as e:  # noqa: BLE001 - reported by the test thread
+            events["error"] = e
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    run_training(cfg)
+    thread.join(timeout=60)
+    assert "error" not in events, events["error"]
+    assert {"rank0", "rank1"} <= events.keys() and "checkpoint_" in events["upload"]
+    log = steps_of(log_file)
+    groups = list(dict.fromkeys(s["pid"] for s in log))              # rank 0 of each worker group, in order
+    assert len(groups) == 3 and groups[1] == events["rank0"]
+    assert [s["step"] for s in log if s["pid"] == groups[1]][0] == 4  # restored from the step-3 checkpoint
+    assert [s["step"] for s in log if s["pid"] == groups[2]][0] == 4  # again: the partial upload was not used
+    assert_equal_training(final_weights(cfg), log, lora_reference)
