@@ -10,6 +10,7 @@ lineage mismatch, model not ready, another live driver writing the same output);
 """
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable
 
@@ -17,11 +18,30 @@ from mathray.config import ConfigError, parse_job_args
 
 def init_ray(**kwargs) -> None:
     """Join the cluster at ``RAY_ADDRESS`` (``ray job submit`` sets it) or the one ``ray start`` runs on this
-    machine; start a local single-node cluster when there is none (Ray's own ``ray.init()`` rules)."""
+    machine; start a local single-node cluster when there is none. Unlike a bare ``ray.init()``, a cluster
+    that ``ray start`` left in ``/tmp/ray/ray_current_cluster`` and that is gone (killed, machine rebooted)
+    is not joined: ``ray.init()`` would wait on its dead GCS and fail after a minute."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(log_to_driver=True, **kwargs)
+    if ray.is_initialized():
+        return
+    if "address" not in kwargs and not os.environ.get("RAY_ADDRESS") and not _running_cluster_on_this_machine():
+        kwargs["address"] = "local"
+    ray.init(log_to_driver=True, **kwargs)
+
+
+def _running_cluster_on_this_machine() -> bool:
+    """True when ``ray start`` recorded a cluster on this machine and its GCS port accepts a connection."""
+    import socket
+    import tempfile
+
+    path = os.path.join(os.environ.get("RAY_TMPDIR") or tempfile.gettempdir(), "ray", "ray_current_cluster")
+    try:
+        host, _, port = open(path).read().strip().rpartition(":")
+        with socket.create_connection((host, int(port)), timeout=1.0):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def started_local_cluster() -> bool:
