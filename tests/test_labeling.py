@@ -233,3 +233,14 @@ def test_driver_killed_then_rerun_labels_exactly(ray_cluster, fault_reference, t
     assert f"{len(before)} already committed, {FAULT_SHARDS - len(before)} committed now" in log
     assert all(store.committed()[n].sha256 == sha for n, sha in before.items())   # committed work untouched
     assert_same_rows(out, fault_reference[0], KEY, drop=("metadata",))
+
+
+def test_shepherd_pool_reserves_grading_cpus_on_gpu_only():
+    """On a 2-core node a CPU replica holding 1 + grading_processes CPUs left none for the stage's read and
+    commit tasks or a training stage beside it (the demo hung); on GPU nodes the grading CPUs are reserved."""
+    from mathray.jobs.labeling import shepherd_pool
+
+    cfg = ShepherdConfig(labeling=LabelingConfig(grading_processes=2))
+    assert shepherd_pool(cfg, "cpu")["num_cpus"] == 1
+    gpu = shepherd_pool(cfg, "gpu")
+    assert gpu["num_gpus"] == 1 and gpu["num_cpus"] == 3

@@ -96,9 +96,13 @@ def export_text(store: ShardStore) -> str:
 def shepherd_pool(cfg: ShepherdConfig, device: str) -> dict:
     """The engine pool; each call labels ``labeling.solutions_per_call`` rows, by default whole input shards:
     the labeler keeps the engine full within a call, and a call's end is the only point where it drains.
-    Each replica also reserves a CPU per grading process, which runs beside it."""
+    On GPU each replica also reserves a CPU per grading process, which runs beside it. On CPU the engine and
+    its grading processes share the replica's one CPU reservation: reserving more there would let one
+    replica hold every core of a small node (2 on the demo machine), and the stage's own read and commit
+    tasks, or a training stage running beside it, would wait for a CPU forever."""
     pool = {**pool_kwargs(cfg.engine, device), "batch_size": cfg.labeling.solutions_per_call}
-    pool["num_cpus"] = pool.get("num_cpus", 1) + cfg.labeling.grading_processes
+    if device == "gpu":
+        pool["num_cpus"] = pool.get("num_cpus", 1) + cfg.labeling.grading_processes
     return pool
 
 
