@@ -70,7 +70,7 @@ def write_shards(uri: str, shard_ids: list[int]) -> None:
         cols = {
             "problem_id": pids, "sample_id": [j for _ in range(PROBLEMS_PER_SHARD) for j in range(N)],
             "problem": probs, "reference_answer": [str(i % 97) for i in range(n)],
-            "prompt_hash": ["0123456789abcdef"] * n, "text": texts,
+            "prompt_hash": ["0123456789abcdef"] * n, "prompt": [None] * n, "text": texts,
             "answer": [str(rng.randrange(100)) for _ in range(n)], "is_correct": correct,
             "grade_reason": ["equal" if c else "not-equal" for c in correct],
             "num_prompt_tokens": [len(p) // 4 for p in probs], "num_output_tokens": [k // 4 for k in lengths],
