@@ -2,14 +2,14 @@
 
 Shapes: ``B`` batch, ``T`` sequence length, ``V`` vocabulary. ``two_way`` tensors are ``[..., 2]`` logits over
 the (positive, negative) label tokens, as ``mathray.core.readout`` extracts them; the verifier score
-S = softmax(two_way)[..., 0] and the PRM step score is the same renormalisation (METHODS.md 2.3, 4).
+S = softmax(two_way)[..., 0] and the PRM step score is the same renormalisation (docs/methods.md, sections 2 and 4).
 
-- ``completion_nll``: completion-only MLE (SSFT, METHODS.md 2.2): mean -log p of the tokens whose
+- ``completion_nll``: completion-only MLE (SSFT, docs/methods.md section 2): mean -log p of the tokens whose
   ``loss_mask`` is 1; prompt and padding positions contribute nothing.
 - ``sequence_logprob``: log p(X|P) summed (or length-normalised) over each row's completion tokens.
 - ``cls_xent`` / ``cls_margin``: the Liu et al. verifier losses (Eq. 9 / Eq. 8).
 - ``prm_hard_ce`` / ``prm_soft_bce``: per-step CE on (+, -) and BCE on a soft label (Math-Shepherd).
-- ``seq_margin`` and ``contrastive``: L_seq and L_ctr = L_seq + alpha * L_mle (METHODS.md 2.4).
+- ``seq_margin`` and ``contrastive``: L_seq and L_ctr = L_seq + alpha * L_mle (docs/methods.md section 2).
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def cls_xent(two_way: torch.Tensor, is_correct: torch.Tensor, full_vocab_logits:
 
     By default p is renormalised over the two label tokens (the same distribution the score S uses);
     pass ``full_vocab_logits`` ``[B, V]`` and ``label_ids`` to use the full-vocabulary softmax instead
-    (the paper does not say which; METHODS.md 2.3)."""
+    (the paper does not say which; docs/methods.md section 2)."""
     target = (~is_correct.bool()).long()          # 0 -> positive label, 1 -> negative label
     if full_vocab_logits is None:
         return F.cross_entropy(two_way.float(), target)

@@ -74,15 +74,16 @@ def model_config_path(cfg: TrainJobConfig, recipe: Path | None, override: str | 
 
 
 def build_meta_model(config_json: Path):
-    """The model with every tensor on the meta device (no memory, no weights)."""
-    import torch
+    """The model with every tensor on the meta device (no memory, no weights): accelerate's
+    ``init_empty_weights``, the way transformers itself builds big models before loading them."""
+    from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM
 
     if config_json.name == "config.json":
         config = AutoConfig.from_pretrained(str(config_json.parent), trust_remote_code=False)
     else:
         config = AutoConfig.for_model(**json.loads(config_json.read_text()))
-    with torch.device("meta"):
+    with init_empty_weights(include_buffers=True):
         return AutoModelForCausalLM.from_config(config)
 
 
