@@ -59,6 +59,22 @@ def test_knobs_do_not_change_the_run_identity_and_a_changed_identity_is_refused(
         claim_run(uri, "mine", run_identity(changed))
 
 
+def test_a_section_the_task_does_not_read_leaves_its_identity_alone(tmp_path, tiny_model, train_data):
+    from mathray.jobs.training.job import run_name
+
+    def name(task, **update):
+        cfg = TrainJobConfig(task=task, model=tiny_model, data={"samples": [train_data["samples"]],
+                                                                "ssft": [train_data["samples"]]})
+        return run_name(cfg.model_copy(update={k: getattr(cfg, k).model_copy(update=v) for k, v in update.items()}))
+
+    assert name("verifier", sequential={"alpha": 0.5}, prm={"targets": "soft"}) == name("verifier")
+    assert name("verifier", verifier={"margin": 2.0}) != name("verifier")
+    assert name("orm", verifier={"loss": "margin"}, sequential={"mle_data": "pairs"}) == name("orm")
+    assert name("prm", prm={"targets": "soft"}) != name("prm")
+    assert name("sequential", sequential={"mle_data": "pairs"}) != name("sequential")
+    assert name("sequential", verifier={"loss": "margin"}) != name("sequential")
+
+
 def test_null_rows_are_skipped_and_counted(train_data):
     from mathray.jobs.training import data
     from mathray.jobs.training.worker import load_rows

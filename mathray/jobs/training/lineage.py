@@ -7,6 +7,10 @@ from __future__ import annotations
 from mathray.runtime.lineage import Lineage, shard_set_fingerprint
 
 _DATA_URIS = ("ssft", "samples", "step_labels")
+# objective settings only some tasks read: another task's section cannot change this task's result, so a
+# change there (or a new field in it) leaves this task's finished runs valid
+_SECTIONS_READ = {"ssft": (), "verifier": ("verifier",), "prm": ("prm",), "orm": (),
+                  "sequential": ("verifier", "sequential")}
 
 
 def training_inputs(cfg) -> dict[str, str]:
@@ -21,4 +25,8 @@ def training_inputs(cfg) -> dict[str, str]:
 
 
 def training_lineage(cfg) -> Lineage:
-    return Lineage.of("train", cfg, training_inputs(cfg))
+    lineage = Lineage.of("train", cfg, training_inputs(cfg))
+    for section in ("verifier", "prm", "sequential"):
+        if section not in _SECTIONS_READ[cfg.task]:
+            lineage.config.pop(section, None)
+    return lineage
