@@ -107,3 +107,45 @@ def test_ssft_and_contrastive_ignore_prompt_positions(tokenizer):
     for row, ex in enumerate([a, b]):
         used = model.logits.grad[row].abs().sum(-1).nonzero().flatten().tolist()
         assert used == list(range(n_prompt - 1, len(ex["input_ids"]) - 1))
+
+
+def test_contrastive_mle_on_references_when_pairs_carry_them(tokenizer):
+    """L_ctr = L_seq(pairs) + alpha * NLL(references): the pairs' correct members then count in L_seq only."""
+    from mathray.core import losses
+
+    eos = tokenizer.eos_token_id
+    a = data.ssft_example(tokenizer, "Compute 2 * 3.", "2 * 3 = 6", 512, eos)
+    b = data.ssft_example(tokenizer, "Compute 2 * 3.", "2 * 3 = 7", 512, eos)
+    ref = data.ssft_example(tokenizer, "Compute 4 + 5.", "4 + 5 = 9", 512, eos)
+    width = max(len(e["input_ids"]) for e in (a, b, ref))
+    model = FixedLogits(3, width, len(tokenizer))
+    margin, alpha = 100.0, 0.5
+    got, _ = objectives.contrastive_loss(model, [{"correct": a, "incorrect": b, "reference": ref}], margin, alpha,
+                                         False, 0, "cpu")
+
+    def logp(row, ex):   # summed log p of ex's completion under row `row` of the fixed logits
+        ids = torch.tensor([ex["input_ids"]])
+        mask = torch.tensor([ex["loss_mask"]])
+        lp = losses.token_logprobs(model.logits[row: row + 1, : ids.shape[1]], ids) * mask
+        return lp.sum(), mask.sum()
+
+    (lp_a, _), (lp_b, _), (lp_ref, n_ref) = logp(0, a), logp(1, b), logp(2, ref)
+    want = torch.relu(lp_b - lp_a + margin) + alpha * (-lp_ref / n_ref)
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    without, _ = objectives.contrastive_loss(model, [{"correct": a, "incorrect": b}], margin, alpha, False, 0, "cpu")
+    assert without.item() != pytest.approx(got.item())
+    with pytest.raises(ValueError, match="all or none"):
+        objectives.contrastive_loss(model, [{"correct": a, "incorrect": b, "reference": ref},
+                                            {"correct": a, "incorrect": b}], margin, alpha, False, 0, "cpu")
+
+
+def test_with_references_uses_every_pair_and_every_reference():
+    pairs = [{"correct": {"id": f"c{i}"}, "incorrect": {"id": f"i{i}"}} for i in range(3)]
+    refs = [{"id": f"r{i}"} for i in range(7)]
+    out = data.with_references(pairs, refs, seed=0)
+    assert len(out) == 7
+    assert {e["reference"]["id"] for e in out} == {r["id"] for r in refs}
+    assert {e["correct"]["id"] for e in out} == {"c0", "c1", "c2"}
+    assert out == data.with_references(pairs, refs, seed=0)      # deterministic in the seed
+    assert len(data.with_references(pairs * 4, refs, seed=0)) == 12
+    assert data.with_references([], refs, 0) == [] and data.with_references(pairs, [], 0) == []

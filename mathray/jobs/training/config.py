@@ -78,7 +78,8 @@ class PRMSettings(StrictModel):
 
 class SequentialSettings(StrictModel):
     """Liu et al. 2.4: stage 1 SSFT, stage 2 verifier loss on the same weights, stage 3 generator with
-    L_ctr = L_seq + alpha * L_mle on pairs of the generator's own graded samples (``data.samples``).
+    L_ctr = L_seq + alpha * L_mle: L_seq on pairs of the generator's own graded samples (``data.samples``),
+    L_mle on the SSFT reference solutions (``data.ssft``; ``mle_data="pairs"``: on the pairs' correct members).
     ``control``: stage 1, then SSFT continued for stage2 + stage3 steps (same compute, no verifier)."""
     # stage 1 may be 0: the model is then taken as the SSFT generator (the pipeline's SSFT export)
     stage_steps: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] = (
@@ -87,6 +88,10 @@ class SequentialSettings(StrictModel):
     margin: float = 1.0           # lambda of L_seq: not published
     alpha: float = 1.0            # weight of L_mle in L_ctr: not published
     length_normalize: bool = False   # L_seq on mean instead of summed token log-probs
+    # what L_mle is the likelihood of: the fine-tuning references, as in SLiC (Zhao et al. 2023), whose
+    # calibration loss L_ctr follows (its regulariser is cross-entropy on the gold targets); or the correct
+    # members of the L_seq pairs (the model's own samples of far fewer problems)
+    mle_data: Literal["references", "pairs"] = "references"
     control: bool = False
 
 

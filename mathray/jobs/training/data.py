@@ -226,6 +226,17 @@ def generator_pair_examples(tokenizer, rows: Sequence[dict], per_problem: int, m
         tokenizer, r["problem"], r["text"], max_len, eos_id))
 
 
+def with_references(pairs: Sequence[dict], references: Sequence[dict], seed: int) -> list[dict]:
+    """Each L_seq pair with an SSFT reference example for L_mle (``{correct, incorrect, reference}``): both lists
+    cycled to the longer one's length (references shuffled by ``seed``), so one pass uses every pair and
+    every reference."""
+    if not pairs or not references:
+        return []
+    refs = list(references)
+    random.Random(seed).shuffle(refs)
+    return [{**pairs[k % len(pairs)], "reference": refs[k % len(refs)]} for k in range(max(len(pairs), len(refs)))]
+
+
 def prm_example(tokenizer, prompt: str, steps: Sequence[str], hard_labels: Sequence[int],
                 soft_labels: Sequence[float] | None, tag_id: int | Sequence[int], max_len: int) -> dict | None:
     """``{input_ids, tag_positions, hard_labels, soft_labels}`` from ``encode_prm``; steps whose tag falls

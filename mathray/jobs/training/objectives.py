@@ -117,12 +117,18 @@ def prm_loss(model, batch: Sequence[dict], label_ids: tuple[int, int], pad_id: i
 
 def contrastive_loss(model, pairs: Sequence[dict], margin: float, alpha: float, length_normalize: bool,
                      pad_id: int, device) -> tuple[torch.Tensor, int]:
-    """L_ctr = L_seq(pairs) + alpha * L_mle(correct members), one forward over both members."""
-    members = [p["correct"] for p in pairs] + [p["incorrect"] for p in pairs]
-    ids, attn, n = _inputs([e["input_ids"] for e in members], pad_id, device)
-    mask = pad([e["loss_mask"] for e in members], 0, device)
-    token_logp = token_logprobs(model, ids, attn, mask)
-    logp = losses.masked_sequence_logprob(token_logp, mask, length_normalize)
+    """L_ctr = L_seq(pairs) + alpha * L_mle, one forward over both members (and the references): L_mle on each
+    pair's ``reference`` example when the pairs carry one (``data.with_references``), else on the correct
+    members."""
     k = len(pairs)
-    mle = losses.masked_nll(token_logp[:k], mask[:k])
+    members = [p["correct"] for p in pairs] + [p["incorrect"] for p in pairs]
+    references = [p["reference"] for p in pairs if "reference" in p]
+    if references and len(references) != k:
+        raise ValueError(f"{len(references)} of {k} pairs carry a reference example: all or none must")
+    ids, attn, n = _inputs([e["input_ids"] for e in members + references], pad_id, device)
+    mask = pad([e["loss_mask"] for e in members + references], 0, device)
+    token_logp = token_logprobs(model, ids, attn, mask)
+    logp = losses.masked_sequence_logprob(token_logp[:2 * k], mask[:2 * k], length_normalize)
+    mle_rows = slice(2 * k, 3 * k) if references else slice(0, k)
+    mle = losses.masked_nll(token_logp[mle_rows], mask[mle_rows])
     return losses.contrastive(logp[:k], logp[k:], mle, margin, alpha), n

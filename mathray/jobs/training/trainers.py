@@ -77,7 +77,8 @@ class ObjectiveTrainer(Trainer):
 
     @staticmethod
     def _flat(examples):
-        return [m for e in examples for m in ((e["correct"], e["incorrect"]) if "correct" in e else (e,))]
+        return [m for e in examples for m in ((e["correct"], e["incorrect"], *([e["reference"]] if "reference" in e
+                                                                                else [])) if "correct" in e else (e,))]
 
     def scores_and_labels(self, model, examples) -> tuple[list[list[float]], list[list[float]]] | None:
         return None
@@ -154,7 +155,8 @@ class ORMTrainer(_StepScored):
 
 
 class ContrastiveTrainer(ObjectiveTrainer):
-    """Sequential stage 3: L_ctr = L_seq + alpha * L_mle on pairs of the generator's own samples."""
+    """Sequential stage 3: L_ctr = L_seq + alpha * L_mle (L_seq on pairs of the generator's own samples, L_mle
+    on the SSFT references each pair carries, or on the pairs' correct members)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -97,6 +97,13 @@ def build_examples(cfg: TrainJobConfig, kind: str, tokenizer, labels: LabelToken
     train_rows, eval_rows = data.split_by_problem(rows, d.eval_fraction, d.seed)
     train, stats = build(train_rows)
     held, eval_stats = build(eval_rows) if eval_rows else ([], {})
+    if kind == "contrastive" and cfg.sequential.mle_data == "references":   # L_mle on the SSFT references
+        references, ref_stats = data.ssft_examples(tokenizer, load_rows(d.ssft, cfg.verify_inputs), d.max_len, eos)
+        if not references:
+            raise ValueError(f"phase contrastive: mle_data=references but data.ssft gives no SSFT example "
+                             f"({ref_stats}); set data.ssft or sequential.mle_data=pairs")
+        stats["pairs"], stats["references"] = len(train), len(references)
+        train, held = data.with_references(train, references, d.seed), data.with_references(held, references, d.seed)
     stats = {**stats, "examples": len(train), "eval_examples": len(held),
              **{f"eval_{k}": v for k, v in eval_stats.items()}}
     if not train:
