@@ -14,9 +14,10 @@
    - sync: the previous labeler, synchronous rounds (one ``llm.generate`` per round over every unfinished
      solution, grading in the loop), in calls of 64 solutions as the job's actor did (``LABEL_BATCH``), and
      in one call over all solutions;
-   - engine loop (``jobs.rollout.RolloutLabeler``): requests advanced as they return, grading in a
-     process; in calls of 64 and in one call over all solutions (the job now labels a whole input shard
-     per call);
+   - engine loop (``jobs.rollout.RolloutLabeler``): requests advanced as they return, grading in the loop's
+     own process (``grading_processes=0``, the CPU demo's setting: vLLM's engine core generates in its own
+     process meanwhile) and, once per alternation, in a grading process (``grading_processes=1``, the GPU
+     default); in calls of 64 and in one call over all solutions (the job labels a whole input shard per call);
    - first-error and full modes of the engine loop (token cost and agreement of the first-error step).
    The sync and engine-loop first-error runs alternate, three times each, and each one's fastest run is
    kept (the 2-core machine is shared). Also label reference solutions with an error injected at a known step.
@@ -165,7 +166,8 @@ def label_run(labeler, rows: list[dict], mode: str, how: str, per_call: int | No
     """Label ``rows`` in calls of ``per_call`` solutions (None: one call); ({key: row}, cost)."""
     from mathray.jobs.rollout import LabelingConfig
 
-    labeler.cfg = LabelingConfig(mode=mode, k=K, max_tokens=MAX_TOKENS, temperature=TEMPERATURE)
+    labeler.cfg = LabelingConfig(mode=mode, k=K, max_tokens=MAX_TOKENS, temperature=TEMPERATURE,
+                                 grading_processes=labeler.cfg.grading_processes)
     labeler.llm.reset_prefix_cache()
     before = cache_hits(labeler.llm)
     per_call = per_call or len(rows)
@@ -222,12 +224,13 @@ def main() -> None:
     n_correct = sum(r["is_correct"] for r in rows)
     print(f"trained {TRAIN_STEPS} steps in {info['train_s']:.0f}s (loss {info['loss']:.3f}); "
           f"{len(rows)} sampled solutions, {n_correct} correct ({n_correct / len(rows):.1%})", flush=True)
-    labeler = RolloutLabeler(engine, LabelingConfig(k=K), llm=llm)
+    labeler = RolloutLabeler(engine, LabelingConfig(k=K, grading_processes=0), llm=llm)
+    pooled = RolloutLabeler(engine, LabelingConfig(k=K, grading_processes=1), llm=llm)   # same engine
 
     runs: dict[str, tuple[dict, dict]] = {}
 
-    def run(name: str, mode: str, how: str, per_call: int | None) -> None:
-        labels, cost = label_run(labeler, rows, mode, how, per_call)
+    def run(name: str, mode: str, how: str, per_call: int | None, which=labeler) -> None:
+        labels, cost = label_run(which, rows, mode, how, per_call)
         if name not in runs or cost["wall_s"] < runs[name][1]["wall_s"]:
             runs[name] = (labels, cost)
         print(f"{name:24s} labels/s={cost['labels_per_s']:7.1f} wall_s={cost['wall_s']:6.2f} "
@@ -238,6 +241,7 @@ def main() -> None:
         run("sync first-error @64", "first-error", "sync", LABEL_BATCH)
         run("loop first-error @all", "first-error", "loop", None)
         run("sync first-error @all", "first-error", "sync", None)
+        run("loop+process first-error @all", "first-error", "loop", None, pooled)
     run("loop first-error @64", "first-error", "loop", LABEL_BATCH)
     run("loop full @all", "full", "loop", None)
     sync, fe, fe64, full = (runs[n][0] for n in ("sync first-error @64", "loop first-error @all",
@@ -250,6 +254,8 @@ def main() -> None:
     speed = runs["loop first-error @all"][1]["labels_per_s"] / runs["sync first-error @64"][1]["labels_per_s"]
     speed64 = runs["loop first-error @64"][1]["labels_per_s"] / runs["sync first-error @64"][1]["labels_per_s"]
     speed_all = runs["loop first-error @all"][1]["labels_per_s"] / runs["sync first-error @all"][1]["labels_per_s"]
+    speed_pool = (runs["loop+process first-error @all"][1]["labels_per_s"]
+                  / runs["sync first-error @64"][1]["labels_per_s"])
     vs_full = runs["loop first-error @all"][1]["labels_per_s"] / runs["loop full @all"][1]["labels_per_s"]
     print(f"first-error agreement with full: {agree:.3f} over {len(full)} solutions ({agreement(full, fe, wrong):.3f} "
           f"over the {len(wrong)} wrong ones); full labels monotone: {monotone:.3f}")
@@ -265,9 +271,11 @@ def main() -> None:
         print(f"injected errors, {mode:12s}: first error found at the injected step {hit:.3f} "
               f"({len(out)} solutions, tokens={cost['tokens_generated']})", flush=True)
     labeler.close()
+    pooled.close()
     print(json.dumps({name: cost for name, (_, cost) in runs.items()}))
     print(f"RESULT token_ratio={ratio:.3f} first_error_agreement={agree:.3f} labels_per_s_ratio_vs_sync={speed:.3f} "
           f"ratio_vs_sync_whole_set={speed_all:.3f} ratio_vs_sync_calls_of_64={speed64:.3f} "
+          f"ratio_with_grading_process={speed_pool:.3f} "
           f"labels_per_s_ratio_vs_full={vs_full:.3f} agreement_vs_sync={agreement(sync, fe):.3f} "
           f"tokens_full={tokens_full} tokens_first_error={tokens_fe}")
 

@@ -244,3 +244,22 @@ def test_shepherd_pool_reserves_grading_cpus_on_gpu_only():
     assert shepherd_pool(cfg, "cpu")["num_cpus"] == 1
     gpu = shepherd_pool(cfg, "gpu")
     assert gpu["num_gpus"] == 1 and gpu["num_cpus"] == 3
+
+
+def test_rollout_grader_in_process_and_in_a_pool_count_the_same():
+    """``grading_processes=0`` grades in the engine loop's own process (vLLM's engine core keeps generating in
+    its process meanwhile); a pool of spawned processes gives the same counts."""
+    from mathray.jobs.rollout import RolloutGrader
+
+    jobs = [("3 * 4 = 12", ["12 + 1 = 13\nThe answer is \\boxed{13}.", "12 + 1 = 14\nThe answer is \\boxed{14}.",
+                            "no answer"], "13"),
+            ("2 + 2 = 5", ["The answer is \\boxed{5}.", "The answer is \\boxed{5}."], "4")]
+    inline, pool = RolloutGrader(0), RolloutGrader(1)
+    try:
+        now = inline.submit(jobs)
+        assert now.done() and now.result() == [1, 0]
+        assert pool.submit(jobs).result(timeout=120) == [1, 0]
+    finally:
+        inline.close()
+        pool.close()
+    assert ShepherdConfig(labeling=LabelingConfig(grading_processes=0)).labeling.grading_processes == 0

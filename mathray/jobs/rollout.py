@@ -4,10 +4,12 @@ returns STEP_LABELS rows.
 ``RolloutLabeler`` is a callable class for a Ray Data ``map_batches`` actor pool (one engine per actor),
 and usable directly (benchmarks). It keeps the engine full without rounds: every unfinished solution's next
 prefix is an engine request (``SamplingParams(n=K)``) added with ``LLMEngine.add_request``; the loop calls
-``LLMEngine.step()`` and, as each request finishes, sends its completions to grading processes
-(``RolloutGrader``) and folds the count back into that solution's search (``core.shepherd.SearchQueue``),
-which queues its next prefix at once. vLLM's engine core runs in its own process, so it keeps generating
-while this loop waits on grades; the loop itself never runs the grader. Up to ``max_in_flight`` prefix
+``LLMEngine.step()`` and, as each request finishes, grades its completions (``RolloutGrader``: in grading
+processes, or with ``grading_processes=0`` in this loop) and folds the count back into that solution's search
+(``core.shepherd.SearchQueue``), which queues its next prefix at once. vLLM's engine core runs in its own
+process, so it keeps generating while this loop grades or waits on grades. On a CPU engine a grading process
+only competes with the engine for the cores (the CPU demo grades in the loop); on a GPU node a pool keeps
+slow sympy checks from delaying the next prefixes. Up to ``max_in_flight`` prefix
 requests are in the engine at a time; prefix caching shares the prefill of a solution's prefixes and of the
 K completions of a prefix. (The previous design ran synchronous rounds, one ``llm.generate`` per round
 over every unfinished solution, graded in the actor: each round waited for its slowest rollout and the
@@ -68,7 +70,9 @@ class LabelingConfig(StrictModel):
     free_last_step: Literal["correct", "graded", "never"] = "graded"
     # how the work is scheduled (not which labels come out: knobs)
     max_in_flight: int = knob(512, ge=1)      # prefix requests (each K sequences) in the engine at once
-    grading_processes: int = knob(1, ge=1)    # processes that grade rollouts beside each engine actor
+    # processes that grade rollouts beside each engine actor; 0: grade in the actor's own loop (vLLM's engine
+    # core is a process of its own, so it keeps generating meanwhile; no pickling, no extra process)
+    grading_processes: int = knob(1, ge=0)
     solutions_per_call: int | None = knob(None, ge=1)   # rows per actor call; None: whole input shards
 
     @model_validator(mode="after")
@@ -93,21 +97,29 @@ def _warm_grader() -> None:
 
 class RolloutGrader:
     """Grades rollouts in ``processes`` spawned processes (a fresh interpreter each: no fork of an engine
-    process), so the engine loop only schedules. Futures of ``count_correct``."""
+    process), so the engine loop only schedules; ``processes=0`` grades in the caller at ``submit``.
+    Futures of ``count_correct``."""
 
     def __init__(self, processes: int):
         import multiprocessing
 
-        self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_warm_grader)
-        for _ in range(processes):   # start them now, while the engine loads (the pool starts them lazily)
-            self.pool.submit(int)
+        self.pool = None
+        if processes:
+            self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_warm_grader)
+            for _ in range(processes):   # start them now, while the engine loads (the pool starts them lazily)
+                self.pool.submit(int)
 
     def submit(self, jobs: list[tuple[str, list[str], str]]) -> Future:
-        return self.pool.submit(count_correct, jobs)
+        if self.pool is not None:
+            return self.pool.submit(count_correct, jobs)
+        done: Future = Future()
+        done.set_result(count_correct(jobs))
+        return done
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def final_grade(row: dict, policy: str) -> bool | None:
