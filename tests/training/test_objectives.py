@@ -148,4 +148,6 @@ def test_with_references_uses_every_pair_and_every_reference():
     assert {e["correct"]["id"] for e in out} == {"c0", "c1", "c2"}
     assert out == data.with_references(pairs, refs, seed=0)      # deterministic in the seed
     assert len(data.with_references(pairs * 4, refs, seed=0)) == 12
+    held = data.with_references(pairs, refs, seed=0, cycle_pairs=False)   # evaluation: each pair once
+    assert [e["correct"] for e in held] == [p["correct"] for p in pairs] and all("reference" in e for e in held)
     assert data.with_references([], refs, 0) == [] and data.with_references(pairs, [], 0) == []

@@ -226,15 +226,17 @@ def generator_pair_examples(tokenizer, rows: Sequence[dict], per_problem: int, m
         tokenizer, r["problem"], r["text"], max_len, eos_id))
 
 
-def with_references(pairs: Sequence[dict], references: Sequence[dict], seed: int) -> list[dict]:
-    """Each L_seq pair with an SSFT reference example for L_mle (``{correct, incorrect, reference}``): both lists
-    cycled to the longer one's length (references shuffled by ``seed``), so one pass uses every pair and
-    every reference."""
+def with_references(pairs: Sequence[dict], references: Sequence[dict], seed: int,
+                    cycle_pairs: bool = True) -> list[dict]:
+    """Each L_seq pair with an SSFT reference example for L_mle (``{correct, incorrect, reference}``), references
+    shuffled by ``seed``: both lists cycled to the longer one's length, so one pass uses every pair and every
+    reference (training); ``cycle_pairs=False``: each pair once (evaluation)."""
     if not pairs or not references:
         return []
     refs = list(references)
     random.Random(seed).shuffle(refs)
-    return [{**pairs[k % len(pairs)], "reference": refs[k % len(refs)]} for k in range(max(len(pairs), len(refs)))]
+    n = max(len(pairs), len(refs)) if cycle_pairs else len(pairs)
+    return [{**pairs[k % len(pairs)], "reference": refs[k % len(refs)]} for k in range(n)]
 
 
 def prm_example(tokenizer, prompt: str, steps: Sequence[str], hard_labels: Sequence[int],

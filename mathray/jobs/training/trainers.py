@@ -77,8 +77,11 @@ class ObjectiveTrainer(Trainer):
 
     @staticmethod
     def _flat(examples):
-        return [m for e in examples for m in ((e["correct"], e["incorrect"], *([e["reference"]] if "reference" in e
-                                                                                else [])) if "correct" in e else (e,))]
+        """Every sequence of a batch: a pair's members (and its reference), or the example itself."""
+        out = []
+        for e in examples:
+            out += [e[k] for k in ("correct", "incorrect", "reference") if k in e] if "correct" in e else [e]
+        return out
 
     def scores_and_labels(self, model, examples) -> tuple[list[list[float]], list[list[float]]] | None:
         return None

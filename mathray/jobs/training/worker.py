@@ -103,7 +103,8 @@ def build_examples(cfg: TrainJobConfig, kind: str, tokenizer, labels: LabelToken
             raise ValueError(f"phase contrastive: mle_data=references but data.ssft gives no SSFT example "
                              f"({ref_stats}); set data.ssft or sequential.mle_data=pairs")
         stats["pairs"], stats["references"] = len(train), len(references)
-        train, held = data.with_references(train, references, d.seed), data.with_references(held, references, d.seed)
+        train = data.with_references(train, references, d.seed)
+        held = data.with_references(held, references, d.seed, cycle_pairs=False)
     stats = {**stats, "examples": len(train), "eval_examples": len(held),
              **{f"eval_{k}": v for k, v in eval_stats.items()}}
     if not train:
