@@ -26,7 +26,6 @@ def training_inputs(cfg) -> dict[str, str]:
 
 def training_lineage(cfg) -> Lineage:
     lineage = Lineage.of("train", cfg, training_inputs(cfg))
-    for section in ("verifier", "prm", "sequential"):
-        if section not in _SECTIONS_READ[cfg.task]:
-            lineage.config.pop(section, None)
+    for section in set().union(*_SECTIONS_READ.values()) - set(_SECTIONS_READ[cfg.task]):
+        lineage.config.pop(section, None)
     return lineage
