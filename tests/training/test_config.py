@@ -75,6 +75,22 @@ def test_a_section_the_task_does_not_read_leaves_its_identity_alone(tmp_path, ti
     assert name("sequential", verifier={"loss": "margin"}) != name("sequential")
 
 
+def test_the_ssft_control_is_named_by_its_step_plan_and_the_ssft_data_only(tmp_path, tiny_model, train_data):
+    from mathray.jobs.training.job import run_name
+
+    def name(samples=None, **sequential):
+        cfg = TrainJobConfig(task="sequential", model=tiny_model,
+                             data={"samples": [samples or train_data["samples"]], "ssft": [train_data["samples"]]},
+                             sequential={"control": True})
+        return run_name(cfg.model_copy(update={"sequential": cfg.sequential.model_copy(update=sequential)}))
+
+    assert name(alpha=10.0, margin=2.0, mle_data="pairs", length_normalize=True) == name()
+    assert name(samples=str(tmp_path / "missing")) == name()   # the control never reads the samples
+    assert name(stage_steps=(0, 100, 400)) != name()
+    assert name(stage_lr=(1e-3, 1e-4, 1e-3)) != name()
+    assert name(control=False) != name()
+
+
 def test_null_rows_are_skipped_and_counted(train_data):
     from mathray.jobs.training import data
     from mathray.jobs.training.worker import load_rows

@@ -11,6 +11,13 @@ _DATA_URIS = ("ssft", "samples", "step_labels")
 # change there (or a new field in it) leaves this task's finished runs valid
 _SECTIONS_READ = {"ssft": (), "verifier": ("verifier",), "prm": ("prm",), "orm": (),
                   "sequential": ("verifier", "sequential")}
+# the SSFT control of a sequential run reads only its step plan (SSFT for stage2 + stage3 steps); it trains on
+# the SSFT data alone, so neither the L_ctr settings nor the generator's samples can change it
+_CONTROL_READS = {"sequential": ("stage_steps", "stage_lr", "control"), "data": ("ssft",)}
+
+
+def _is_control(cfg) -> bool:
+    return cfg.task == "sequential" and cfg.sequential.control
 
 
 def training_inputs(cfg) -> dict[str, str]:
@@ -18,7 +25,7 @@ def training_inputs(cfg) -> dict[str, str]:
     from mathray.runtime.storage import ShardStore
 
     inputs = {"model": model_fingerprint(cfg.model)}
-    for kind in _DATA_URIS:
+    for kind in _CONTROL_READS["data"] if _is_control(cfg) else _DATA_URIS:
         for i, uri in enumerate(getattr(cfg.data, kind)):
             inputs[f"data.{kind}[{i}]"] = shard_set_fingerprint(ShardStore(uri, verify=cfg.verify_inputs))
     return inputs
@@ -26,6 +33,10 @@ def training_inputs(cfg) -> dict[str, str]:
 
 def training_lineage(cfg) -> Lineage:
     lineage = Lineage.of("train", cfg, training_inputs(cfg))
-    for section in set().union(*_SECTIONS_READ.values()) - set(_SECTIONS_READ[cfg.task]):
+    read = ("sequential",) if _is_control(cfg) else _SECTIONS_READ[cfg.task]
+    for section in set().union(*_SECTIONS_READ.values()) - set(read):
         lineage.config.pop(section, None)
+    if _is_control(cfg):
+        plan = lineage.config.get("sequential", {})
+        lineage.config["sequential"] = {k: v for k, v in plan.items() if k in _CONTROL_READS["sequential"]}
     return lineage
