@@ -6,18 +6,23 @@ from __future__ import annotations
 
 from mathray.runtime.lineage import Lineage, shard_set_fingerprint
 
-_DATA_URIS = ("ssft", "samples", "step_labels")
-# objective settings only some tasks read: another task's section cannot change this task's result, so a
-# change there (or a new field in it) leaves this task's finished runs valid
-_SECTIONS_READ = {"ssft": (), "verifier": ("verifier",), "prm": ("prm",), "orm": (),
-                  "sequential": ("verifier", "sequential")}
-# the SSFT control of a sequential run reads only its step plan (SSFT for stage2 + stage3 steps); it trains on
-# the SSFT data alone, so neither the L_ctr settings nor the generator's samples can change it
-_CONTROL_READS = {"sequential": ("stage_steps", "stage_lr", "control"), "data": ("ssft",)}
+# What each kind of run reads: objective sections (None: the whole section, else the fields it reads) and data
+# sets. Nothing else in its config or data can change its result, so a change there (or a new field in a
+# section it does not read) leaves its finished runs valid.
+_READS: dict[str, tuple[dict[str, tuple[str, ...] | None], tuple[str, ...]]] = {
+    "ssft": ({}, ("ssft",)),
+    "verifier": ({"verifier": None}, ("samples",)),
+    "prm": ({"prm": None}, ("step_labels",)),
+    "orm": ({}, ("samples",)),
+    "sequential": ({"verifier": None, "sequential": None}, ("ssft", "samples")),
+    # the SSFT control of a sequential run: its step plan (SSFT for stage2 + stage3 steps) on the SSFT data
+    "control": ({"sequential": ("stage_steps", "stage_lr", "control")}, ("ssft",)),
+}
+_SECTIONS = ("verifier", "prm", "sequential")
 
 
-def _is_control(cfg) -> bool:
-    return cfg.task == "sequential" and cfg.sequential.control
+def _reader(cfg) -> str:
+    return "control" if cfg.task == "sequential" and cfg.sequential.control else cfg.task
 
 
 def training_inputs(cfg) -> dict[str, str]:
@@ -25,7 +30,7 @@ def training_inputs(cfg) -> dict[str, str]:
     from mathray.runtime.storage import ShardStore
 
     inputs = {"model": model_fingerprint(cfg.model)}
-    for kind in _CONTROL_READS["data"] if _is_control(cfg) else _DATA_URIS:
+    for kind in _READS[_reader(cfg)][1]:
         for i, uri in enumerate(getattr(cfg.data, kind)):
             inputs[f"data.{kind}[{i}]"] = shard_set_fingerprint(ShardStore(uri, verify=cfg.verify_inputs))
     return inputs
@@ -33,10 +38,11 @@ def training_inputs(cfg) -> dict[str, str]:
 
 def training_lineage(cfg) -> Lineage:
     lineage = Lineage.of("train", cfg, training_inputs(cfg))
-    read = ("sequential",) if _is_control(cfg) else _SECTIONS_READ[cfg.task]
-    for section in set().union(*_SECTIONS_READ.values()) - set(read):
-        lineage.config.pop(section, None)
-    if _is_control(cfg):
-        plan = lineage.config.get("sequential", {})
-        lineage.config["sequential"] = {k: v for k, v in plan.items() if k in _CONTROL_READS["sequential"]}
+    sections = _READS[_reader(cfg)][0]
+    for section in _SECTIONS:
+        fields = sections.get(section, ())
+        if section not in sections:
+            lineage.config.pop(section, None)
+        elif fields is not None:
+            lineage.config[section] = {k: v for k, v in lineage.config.get(section, {}).items() if k in fields}
     return lineage
