@@ -18,7 +18,11 @@
      own process (``grading_processes=0``, the CPU demo's setting: vLLM's engine core generates in its own
      process meanwhile) and, once per alternation, in a grading process (``grading_processes=1``, the GPU
      default); in calls of 64 and in one call over all solutions (the job labels a whole input shard per call);
+     first-error mode stops each prefix at its first correct completion (its default), and once per
+     alternation runs all K completions of every prefix instead, the mechanism's own share of the speed;
    - first-error and full modes of the engine loop (token cost and agreement of the first-error step).
+     Token counts: the engine's generated tokens (vLLM's counter), which include completions dropped
+     part-way; the rows' ``tokens_generated`` count only the completions the labels rest on.
    The sync and engine-loop first-error runs alternate, three times each, and each one's fastest run is
    kept (the 2-core machine is shared). Also label reference solutions with an error injected at a known step.
 Prints labels (labelled steps) per second, generated tokens, wall time, prefix-cache hit rate per run, the
@@ -162,35 +166,39 @@ def sync_label(labeler, rows: list[dict]) -> list[dict]:
     return out
 
 
-def label_run(labeler, rows: list[dict], mode: str, how: str, per_call: int | None) -> tuple[dict, dict]:
+def label_run(labeler, rows: list[dict], mode: str, how: str, per_call: int | None,
+              stop_at_correct: bool | None = None) -> tuple[dict, dict]:
     """Label ``rows`` in calls of ``per_call`` solutions (None: one call); ({key: row}, cost)."""
     from mathray.jobs.rollout import LabelingConfig
 
     labeler.cfg = LabelingConfig(mode=mode, k=K, max_tokens=MAX_TOKENS, temperature=TEMPERATURE,
-                                 grading_processes=labeler.cfg.grading_processes)
+                                 grading_processes=labeler.cfg.grading_processes, stop_at_correct=stop_at_correct)
     labeler.llm.reset_prefix_cache()
-    before = cache_hits(labeler.llm)
+    before = counters(labeler.llm)
     per_call = per_call or len(rows)
     t0, out = time.time(), []
     for i in range(0, len(rows), per_call):
         chunk = rows[i: i + per_call]
         out += sync_label(labeler, chunk) if how == "sync" else labeler.label(chunk)
     wall = time.time() - t0
-    after = cache_hits(labeler.llm)
+    after = counters(labeler.llm)
     steps = sum(len(r["steps"]) for r in out)
-    queries = after[0] - before[0]
+    queries = after["prefix_cache_queries"] - before["prefix_cache_queries"]
     cost = {"wall_s": wall, "steps": steps, "labels_per_s": steps / wall,
+            # the completions the labels rest on, and all the engine generated (with completions dropped
+            # part-way when a prefix stopped at a correct one)
             "tokens_generated": sum(r["tokens_generated"] for r in out),
+            "engine_tokens": after["generation_tokens"] - before["generation_tokens"],
             "rollouts": sum(sum(r["rollouts"]) for r in out),
-            "prefix_cache_hit_rate": (after[1] - before[1]) / queries if queries else float("nan")}
+            "prefix_cache_hit_rate": (after["prefix_cache_hits"] - before["prefix_cache_hits"]) / queries
+            if queries else float("nan")}
     return {(r["problem_id"], r["sample_id"]): r for r in out}, cost
 
 
-def cache_hits(llm) -> tuple[int, int]:
-    from mathray.jobs.rollout import cache_counters
+def counters(llm) -> dict:
+    from mathray.jobs.rollout import engine_counters
 
-    c = cache_counters(llm)
-    return c.get("prefix_cache_queries", 0), c.get("prefix_cache_hits", 0)
+    return engine_counters(llm)
 
 
 def agreement(a: dict, b: dict, keys=None) -> float:
@@ -229,18 +237,19 @@ def main() -> None:
 
     runs: dict[str, tuple[dict, dict]] = {}
 
-    def run(name: str, mode: str, how: str, per_call: int | None, which=labeler) -> None:
-        labels, cost = label_run(which, rows, mode, how, per_call)
+    def run(name: str, mode: str, how: str, per_call: int | None, which=labeler, stop=None) -> None:
+        labels, cost = label_run(which, rows, mode, how, per_call, stop)
         if name not in runs or cost["wall_s"] < runs[name][1]["wall_s"]:
             runs[name] = (labels, cost)
-        print(f"{name:24s} labels/s={cost['labels_per_s']:7.1f} wall_s={cost['wall_s']:6.2f} "
-              f"tokens={cost['tokens_generated']} rollouts={cost['rollouts']} "
+        print(f"{name:30s} labels/s={cost['labels_per_s']:7.1f} wall_s={cost['wall_s']:6.2f} "
+              f"tokens={cost['tokens_generated']} engine_tokens={cost['engine_tokens']} rollouts={cost['rollouts']} "
               f"prefix_cache_hit_rate={cost['prefix_cache_hit_rate']:.3f}", flush=True)
 
     for _ in range(3):   # alternate the sides of the ratios; keep each side's fastest run
         run("sync first-error @64", "first-error", "sync", LABEL_BATCH)
         run("loop first-error @all", "first-error", "loop", None)
         run("sync first-error @all", "first-error", "sync", None)
+        run("loop first-error all K @all", "first-error", "loop", None, stop=False)
         run("loop+process first-error @all", "first-error", "loop", None, pooled)
     run("loop first-error @64", "first-error", "loop", LABEL_BATCH)
     run("loop full @all", "full", "loop", None)
@@ -249,7 +258,7 @@ def main() -> None:
     wrong = [k for k in full if not next(r for r in rows if (r["problem_id"], r["sample_id"]) == k)["is_correct"]]
     agree = agreement(full, fe)
     monotone = sum(is_monotone(r["hard_labels"]) for r in full.values()) / len(full)
-    tokens_full, tokens_fe = (runs[n][1]["tokens_generated"] for n in ("loop full @all", "loop first-error @all"))
+    tokens_full, tokens_fe = (runs[n][1]["engine_tokens"] for n in ("loop full @all", "loop first-error @all"))
     ratio = tokens_fe / tokens_full
     speed = runs["loop first-error @all"][1]["labels_per_s"] / runs["sync first-error @64"][1]["labels_per_s"]
     speed64 = runs["loop first-error @64"][1]["labels_per_s"] / runs["sync first-error @64"][1]["labels_per_s"]
@@ -257,8 +266,15 @@ def main() -> None:
     speed_pool = (runs["loop+process first-error @all"][1]["labels_per_s"]
                   / runs["sync first-error @64"][1]["labels_per_s"])
     vs_full = runs["loop first-error @all"][1]["labels_per_s"] / runs["loop full @all"][1]["labels_per_s"]
+    stop_gain = (runs["loop first-error @all"][1]["labels_per_s"]
+                 / runs["loop first-error all K @all"][1]["labels_per_s"])
+    all_k = runs["loop first-error all K @all"][0]
     print(f"first-error agreement with full: {agree:.3f} over {len(full)} solutions ({agreement(full, fe, wrong):.3f} "
           f"over the {len(wrong)} wrong ones); full labels monotone: {monotone:.3f}")
+    print(f"stopping prefixes at their first correct completion: same labels as all K "
+          f"{sum(fe[k]['hard_labels'] == all_k[k]['hard_labels'] for k in fe) / len(fe):.3f}, engine tokens "
+          f"{runs['loop first-error @all'][1]['engine_tokens']} vs {runs['loop first-error all K @all'][1]['engine_tokens']}"
+          f", labels/s ratio {stop_gain:.3f}")
     print(f"engine loop vs sync rounds (first-error): same first error {agreement(sync, fe):.3f} "
           f"(@64: {agreement(sync, fe64):.3f}); labels/s ratio {speed:.3f} (loop, whole set per call, vs the "
           f"previous job's calls of {LABEL_BATCH}), {speed_all:.3f} (both whole set per call), {speed64:.3f} (both "
@@ -275,7 +291,7 @@ def main() -> None:
     print(json.dumps({name: cost for name, (_, cost) in runs.items()}))
     print(f"RESULT token_ratio={ratio:.3f} first_error_agreement={agree:.3f} labels_per_s_ratio_vs_sync={speed:.3f} "
           f"ratio_vs_sync_whole_set={speed_all:.3f} ratio_vs_sync_calls_of_64={speed64:.3f} "
-          f"ratio_with_grading_process={speed_pool:.3f} "
+          f"ratio_with_grading_process={speed_pool:.3f} ratio_stop_at_correct_vs_all_k={stop_gain:.3f} "
           f"labels_per_s_ratio_vs_full={vs_full:.3f} agreement_vs_sync={agreement(sync, fe):.3f} "
           f"tokens_full={tokens_full} tokens_first_error={tokens_fe}")
 

@@ -263,3 +263,60 @@ def test_rollout_grader_in_process_and_in_a_pool_count_the_same():
         inline.close()
         pool.close()
     assert ShepherdConfig(labeling=LabelingConfig(grading_processes=0)).labeling.grading_processes == 0
+
+
+def test_stopping_prefixes_at_their_first_correct_completion_keeps_the_labels(tiny_model_dir):
+    """The real engine, each completion its own request: completion c alone is the c-th of the K asked
+    together (vLLM seeds child c with seed + c). Stopping a prefix at its first correct completion gives
+    the hard labels and first errors of all K with fewer rollouts and generated tokens, and the same rows
+    whether one completion or many are in the engine at a time. The prefixes here already hold the answer
+    (\\boxed{7}), so the untrained completer's finished completions that box nothing else count correct."""
+    from mathray.jobs.rollout import RolloutLabeler, rollout_prompt
+    from mathray.core.prompts import sample_prompt
+    from mathray.core.steps import split_steps
+
+    text = "\n".join(["We get 3 + 4 = 7, so the answer is \\boxed{7}.", "Then 7 * 2 = 15.", "Then 15 - 1 = 14.",
+                      "The answer is \\boxed{14}."])
+    rows = [{"problem_id": f"p{n}", "sample_id": 0, "problem": f"What is 3 + 4? (case {n})", "reference_answer": "7",
+             "text": text, "answer": "14", "is_correct": False, "finish_reason": "stop"} for n in range(12)]
+    engine = EngineConfig(model=str(tiny_model_dir), device="cpu", enforce_eager=True, max_model_len=512,
+                          kv_cache_memory_bytes=256 * 2**20, engine_kwargs={"block_size": 32})
+
+    def cfg(**kw):
+        return LabelingConfig(k=4, max_tokens=200, temperature=1.0, grading_processes=0, **kw)
+
+    labeler = RolloutLabeler(engine, cfg(stop_at_correct=False))
+    try:
+        row, steps = rows[0], split_steps(text)
+        prompt = rollout_prompt(sample_prompt(row), text, steps, 1)
+        (together,) = labeler.llm.generate([prompt], [labeler._params(row, 1)], use_tqdm=False)
+        alone = labeler.llm.generate([prompt] * 4, [labeler._params(row, 1, c) for c in range(4)], use_tqdm=False)
+        assert [c.text for c in together.outputs] == [a.outputs[0].text for a in alone]
+
+        every = labeler.label(rows)
+        labeler.cfg = cfg()                         # first-error mode: stop_at_correct by default
+        assert labeler.cfg.stop_at_correct
+        stopped = labeler.label(rows)
+        labeler.cfg = cfg(max_in_flight=1)          # one completion at a time: strictly in index order
+        one_by_one = labeler.label(rows[:2])
+    finally:
+        labeler.close()
+
+    def drop_meta(out):
+        return [{k: v for k, v in r.items() if k != "metadata"} for r in out]
+
+    assert drop_meta(one_by_one) == drop_meta(stopped[:2])
+    early = 0
+    for a, s in zip(every, stopped):
+        assert s["hard_labels"] == a["hard_labels"] and s["first_error_step"] == a["first_error_step"]
+        assert s["tokens_generated"] <= a["tokens_generated"]
+        for i, (ra, rs) in enumerate(zip(a["rollouts"], s["rollouts"])):
+            assert rs <= ra
+            if rs < ra:
+                early += 1
+                assert s["hard_labels"][i] == 1 and s["soft_labels"][i] is None
+            else:
+                assert s["soft_labels"][i] == a["soft_labels"][i]
+    assert early >= 3 and sum(s["hard_labels"][1] for s in stopped) >= 3
+    batch = [json.loads(out[0]["metadata"])["batch"] for out in (every, stopped)]
+    assert batch[1]["generation_tokens"] < batch[0]["generation_tokens"]

@@ -78,7 +78,7 @@ def test_few_shot_prompt_reaches_rollouts_training_and_scoring(ray_cluster, tmp_
     all_steps = [split_steps(r["text"], "auto") for r in rows]
     assert sent and len(labels) == len(rows)
     for request_id, prompt in sent:
-        j, i = (int(x) for x in request_id.rsplit("-", 2)[1:])
+        j, i, _ = (int(x) for x in request_id.rsplit("-", 3)[1:])   # call-solution-step-completion
         assert prompt.startswith(rows[j]["prompt"])
         assert prompt == rollout_prompt(rows[j]["prompt"], rows[j]["text"], all_steps[j], i)
     assert [lab["prompt"] for lab in labels] == [r["prompt"] for r in rows]

@@ -5,8 +5,8 @@ import math
 import pytest
 
 from mathray.jobs.ingest import load_math_shepherd
-from mathray.core.shepherd import (FirstErrorSearch, FullSearch, SearchQueue, is_monotone, make_search,
-                                   max_first_error_evaluations, run_rounds, shepherd_text)
+from mathray.core.shepherd import (FirstErrorSearch, FullSearch, PrefixRollouts, SearchQueue, is_monotone,
+                                   make_search, max_first_error_evaluations, run_rounds, shepherd_text)
 
 K = 4
 
@@ -139,6 +139,65 @@ def test_search_queue_in_any_completion_order_gives_the_rounds_labels(seed):
     stuck.pop()
     with pytest.raises(RuntimeError, match="stopped asking"):
         stuck.check_done()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_prefix_stopped_at_its_first_correct_completion_whatever_order_they_return(seed):
+    """A prefix's completions come back in any order; with stop_at_correct it is decided once its lowest
+    correct completion c and every one below it are back, and counts 0..c, so the outcome is the same in
+    every order. The hard label is always that of all K."""
+    import random
+
+    rng = random.Random(seed)
+    correct = [rng.random() < 0.3 for _ in range(K)]
+    order = list(range(K))
+    rng.shuffle(order)
+    first = next((c for c in range(K) if correct[c]), None)
+    for stop in (True, False):
+        p = PrefixRollouts(K, stop)
+        outcome = None
+        for c in order:
+            assert p.counted() is None
+            p.add(c, correct[c])
+            if p.counted() is not None:
+                outcome = p.outcome()
+                break
+        if stop and first is not None:
+            assert outcome == (1, first + 1)
+            assert all(c in p.correct for c in range(first + 1))
+        else:   # all K back: every completion counted
+            assert outcome == (sum(correct), K) and len(p.correct) == K
+        assert (outcome[0] > 0) == any(correct)
+
+
+def test_a_prefix_stopped_early_has_its_rollouts_and_no_soft_label():
+    s = FirstErrorSearch(5, K, final_grade=False)    # last step known bad; first error in 0..4
+    (step,) = s.next_steps()
+    s.record(step, 1, rollouts=2)                    # stopped at completion 1
+    (nxt,) = s.next_steps()
+    s.record(nxt, 0)                                 # all K wrong
+    while not s.done:
+        (i,) = s.next_steps()
+        s.record(i, K)
+    lab = s.labels()
+    assert lab.rollouts[step] == 2 and lab.soft[step] is None and lab.hard[step] == 1
+    assert lab.rollouts[nxt] == K and lab.soft[nxt] == 0.0 and lab.hard[nxt] == 0
+    with pytest.raises(ValueError, match="needs a correct one"):
+        _ask_and_record(0, 2)
+    with pytest.raises(ValueError, match="rollouts=5 outside"):
+        _ask_and_record(1, K + 1)
+    with pytest.raises(ValueError, match="came back twice"):
+        p = PrefixRollouts(K, True)
+        p.add(0, False)
+        p.add(0, True)
+    with pytest.raises(RuntimeError, match="still out"):
+        PrefixRollouts(K, True).outcome()
+
+
+def _ask_and_record(n_correct: int, rollouts: int) -> None:
+    s = FirstErrorSearch(3, K)
+    (step,) = s.next_steps()
+    s.record(step, n_correct, rollouts)
 
 
 def test_bad_inputs_are_clear_errors():

@@ -54,7 +54,8 @@ STEP_LABELS = pa.schema([
     pa.field("problem", pa.string(), nullable=False),
     pa.field("steps", pa.list_(pa.string()), nullable=False),
     pa.field("hard_labels", pa.list_(pa.int8()), nullable=False),   # 1 good / 0 bad, one per step
-    pa.field("soft_labels", pa.list_(pa.float32())),                 # fraction of rollouts reaching the answer; null where unmeasured
+    # fraction of rollouts reaching the answer; null where unmeasured or stopped at its first correct rollout
+    pa.field("soft_labels", pa.list_(pa.float32())),
     pa.field("label_source", pa.string(), nullable=False),          # prm800k | shepherd-full | shepherd-first-error | math-shepherd
     pa.field("rollouts", pa.list_(pa.int32())),                      # rollouts spent per step
     pa.field("tokens_generated", pa.int64()),

@@ -23,6 +23,13 @@ solution that reaches the answer reaches it too, so such a solution costs no rol
 Search bound: the first error f lies in 0..n (n: no error). Binary search over that range evaluates
 ``ceil(log2(n + 1)) <= ceil(log2(n)) + 1`` prefixes; with the last step known bad, ``ceil(log2(n))``.
 
+Stopping a prefix's rollouts at its first correct one (``PrefixRollouts``, ``stop_at_correct``): the hard
+label only asks whether ANY of the K completions reaches the answer, so once completion c is correct and
+completions 0..c-1 are back and wrong, the rest cannot change it. A prefix is then recorded with ``c + 1``
+rollouts and no soft label (its correct/K is unknown). Completion c has a fixed seed whatever else runs, so
+the hard labels, the first error and the recorded rollouts are those of the K-completion evaluation, and
+do not depend on which completions happened to finish first. A bad prefix still costs all K.
+
 Non-monotone oracles (a prefix fails but a longer one succeeds: a lucky completer, or a solution that
 recovers) are not errors. ``full`` records the raw measurements (labels may go - then +) and
 ``first_error`` = the first step labelled -. ``first-error`` finds a good->bad boundary that is consistent
@@ -76,7 +83,8 @@ class StepSearch:
         if k < 1:
             raise ValueError(f"k (rollouts per prefix) must be >= 1, got {k}")
         self.n, self.k, self.final_grade = num_steps, k, final_grade
-        self.measured: dict[int, int] = {}   # step -> correct completions out of k
+        self.measured: dict[int, int] = {}   # step -> correct completions among its rollouts
+        self.spent: dict[int, int] = {}      # step -> rollouts (k, or fewer when stopped at a correct one)
         self._asked: set[int] = set()
 
     def next_steps(self) -> list[int]:
@@ -86,13 +94,20 @@ class StepSearch:
     def done(self) -> bool:
         raise NotImplementedError
 
-    def record(self, step: int, n_correct: int) -> None:
+    def record(self, step: int, n_correct: int, rollouts: int | None = None) -> None:
+        """Fold in ``n_correct`` correct completions out of ``rollouts`` (default k; fewer only for a prefix
+        stopped at its first correct completion)."""
+        rollouts = self.k if rollouts is None else rollouts
         if step not in self._asked:
             raise ValueError(f"step {step} was not requested (pending: {sorted(self._asked)})")
-        if not 0 <= n_correct <= self.k:
-            raise ValueError(f"n_correct={n_correct} outside 0..{self.k}")
+        if not 1 <= rollouts <= self.k:
+            raise ValueError(f"rollouts={rollouts} outside 1..{self.k}")
+        if not 0 <= n_correct <= rollouts:
+            raise ValueError(f"n_correct={n_correct} outside 0..{rollouts}")
+        if rollouts < self.k and n_correct == 0:
+            raise ValueError(f"a prefix stopped after {rollouts} of {self.k} rollouts needs a correct one")
         self._asked.discard(step)
-        self.measured[step] = n_correct
+        self.measured[step], self.spent[step] = n_correct, rollouts
         self._update(step, n_correct > 0)
 
     def _update(self, step: int, good: bool) -> None:
@@ -108,7 +123,8 @@ class StepSearch:
         if self.final_grade is not None:
             soft[-1] = 1.0 if self.final_grade else 0.0
         for i, c in self.measured.items():
-            soft[i], rollouts[i] = c / self.k, self.k
+            rollouts[i] = self.spent[i]
+            soft[i] = c / self.k if self.spent[i] == self.k else None   # stopped early: correct/K unknown
         return soft, rollouts
 
     def labels(self) -> StepLabels:
@@ -219,6 +235,38 @@ def run_rounds(searches: Sequence[StepSearch],
     return stats
 
 
+class PrefixRollouts:
+    """The K completions of one step prefix, graded as they return in any order. ``stop_at_correct``: the
+    prefix is decided once completion c is correct and 0..c-1 are back (see the module docstring); the
+    completions it counts are then 0..c, whatever else came back. Otherwise it waits for all K."""
+
+    def __init__(self, k: int, stop_at_correct: bool):
+        self.k, self.stop_at_correct = k, stop_at_correct
+        self.correct: dict[int, bool] = {}   # completion index -> graded correct
+
+    def add(self, index: int, correct: bool) -> None:
+        if not 0 <= index < self.k or index in self.correct:
+            raise ValueError(f"completion {index} is outside 0..{self.k - 1} or came back twice")
+        self.correct[index] = bool(correct)
+
+    def counted(self) -> int | None:
+        """How many completions (0..n-1) decide the prefix, or None while it is open."""
+        if self.stop_at_correct:
+            for c in range(self.k):
+                if c not in self.correct:
+                    return None
+                if self.correct[c]:
+                    return c + 1
+        return self.k if len(self.correct) == self.k else None
+
+    def outcome(self) -> tuple[int, int]:
+        """(correct completions, rollouts) of a decided prefix, for ``StepSearch.record``."""
+        n = self.counted()
+        if n is None:
+            raise RuntimeError("outcome() of a prefix whose completions are still out")
+        return sum(self.correct[c] for c in range(n)), n
+
+
 class SearchQueue:
     """Many searches advanced one result at a time, with no rounds: ``pop()`` gives the next (search index,
     step) to evaluate, ``record`` folds a result in and queues whatever that search asks next. An engine
@@ -237,9 +285,9 @@ class SearchQueue:
     def pop(self) -> tuple[int, int]:
         return self._todo.popleft()
 
-    def record(self, j: int, step: int, n_correct: int) -> None:
+    def record(self, j: int, step: int, n_correct: int, rollouts: int | None = None) -> None:
         search = self.searches[j]
-        search.record(step, n_correct)
+        search.record(step, n_correct, rollouts)
         self.evaluations += 1
         if not search.done:
             self._todo.extend((j, s) for s in search.next_steps())

@@ -67,7 +67,8 @@ class ShepherdSummary:
                 f"[{job}] rollouts: {c['rollouts']} ({c['rollouts_per_step']:.2f}/step, "
                 f"{c['rollouts_per_solution']:.2f}/solution)",
                 f"[{job}] generated tokens: {c['tokens_generated']} ({c['tokens_per_step']:.1f}/step, "
-                f"{c['tokens_per_solution']:.1f}/solution)",
+                f"{c['tokens_per_solution']:.1f}/solution) in the labels' completions; {c['engine_tokens']} "
+                f"by the engine, with {c['rollouts_dropped']} completions dropped once their prefix was decided",
                 f"[{job}] prefix cache: {c['prefix_cache_hits']}/{c['prefix_cache_queries']} tokens hit"
                 + (f" ({rate:.1%})" if rate is not None else " (no metrics)"),
             ]

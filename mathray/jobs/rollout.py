@@ -2,34 +2,45 @@
 returns STEP_LABELS rows.
 
 ``RolloutLabeler`` is a callable class for a Ray Data ``map_batches`` actor pool (one engine per actor),
-and usable directly (benchmarks). It keeps the engine full without rounds: every unfinished solution's next
-prefix is an engine request (``SamplingParams(n=K)``) added with ``LLMEngine.add_request``; the loop calls
-``LLMEngine.step()`` and, as each request finishes, grades its completions (``RolloutGrader``: in grading
-processes, or with ``grading_processes=0`` in this loop) and folds the count back into that solution's search
+and usable directly (benchmarks). It keeps the engine full without rounds: each completion of every open step
+prefix is an engine request (``n=1`` with the seed it has among the prefix's K) added with
+``LLMEngine.add_request``; the loop calls ``LLMEngine.step()`` and, as each completion finishes, grades it
+(``RolloutGrader``: in grading processes, or with ``grading_processes=0`` in this loop) and folds it into its
+prefix (``core.shepherd.PrefixRollouts``); a decided prefix goes back to its solution's search
 (``core.shepherd.SearchQueue``), which queues its next prefix at once. vLLM's engine core runs in its own
 process, so it keeps generating while this loop grades or waits on grades. On a CPU engine a grading process
 only competes with the engine for the cores (the CPU demo grades in the loop); on a GPU node a pool keeps
-slow sympy checks from delaying the next prefixes. Up to ``max_in_flight`` prefix
-requests are in the engine at a time; prefix caching shares the prefill of a solution's prefixes and of the
-K completions of a prefix. (The previous design ran synchronous rounds, one ``llm.generate`` per round
-over every unfinished solution, graded in the actor: each round waited for its slowest rollout and the
-engine idled while the actor graded; ``benchmarks/shepherd.py`` keeps it as the baseline.)
+slow sympy checks from delaying the next prefixes. Up to ``max_in_flight`` completions are in the engine at a
+time; prefix caching shares the prefill of a solution's prefixes and of the K completions of a prefix.
+
+``stop_at_correct`` (first-error mode's default): a prefix is decided at its first correct completion (see
+``core.shepherd``), so the waiting completions go lowest index first across all prefixes, and a decided
+prefix's remaining completions are dropped before they start or aborted in the engine. Same hard labels and
+first errors as running all K; fewer generated tokens (``benchmarks/shepherd.py``). (The previous design
+ran synchronous rounds, one ``llm.generate`` per round over every unfinished solution, graded in the actor:
+each round waited for its slowest rollout and the engine idled while the actor graded;
+``benchmarks/shepherd.py`` keeps it as the baseline.)
 
 Rollout prompt = the sample's generation prompt (``prompts.sample_prompt``: plain, few-shot or chat) + its
 text up to the end of the step + ``"\\n"``: exactly what the generator had produced there, so the completer
-continues with the next step in the sample's own format; output rows keep the prompt. A completion counts as correct when ``prefix + "\\n" +
-completion`` grades correct against the reference and it finished (``length`` counts as wrong). Each prefix
-has its own sampling seed, a function of (seed, problem_id, sample_id, step): a prefix's rollouts are the
-same whichever mode, batch or order asks for it, so re-runs and the two modes are comparable.
+continues with the next step in the sample's own format; output rows keep the prompt. A completion counts as
+correct when ``prefix + "\\n" + completion`` grades correct against the reference and it finished (``length``
+counts as wrong). Each prefix has its own sampling seed, a function of (seed, problem_id, sample_id, step): a
+prefix's rollouts are the same whichever mode, batch or order asks for it, so re-runs and the two modes are
+comparable.
 
-Cost and cache accounting ride on each row's ``metadata`` (JSON): the row's own prefix evaluations, and
-the call's engine counters (``prefix_cache_queries``/``prefix_cache_hits`` read from vLLM's Prometheus
-metrics via ``llm.get_metrics()``, engine steps, time the engine sat empty waiting on grades) under a batch
-id, which ``cost_summary`` counts once per batch.
+A row's ``rollouts`` and ``tokens_generated`` count the completions its labels rest on (for a prefix
+stopped early, 0..c), so a re-run writes the same row whichever completions happened to finish first. Cost
+and cache accounting of the call ride on each row's ``metadata`` (JSON) under a batch id, which
+``cost_summary`` counts once per batch: vLLM's counters read from its Prometheus metrics via
+``llm.get_metrics()`` (prefix-cache queries and hits, prompt and generated tokens, the latter including
+completions dropped part-way), completions aborted or discarded, engine steps, and the time the engine sat
+empty waiting on grades.
 """
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import logging
 import time
@@ -45,7 +56,7 @@ from mathray.config import StrictModel, knob
 from mathray.runtime.engine import EngineConfig, build_llm, refusal_errors
 from mathray.runtime.models import model_fingerprint
 from mathray.core.prompts import STOP_STRINGS, sample_prompt
-from mathray.core.shepherd import LABEL_SOURCE, SearchQueue, make_search
+from mathray.core.shepherd import LABEL_SOURCE, PrefixRollouts, SearchQueue, make_search
 from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, with_source
 from mathray.core.steps import prefix_text, split_steps
 
@@ -68,8 +79,15 @@ class LabelingConfig(StrictModel):
     # which solutions get their last step from their own grade instead of rollouts:
     # correct: correct answers (their last step is good by definition); graded: also answered-but-wrong ones; never
     free_last_step: Literal["correct", "graded", "never"] = "graded"
+    # stop a prefix's rollouts at its first correct completion (core.shepherd.PrefixRollouts): same hard
+    # labels and first errors, fewer rollouts; soft labels of prefixes stopped early are null. None: on in
+    # first-error mode (hard labels only), off in full mode (soft labels of every step)
+    stop_at_correct: bool | None = None
     # how the work is scheduled (not which labels come out: knobs)
-    max_in_flight: int = knob(512, ge=1)      # prefix requests (each K sequences) in the engine at once
+    # completions (sequences) in the engine at once; None: the engine's max_num_seqs plus a quarter, enough
+    # to refill its batch between two steps of this loop, few enough that with stop_at_correct a prefix's
+    # later completions (often never needed) wait behind every prefix's earlier ones
+    max_in_flight: int | None = knob(None, ge=1)
     # processes that grade rollouts beside each engine actor; 0: grade in the actor's own loop (vLLM's engine
     # core is a process of its own, so it keeps generating meanwhile; no pickling, no extra process)
     grading_processes: int = knob(1, ge=0)
@@ -79,6 +97,8 @@ class LabelingConfig(StrictModel):
     def _check(self) -> "LabelingConfig":
         if self.temperature == 0 and self.k > 1:
             raise ValueError("temperature 0 (greedy) gives identical completions: use k=1 or temperature > 0")
+        if self.stop_at_correct is None:
+            self.stop_at_correct = self.mode == "first-error"
         return self
 
 
@@ -143,13 +163,14 @@ def rollout_prompt(prompt: str, text: str, steps, i: int) -> str:
     return prompt + prefix_text(text, steps, i) + "\n"
 
 
-def cache_counters(llm) -> dict[str, int]:
-    """vLLM's cumulative prefix-cache counters (tokens), {} when stats are off."""
+def engine_counters(llm) -> dict[str, int]:
+    """vLLM's cumulative counters (tokens) from its Prometheus metrics: prefix-cache queries and hits, prompt
+    and generated tokens (these include completions aborted part-way); {} when stats are off."""
     try:
         metrics = llm.get_metrics()
     except AssertionError:  # disable_log_stats=True
         return {}
-    out = {"prefix_cache_queries": 0, "prefix_cache_hits": 0}
+    out = {"prefix_cache_queries": 0, "prefix_cache_hits": 0, "prompt_tokens": 0, "generation_tokens": 0}
     for m in metrics:
         name = m.name.removeprefix("vllm:")
         if name in out:
@@ -186,19 +207,39 @@ class RolloutLabeler:
                 for (row, _), lab in zip(work, labelled)]
         return rows_to_table(out, OUTPUT_SCHEMA)
 
-    def _params(self, row: dict, step: int):
+    def _params(self, row: dict, step: int, completion: int | None = None):
+        """The sampling parameters of a prefix's K completions (``n=K``), or of its completion number
+        ``completion`` alone: vLLM seeds the i-th of ``n`` completions with seed + i, so completion c asked
+        alone is the same text as the c-th of the K asked together."""
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
         cfg = self.cfg
-        return SamplingParams(n=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
-                              stop=STOP_STRINGS, output_kind=RequestOutputKind.FINAL_ONLY,
-                              seed=prefix_seed(cfg.seed, row["problem_id"], row["sample_id"], step, cfg.k))
+        seed = prefix_seed(cfg.seed, row["problem_id"], row["sample_id"], step, cfg.k)
+        n = cfg.k
+        if completion is not None:
+            n, seed = 1, seed + completion
+        return SamplingParams(n=n, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
+                              stop=STOP_STRINGS, output_kind=RequestOutputKind.FINAL_ONLY, seed=seed)
+
+    def _max_in_flight(self) -> int:
+        if self.cfg.max_in_flight:
+            return self.cfg.max_in_flight
+        try:
+            batch = self.llm.llm_engine.vllm_config.scheduler_config.max_num_seqs
+        except AttributeError:
+            batch = 256
+        return batch + batch // 4
 
     def label(self, rows: list[dict], all_steps: list[list] | None = None) -> list[dict | str]:
         """STEP_LABELS rows for SAMPLES rows (no stage bookkeeping), every search advanced as its rollouts
         return (see the module docstring). A solution one of whose rollout prompts the engine refuses (e.g.
-        longer than ``max_model_len``) gets the reason (a str) instead of a row, and no further rollouts."""
+        longer than ``max_model_len``) gets the reason (a str) instead of a row, and no further rollouts.
+
+        Each completion is its own engine request (``n=1``, the seed it has among the prefix's K). With
+        ``stop_at_correct`` the waiting completions go lowest index first across all prefixes, so a
+        prefix's completion 0 runs before any prefix's completion 1; once a prefix is decided its
+        remaining completions are dropped (never sent, or aborted in the engine)."""
         cfg = self.cfg
         if all_steps is None:
             all_steps = [split_steps(r["text"], cfg.step_format) for r in rows]
@@ -207,45 +248,85 @@ class RolloutLabeler:
         tokens, unfinished = [0] * len(rows), [0] * len(rows)
         refused: dict[int, str] = {}                          # solution -> the engine's reason
         refusals = refusal_errors()
-        engine, call = self.llm.llm_engine, uuid.uuid4().hex[:12]
-        in_engine: dict[str, tuple[int, int]] = {}            # request id -> (solution, step)
-        grading: dict[Future, list[tuple[int, int]]] = {}
-        before, t0 = cache_counters(self.llm), time.time()
+        engine, call, cap = self.llm.llm_engine, uuid.uuid4().hex[:12], self._max_in_flight()
+        waiting: list[tuple[tuple[int, int], int, int, int]] = []    # heap: (order, solution, step, completion)
+        prefixes: dict[tuple[int, int], PrefixRollouts] = {}         # open prefix evaluations
+        returned: dict[tuple[int, int], dict[int, tuple[int, bool]]] = {}   # completion -> (tokens, cut)
+        in_engine: dict[str, tuple[int, int, int]] = {}             # request id -> (solution, step, completion)
+        running: dict[tuple[int, int], set[str]] = {}                # open prefix -> its request ids in the engine
+        grading: dict[Future, list[tuple[int, int, int]]] = {}
+        queued = 0
+
+        def take_new_prefixes() -> None:
+            nonlocal queued
+            while len(queue):
+                j, i = queue.pop()
+                if j in refused:   # never sent again; the solution's row is quarantined
+                    queue.record(j, i, 0)
+                    continue
+                prefixes[(j, i)] = PrefixRollouts(cfg.k, cfg.stop_at_correct)
+                returned[(j, i)], running[(j, i)] = {}, set()
+                for c in range(cfg.k):
+                    order = (c, queued) if cfg.stop_at_correct else (queued, c)
+                    heapq.heappush(waiting, (order, j, i, c))
+                queued += 1
+
+        def drop_prefix(j: int, i: int) -> dict[int, tuple[int, bool]]:
+            """Forget an open prefix: its waiting completions are skipped, its running ones aborted."""
+            del prefixes[(j, i)]
+            left = list(running.pop((j, i)))
+            if left:
+                engine.abort_request(left)
+                for rid in left:
+                    del in_engine[rid]
+                stats["aborted"] += len(left)
+            return returned.pop((j, i))
+
+        def close_prefix(j: int, i: int) -> None:
+            n_correct, n = prefixes[(j, i)].outcome()
+            back = drop_prefix(j, i)
+            tokens[j] += sum(back[c][0] for c in range(n))
+            unfinished[j] += sum(back[c][1] for c in range(n))
+            stats["discarded"] += len(back) - n
+            queue.record(j, i, n_correct, n)
+
+        stats = {"aborted": 0, "discarded": 0}
+        before, t0 = engine_counters(self.llm), time.time()
         engine_steps, peak, empty_s = 0, 0, 0.0
         try:
-            while len(queue) or in_engine or grading:
-                while len(queue) and len(in_engine) < cfg.max_in_flight:
-                    j, i = queue.pop()
-                    if j in refused:   # never sent again; the solution's row is quarantined
-                        queue.record(j, i, 0)
+            take_new_prefixes()
+            while waiting or in_engine or grading:
+                while waiting and len(in_engine) < cap:
+                    _, j, i, c = heapq.heappop(waiting)
+                    if (j, i) not in prefixes:   # decided (or refused) while this completion waited
                         continue
                     r = rows[j]
-                    rid = f"{call}-{j}-{i}"
+                    rid = f"{call}-{j}-{i}-{c}"
                     try:
                         engine.add_request(rid, rollout_prompt(sample_prompt(r), r["text"], all_steps[j], i),
-                                           self._params(r, i))
+                                           self._params(r, i, c))
                     except refusals as e:   # e.g. a prefix longer than max_model_len
                         refused[j] = f"engine refused the prompt: {e}"
+                        drop_prefix(j, i)
                         queue.record(j, i, 0)
+                        take_new_prefixes()
                         continue
-                    in_engine[rid] = (j, i)
+                    in_engine[rid] = (j, i, c)
+                    running[(j, i)].add(rid)
                 peak = max(peak, len(in_engine))
                 if in_engine:
                     jobs, keys = [], []
                     for res in engine.step():
-                        if not res.finished:
+                        if not res.finished or res.request_id not in in_engine:
                             continue
-                        j, i = in_engine.pop(res.request_id)
-                        texts = []
-                        for c in res.outputs:
-                            tokens[j] += len(c.token_ids)
-                            if c.finish_reason == "length":
-                                unfinished[j] += 1
-                            else:
-                                texts.append(c.text)
-                        jobs.append((prefix_text(rows[j]["text"], all_steps[j], i), texts,
+                        j, i, c = in_engine.pop(res.request_id)
+                        running[(j, i)].discard(res.request_id)
+                        (out,) = res.outputs
+                        cut = out.finish_reason == "length"   # unfinished: counts as wrong, not graded
+                        returned[(j, i)][c] = (len(out.token_ids), cut)
+                        jobs.append((prefix_text(rows[j]["text"], all_steps[j], i), [] if cut else [out.text],
                                      rows[j]["reference_answer"]))
-                        keys.append((j, i))
+                        keys.append((j, i, c))
                     engine_steps += 1
                     if jobs:
                         grading[self.grader.submit(jobs)] = keys
@@ -257,15 +338,22 @@ class RolloutLabeler:
                     if not in_engine:
                         empty_s += time.time() - waited
                     for fut in done:
-                        for (j, i), n_correct in zip(grading.pop(fut), fut.result()):
-                            queue.record(j, i, n_correct)
+                        for (j, i, c), n_correct in zip(grading.pop(fut), fut.result()):
+                            if (j, i) not in prefixes:   # decided before this completion was graded
+                                stats["discarded"] += 1
+                                continue
+                            prefixes[(j, i)].add(c, n_correct > 0)
+                            if prefixes[(j, i)].counted() is not None:
+                                close_prefix(j, i)
+                    take_new_prefixes()
         finally:
             if in_engine:   # an error mid-call: leave the engine empty for the next call
                 engine.abort_request(list(in_engine))
         queue.check_done()
-        after = cache_counters(self.llm)
+        after = engine_counters(self.llm)
         batch_info = {"id": call, "solutions": len(rows), "evaluations": queue.evaluations,
                       "engine_steps": engine_steps, "max_in_flight": peak, "engine_empty_s": round(empty_s, 3),
+                      "rollouts_aborted": stats["aborted"], "rollouts_discarded": stats["discarded"],
                       "wall_s": round(time.time() - t0, 3), **{k: after[k] - before.get(k, 0) for k in after}}
         out = []
         for j, (r, steps, s) in enumerate(zip(rows, all_steps, queue.searches)):
@@ -275,7 +363,8 @@ class RolloutLabeler:
             lab = s.labels()
             meta = {"mode": cfg.mode, "k": cfg.k, "completer": self.completer, "evaluations": lab.evaluations,
                     "free_last_step": s.final_grade is not None, "unfinished_rollouts": unfinished[j],
-                    "monotone_assumed": cfg.mode == "first-error", "batch": batch_info}
+                    "monotone_assumed": cfg.mode == "first-error", "stop_at_correct": cfg.stop_at_correct,
+                    "batch": batch_info}
             out.append({"problem_id": r["problem_id"], "sample_id": r["sample_id"], "problem": r["problem"],
                         "prompt": sample_prompt(r),
                         "steps": [st.text for st in steps], "hard_labels": lab.hard, "soft_labels": lab.soft,
@@ -307,6 +396,9 @@ def cost_summary(table: pa.Table) -> dict:
             "rollouts_per_step": rollouts / max(steps, 1), "tokens_per_step": tokens / max(steps, 1),
             "rollouts_per_solution": rollouts / n, "tokens_per_solution": tokens / n,
             "engine_steps": sum(b.get("engine_steps", 0) for b in batches.values()),
+            "engine_tokens": sum(b.get("generation_tokens", 0) for b in batches.values()),
+            "rollouts_dropped": sum(b.get("rollouts_aborted", 0) + b.get("rollouts_discarded", 0)
+                                    for b in batches.values()),
             "engine_empty_s": sum(b.get("engine_empty_s", 0.0) for b in batches.values()),
             "prefix_cache_queries": queries, "prefix_cache_hits": hits,
             "prefix_cache_hit_rate": hits / queries if queries else None}
