@@ -284,10 +284,11 @@ class RolloutLabeler:
 
         def close_prefix(j: int, i: int) -> None:
             n_correct, n = prefixes[(j, i)].outcome()
+            # graded completions past the counted ones (those still being graded are counted as they return)
+            stats["discarded"] += sum(1 for c in prefixes[(j, i)].correct if c >= n)
             back = drop_prefix(j, i)
             tokens[j] += sum(back[c][0] for c in range(n))
             unfinished[j] += sum(back[c][1] for c in range(n))
-            stats["discarded"] += len(back) - n
             queue.record(j, i, n_correct, n)
 
         stats = {"aborted": 0, "discarded": 0}
