@@ -169,19 +169,19 @@ def sync_label(labeler, rows: list[dict]) -> list[dict]:
 def label_run(labeler, rows: list[dict], mode: str, how: str, per_call: int | None,
               stop_at_correct: bool | None = None) -> tuple[dict, dict]:
     """Label ``rows`` in calls of ``per_call`` solutions (None: one call); ({key: row}, cost)."""
-    from mathray.jobs.rollout import LabelingConfig
+    from mathray.jobs.rollout import LabelingConfig, engine_counters
 
     labeler.cfg = LabelingConfig(mode=mode, k=K, max_tokens=MAX_TOKENS, temperature=TEMPERATURE,
                                  grading_processes=labeler.cfg.grading_processes, stop_at_correct=stop_at_correct)
     labeler.llm.reset_prefix_cache()
-    before = counters(labeler.llm)
+    before = engine_counters(labeler.llm)
     per_call = per_call or len(rows)
     t0, out = time.time(), []
     for i in range(0, len(rows), per_call):
         chunk = rows[i: i + per_call]
         out += sync_label(labeler, chunk) if how == "sync" else labeler.label(chunk)
     wall = time.time() - t0
-    after = counters(labeler.llm)
+    after = engine_counters(labeler.llm)
     steps = sum(len(r["steps"]) for r in out)
     queries = after["prefix_cache_queries"] - before["prefix_cache_queries"]
     cost = {"wall_s": wall, "steps": steps, "labels_per_s": steps / wall,
@@ -194,11 +194,6 @@ def label_run(labeler, rows: list[dict], mode: str, how: str, per_call: int | No
             if queries else float("nan")}
     return {(r["problem_id"], r["sample_id"]): r for r in out}, cost
 
-
-def counters(llm) -> dict:
-    from mathray.jobs.rollout import engine_counters
-
-    return engine_counters(llm)
 
 
 def agreement(a: dict, b: dict, keys=None) -> float:
@@ -273,8 +268,8 @@ def main() -> None:
           f"over the {len(wrong)} wrong ones); full labels monotone: {monotone:.3f}")
     print(f"stopping prefixes at their first correct completion: same labels as all K "
           f"{sum(fe[k]['hard_labels'] == all_k[k]['hard_labels'] for k in fe) / len(fe):.3f}, engine tokens "
-          f"{runs['loop first-error @all'][1]['engine_tokens']} vs {runs['loop first-error all K @all'][1]['engine_tokens']}"
-          f", labels/s ratio {stop_gain:.3f}")
+          f"{runs['loop first-error @all'][1]['engine_tokens']} vs "
+          f"{runs['loop first-error all K @all'][1]['engine_tokens']}, labels/s ratio {stop_gain:.3f}")
     print(f"engine loop vs sync rounds (first-error): same first error {agreement(sync, fe):.3f} "
           f"(@64: {agreement(sync, fe64):.3f}); labels/s ratio {speed:.3f} (loop, whole set per call, vs the "
           f"previous job's calls of {LABEL_BATCH}), {speed_all:.3f} (both whole set per call), {speed64:.3f} (both "

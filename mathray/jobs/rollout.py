@@ -46,6 +46,7 @@ import logging
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pyarrow as pa
@@ -178,6 +179,14 @@ def engine_counters(llm) -> dict[str, int]:
     return out
 
 
+@dataclass
+class _OpenPrefix:
+    """A step prefix being rolled out in ``RolloutLabeler.label``."""
+    rollouts: PrefixRollouts                                          # graded completions; decides the prefix
+    returned: dict[int, tuple[int, bool]] = field(default_factory=dict)   # completion -> (tokens, cut)
+    running: set[str] = field(default_factory=set)                   # its request ids in the engine
+
+
 class RolloutLabeler:
     """A ``map_batches`` callable: SAMPLES rows (stage-tagged) in, STEP_LABELS rows (or quarantine) out."""
 
@@ -250,11 +259,10 @@ class RolloutLabeler:
         refusals = refusal_errors()
         engine, call, cap = self.llm.llm_engine, uuid.uuid4().hex[:12], self._max_in_flight()
         waiting: list[tuple[tuple[int, int], int, int, int]] = []    # heap: (order, solution, step, completion)
-        prefixes: dict[tuple[int, int], PrefixRollouts] = {}         # open prefix evaluations
-        returned: dict[tuple[int, int], dict[int, tuple[int, bool]]] = {}   # completion -> (tokens, cut)
+        prefixes: dict[tuple[int, int], _OpenPrefix] = {}            # open prefix evaluations
         in_engine: dict[str, tuple[int, int, int]] = {}             # request id -> (solution, step, completion)
-        running: dict[tuple[int, int], set[str]] = {}                # open prefix -> its request ids in the engine
         grading: dict[Future, list[tuple[int, int, int]]] = {}
+        stats = {"aborted": 0, "discarded": 0}
         queued = 0
 
         def take_new_prefixes() -> None:
@@ -264,34 +272,31 @@ class RolloutLabeler:
                 if j in refused:   # never sent again; the solution's row is quarantined
                     queue.record(j, i, 0)
                     continue
-                prefixes[(j, i)] = PrefixRollouts(cfg.k, cfg.stop_at_correct)
-                returned[(j, i)], running[(j, i)] = {}, set()
+                prefixes[(j, i)] = _OpenPrefix(PrefixRollouts(cfg.k, cfg.stop_at_correct))
                 for c in range(cfg.k):
                     order = (c, queued) if cfg.stop_at_correct else (queued, c)
                     heapq.heappush(waiting, (order, j, i, c))
                 queued += 1
 
-        def drop_prefix(j: int, i: int) -> dict[int, tuple[int, bool]]:
+        def drop_prefix(j: int, i: int) -> _OpenPrefix:
             """Forget an open prefix: its waiting completions are skipped, its running ones aborted."""
-            del prefixes[(j, i)]
-            left = list(running.pop((j, i)))
-            if left:
-                engine.abort_request(left)
-                for rid in left:
+            prefix = prefixes.pop((j, i))
+            if prefix.running:
+                engine.abort_request(list(prefix.running))
+                for rid in prefix.running:
                     del in_engine[rid]
-                stats["aborted"] += len(left)
-            return returned.pop((j, i))
+                stats["aborted"] += len(prefix.running)
+            return prefix
 
         def close_prefix(j: int, i: int) -> None:
-            n_correct, n = prefixes[(j, i)].outcome()
+            prefix = drop_prefix(j, i)
+            n_correct, n = prefix.rollouts.outcome()
             # graded completions past the counted ones (those still being graded are counted as they return)
-            stats["discarded"] += sum(1 for c in prefixes[(j, i)].correct if c >= n)
-            back = drop_prefix(j, i)
-            tokens[j] += sum(back[c][0] for c in range(n))
-            unfinished[j] += sum(back[c][1] for c in range(n))
+            stats["discarded"] += sum(1 for c in prefix.rollouts.correct if c >= n)
+            tokens[j] += sum(prefix.returned[c][0] for c in range(n))
+            unfinished[j] += sum(prefix.returned[c][1] for c in range(n))
             queue.record(j, i, n_correct, n)
 
-        stats = {"aborted": 0, "discarded": 0}
         before, t0 = engine_counters(self.llm), time.time()
         engine_steps, peak, empty_s = 0, 0, 0.0
         try:
@@ -313,7 +318,7 @@ class RolloutLabeler:
                         take_new_prefixes()
                         continue
                     in_engine[rid] = (j, i, c)
-                    running[(j, i)].add(rid)
+                    prefixes[(j, i)].running.add(rid)
                 peak = max(peak, len(in_engine))
                 if in_engine:
                     jobs, keys = [], []
@@ -321,10 +326,11 @@ class RolloutLabeler:
                         if not res.finished or res.request_id not in in_engine:
                             continue
                         j, i, c = in_engine.pop(res.request_id)
-                        running[(j, i)].discard(res.request_id)
+                        prefix = prefixes[(j, i)]
+                        prefix.running.discard(res.request_id)
                         (out,) = res.outputs
                         cut = out.finish_reason == "length"   # unfinished: counts as wrong, not graded
-                        returned[(j, i)][c] = (len(out.token_ids), cut)
+                        prefix.returned[c] = (len(out.token_ids), cut)
                         jobs.append((prefix_text(rows[j]["text"], all_steps[j], i), [] if cut else [out.text],
                                      rows[j]["reference_answer"]))
                         keys.append((j, i, c))
@@ -343,8 +349,9 @@ class RolloutLabeler:
                             if (j, i) not in prefixes:   # decided before this completion was graded
                                 stats["discarded"] += 1
                                 continue
-                            prefixes[(j, i)].add(c, n_correct > 0)
-                            if prefixes[(j, i)].counted() is not None:
+                            rollouts = prefixes[(j, i)].rollouts
+                            rollouts.add(c, n_correct > 0)
+                            if rollouts.counted() is not None:
                                 close_prefix(j, i)
                     take_new_prefixes()
         finally:

@@ -18,7 +18,7 @@ _READS: dict[str, tuple[dict[str, tuple[str, ...] | None], tuple[str, ...]]] = {
     # the SSFT control of a sequential run: its step plan (SSFT for stage2 + stage3 steps) on the SSFT data
     "control": ({"sequential": ("stage_steps", "stage_lr", "control")}, ("ssft",)),
 }
-_SECTIONS = ("verifier", "prm", "sequential")
+_SECTIONS = sorted({section for sections, _ in _READS.values() for section in sections})
 
 
 def _reader(cfg) -> str:
@@ -40,9 +40,9 @@ def training_lineage(cfg) -> Lineage:
     lineage = Lineage.of("train", cfg, training_inputs(cfg))
     sections = _READS[_reader(cfg)][0]
     for section in _SECTIONS:
-        fields = sections.get(section, ())
         if section not in sections:
             lineage.config.pop(section, None)
-        elif fields is not None:
-            lineage.config[section] = {k: v for k, v in lineage.config.get(section, {}).items() if k in fields}
+        elif sections[section] is not None:
+            lineage.config[section] = {k: v for k, v in lineage.config.get(section, {}).items()
+                                       if k in sections[section]}
     return lineage
