@@ -18,8 +18,10 @@
      own process (``grading_processes=0``, the CPU demo's setting: vLLM's engine core generates in its own
      process meanwhile) and, once per alternation, in a grading process (``grading_processes=1``, the GPU
      default); in calls of 64 and in one call over all solutions (the job labels a whole input shard per call);
-     first-error mode stops each prefix at its first correct completion (its default), and once per
-     alternation runs all K completions of every prefix instead, the mechanism's own share of the speed;
+     first-error mode stops each prefix at its first correct completion and probes where the expected
+     rollouts are lowest (``search: weighted``; its defaults); once per alternation it runs with bisection
+     instead (``search: bisect``) and with all K completions of every prefix (which is bisection too), each
+     mechanism's own share of the speed;
    - first-error and full modes of the engine loop (token cost and agreement of the first-error step).
      Token counts: the engine's generated tokens (vLLM's counter), which include completions dropped
      part-way; the rows' ``tokens_generated`` count only the completions the labels rest on.
@@ -167,12 +169,13 @@ def sync_label(labeler, rows: list[dict]) -> list[dict]:
 
 
 def label_run(labeler, rows: list[dict], mode: str, how: str, per_call: int | None,
-              stop_at_correct: bool | None = None) -> tuple[dict, dict]:
+              stop_at_correct: bool | None = None, search: str = "weighted") -> tuple[dict, dict]:
     """Label ``rows`` in calls of ``per_call`` solutions (None: one call); ({key: row}, cost)."""
     from mathray.jobs.rollout import LabelingConfig, engine_counters
 
     labeler.cfg = LabelingConfig(mode=mode, k=K, max_tokens=MAX_TOKENS, temperature=TEMPERATURE,
-                                 grading_processes=labeler.cfg.grading_processes, stop_at_correct=stop_at_correct)
+                                 grading_processes=labeler.cfg.grading_processes, stop_at_correct=stop_at_correct,
+                                 search=search)
     labeler.llm.reset_prefix_cache()
     before = engine_counters(labeler.llm)
     per_call = per_call or len(rows)
@@ -232,8 +235,9 @@ def main() -> None:
 
     runs: dict[str, tuple[dict, dict]] = {}
 
-    def run(name: str, mode: str, how: str, per_call: int | None, which=labeler, stop=None) -> None:
-        labels, cost = label_run(which, rows, mode, how, per_call, stop)
+    def run(name: str, mode: str, how: str, per_call: int | None, which=labeler, stop=None,
+            search="weighted") -> None:
+        labels, cost = label_run(which, rows, mode, how, per_call, stop, search)
         if name not in runs or cost["wall_s"] < runs[name][1]["wall_s"]:
             runs[name] = (labels, cost)
         print(f"{name:30s} labels/s={cost['labels_per_s']:7.1f} wall_s={cost['wall_s']:6.2f} "
@@ -244,6 +248,7 @@ def main() -> None:
         run("sync first-error @64", "first-error", "sync", LABEL_BATCH)
         run("loop first-error @all", "first-error", "loop", None)
         run("sync first-error @all", "first-error", "sync", None)
+        run("loop first-error bisect @all", "first-error", "loop", None, search="bisect")
         run("loop first-error all K @all", "first-error", "loop", None, stop=False)
         run("loop+process first-error @all", "first-error", "loop", None, pooled)
     run("loop first-error @64", "first-error", "loop", LABEL_BATCH)
@@ -261,15 +266,21 @@ def main() -> None:
     speed_pool = (runs["loop+process first-error @all"][1]["labels_per_s"]
                   / runs["sync first-error @64"][1]["labels_per_s"])
     vs_full = runs["loop first-error @all"][1]["labels_per_s"] / runs["loop full @all"][1]["labels_per_s"]
-    stop_gain = (runs["loop first-error @all"][1]["labels_per_s"]
-                 / runs["loop first-error all K @all"][1]["labels_per_s"])
-    all_k = runs["loop first-error all K @all"][0]
+    per_s = {name: cost["labels_per_s"] for name, (_, cost) in runs.items()}
+    stop_gain = per_s["loop first-error bisect @all"] / per_s["loop first-error all K @all"]
+    search_gain = per_s["loop first-error @all"] / per_s["loop first-error bisect @all"]
+    all_k, bisect = runs["loop first-error all K @all"][0], runs["loop first-error bisect @all"][0]
     print(f"first-error agreement with full: {agree:.3f} over {len(full)} solutions ({agreement(full, fe, wrong):.3f} "
           f"over the {len(wrong)} wrong ones); full labels monotone: {monotone:.3f}")
-    print(f"stopping prefixes at their first correct completion: same labels as all K "
-          f"{sum(fe[k]['hard_labels'] == all_k[k]['hard_labels'] for k in fe) / len(fe):.3f}, engine tokens "
-          f"{runs['loop first-error @all'][1]['engine_tokens']} vs "
+    print(f"stopping prefixes at their first correct completion (both bisecting): same labels as all K "
+          f"{sum(bisect[k]['hard_labels'] == all_k[k]['hard_labels'] for k in fe) / len(fe):.3f}, engine tokens "
+          f"{runs['loop first-error bisect @all'][1]['engine_tokens']} vs "
           f"{runs['loop first-error all K @all'][1]['engine_tokens']}, labels/s ratio {stop_gain:.3f}")
+    print(f"weighted search vs bisection (both stopping): same first error {agreement(bisect, fe):.3f}, "
+          f"rollouts {runs['loop first-error @all'][1]['rollouts']} vs {runs['loop first-error bisect @all'][1]['rollouts']}, "
+          f"engine tokens {runs['loop first-error @all'][1]['engine_tokens']} vs "
+          f"{runs['loop first-error bisect @all'][1]['engine_tokens']}, labels/s ratio {search_gain:.3f}; "
+          f"first-error agreement with full: bisection {agreement(full, bisect):.3f}")
     print(f"engine loop vs sync rounds (first-error): same first error {agreement(sync, fe):.3f} "
           f"(@64: {agreement(sync, fe64):.3f}); labels/s ratio {speed:.3f} (loop, whole set per call, vs the "
           f"previous job's calls of {LABEL_BATCH}), {speed_all:.3f} (both whole set per call), {speed64:.3f} (both "
@@ -287,6 +298,7 @@ def main() -> None:
     print(f"RESULT token_ratio={ratio:.3f} first_error_agreement={agree:.3f} labels_per_s_ratio_vs_sync={speed:.3f} "
           f"ratio_vs_sync_whole_set={speed_all:.3f} ratio_vs_sync_calls_of_64={speed64:.3f} "
           f"ratio_with_grading_process={speed_pool:.3f} ratio_stop_at_correct_vs_all_k={stop_gain:.3f} "
+          f"ratio_weighted_vs_bisect={search_gain:.3f} "
           f"labels_per_s_ratio_vs_full={vs_full:.3f} agreement_vs_sync={agreement(sync, fe):.3f} "
           f"tokens_full={tokens_full} tokens_first_error={tokens_fe}")
 

@@ -282,8 +282,9 @@ def test_stopping_prefixes_at_their_first_correct_completion_keeps_the_labels(ti
     engine = EngineConfig(model=str(tiny_model_dir), device="cpu", enforce_eager=True, max_model_len=512,
                           kv_cache_memory_bytes=256 * 2**20, engine_kwargs={"block_size": 32})
 
-    def cfg(**kw):
-        return LabelingConfig(k=4, max_tokens=200, temperature=1.0, grading_processes=0, **kw)
+    def cfg(**kw):   # bisection on both sides: this test isolates the stopping (the weighted search, which
+        # probes other prefixes once good ones are cheap, is tested in test_shepherd and benchmarks/shepherd.py)
+        return LabelingConfig(k=4, max_tokens=200, temperature=1.0, grading_processes=0, search="bisect", **kw)
 
     labeler = RolloutLabeler(engine, cfg(stop_at_correct=False))
     try:

@@ -5,10 +5,12 @@ import math
 import pytest
 
 from mathray.jobs.ingest import load_math_shepherd
-from mathray.core.shepherd import (FirstErrorSearch, FullSearch, PrefixRollouts, SearchQueue, is_monotone,
-                                   make_search, max_first_error_evaluations, run_rounds, shepherd_text)
+from mathray.core.shepherd import (FirstErrorSearch, FullSearch, PrefixRollouts, SearchQueue,
+                                   expected_good_prefix_rollouts, is_monotone, make_search,
+                                   max_first_error_evaluations, probe_offset, run_rounds, shepherd_text)
 
 K = 4
+GOOD = expected_good_prefix_rollouts(K)   # a good prefix stopped at its first correct completion: ~2 rollouts
 
 
 def monotone_oracle(first_error: int):
@@ -77,19 +79,82 @@ def test_full_and_first_error_agree_on_monotone_oracles():
         assert fe.evaluations <= full.evaluations
 
 
+@pytest.mark.parametrize("good_cost", [None, GOOD])
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13])
-def test_non_monotone_oracles_give_a_consistent_boundary(n):
+def test_non_monotone_oracles_give_a_consistent_boundary(n, good_cost):
     """Every good/bad pattern: no crash, bound kept, and the boundary agrees with what was measured."""
     for pattern in itertools.product([0, 1], repeat=n):
-        labels, _, _ = run_one(FirstErrorSearch(n, K), lambda i: K * pattern[i])
+        labels, _, _ = run_one(FirstErrorSearch(n, K, good_cost=good_cost), lambda i: K * pattern[i])
         f = labels.first_error if labels.first_error is not None else n
-        assert labels.evaluations <= max_first_error_evaluations(n)
+        assert labels.evaluations <= (max_first_error_evaluations(n) if good_cost is None else n)
         assert is_monotone(labels.hard) and labels.hard == [int(i < f) for i in range(n)]
         for i, r in enumerate(labels.rollouts):
             if r:  # every measurement agrees with the labels
                 assert labels.hard[i] == pattern[i]
         if is_monotone(list(pattern)):
             assert f == next((i for i, p in enumerate(pattern) if p == 0), n)
+
+
+def _probe_costs(search: FirstErrorSearch, first_error: int, good: float, bad: float) -> float:
+    """Rollouts the search spends to find ``first_error`` when a good probe costs ``good`` and a bad one
+    ``bad`` (a monotone oracle)."""
+    spent = 0.0
+    while not search.done:
+        (step,) = search.next_steps()
+        ok = step < first_error
+        spent += good if ok else bad
+        search.record(step, K if ok else 0)
+    assert search.labels().first_error == (first_error if first_error < search.n else None)
+    return spent
+
+
+def _least_expected_cost(size: int, good: float, bad: float) -> float:
+    """The best any probing order can do over ``size`` equally likely first errors, by trying every
+    decision tree (exponential; small sizes only): written apart from the search's own programme."""
+    def trees(lo, hi):   # per tree: the summed cost over f in lo..hi
+        if lo == hi:
+            yield 0.0
+            return
+        for m in range(lo, hi):
+            for left in trees(lo, m):
+                for right in trees(m + 1, hi):
+                    yield (m - lo + 1) * bad + left + (hi - m) * good + right
+    return min(trees(0, size - 1)) / size
+
+
+def test_weighted_first_error_search_spends_the_fewest_expected_rollouts():
+    """A good prefix stopped at its first correct completion costs ~2 rollouts, a bad one K: the weighted
+    search's expected cost (every first error equally likely) is the least any probing order achieves,
+    below bisection's from 3 candidates on; with equal costs it is bisection, probe for probe."""
+    assert GOOD == pytest.approx(2 - 2 ** (1 - K)) and expected_good_prefix_rollouts(1) == 1.0
+    for n in range(1, 41):   # n steps, last step known bad: first error in 0..n-1, n candidates
+        weighted = sum(_probe_costs(FirstErrorSearch(n, K, False, good_cost=GOOD), f, GOOD, K)
+                       for f in range(n)) / n
+        bisect = sum(_probe_costs(FirstErrorSearch(n, K, False), f, GOOD, K) for f in range(n)) / n
+        assert weighted <= bisect + 1e-9 and (n < 3 or weighted < bisect)
+        if n <= 8:
+            assert weighted == pytest.approx(_least_expected_cost(n, GOOD, K))
+        assert [probe_offset(s, K, K) for s in range(2, n + 2)] == [(s - 1) // 2 for s in range(2, n + 2)]
+    good8 = expected_good_prefix_rollouts(8)   # K=8: about a fifth of the way into the candidates
+    assert [probe_offset(s, good8, 8) for s in (2, 5, 7, 10, 14, 20)] == [0, 0, 1, 2, 3, 4]
+    # the weighted search without stopping (every prefix costs K) probes exactly as bisection does
+    for n, f in itertools.product(range(1, 12), range(0, 12)):
+        if f <= n:
+            a, b = make_search("first-error", n, K, None, stop_at_correct=False), FirstErrorSearch(n, K)
+            assert run_one(a, monotone_oracle(f))[2] == run_one(b, monotone_oracle(f))[2]
+    with pytest.raises(ValueError, match="unknown first-error search"):
+        make_search("first-error", 3, K, search="linear")
+
+
+@pytest.mark.parametrize("n", list(range(1, 41)))
+def test_weighted_first_error_search_finds_the_first_error_exactly(n):
+    for f in range(n + 1):
+        for final in (None, f == n, False if f < n else None):
+            search = make_search("first-error", n, K, final, stop_at_correct=True)
+            labels, stats, _ = run_one(search, monotone_oracle(f))
+            assert labels.first_error == (f if f < n else None)
+            assert labels.hard == [int(i < f) for i in range(n)]
+            assert labels.evaluations == stats.rounds <= n
 
 
 def test_run_rounds_batches_many_solutions_per_call():

@@ -8,7 +8,7 @@ s_0..s_i, each graded against the reference. ``hard = 1`` when any completion is
 
 Modes (same output):
 - ``full``: every step prefix is evaluated, in one round (Math-Shepherd).
-- ``first-error``: binary search for the first step whose prefix can no longer reach the answer, assuming
+- ``first-error``: a search for the first step whose prefix can no longer reach the answer, assuming
   hard labels are monotone (once a prefix fails, every longer one fails; OmegaPRM). Steps before it are
   +, it and every later step are -. Soft labels only at the measured steps (null elsewhere). Each round
   evaluates one prefix per unfinished solution, so a batch of solutions advances together.
@@ -20,8 +20,19 @@ known final grade is an exact value, so that step gets soft label 1.0 / 0.0 with
 ``first-error`` mode a correct final answer ends the search at once: under monotonicity every prefix of a
 solution that reaches the answer reaches it too, so such a solution costs no rollouts at all.
 
-Search bound: the first error f lies in 0..n (n: no error). Binary search over that range evaluates
-``ceil(log2(n + 1)) <= ceil(log2(n)) + 1`` prefixes; with the last step known bad, ``ceil(log2(n))``.
+Where the first-error search probes (``probe_offset``). The first error f lies in lo..hi (hi = n: no
+error); probing prefix m costs ``good_cost`` rollouts when it turns out good (f > m) and ``bad_cost`` when
+bad. The search probes where the expected rollouts to pin f down are lowest, with every position of f in
+lo..hi taken as equally likely (a small dynamic programme over the interval's size). With equal costs
+(every prefix costs its K rollouts) that is plain bisection, probing (lo + hi) // 2: over 0..n it evaluates
+``ceil(log2(n + 1)) <= ceil(log2(n)) + 1`` prefixes, with the last step known bad ``ceil(log2(n))``. When a
+prefix stops at its first correct completion (below), a good prefix costs about 2 rollouts (each completion
+taken as a coin flip: ``expected_good_prefix_rollouts``) and a bad one all K, so the search probes early in
+the interval, about a fifth of the way in for K=8: a probe that is likely good is cheap, one that is likely
+bad costs K. The same first error under monotone labels; at most hi - lo probes. What it saves depends on
+where first errors sit (``benchmarks/first_error_search.py``, ``docs/methods.md``): 0.58-0.82x of
+bisection's rollouts with errors uniform or early in 5-20 steps (a good prefix costing 2), up to 1.6x with
+errors late and good prefixes costing 4; ``search="bisect"`` keeps bisection.
 
 Stopping a prefix's rollouts at its first correct one (``PrefixRollouts``, ``stop_at_correct``): the hard
 label only asks whether ANY of the K completions reaches the answer, so once completion c is correct and
@@ -39,6 +50,7 @@ that boundary. ``is_monotone(hard)`` tells whether a full labelling satisfies th
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -48,6 +60,7 @@ from mathray.core.prompts import SHEPHERD_TAG
 
 Mode = Literal["full", "first-error"]
 MODES: tuple[str, ...] = ("full", "first-error")
+SEARCHES: tuple[str, ...] = ("bisect", "weighted")
 LABEL_SOURCE = {"full": "shepherd-full", "first-error": "shepherd-first-error"}
 
 
@@ -61,8 +74,40 @@ class StepLabels:
 
 
 def max_first_error_evaluations(num_steps: int) -> int:
-    """The first-error search budget: ceil(log2(steps)) + 1 prefix evaluations (docs/methods.md section 4)."""
+    """Bisection's budget (equal probe costs): ceil(log2(steps)) + 1 prefix evaluations."""
     return math.ceil(math.log2(num_steps)) + 1 if num_steps > 0 else 0
+
+
+def expected_good_prefix_rollouts(k: int, p_correct: float = 0.5) -> float:
+    """Rollouts a good prefix costs when it stops at its first correct completion, each completion correct
+    with ``p_correct`` (a coin flip by default: the search does not know the completer): P(completions
+    0..c-1 all wrong) summed over c < k; 2 - 2**(1 - k) for a coin."""
+    return sum((1 - p_correct) ** c for c in range(k))
+
+
+@functools.lru_cache(maxsize=256)
+def _probe_offsets(size: int, good_cost: float, bad_cost: float) -> tuple[int, ...]:
+    """offsets[s]: where to probe among s candidate first errors (offset from lo), the least expected cost
+    under a uniform prior. Probing offset t: good with probability (s-1-t)/s, leaving s-1-t candidates;
+    bad with (t+1)/s, leaving t+1. The first of equal minima (deterministic)."""
+    cost, offsets = [0.0, 0.0], [0, 0]
+    for s in range(2, size + 1):
+        best_t, best = 0, math.inf
+        for t in range(s - 1):
+            c = ((s - 1 - t) * (good_cost + cost[s - 1 - t]) + (t + 1) * (bad_cost + cost[t + 1])) / s
+            if c < best - 1e-9:
+                best_t, best = t, c
+        cost.append(best)
+        offsets.append(best_t)
+    return tuple(offsets)
+
+
+def probe_offset(size: int, good_cost: float, bad_cost: float) -> int:
+    """Which of ``size`` >= 2 candidate first errors (lo..hi) to probe, as an offset from lo (see the module
+    docstring). Equal costs: bisection, (size - 1) // 2."""
+    if good_cost == bad_cost:
+        return (size - 1) // 2
+    return _probe_offsets(size, float(good_cost), float(bad_cost))[size]
 
 
 def is_monotone(hard: Sequence[int]) -> bool:
@@ -158,12 +203,14 @@ class FullSearch(StepSearch):
 
 
 class FirstErrorSearch(StepSearch):
-    """Binary search for the first failing prefix; one prefix per round."""
+    """Search for the first failing prefix, one prefix per round, probing where the expected rollouts are
+    lowest given what a good prefix costs (``good_cost``; default k, i.e. bisection) and a bad one (k)."""
 
     mode = "first-error"
 
-    def __init__(self, num_steps: int, k: int, final_grade: bool | None = None):
+    def __init__(self, num_steps: int, k: int, final_grade: bool | None = None, good_cost: float | None = None):
         super().__init__(num_steps, k, final_grade)
+        self.good_cost = k if good_cost is None else good_cost
         # invariant: the first error f lies in lo..hi (f == n: no error); steps < lo are good, hi is bad
         self.lo, self.hi = 0, self.n
         if final_grade is True:
@@ -174,7 +221,7 @@ class FirstErrorSearch(StepSearch):
     def next_steps(self) -> list[int]:
         if self.done or self._asked:
             return []
-        return self._ask([(self.lo + self.hi) // 2])
+        return self._ask([self.lo + probe_offset(self.hi - self.lo + 1, self.good_cost, self.k)])
 
     @property
     def done(self) -> bool:
@@ -195,11 +242,19 @@ class FirstErrorSearch(StepSearch):
         return StepLabels(hard, soft, rollouts, f if f < self.n else None, len(self.measured))
 
 
-def make_search(mode: str, num_steps: int, k: int, final_grade: bool | None = None) -> StepSearch:
+def make_search(mode: str, num_steps: int, k: int, final_grade: bool | None = None,
+                stop_at_correct: bool = False, search: str = "weighted") -> StepSearch:
+    """The search of one solution. First-error mode's ``search``: ``weighted`` probes where the expected
+    rollouts are lowest given what the evaluation costs (a prefix stopped at its first correct completion:
+    good ~2 rollouts, bad k; otherwise k either way, which is bisection); ``bisect`` always probes the
+    middle."""
     if mode == "full":
         return FullSearch(num_steps, k, final_grade)
     if mode == "first-error":
-        return FirstErrorSearch(num_steps, k, final_grade)
+        if search not in SEARCHES:
+            raise ValueError(f"unknown first-error search {search!r}; expected one of {SEARCHES}")
+        good = expected_good_prefix_rollouts(k) if search == "weighted" and stop_at_correct else None
+        return FirstErrorSearch(num_steps, k, final_grade, good_cost=good)
     raise ValueError(f"unknown labelling mode {mode!r}; expected one of {MODES}")
 
 

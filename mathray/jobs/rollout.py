@@ -16,7 +16,9 @@ time; prefix caching shares the prefill of a solution's prefixes and of the K co
 ``stop_at_correct`` (first-error mode's default): a prefix is decided at its first correct completion (see
 ``core.shepherd``), so the waiting completions go lowest index first across all prefixes, and a decided
 prefix's remaining completions are dropped before they start or aborted in the engine. Same hard labels and
-first errors as running all K; fewer generated tokens (``benchmarks/shepherd.py``). (The previous design
+first errors as running all K; fewer generated tokens (``benchmarks/shepherd.py``). A good prefix is then
+cheap (~2 rollouts) and a bad one costs K, so the first-error search probes where the expected rollouts
+are lowest rather than in the middle (``search: weighted``, ``core.shepherd``). (The previous design
 ran synchronous rounds, one ``llm.generate`` per round over every unfinished solution, graded in the actor:
 each round waited for its slowest rollout and the engine idled while the actor graded;
 ``benchmarks/shepherd.py`` keeps it as the baseline.)
@@ -84,6 +86,11 @@ class LabelingConfig(StrictModel):
     # labels and first errors, fewer rollouts; soft labels of prefixes stopped early are null. None: on in
     # first-error mode (hard labels only), off in full mode (soft labels of every step)
     stop_at_correct: bool | None = None
+    # first-error mode, where a solution's search probes (core.shepherd): weighted, where the expected
+    # rollouts are lowest given what a good and a bad prefix cost (with stop_at_correct ~2 and K, so it
+    # probes early; without, K and K: bisection); bisect, always the middle. Same first error under
+    # monotone labels
+    search: Literal["weighted", "bisect"] = "weighted"
     # how the work is scheduled (not which labels come out: knobs)
     # completions (sequences) in the engine at once; None: the engine's max_num_seqs plus a quarter, enough
     # to refill its batch between two steps of this loop, few enough that with stop_at_correct a prefix's
@@ -252,7 +259,8 @@ class RolloutLabeler:
         cfg = self.cfg
         if all_steps is None:
             all_steps = [split_steps(r["text"], cfg.step_format) for r in rows]
-        queue = SearchQueue([make_search(cfg.mode, len(steps), cfg.k, final_grade(r, cfg.free_last_step))
+        queue = SearchQueue([make_search(cfg.mode, len(steps), cfg.k, final_grade(r, cfg.free_last_step),
+                                         cfg.stop_at_correct, cfg.search)
                              for r, steps in zip(rows, all_steps)])
         tokens, unfinished = [0] * len(rows), [0] * len(rows)
         refused: dict[int, str] = {}                          # solution -> the engine's reason
