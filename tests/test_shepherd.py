@@ -134,7 +134,13 @@ def test_weighted_first_error_search_spends_the_fewest_expected_rollouts():
         assert weighted <= bisect + 1e-9 and (n < 3 or weighted < bisect)
         if n <= 8:
             assert weighted == pytest.approx(_least_expected_cost(n, GOOD, K))
-        assert [probe_offset(s, K, K) for s in range(2, n + 2)] == [(s - 1) // 2 for s in range(2, n + 2)]
+        for f in range(n):   # equal costs: the previous search's probes, (lo + hi) // 2, one by one
+            lo, hi, probes = 0, n - 1, []
+            while lo < hi:
+                probes.append((lo + hi) // 2)
+                lo, hi = (probes[-1] + 1, hi) if f > probes[-1] else (lo, probes[-1])
+            calls = run_one(FirstErrorSearch(n, K, False), monotone_oracle(f))[2]
+            assert [step for ((_, step),) in calls] == probes
     good8 = expected_good_prefix_rollouts(8)   # K=8: about a fifth of the way into the candidates
     assert [probe_offset(s, good8, 8) for s in (2, 5, 7, 10, 14, 20)] == [0, 0, 1, 2, 3, 4]
     # the weighted search without stopping (every prefix costs K) probes exactly as bisection does

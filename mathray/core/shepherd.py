@@ -78,11 +78,11 @@ def max_first_error_evaluations(num_steps: int) -> int:
     return math.ceil(math.log2(num_steps)) + 1 if num_steps > 0 else 0
 
 
-def expected_good_prefix_rollouts(k: int, p_correct: float = 0.5) -> float:
-    """Rollouts a good prefix costs when it stops at its first correct completion, each completion correct
-    with ``p_correct`` (a coin flip by default: the search does not know the completer): P(completions
-    0..c-1 all wrong) summed over c < k; 2 - 2**(1 - k) for a coin."""
-    return sum((1 - p_correct) ** c for c in range(k))
+def expected_good_prefix_rollouts(k: int) -> float:
+    """Rollouts a good prefix costs when it stops at its first correct completion, each completion taken as
+    a coin flip (the search does not know the completer): P(completions 0..c-1 all wrong) summed over
+    c < k, i.e. 2 - 2**(1 - k)."""
+    return sum(0.5 ** c for c in range(k))
 
 
 @functools.lru_cache(maxsize=256)
