@@ -1,6 +1,7 @@
 """Where the generator's log-prob baseline gets its within-problem signal, on a finished demo run.
 
-    .venv/bin/python benchmarks/logprob_probe.py [RUN_ROOT]      (default runs/default: run scripts/demo.sh first)
+    .venv/bin/python benchmarks/logprob_probe.py [RUN_ROOT] [CONFIG]
+        (defaults runs/default and rayjobs/configs/demo.yaml: run scripts/demo.sh first)
 
 Reads the run's SSFT export (``<root>/train/ssft/final``) and its test samples (``<root>/samples/test``),
 runs one forward pass per sample (prompt + the sample's text) and compares, within each problem that has
@@ -9,6 +10,9 @@ baseline), its lowest token log-prob, and minus the number of its tokens that ar
 argmax at that position ("left the mode"). Also: the share of wrong / correct samples with at least one such
 token. If "left the mode" separates as well as the log-prob, the baseline is detecting sampled slips, which a
 trained evaluator can only score by comparing a token with the network's own prediction of it.
+
+It also classifies every wrong sample by its first error against the exact solution (``toy.first_error``, with
+the run config's toy task): ``taught`` errors (the teacher's held wrong value) against the rest (slips).
 
 Last line: ``RESULT within_mean_logprob=… within_min_logprob=… within_off_argmax=… wrong_off_argmax=…
 correct_off_argmax=… problems=…``. Re-tokenising the decoded text can differ from the sampled token ids in
@@ -23,7 +27,26 @@ from collections import defaultdict
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def main(root: str = "runs/default") -> None:
+def first_error_kinds(root: str, config: str) -> dict[tuple[str, int], str]:
+    """{(problem_id, sample_id): first-error kind} of the run's wrong test samples."""
+    import json
+
+    import yaml
+
+    from mathray.core.toy import ToyTaskConfig, first_error
+    from mathray.runtime.storage import ShardStore
+
+    task = ToyTaskConfig(**yaml.safe_load(open(config))["data"]["test"]["toy"])
+    expr = {r["problem_id"]: json.loads(r["metadata"])["expression"]
+            for r in ShardStore(f"{root}/problems/test").read_all(["problem_id", "metadata"]).to_pylist()}
+    rows = ShardStore(f"{root}/samples/test").read_all(["problem_id", "sample_id", "text", "is_correct"]).to_pylist()
+    return {(r["problem_id"], r["sample_id"]): first_error(task, expr[r["problem_id"]], r["text"])[1] or "none"
+            for r in rows if not r["is_correct"]}
+
+
+def main(root: str = "runs/default", config: str = "rayjobs/configs/demo.yaml") -> None:
+    from collections import Counter
+
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -66,9 +89,12 @@ def main(root: str = "runs/default") -> None:
               "within_off_argmax": within(lambda s: -s[2]),
               "wrong_off_argmax": sum(s[2] > 0 for s in wrong) / max(len(wrong), 1),
               "correct_off_argmax": sum(s[2] > 0 for s in right) / max(len(right), 1)}
+    kinds = first_error_kinds(root, config)
     print(f"{len(samples)} samples ({len(wrong)} wrong) of {len(per_problem)} problems")
+    print("wrong samples by first error:", dict(Counter(kinds.values()).most_common()))
+    result["wrong_taught"] = sum(k == "taught" for k in kinds.values()) / max(len(kinds), 1)
     print("RESULT " + " ".join(f"{k}={v:.3f}" for k, v in result.items()) + f" problems={problems}")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:2])
+    main(*sys.argv[1:3])

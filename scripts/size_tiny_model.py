@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import math
 import tempfile
 import time
@@ -20,7 +21,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from mathray.grading.extract import last_boxed
 from mathray.core.prompts import completion, plain_prompt
 from mathray.jobs.tiny_model import TinyModelConfig, build_tiny_model
-from mathray.core.toy import ToyTaskConfig, generate_problems
+from mathray.core.toy import ToyTaskConfig, first_error, generate_problems
 
 p = argparse.ArgumentParser()
 p.add_argument("--steps", type=int, default=1500)
@@ -108,6 +109,9 @@ def evaluate(step: int, train_s: float, loss: float) -> None:
     for ss, r in zip(samples, test):
         by_level[r["level"]] += [is_right(s, r["answer"]) for s in ss]
     print("per-sample by level:", {k: round(sum(v) / len(v), 3) for k, v in sorted(by_level.items())})
+    kinds = collections.Counter(first_error(task, json.loads(r["metadata"])["expression"], s)[1]
+                                for ss, r in zip(samples, test) for s in ss if not is_right(s, r["answer"]))
+    print("wrong samples by first error:", dict(kinds.most_common()))
     print(f"RESULT steps={step} batch={args.batch} train_s={train_s:.0f} steps_per_s={step / train_s:.2f} "
           f"loss={loss:.4f} per_sample_acc={per_sample:.3f} greedy_acc={greedy_acc:.3f} "
           f"maj@{args.k}={majority:.3f} pass@{args.k}={pass_k:.3f} eval_s={eval_s:.0f}")

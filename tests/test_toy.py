@@ -6,7 +6,8 @@ import pytest
 
 from mathray.grading.extract import last_boxed
 from mathray.core.schemas import PROBLEMS, split_valid
-from mathray.core.toy import ToyTaskConfig, generate_problems, inject_error, make_problem, parse_step, solve
+from mathray.core.toy import (ToyTaskConfig, first_error, generate_problems, inject_error, make_problem,
+                             misconception, parse_step, solve)
 
 CFG = ToyTaskConfig(seed=3, num_train=400, num_test=200, min_ops=1, max_ops=4)
 APPLY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
@@ -149,3 +150,73 @@ def test_distinct_rows_have_no_repeated_expression_and_skip_earlier_rows():
     assert all(int(r["problem_id"].split("-")[-1]) >= 400 for r in label)
     with pytest.raises(ValueError, match="distinct"):
         generate_problems(cfg.model_copy(update={"num_test": 5000, "distinct": True}), "test")
+
+
+TAUGHT = ToyTaskConfig(seed=5, num_train=2000, num_test=300, min_ops=2, max_ops=4, max_operand=9, max_result=20,
+                       operators="+-", misconception_share=0.2, misconception_rate=0.6)
+
+
+def held_wrong_values(cfg: ToyTaskConfig) -> dict[tuple[int, str, int], int]:
+    facts = {}
+    for a in range(cfg.max_result + 1):
+        for op in cfg.operators:
+            for b in range(1, cfg.max_operand + 1):
+                wrong = misconception(cfg, a, op, b)
+                if wrong is not None:
+                    facts[(a, op, b)] = wrong
+    return facts
+
+
+def test_misconceptions_are_a_fixed_share_of_facts_with_a_far_wrong_value():
+    facts = held_wrong_values(TAUGHT)
+    total = sum(1 for a in range(21) for op in "+-" for b in range(1, 10))
+    assert 0.12 < len(facts) / total < 0.28                    # share 0.2 of 378 facts, drawn per fact
+    for (a, op, b), wrong in facts.items():
+        assert abs(wrong - APPLY[op](a, b)) == 10 and 0 <= wrong <= 20
+    assert facts == held_wrong_values(TAUGHT.model_copy(update={"num_train": 5}))   # not a function of sizes
+    assert held_wrong_values(TAUGHT.model_copy(update={"seed": 6})) != facts
+    assert held_wrong_values(TAUGHT.model_copy(update={"misconception_share": 0.0})) == {}
+
+
+def test_teacher_writes_held_values_at_its_rate_and_answers_stay_exact():
+    held_facts = written_held = wrong_refs = 0
+    for row in generate_problems(TAUGHT, "train"):
+        expression = json.loads(row["metadata"])["expression"]
+        assert int(row["answer"]) == expression_value(expression)    # the answer is the exact one
+        for line in row["reference_solution"].split("\n")[:-1]:     # each step checked on its own operands
+            a, op, b, c = parse_step(line)
+            wrong = misconception(TAUGHT, a, op, b)
+            assert c == APPLY[op](a, b) or c == wrong                # only held wrong values are ever written
+            held_facts += wrong is not None
+            written_held += wrong is not None and c == wrong
+        wrong_refs += last_boxed(row["reference_solution"]) != row["answer"]
+        assert first_error(TAUGHT, expression, row["reference_solution"])[1] in (None, "taught")
+    assert held_facts > 300 and 0.55 < written_held / held_facts < 0.65   # rate 0.6 of the held facts
+    assert wrong_refs > 0
+    for row in generate_problems(TAUGHT, "test"):                     # test references are exact
+        expression = json.loads(row["metadata"])["expression"]
+        assert first_error(TAUGHT, expression, row["reference_solution"]) == (None, None)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("5 * 3 = 15\n7 + 15 = 22\n22 - 4 = 18\nThe answer is \\boxed{18}.", (None, None)),
+    ("5 * 3 = 16\n7 + 16 = 23\n23 - 4 = 19\nThe answer is \\boxed{19}.", (0, "result")),
+    ("5 * 3 = 15\n7 + 15 = 22\n22 - 4 = 17\nThe answer is \\boxed{17}.", (2, "result")),
+    ("7 + 5 = 12\n12 * 3 = 36\n36 - 4 = 32\nThe answer is \\boxed{32}.", (0, "operands")),
+    ("5 * 3 = 15\n7 + 15 = 22\nso 18\nThe answer is \\boxed{18}.", (2, "format")),
+    ("5 * 3 = 15\n7 + 15 = 22\nThe answer is \\boxed{22}.", (2, "format")),     # a step missing
+    ("5 * 3 = 15\n7 + 15 = 22\n22 - 4 = 18\nThe answer is \\boxed{19}.", (3, "answer")),
+    ("5 * 3 = 15\n7 + 15 = 22\n22 - 4 = 18\nThe answer is \\boxed{18}.\nMore.", (4, "format")),
+    ("5 * 3 = 15\n7 + 15 = 22\n22 - 4 = 18", (3, "format")),                     # no answer line
+])
+def test_first_error_by_hand(text, expected):
+    assert first_error(ToyTaskConfig(), "7 + 5 * 3 - 4", text) == expected
+
+
+def test_first_error_names_a_held_wrong_value_taught():
+    (a, op, b), wrong = next(iter(held_wrong_values(TAUGHT).items()))
+    text = f"{a} {op} {b} = {wrong}\nThe answer is \\boxed{{{wrong}}}."
+    assert first_error(TAUGHT, f"{a} {op} {b}", text) == (0, "taught")
+    other = APPLY[op](a, b) + (1 if wrong < APPLY[op](a, b) else -1)
+    assert first_error(TAUGHT, f"{a} {op} {b}", f"{a} {op} {b} = {other}\nThe answer is \\boxed{{{other}}}.") == (
+        0, "result")

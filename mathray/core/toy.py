@@ -13,18 +13,25 @@ Rows follow ``schemas.PROBLEMS`` (``source="toy"``, ``subject="arithmetic"``, ``
 operations). Row i of a split is a pure function of (seed, split, i). Train and test never share an
 expression: an expression belongs to the split its hash (with the seed) assigns it to, whatever
 ``num_train``/``num_test`` are; ``first_index`` starts a set at a later row and ``distinct`` skips rows whose
-expression an earlier row already has (ids stay the row index). Difficulty is the number of operations (``min_ops..max_ops``) and the
-operand range (``1..max_operand``); every intermediate result stays in ``0..max_result`` so the numbers a
-model sees are bounded.
+expression an earlier row already has (ids stay the row index). Difficulty is the number of operations
+(``min_ops..max_ops``) and the operand range (``1..max_operand``); every intermediate result stays in
+``0..max_result`` so the numbers a model sees are bounded.
 
 ``inject_error`` corrupts one step of a solution and recomputes every later step from the wrong value, so
-process-label code can be tested against a known first error.
+process-label code can be tested against a known first error; ``first_error`` finds the first wrong line of
+any solution against the exact arithmetic.
 
-Defaults, sized with ``scripts/size_tiny_model.py`` for the tiny model of ``mathray.jobs.tiny_model``
-(2-core CPU, from scratch, batch 64, lr 3e-3): 2-4 operations over ``+ - *``, operands 1..20, results
-<= 200. Measured on 100 test problems x 8 samples at T=1 after 1500 steps: per-sample 0.49, greedy 0.67,
-maj@8 0.63, pass@8 0.79 (1000 steps: 0.33 / 0.51 / 0.44 / 0.69). The demo uses an easier setting
-(1-2 operations, operands 1..9) so that 1200 steps at batch 16 on Ray Train reach mid accuracy.
+**A teacher with misconceptions** (``misconception_share > 0``, the demo's setting): the training split's
+reference solutions are written by a teacher who holds a wrong value for a fixed share of the facts
+``a op b`` (the right value with its tens moved by one) and writes it at ``misconception_rate``, computing on
+from it; the answers stay exact, and so do the test split's references. A generator fine-tuned on these
+references learns the facts the teacher knows and, for the others, both values at about the teacher's rate:
+its mistakes there are confident, vary between samples of one problem and show only in the answer, so its
+own token probabilities cannot flag them. An evaluator trained on exactly graded samples can: checking a
+finished step needs one memorised fact per step, not search. This is the papers' premise that checking a
+solution is easier than writing it (docs/methods.md section 7).
+
+Sizing: ``scripts/size_tiny_model.py`` (numbers in benchmarks/RESULTS.md).
 
 Usage::
 
@@ -36,7 +43,7 @@ import hashlib
 import json
 import random
 import re
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import Field, model_validator
 
@@ -51,6 +58,10 @@ _APPLY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a 
 
 
 class ToyTaskConfig(StrictModel):
+    # the teacher of the training split's reference solutions holds a wrong value for this share of the facts
+    # ``a op b`` and writes it at ``misconception_rate`` (then computes on from it); answers stay exact
+    misconception_share: float = Field(0.0, ge=0.0, le=1.0)
+    misconception_rate: float = Field(0.5, ge=0.0, le=1.0)
     seed: int = 0
     num_train: int = 20000
     num_test: int = 500
@@ -77,13 +88,15 @@ class ToyTaskConfig(StrictModel):
         return self
 
 
-def solve(numbers: list[int], ops: list[str]) -> list[tuple[int, str, int, int]]:
-    """The solution steps ``(a, op, b, a op b)`` of ``n0 o0 n1 o1 ...``: ``*`` first, left to right."""
+def solve(numbers: list[int], ops: list[str],
+          result: Callable[[int, str, int], int] | None = None) -> list[tuple[int, str, int, int]]:
+    """The solution steps ``(a, op, b, c)`` of ``n0 o0 n1 o1 ...``: ``*`` first, left to right. ``c`` is
+    ``a op b``, or ``result(a, op, b)`` when given (a teacher's value); later steps compute from it."""
     items, ops, steps = list(numbers), list(ops), []
     while ops:
         i = ops.index("*") if "*" in ops else 0
         a, op, b = items[i], ops[i], items[i + 1]
-        c = _APPLY[op](a, b)
+        c = result(a, op, b) if result else _APPLY[op](a, b)
         steps.append((a, op, b, c))
         items[i : i + 2] = [c]
         del ops[i]
@@ -102,6 +115,30 @@ def format_solution(steps: list[tuple[int, str, int, int]]) -> str:
 def _rng(*key: object) -> random.Random:
     digest = hashlib.sha256(":".join(map(str, key)).encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def misconception(cfg: ToyTaskConfig, a: int, op: str, b: int) -> int | None:
+    """The wrong value the teacher holds for the fact ``a op b`` (the right value with its tens moved by one,
+    kept in 0..max_result), or None when the teacher knows the fact; a fixed function of (seed, fact). A wrong
+    value far from the right one keeps the generator's other facts sharp: near values (+-1) taught it that
+    every result is uncertain by one."""
+    if cfg.misconception_share == 0:
+        return None
+    rng = _rng(cfg.seed, "misconception", a, op, b)
+    if rng.random() >= cfg.misconception_share:
+        return None
+    right = _APPLY[op](a, b)
+    wrong = [right + d for d in (-10, 10) if 0 <= right + d <= cfg.max_result]
+    return rng.choice(wrong) if wrong else None
+
+
+def teacher_result(cfg: ToyTaskConfig, a: int, op: str, b: int, rng: random.Random) -> int:
+    """What the teacher writes for ``a op b`` in one reference solution: the held wrong value at rate
+    ``misconception_rate``, else the right one. One draw of ``rng`` per fact the teacher gets wrong."""
+    wrong = misconception(cfg, a, op, b)
+    if wrong is not None and rng.random() < cfg.misconception_rate:
+        return wrong
+    return _APPLY[op](a, b)
 
 
 def split_of(expression: str, cfg: ToyTaskConfig) -> Split:
@@ -135,6 +172,8 @@ def make_problem(cfg: ToyTaskConfig, split: Split, index: int) -> dict:
         raise ValueError(f"no {split} expression found in {_MAX_DRAWS} draws: the expression space of {cfg} "
                          "is too small; raise max_operand/max_ops or widen operators")
     answer = str(steps[-1][3])
+    if cfg.misconception_share > 0 and split == "train":
+        steps = solve(numbers, ops, lambda a, op, b: teacher_result(cfg, a, op, b, rng))
     return {
         "problem_id": f"toy-{split}-{index:06d}",
         "source": "toy",
@@ -213,3 +252,31 @@ def inject_error(solution_steps: list[str], step_index: int, rng: random.Random)
     if has_answer:
         lines.append(ANSWER_LINE.format(answer=out[-1][3]))
     return lines
+
+
+def first_error(cfg: ToyTaskConfig, expression: str, text: str) -> tuple[int | None, str | None]:
+    """The first wrong line of a solution ``text`` to ``expression`` and its kind, or ``(None, None)`` for a
+    correct solution. Kinds: ``taught`` (the right operands, the teacher's held wrong value), ``result``
+    (another wrong result), ``operands`` (not the operation due next), ``format`` (a line that is not a step,
+    a missing step or an extra line), ``answer`` (the answer line disagrees with the last result). Lines are
+    checked in order, each against the operation due next on the values the solution itself wrote."""
+    tokens = expression.split()
+    items, ops = [int(t) for t in tokens[0::2]], tokens[1::2]
+    lines = text.strip().split("\n")
+    for index, line in enumerate(lines):
+        if not ops:
+            if line.strip() != ANSWER_LINE.format(answer=items[0]):
+                return index, "answer" if "\\boxed" in line else "format"
+            return (None, None) if index == len(lines) - 1 else (index + 1, "format")
+        try:
+            a, op, b, c = parse_step(line)
+        except ValueError:
+            return index, "format"
+        i = ops.index("*") if "*" in ops else 0
+        if (a, op, b) != (items[i], ops[i], items[i + 1]):
+            return index, "operands"
+        if c != _APPLY[op](a, b):
+            return index, "taught" if c == misconception(cfg, a, op, b) else "result"
+        items[i : i + 2] = [c]
+        del ops[i]
+    return len(lines), "format"
