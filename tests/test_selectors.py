@@ -2,8 +2,8 @@
 K larger than the number of clusters), and the evaluator cost of each."""
 import pytest
 
-from mathray.core.selectors import (Candidate, aggregate_steps, build_selectors, majk_oracle, majority,
-                               majority_of_top_n, oracle, orm_best_of_n, prm_best_of_n, prm_vote,
+from mathray.core.selectors import (Candidate, aggregate_steps, build_selectors, logprob_best_of_n, majk_oracle,
+                               majority, majority_of_top_n, oracle, orm_best_of_n, prm_best_of_n, prm_vote,
                                ranked_clusters, rerank_all, rerank_top_k, sample_average, top_k_indices,
                                weighted_rerank, weighted_rerank_top_k)
 
@@ -157,6 +157,18 @@ def test_missing_scores_rank_last():
     assert weighted_rerank(pool).index == 1
 
 
+def test_logprob_best_of_n_reads_the_mean_logprob_and_costs_no_score():
+    from dataclasses import replace
+
+    lp = [-0.5, -0.3, -0.2, -0.9, -0.01, None, -0.25]   # best answered: index 2 (cluster 0, wrong); index 4 has
+    pool = [replace(c, mean_logprob=x) for c, x in zip(POOL, lp)]  # no answer, index 5 no log-prob
+    s = logprob_best_of_n(pool)
+    assert (s.index, s.value, s.scored) == (2, 0.0, 0)
+    lp[1] = -0.1                                        # now the correct candidate 1 has the best log-prob
+    s = logprob_best_of_n([replace(c, mean_logprob=x) for c, x in zip(POOL, lp)])
+    assert (s.index, s.value) == (1, 1.0)
+
+
 def test_empty_pool():
     for name, sel in build_selectors().items():
         s = sel([])
@@ -170,3 +182,4 @@ def test_build_selectors_names():
                      "PRM BoN (last)", "PRM vote (last)"]
     assert list(build_selectors(use_verifier=False, use_prm=False)) == names[:4]
     assert list(build_selectors(use_verifier=False, use_prm=False, use_orm=True)) == names[:4] + ["ORM BoN"]
+    assert list(build_selectors(use_verifier=False, use_prm=False, use_logprob=True)) == names[:4] + ["LogProb BoN"]

@@ -22,6 +22,7 @@ Maj1.TopN           majority cluster among the N best-scored candidates         
 PRM BoN (agg)       argmax of the PRM solution score, agg = min | product | last step           all
 PRM vote            the cluster with the largest sum of PRM solution scores                     all
 ORM BoN             argmax of the ORM score (Lightman et al.'s outcome reward model)             all
+LogProb BoN         argmax of the generator's mean token log-prob: the free re-ranker            none
 ==================  ==========================================================================  =========
 
 Conventions (the papers leave them open; chosen to be deterministic and documented):
@@ -60,8 +61,8 @@ class Candidate:
     verifier_score: float | None = None          # S_cls in [0, 1]
     orm_score: float | None = None               # ORM p(+) in [0, 1]
     step_scores: tuple[float, ...] | None = None  # PRM p(good) per step
-    # the generator's mean token log-probability of the sample: no selector reads it; the evaluation job
-    # reports it as the free baseline of the evaluator table (mathray.core.findings)
+    # the generator's mean token log-probability of the sample: the free baseline every trained evaluator must
+    # beat (LogProb BoN, and a row of the evaluator table)
     mean_logprob: float | None = None
 
 
@@ -225,8 +226,19 @@ def orm_best_of_n(pool: Pool) -> Selection:
     return _pick(pool, argmax(pool, idx, _orm), len(idx))
 
 
+def _mean_logprob(c: Candidate) -> float | None:
+    return c.mean_logprob
+
+
+def logprob_best_of_n(pool: Pool) -> Selection:
+    """Best-of-N by the generator's own mean token log-prob: costs no evaluator call (scored = 0)."""
+    idx = answered(pool)
+    return _pick(pool, argmax(pool, idx, _mean_logprob), 0)
+
+
 def build_selectors(k: int = 8, top_n: int = 5, prm_vote_aggregation: str = "min",
-                    use_verifier: bool = True, use_prm: bool = True, use_orm: bool = False) -> dict[str, Selector]:
+                    use_verifier: bool = True, use_prm: bool = True, use_orm: bool = False,
+                    use_logprob: bool = False) -> dict[str, Selector]:
     """Every selector by report name, parameters bound. Greedy Pass@1 is not a pool selector (it is one
     separate decode per problem) and is added by the evaluation job."""
     out: dict[str, Selector] = {
@@ -235,6 +247,8 @@ def build_selectors(k: int = 8, top_n: int = 5, prm_vote_aggregation: str = "min
         "Maj1@N": majority,
         f"Maj{k} (oracle)": partial(majk_oracle, k=k),
     }
+    if use_logprob:
+        out["LogProb BoN"] = logprob_best_of_n
     if use_verifier:
         out.update({
             "RR.All": rerank_all,

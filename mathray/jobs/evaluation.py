@@ -146,7 +146,8 @@ def evaluate_pools(pools: dict[str, list[Candidate]], cfg: EvaluateConfig,
     has_v = any(c.verifier_score is not None for p in plist for c in p)
     has_prm = any(c.step_scores is not None for p in plist for c in p)
     has_orm = any(c.orm_score is not None for p in plist for c in p)
-    sels = selectors.build_selectors(cfg.k, cfg.top_n, cfg.prm_vote_aggregation, has_v, has_prm, has_orm)
+    has_lp = any(c.mean_logprob is not None for p in plist for c in p)
+    sels = selectors.build_selectors(cfg.k, cfg.top_n, cfg.prm_vote_aggregation, has_v, has_prm, has_orm, has_lp)
     table = [] if greedy is None else [_row("Pass@1 (greedy)", greedy, [0.0] * len(greedy), cfg)]
     values = {} if greedy is None else {"Pass@1 (greedy)": list(greedy)}
     for name, sel in sels.items():
