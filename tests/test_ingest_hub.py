@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mathray.jobs.hub import parse_hub_uri
+from mathray.config import load_config
+from mathray.jobs.hub import is_hub_uri, parse_hub_uri
 from mathray.jobs.ingest import IngestConfig, UnreadableInput, run_ingest
+from mathray.pipeline import PipelineConfig
 from mathray.runtime.lineage import LineageMismatch
 from mathray.runtime.storage import ShardStore, join
 
+CONFIGS = Path(__file__).resolve().parents[1] / "rayjobs" / "configs"
 GSM8K = "hf://openai/gsm8k?config=main&split={split}"
 MATH = "hf://DigitalLearningGmbH/MATH-lighteval?config=default&split={split}"
 MATH500 = "hf://HuggingFaceH4/MATH-500?split=test"
@@ -177,3 +181,19 @@ def test_hub_uri_parts():
     assert (src.repo, src.split, src.config, src.revision) == ("tasksource/PRM800K", "train", None, "main")
     assert src.data_files == ("phase1_train.jsonl", "phase2_train.jsonl")
     assert parse_hub_uri("hf://gsm8k?split=test&config=main").repo == "gsm8k"
+
+
+def test_shipped_configs_read_their_hub_sources(hub, tmp_path):
+    """Every rayjobs/configs/ingest_*.yaml and the pipeline recipes' data sections, as written (outputs
+    aside), read hub sources that the repositories above provide."""
+    sections = [(f.name, load_config(IngestConfig, f)) for f in sorted(CONFIGS.glob("ingest_*.yaml"))]
+    for f in sorted(CONFIGS.glob("recipes/pipeline_*.yaml")):
+        data = load_config(PipelineConfig, f).data
+        sections += [(f"{f.name}:train", data.train), (f"{f.name}:test", data.test)]
+    assert len(sections) >= 13
+    for name, cfg in sections:
+        src = cfg.source
+        assert all(is_hub_uri(p) for p in [src.path, *src.more_paths, *src.exclude]), name
+        summary = run_ingest(cfg.model_copy(update={"output": str(tmp_path / name / "problems"),
+                                                    "step_labels_output": None}))
+        assert summary.problems + summary.step_labels > 0 and summary.records > summary.quarantined, name
