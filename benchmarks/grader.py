@@ -1,16 +1,16 @@
 """Grader benchmark: mathray.grading vs math-verify on the same labeled (prediction text, reference) pairs.
 
-    .venv/bin/python benchmarks/grader.py
+    MATHRAY_DATA_DIR=/path/to/data .venv/bin/python benchmarks/grader.py   (the layout of tests/fixtures/data)
 
 Two sets (label = mathematically equal or not):
-1. Semantics pairs, built from ../shared/data and our own cases: MATH-500 gold answers in other written
+1. Semantics pairs, built from the full data sets and our own cases: MATH-500 gold answers in other written
    forms (equal) and perturbed (not equal); MATH-500 gold vs another problem's gold (equal only when the
    texts match); GSM8K gold numbers in other forms / perturbed; real GSM8K model solutions with OpenAI's
    is_correct flags; hand-written semantic cases. Each prediction is the answer boxed in a sentence, except
    the real model solutions (as written). Accuracy and answers/s of both graders come from this set (one
    process, caller thread, both warmed up first), and so does the throughput ratio.
 2. The real-output set of the tests (tests/grading/real_outputs.py): outputs written the way models and
-   datasets write them, hand-written by kind and rebuilt from real solutions in ../shared/data.
+   datasets write them, hand-written by kind and rebuilt from real solutions in the full data sets.
 Then the worst latency of mathray on every hostile input of mathray/grading/hostile.py (each answer three
 ways, and the hostile pairs), and of math-verify on the first 40 hostile answers (the set of earlier
 runs) in a child process capped at 30 s, since its signal-based timeout may not stop C-level work.
@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 from mathray.grading import compare, grade  # noqa: E402
 from mathray.grading.hostile import HOSTILE_ANSWERS, HOSTILE_PAIRS  # noqa: E402
 from tests.grading.real_outputs import load_real_outputs  # noqa: E402
+from tests.helpers.data_dirs import DATA_DIR_ENV, full_data_dir  # noqa: E402
 
 MATH_VERIFY_HOSTILE = 40
 
@@ -222,7 +223,9 @@ def hostile_latency(marker: str) -> tuple[float, float, bool, bool]:
 
 def main() -> None:
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)
-    data = next(p for p in (REPO.parent / "shared" / "data", REPO.parent.parent / "shared" / "data") if p.is_dir())
+    data = full_data_dir()
+    if data is None:
+        raise SystemExit(f"set {DATA_DIR_ENV} to the folder of the full data sets (layout: tests/fixtures/data)")
     pairs = build_pairs(data)
     real = [(c.prediction, c.reference, c.expected, c.kind.split(":")[0]) for c in load_real_outputs(data)]
     print(f"semantics pairs: {len(pairs)} ({sum(p[2] for p in pairs)} equal); "

@@ -1,6 +1,7 @@
 """The stage runner at scale: ``run_stage`` (workers commit) against Ray Data's own read -> map -> write.
 
-    .venv/bin/python benchmarks/stage_scale.py     (SCALE_BENCH_SHARDS=N: N shards of 10,240 rows; default 200)
+    MATHRAY_DATA_DIR=/path/to/data .venv/bin/python benchmarks/stage_scale.py
+    (SCALE_BENCH_SHARDS=N: N shards of 10,240 rows; default 200; the data folder holds math/{train,test}.jsonl)
 
 Data: 200 SAMPLES shards of 160 problems x 64 samples = 2,048,000 rows, written through ``ShardStore`` by two
 spawned processes (the driver never holds them). Problem texts are real MATH problems; each sample's text
@@ -31,17 +32,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 REPO = Path(__file__).resolve().parents[1]
-# <repo>/../shared/data, or one level up for a git worktree (<main>/../wt/<name>), as tests/conftest.py
-MATH = next((p / "data" / "math" for p in (REPO.parent / "shared", REPO.parent.parent / "shared") if p.is_dir()),
-            REPO.parent / "shared" / "data" / "math")
 SHARDS = int(os.environ.get("SCALE_BENCH_SHARDS", 200))
 PROBLEMS_PER_SHARD, N = 160, 64
 
 
 def corpus() -> tuple[list[str], str]:
+    """Problems and shuffled solutions of the full MATH train and test files (MATHRAY_DATA_DIR)."""
+    from tests.helpers.data_dirs import DATA_DIR_ENV, full_data_dir
+
+    data = full_data_dir()
+    if data is None:
+        raise SystemExit(f"set {DATA_DIR_ENV} to a folder with math/train.jsonl and math/test.jsonl")
     problems, solutions = [], []
     for split in ("train", "test"):
-        for line in (MATH / f"{split}.jsonl").read_text().splitlines():
+        for line in (data / "math" / f"{split}.jsonl").read_text().splitlines():
             rec = json.loads(line)
             problems.append(rec["problem"])
             solutions.append(rec["solution"])

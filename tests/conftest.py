@@ -1,5 +1,6 @@
-"""Shared fixtures: the real data directory, a real S3-protocol server (moto over HTTP on 127.0.0.1),
-and one local Ray cluster per test session."""
+"""Shared fixtures: the data folders (the repository's fixtures; the full data sets when MATHRAY_DATA_DIR
+names them), a real S3-protocol server (moto over HTTP on 127.0.0.1), and one local Ray cluster per test
+session."""
 from __future__ import annotations
 
 import os
@@ -8,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers.data_dirs import DATA_DIR_ENV, FIXTURE_DATA, full_data_dir
+
 REPO = Path(__file__).resolve().parents[1]
-# ../shared/data beside the repository, or beside the directory of its git worktrees (wt/<branch>)
-SHARED_DATA = next((p.resolve() for p in (REPO.parent / "shared" / "data", REPO.parent.parent / "shared" / "data")
-                    if p.is_dir()), (REPO.parent / "shared" / "data").resolve())
 
 # Ray 2.60 turns token auth on for local clusters; tests run their own throwaway clusters.
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -20,10 +20,22 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"shared data not found at {SHARED_DATA}")
-    return SHARED_DATA
+def fixture_data() -> Path:
+    """A few dozen records of each public data set, in the repository (tests/fixtures/data/README.md)."""
+    return FIXTURE_DATA
+
+
+@pytest.fixture(scope="session")
+def full_data() -> Path:
+    """The full data sets, in the layout of tests/fixtures/data; the test is skipped unless MATHRAY_DATA_DIR
+    names them."""
+    try:
+        path = full_data_dir()
+    except ValueError as e:
+        pytest.fail(str(e))
+    if path is None:
+        pytest.skip(f"needs the full data sets: set {DATA_DIR_ENV} to a folder laid out as tests/fixtures/data")
+    return path
 
 
 def free_port() -> int:

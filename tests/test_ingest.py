@@ -11,6 +11,10 @@ from mathray.runtime.storage import ShardStore, join
 from rayjobs import ingest as ingest_job
 
 
+def _lines(path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line.strip()]
+
+
 def _ingest(tmp_path, fmt, path, **kw):
     cfg = IngestConfig(source={"format": fmt, "path": str(path), **kw.pop("source", {})},
                        output=str(tmp_path / "problems"), **kw)
@@ -18,29 +22,31 @@ def _ingest(tmp_path, fmt, path, **kw):
     return summary, ShardStore(cfg.output)
 
 
-def test_gsm8k_test_1319_integer_answers(tmp_path, shared_data):
-    summary, store = _ingest(tmp_path, "gsm8k", shared_data / "gsm8k/test.jsonl", shard_rows=500)
+def test_gsm8k_test_integer_answers(tmp_path, fixture_data):
+    n = len(_lines(fixture_data / "gsm8k/test.jsonl"))                # 53
+    summary, store = _ingest(tmp_path, "gsm8k", fixture_data / "gsm8k/test.jsonl", shard_rows=20)
     rows = store.read_all().to_pylist()
-    assert len(rows) == 1319 == summary.problems and summary.quarantined == 0
+    assert len(rows) == n == summary.problems and summary.quarantined == 0
     assert all(re.fullmatch(r"-?\d+", r["answer"]) for r in rows)
-    assert len({r["problem_id"] for r in rows}) == 1319
+    assert len({r["problem_id"] for r in rows}) == n
     assert len(store.committed()) == 3
 
 
-def test_math500_answer_is_last_box(tmp_path, shared_data):
-    _, store = _ingest(tmp_path, "math500", shared_data / "math500/test.jsonl")
+def test_math500_answer_is_last_box(tmp_path, fixture_data):
+    _, store = _ingest(tmp_path, "math500", fixture_data / "math500/test.jsonl")
     rows = store.read_all().to_pylist()
-    assert len(rows) == 500
+    assert len(rows) == len(_lines(fixture_data / "math500/test.jsonl"))
     assert all(r["answer"] == last_boxed(r["reference_solution"]) for r in rows)
     assert all(isinstance(r["level"], int) and r["subject"] for r in rows)
 
 
-def test_math_train_7500(tmp_path, shared_data):
-    summary, store = _ingest(tmp_path, "math", shared_data / "math/train.jsonl", shard_rows=2000)
+def test_math_train_empty_boxes_quarantined(tmp_path, fixture_data):
+    n = len(_lines(fixture_data / "math/train.jsonl"))
+    summary, store = _ingest(tmp_path, "math", fixture_data / "math/train.jsonl", shard_rows=10)
     rows = store.read_all(["problem_id", "answer", "level"]).to_pylist()
-    # 7500 records; two MATH train solutions end in an empty "\boxed{}" (a defect of the data set:
-    # number_theory/7115 and 7117), so they have no reference answer and are quarantined with the reason.
-    assert summary.records == 7500 and len(rows) == 7498 and summary.quarantined == 2
+    # two MATH train solutions end in an empty "\boxed{}" (a defect of the data set: number_theory/7115 and
+    # 7117), so they have no reference answer and are quarantined with the reason.
+    assert summary.records == n and len(rows) == n - 2 and summary.quarantined == 2
     reasons = store.read_all_quarantine().to_pylist()
     assert {json.loads(q["raw"])["unique_id"] for q in reasons} == {
         "train/number_theory/7115.json", "train/number_theory/7117.json"}
@@ -48,18 +54,18 @@ def test_math_train_7500(tmp_path, shared_data):
     assert sum(r["level"] is None for r in rows) == 2  # the two "Level ?" rows
 
 
-def test_math_one_file_per_problem_layout(tmp_path, shared_data):
+def test_math_one_file_per_problem_layout(tmp_path, fixture_data):
     src = tmp_path / "MATH" / "train" / "algebra"
     src.mkdir(parents=True)
-    lines = (shared_data / "math/train.jsonl").read_text().splitlines()[:3]
+    lines = _lines(fixture_data / "math/train.jsonl")[:3]
     for i, line in enumerate(lines):
         (src / f"{i}.json").write_text(line)
     _, store = _ingest(tmp_path, "math", tmp_path / "MATH")
     assert store.read_all().num_rows == 3
 
 
-def test_prm800k_conventions(tmp_path, shared_data):
-    summary, store = _ingest(tmp_path, "prm800k", shared_data / "prm800k_sample/samples_prm800k.jsonl")
+def test_prm800k_conventions(tmp_path, fixture_data):
+    summary, store = _ingest(tmp_path, "prm800k", fixture_data / "prm800k_sample/samples_prm800k.jsonl")
     labels = ShardStore(join(str(tmp_path / "problems"), "..", "step_labels")).read_all().to_pylist()
     # 6 rows: 1 screening question and 1 give_up are skipped
     assert summary.skipped == 2 and len(labels) == 4 and store.read_all().num_rows == 4
@@ -71,8 +77,8 @@ def test_prm800k_conventions(tmp_path, shared_data):
     assert any(r["hard_labels"][-1] == 0 for r in labels)  # the found_error row ends on its error
 
 
-def test_math_shepherd_tags(tmp_path, shared_data):
-    _, _ = _ingest(tmp_path, "math_shepherd", shared_data / "math_shepherd_sample/samples_math-shepherd.jsonl")
+def test_math_shepherd_tags(tmp_path, fixture_data):
+    _, _ = _ingest(tmp_path, "math_shepherd", fixture_data / "math_shepherd_sample/samples_math-shepherd.jsonl")
     rows = ShardStore(join(str(tmp_path / "problems"), "..", "step_labels")).read_all().to_pylist()
     assert len(rows) == 7
     first = rows[0] if rows[0]["problem"].startswith("Janet pays") else next(
@@ -81,8 +87,8 @@ def test_math_shepherd_tags(tmp_path, shared_data):
     assert first["hard_labels"] == [1, 1, 1, 1, 0]
 
 
-def test_malformed_jsonl_quarantined_job_exits_0(tmp_path, shared_data, capsys):
-    good = (shared_data / "gsm8k/test.jsonl").read_text().splitlines()[:5]
+def test_malformed_jsonl_quarantined_job_exits_0(tmp_path, fixture_data, capsys):
+    good = _lines(fixture_data / "gsm8k/test.jsonl")[:5]
     bad_lines = [
         b'{"question": "no answer field"}',
         b'{"question": 42, "answer": "x #### 3"}',
@@ -125,33 +131,30 @@ def test_mapped_parquet_with_field_map(tmp_path):
     assert [(r["problem_id"], r["answer"]) for r in rows] == [("custom-a", "2"), ("custom-b", "6")]
 
 
-def test_rerun_skips_committed_shards(tmp_path, shared_data):
-    s1, store = _ingest(tmp_path, "gsm8k", shared_data / "gsm8k/test.jsonl", shard_rows=500)
+def test_rerun_skips_committed_shards(tmp_path, fixture_data):
+    s1, store = _ingest(tmp_path, "gsm8k", fixture_data / "gsm8k/test.jsonl", shard_rows=20)
     before = {n: c.sha256 for n, c in store.committed().items()}
-    s2, _ = _ingest(tmp_path, "gsm8k", shared_data / "gsm8k/test.jsonl", shard_rows=500)
+    s2, _ = _ingest(tmp_path, "gsm8k", fixture_data / "gsm8k/test.jsonl", shard_rows=20)
     assert s1.shards_committed == 3 and s2.shards_committed == 0 and s2.shards_skipped == 3
     assert {n: c.sha256 for n, c in store.committed().items()} == before
 
 
-def test_math_12k_split_without_math500(shared_data, tmp_path):
-    """The PRM800K training split: MATH train + test minus the 500 MATH-500 problems = 12,000 problems, two
-    of which have an empty \\boxed{} (no reference answer) and are quarantined with that reason."""
-    from mathray.jobs.ingest import IngestConfig, run_ingest
-    from mathray.runtime.storage import ShardStore
-
-    cfg = IngestConfig.model_validate({
-        "source": {"format": "math", "path": str(shared_data / "math" / "train.jsonl"),
-                   "more_paths": [str(shared_data / "math" / "test.jsonl")],
-                   "exclude": [str(shared_data / "math500" / "test.jsonl")]},
-        "output": str(tmp_path / "problems"), "shard_rows": 4000})
-    summary = run_ingest(cfg)
-    rows = ShardStore(cfg.output).read_all(["problem_id", "problem"]).to_pylist()
-    assert summary.records == 12500 and summary.skipped == 500 and summary.quarantined == 2
-    assert summary.problems == len(rows) == 11998
-    math500 = {" ".join(json.loads(line)["problem"].split())
-               for line in (shared_data / "math500" / "test.jsonl").read_text().splitlines()}
-    assert not any(" ".join(r["problem"].split()) in math500 for r in rows)
-    assert len({r["problem_id"] for r in rows}) == 11998
+def test_math_split_without_math500(fixture_data, tmp_path):
+    """The PRM800K training split: MATH train + test minus the MATH-500 problems (found by problem text; the
+    expected count here by unique_id), less the two train solutions with an empty \\boxed{}."""
+    train, test, math500 = (fixture_data / "math/train.jsonl", fixture_data / "math/test.jsonl",
+                            fixture_data / "math500/test.jsonl")
+    math500_ids = {json.loads(line)["unique_id"] for line in _lines(math500)}
+    in_math500 = sum(json.loads(line)["unique_id"] in math500_ids for line in _lines(test))
+    records = len(_lines(train)) + len(_lines(test))
+    summary, store = _ingest(tmp_path, "math", train, shard_rows=25,
+                             source={"more_paths": [str(test)], "exclude": [str(math500)]})
+    rows = store.read_all(["problem_id", "problem"]).to_pylist()
+    assert in_math500 == 8 and summary.records == records
+    assert summary.skipped == in_math500 and summary.quarantined == 2
+    assert summary.problems == len(rows) == len({r["problem_id"] for r in rows}) == records - in_math500 - 2
+    math500_texts = {" ".join(json.loads(line)["problem"].split()) for line in _lines(math500)}
+    assert not any(" ".join(r["problem"].split()) in math500_texts for r in rows)
 
 
 @pytest.mark.faults

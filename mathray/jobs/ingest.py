@@ -14,6 +14,9 @@ reason. Formats:
   neutral (0) counts as positive in ``hard_labels`` (raw ratings stay in ``metadata``).
 - ``math_shepherd``: ``{input, label}`` with ``ки`` step tags and ``+``/``-`` labels.
 - ``mapped``: any JSONL/parquet/HF dataset with a field mapping (see ``FieldMap``).
+
+Sources are local or S3 files, a MATH-layout directory, or a split of a Hugging Face hub data set
+(``hf://owner/name?split=...``, see ``mathray.jobs.hub``).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from typing import Any, Callable, Iterator, Literal
 
 from mathray.core.prompts import SHEPHERD_TAG
 from mathray.grading.extract import last_boxed
+from mathray.jobs.hub import hub_fingerprint, is_hub_uri, load_hub_split, parse_hub_uri
 from mathray.runtime.entry import JobFailed
 
 
@@ -249,19 +253,16 @@ def iter_jsonl_bytes(data: bytes) -> Iterator[tuple[Any, str | None, str]]:
             yield None, f"invalid JSON: {e.msg} (column {e.colno})", line
 
 
-def iter_records(path: str, hf_split: str | None = None) -> Iterator[tuple[Any, str | None, str]]:
+def iter_records(path: str) -> Iterator[tuple[Any, str | None, str]]:
     """Records from a local/S3 JSONL or parquet file, a directory of per-problem JSON files (MATH layout),
-    or a Hugging Face hub dataset (``hf://name[/config]``)."""
+    or a split of a Hugging Face hub data set (``hf://owner/name?split=...``)."""
     from mathray.runtime import storage
 
-    if path.startswith("hf://"):
-        import datasets
-
-        name, _, conf = path[len("hf://"):].partition("/")
+    if is_hub_uri(path):
         try:
-            ds = datasets.load_dataset(name, conf or None, split=hf_split or "train")
-        except Exception as e:  # noqa: BLE001 - the hub error text is the clearest message
-            raise UnreadableInput(f"cannot load Hugging Face dataset {name!r}: {e}") from e
+            ds = load_hub_split(path)
+        except ValueError as e:
+            raise UnreadableInput(str(e)) from e
         for rec in ds:
             yield rec, None, ""
         return
@@ -299,11 +300,14 @@ def iter_records(path: str, hf_split: str | None = None) -> Iterator[tuple[Any, 
 
 
 def source_fingerprint(path: str) -> str:
-    """Content hash of a source file (or of a MATH-layout directory's files); hub datasets by name."""
+    """Content hash of a source file, of a MATH-layout directory's files, or of a hub split's data."""
     from mathray.runtime import storage
 
-    if path.startswith("hf://"):
-        return path
+    if is_hub_uri(path):
+        try:
+            return hub_fingerprint(path)
+        except ValueError as e:
+            raise UnreadableInput(str(e)) from e
     h = hashlib.sha256()
     local = Path(path)
     if "://" not in path and local.is_dir():
@@ -318,6 +322,8 @@ def source_fingerprint(path: str) -> str:
 
 
 # -- the ingest job -----------------------------------------------------------------------------------
+from pydantic import field_validator  # noqa: E402
+
 from mathray.config import ConfigError, StrictModel, knob  # noqa: E402  (kept beside the job it configures)
 
 
@@ -333,14 +339,22 @@ class FieldMapConfig(StrictModel):
 
 class SourceConfig(StrictModel):
     format: str = "toy"               # toy | gsm8k | math | math500 | prm800k | math_shepherd | mapped
-    # where the records are: knobs, since the lineage holds each file's content fingerprint instead
-    path: str | None = knob(None)     # local path, s3:// URI, directory (MATH layout) or hf://name[/config]
-    more_paths: list[str] = knob([])  # further files of the same format, read after ``path`` (MATH train + test)
-    exclude: list[str] = knob([])     # files whose problems are left out (same problem text), e.g. MATH-500
-    hf_split: str | None = None
+    # where the records are: knobs, since the lineage holds each source's content fingerprint instead.
+    # A local path, s3:// URI, directory (MATH layout) or hub split: hf://owner/name?split=test[&config=main]
+    path: str | None = knob(None)
+    more_paths: list[str] = knob([])  # further sources of the same format, read after ``path`` (MATH train + test)
+    exclude: list[str] = knob([])     # sources whose problems are left out (same problem text), e.g. MATH-500
     id_prefix: str | None = None      # problem_id prefix; default: the format name
     fields: FieldMapConfig = FieldMapConfig()
     split: str = "train"              # toy only: train | test
+
+    @field_validator("path", "more_paths", "exclude")
+    @classmethod
+    def _hub_uris_parse(cls, value):
+        for path in value if isinstance(value, list) else [value]:
+            if path and is_hub_uri(path):
+                parse_hub_uri(path)
+        return value
 
 
 class IngestConfig(StrictModel):
@@ -387,10 +401,10 @@ def _loaded_records(cfg: IngestConfig) -> Iterator[tuple[Loaded, str]]:
     if not src.path:
         raise ConfigError("source.path is required for format " + src.format)
     fields = FieldMap(**src.fields.model_dump())
-    excluded = excluded_problems(src.exclude, src.hf_split)
+    excluded = excluded_problems(src.exclude)
     i = 0
     for path in [src.path, *src.more_paths]:
-        for obj, err, raw in iter_records(path, src.hf_split):
+        for obj, err, raw in iter_records(path):
             item = Loaded(error=err) if err else load_record(src.format, obj, i, prefix, fields)
             if item.problem and _problem_key(item.problem["problem"]) in excluded:
                 item = Loaded(skip="problem is in an excluded set (source.exclude)")
@@ -402,11 +416,11 @@ def _problem_key(text: str) -> str:
     return " ".join(text.split())
 
 
-def excluded_problems(paths: list[str], hf_split: str | None) -> set[str]:
+def excluded_problems(paths: list[str]) -> set[str]:
     """Problem texts (whitespace-normalised) of every record of ``paths`` that has a ``problem``/``question``."""
     out = set()
     for path in paths:
-        for obj, err, _ in iter_records(path, hf_split):
+        for obj, err, _ in iter_records(path):
             text = None if err or not isinstance(obj, dict) else (obj.get("problem") or obj.get("question"))
             if isinstance(text, str):
                 out.add(_problem_key(text))

@@ -6,7 +6,7 @@ Two files under ``tests/grading/real_outputs/``:
   plain GSM8K sentences, currency, intervals and sets, inequalities, named tuples, matrices, values that
   need algebra) and the deliberate semantics (approximations, percent, bases, hedging), each with
   ``expected`` and ``why``.
-- ``from_shared_data.jsonl``: real texts from ``../shared/data`` (never copied here), named by source file,
+- ``from_shared_data.jsonl``: real texts from a data folder (never copied here), named by source file,
   row and (GSM8K) model, with a ``variant`` that rewrites only how the final answer is written
   (``VARIANTS`` below), ``expected`` and ``why``. The GSM8K rows carry OpenAI's ``is_correct`` flag of the
   model solution as ``expected``. One flag is wrong: in row 454 the GSM8K gold itself is wrong (150 for
@@ -15,13 +15,16 @@ Two files under ``tests/grading/real_outputs/``:
   the corrected ``reference`` 240 is graded correct. ``why`` says so on each of them.
 
 ``load_real_outputs(data_dir)`` materializes both into ``Case`` tuples (the tests and benchmarks/grader.py
-use it).
+use it). A folder of the full data sets gives every case; tests/fixtures/data holds the rows of some of them
+(its ``source_rows.json`` maps each record to its row), and the cases whose rows it lacks are left out.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.helpers.data_dirs import records_by_row
 
 HERE = Path(__file__).resolve().parent / "real_outputs"
 GSM8K_MODELS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")
@@ -123,19 +126,23 @@ def load_real_outputs(data_dir: Path) -> list[Case]:
     """Every case of the set (hand-written first), with texts rebuilt from ``data_dir``."""
     cases = [Case(r["prediction"], r["reference"], r["expected"], r["kind"], r["why"])
              for r in _read_jsonl(HERE / "handwritten.jsonl")]
-    cache: dict[str, list[dict]] = {}
+    cache: dict[str, tuple[dict[int, dict], int]] = {}
 
-    def rows(source: str) -> list[dict]:
+    def rows(source: str) -> tuple[dict[int, dict], int]:
         if source not in cache:
-            cache[source] = _read_jsonl(data_dir / source)
+            cache[source] = records_by_row(data_dir, source)
         return cache[source]
 
     for r in _read_jsonl(HERE / "from_shared_data.jsonl"):
         src, i, variant = r["source"], r["row"], r["variant"]
-        data = rows(src)
+        data, rows_in_source = rows(src)
+        # a GSM8K case also reads the following row (run-on variants); a fixture folder holds only some rows
+        needed = {i, r.get("reference_row", i), (i + 1) % rows_in_source if src.startswith("gsm8k/") else i}
+        if not needed <= data.keys():
+            continue
         if src == "gsm8k/example_model_solutions.jsonl":
             row = data[i]
-            text = _gsm8k_variant(variant, row[r["model"]]["solution"], data[(i + 1) % len(data)])
+            text = _gsm8k_variant(variant, row[r["model"]]["solution"], data[(i + 1) % rows_in_source])
             reference = r.get("reference") or row["ground_truth"].rsplit("A:", 1)[-1].strip()
         elif src == "math500/test.jsonl":
             text = _math_variant(variant, data[i]["solution"])

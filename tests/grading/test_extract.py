@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from helpers.data_dirs import expected_rows
+
 from mathray.grading import extract_answer, extract_reference, grade, last_boxed
 
 
@@ -56,17 +58,17 @@ def test_overlong_text_has_no_answer():
     assert grade("x" * 300_000 + r"\boxed{1}", "1").reason == "too-long"
 
 
-def test_math500_reference_answers(math500_rows):
+def test_math500_reference_answers(math500_rows, data_dir):
     rows = math500_rows
-    assert len(rows) == 500
+    assert len(rows) == expected_rows(data_dir, "math500/test.jsonl")
     wrong = [(r["unique_id"], g.answer, r["answer"]) for r in rows
              if not (g := grade(r["solution"], r["answer"])).is_correct]
     assert wrong == []
 
 
-def test_gsm8k_reference_answers(gsm8k_rows):
+def test_gsm8k_reference_answers(gsm8k_rows, data_dir):
     rows = gsm8k_rows
-    assert len(rows) == 1319
+    assert len(rows) == expected_rows(data_dir, "gsm8k/test.jsonl")
     wrong = []
     for r in rows:
         gold = r["answer"].split("####")[-1].strip()

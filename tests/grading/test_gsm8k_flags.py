@@ -1,14 +1,17 @@
-"""Agreement with the correctness flags OpenAI published for real GSM8K model solutions (4 x 1319)."""
+"""Agreement with the correctness flags OpenAI published for real GSM8K model solutions (4 models per test
+problem)."""
 from __future__ import annotations
+
+from helpers.data_dirs import expected_rows
 
 from mathray.grading import grade
 
 MODELS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")
 
 
-def test_agrees_with_published_flags(gsm8k_model_solutions):
+def test_agrees_with_published_flags(gsm8k_model_solutions, data_dir):
     rows = gsm8k_model_solutions
-    assert len(rows) == 1319
+    assert len(rows) == expected_rows(data_dir, "gsm8k/example_model_solutions.jsonl")
     disagreements = []
     for i, row in enumerate(rows):
         gold = row["ground_truth"].rsplit("A:", 1)[-1].strip()
