@@ -330,7 +330,7 @@ class PipelineSummary:
                 report = json.loads(storage.read_bytes(path))
                 out += [f"[pipeline] {name}: {report['num_problems']} problems, pool of up to "
                         f"{report['pool_size']} samples ({join(uri, 'report.md')})", markdown_table(report)]
-        return out + [f"[pipeline] wall time {self.wall_s:.0f}s"]
+        return out + [f"[pipeline] elapsed {self.wall_s:.0f}s"]
 
 
 def stage_table(states: dict[str, NodeState]) -> list[str]:
@@ -341,8 +341,8 @@ def stage_table(states: dict[str, NodeState]) -> list[str]:
 
 
 # Ray Data stages: each holds its actor pool's CPUs while its read tasks wait for a CPU of their own, so two of
-# them side by side on a 2-CPU node can hold every CPU and wait for each other forever (seen: two greedy
-# sampling stages). They run one at a time; a training stage may run beside one (it finishes on its own).
+# them side by side on a small node can hold every CPU and wait for each other forever. They run one at a
+# time; a training stage may run beside one (it finishes on its own).
 DATA_STAGES = ("sample", "shepherd", "score")
 
 

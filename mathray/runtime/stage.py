@@ -169,7 +169,7 @@ class StageSummary:
                f"[{self.job}] shards: {self.shards_total} total, {self.shards_skipped} already committed, "
                f"{self.shards_committed} committed now",
                f"[{self.job}] rows written: {self.rows_written}, quarantined: {self.rows_quarantined}",
-               f"[{self.job}] wall time: {self.wall_s:.1f}s"]
+               f"[{self.job}] elapsed: {self.wall_s:.1f}s"]
         for reason, n in sorted(self.quarantine_reasons.items(), key=lambda kv: -kv[1])[:10]:
             out.append(f"[{self.job}]   quarantined {n}: {reason}")
         return out
