@@ -1,13 +1,17 @@
-"""``mathray``: list the jobs, their configs, and print a job's default config.
+"""``mathray``: list the jobs, their configs, and print a job's default config; check a machine before a long
+job; publish a model directory so that jobs load it.
 
     mathray                 # jobs and the config files for each
     mathray config sample   # the full default config of a job, as YAML
     mathray plan RECIPE     # parameters, per-GPU memory, fit per GPU type and GPU-hours of a training recipe
+    mathray doctor [--root URI] [--model URI]   # packages, vLLM build, GPUs, storage, credentials, model
+    mathray publish-model SRC [DEST]            # mark a model directory (local or s3://) as a complete export
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from pathlib import Path
 
 import yaml
@@ -57,7 +61,22 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("recipe", help="a train config, e.g. rayjobs/configs/recipes/math-qwen2.5-7b/ssft.yaml")
     plan.add_argument("--model-config", help="the model's config.json (default: the recipe's plan.model_config_json)")
     plan.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    doctor = sub.add_parser("doctor", help="check what a job needs: packages, vLLM build, GPUs, storage, "
+                                           "credentials, model")
+    doctor.add_argument("--root", help="a run root to check for writing (local path or s3://bucket/prefix)")
+    doctor.add_argument("--model", help="a model a job will load (local directory, s3:// export or hub id)")
+    publish = sub.add_parser("publish-model", help="publish a model directory (local, or uploaded by hand to "
+                                                   "s3://) with the completion mark jobs require")
+    publish.add_argument("src", help="the model directory: a local path, or an s3:// prefix it was uploaded to")
+    publish.add_argument("dest", nargs="?", help="where to upload a local SRC (s3:// or a path); omitted: SRC is "
+                                                 "marked where it is")
     args = parser.parse_args(argv)
+    if args.cmd == "doctor":
+        from mathray.doctor import main as doctor_main
+
+        return doctor_main(args.root, args.model)
+    if args.cmd == "publish-model":
+        return publish_model(args.src, args.dest)
     if args.cmd == "plan":
         from mathray.jobs.training.plan import main as plan_main
 
@@ -71,6 +90,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'':10s} {line}")
         for cfg in config_files(job):
             print(f"{'':10s}   rayjobs/configs/{cfg.name}")
+    return 0
+
+
+def publish_model(src: str, dest: str | None) -> int:
+    """``mathray publish-model``: exit 0 with where the export is, 2 with the reason it was refused."""
+    from mathray.runtime.models import mark_digest, publish_model_dir
+
+    try:
+        uri, mark = publish_model_dir(src, dest)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    size = sum(f["size"] for f in mark["files"].values())
+    print(f"published {uri}: {len(mark['files'])} files, {size / 2**20:.1f} MiB, digest {mark_digest(mark)}")
+    print(f"jobs load it as: model: {uri}")
     return 0
 
 

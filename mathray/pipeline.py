@@ -330,19 +330,38 @@ class PipelineSummary:
                 report = json.loads(storage.read_bytes(path))
                 out += [f"[pipeline] {name}: {report['num_problems']} problems, pool of up to "
                         f"{report['pool_size']} samples ({join(uri, 'report.md')})", markdown_table(report)]
-        return out + [f"[pipeline] wall time {self.wall_s:.0f}s"]
+        return out + [f"[pipeline] elapsed {self.wall_s:.0f}s"]
 
 
-def stage_table(states: dict[str, NodeState]) -> list[str]:
-    rows = [("stage", "state", "rows/steps", "elapsed")] + [
-        (n, s.state, s.detail or "-", s.elapsed()) for n, s in states.items()]
+def stage_table(states: dict[str, NodeState], live: dict[str, str] | None = None) -> list[str]:
+    """The stage table: a finished stage shows its result, a running one its ``live`` progress."""
+    live = live or {}
+    rows = [("stage", "state", "progress", "elapsed")] + [
+        (n, s.state, (live.get(n) if s.state == "running" else None) or s.detail or "-", s.elapsed())
+        for n, s in states.items()]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return ["[pipeline] " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
+def live_progress(node: Node, started: float) -> str | None:
+    """How far a running node is: rows committed of a data stage (its live summary in this process), the
+    global step of a training run (its progress record, one small read); None for other kinds."""
+    if node.kind in DATA_STAGES:
+        from mathray.runtime.stage import running_stage
+
+        summary = running_stage(node.output)
+        return summary.progress() if summary else None
+    if node.kind == "train":
+        from mathray.jobs.training.progress import progress_text, read_progress
+        from mathray.jobs.training.worker import phases
+
+        return progress_text(read_progress(node.output, since=started), sum(p.steps for p in phases(node.cfg)))
+    return None
+
+
 # Ray Data stages: each holds its actor pool's CPUs while its read tasks wait for a CPU of their own, so two of
-# them side by side on a 2-CPU node can hold every CPU and wait for each other forever (seen: two greedy
-# sampling stages). They run one at a time; a training stage may run beside one (it finishes on its own).
+# them side by side on a small node can hold every CPU and wait for each other forever. They run one at a
+# time; a training stage may run beside one (it finishes on its own).
 DATA_STAGES = ("sample", "shepherd", "score")
 
 
@@ -380,8 +399,10 @@ def _run_graph(cfg: PipelineConfig, echo: Callable[[str], None], only: list[str]
     t0 = time.time()
 
     def show():
+        live = {n: text for n, st in list(states.items()) if st.state == "running" and st.started is not None
+                and (text := live_progress(nodes[n], st.started))}
         with lock:
-            echo("\n".join(stage_table(states)))
+            echo("\n".join(stage_table(states, live)))
 
     def work(node: Node) -> None:
         st = states[node.name]

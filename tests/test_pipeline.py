@@ -61,5 +61,5 @@ def test_recipes_plan_every_training_stage(path, capsys):
 
 def test_stage_table_lines():
     lines = stage_table({"ssft": NodeState(state="done", detail="1200 steps"), "prm": NodeState()})
-    assert lines[0].split()[1:] == ["stage", "state", "rows/steps", "elapsed"]
+    assert lines[0].split()[1:] == ["stage", "state", "progress", "elapsed"]
     assert "1200 steps" in lines[1] and "waiting" in lines[2]

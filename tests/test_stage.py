@@ -2,6 +2,7 @@
 step on local disk and S3."""
 import json
 import os
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -238,3 +239,38 @@ def test_commit_step_checks_dedupes_and_skips_committed(storage_root):
     again = commit_blocks(a, target).to_pylist()   # a retried task: the marker is there, nothing is rewritten
     assert again[0]["status"] == ALREADY_COMMITTED
     assert (out.committed()["a"].sha256, out.committed()["a"].committed_at) == (rec.sha256, rec.committed_at)
+
+
+@pytest.mark.cluster
+def test_progress_is_visible_while_the_stage_runs(ray_cluster, tmp_path):
+    """The live summary a caller in another thread reads (the pipeline's stage table): input rows done only
+    grow, and end at the input's 15 rows with 26 output rows (2 of the 15 rows are quarantined, the other 13
+    give 2 rows each)."""
+    import threading
+
+    from mathray.runtime.stage import running_stage
+
+    inp, out = ShardStore(str(tmp_path / "in")), ShardStore(str(tmp_path / "out"))
+    _problems(inp)
+    first = _run(inp, out, max_shards=1)
+    assert first.progress() == "10 rows (5/15 input rows)" and running_stage(out.uri) is None
+    seen, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            if (s := running_stage(out.uri + "/")) is not None:
+                seen.append((s, s.input_rows_done, s.rows_before + s.rows_written))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        second = _run(inp, out)
+    finally:
+        stop.set()
+        watcher.join()
+    assert second.progress() == "26 rows (15/15 input rows)"
+    assert seen and all(s is second for s, _, _ in seen)
+    done = [d for _, d, _ in seen]
+    assert done == sorted(done) and done[0] >= 5 and done[-1] <= 15
+    assert running_stage(out.uri) is None

@@ -14,8 +14,8 @@ Modes (same output):
   evaluates one prefix per unfinished solution, so a batch of solutions advances together.
 
 The free last step: the last prefix IS the whole solution, whose own grade is known, so it needs no
-rollout (``final_grade``). The issue asks for this when the solution's answer is correct; ``final_grade``
-may also be False (answered but wrong; the ``graded`` policy of the job) which saves one more prefix. A
+rollout (``final_grade``): True when the solution's answer is correct; with the job's ``graded`` policy it
+may also be False (answered but wrong), which saves one more prefix. A
 known final grade is an exact value, so that step gets soft label 1.0 / 0.0 with 0 rollouts. In
 ``first-error`` mode a correct final answer ends the search at once: under monotonicity every prefix of a
 solution that reaches the answer reaches it too, so such a solution costs no rollouts at all.
@@ -30,9 +30,9 @@ prefix stops at its first correct completion (below), a good prefix costs about 
 taken as a coin flip: ``expected_good_prefix_rollouts``) and a bad one all K, so the search probes early in
 the interval, about a fifth of the way in for K=8: a probe that is likely good is cheap, one that is likely
 bad costs K. The same first error under monotone labels; at most hi - lo probes. What it saves depends on
-where first errors sit (``benchmarks/first_error_search.py``, ``docs/methods.md``): 0.58-0.82x of
-bisection's rollouts with errors uniform or early in 5-20 steps (a good prefix costing 2), up to 1.6x with
-errors late and good prefixes costing 4; ``search="bisect"`` keeps bisection.
+where first errors sit (``benchmarks/first_error_search.py``, ``docs/methods.md``): fewer rollouts than
+bisection when first errors are uniform or early, more when they sit late and a good prefix costs more
+than the search assumes; ``search="bisect"`` keeps bisection.
 
 Stopping a prefix's rollouts at its first correct one (``PrefixRollouts``, ``stop_at_correct``): the hard
 label only asks whether ANY of the K completions reaches the answer, so once completion c is correct and

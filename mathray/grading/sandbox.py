@@ -36,7 +36,7 @@ ALLOWED = {"symbolic_equal": "mathray.grading.symbolic:symbolic_equal", "warm_up
            "exit": "mathray.grading.sandbox:_exit"}
 PRELOAD = ("mathray.grading.symbolic", "sympy", "latex2sympy2_extended.latex2sympy2")
 DEFAULT_TIMEOUT_S = 1.0
-STARTUP_TIMEOUT_S = 60.0  # for ``wait_ready``: imports and parser warm-up take ~3 s; a loaded machine is slower
+STARTUP_TIMEOUT_S = 60.0  # for ``wait_ready``: imports and parser warm-up take seconds, longer on a loaded machine
 WORKER_MEMORY_BYTES = 2**30  # address space; a worker idles at ~70 MB
 logger = logging.getLogger(__name__)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])

@@ -6,7 +6,7 @@ a whole input shard per call by default (``jobs.rollout``: no rounds inside a ca
 never redone; invalid rows and solutions with no parsable step are quarantined with a reason.
 The summary adds the cost of labelling: rollouts and generated tokens per labelled step and per solution,
 the prefix-cache hit rate (vLLM metrics), engine steps, the time the engine sat empty waiting on grades,
-and the wall time of the mode.
+and the time the mode took.
 
 Output columns: ``schemas.STEP_LABELS`` (``label_source`` = ``shepherd-full`` | ``shepherd-first-error``,
 ``first_error_step``; ``metadata`` JSON holds the mode, K, completer checkpoint, evaluations, the batch's
@@ -58,7 +58,7 @@ class ShepherdSummary:
     def lines(self) -> list[str]:
         c, job = self.cost, self.stage.job
         out = self.stage.lines()
-        out.append(f"[{job}] mode {self.mode}: wall time {self.stage.wall_s:.1f}s")
+        out.append(f"[{job}] mode {self.mode}: elapsed {self.stage.wall_s:.1f}s")
         if c.get("solutions"):
             rate = c["prefix_cache_hit_rate"]
             out += [

@@ -18,10 +18,9 @@ time; prefix caching shares the prefill of a solution's prefixes and of the K co
 prefix's remaining completions are dropped before they start or aborted in the engine. Same hard labels and
 first errors as running all K; fewer generated tokens (``benchmarks/shepherd.py``). A good prefix is then
 cheap (~2 rollouts) and a bad one costs K, so the first-error search probes where the expected rollouts
-are lowest rather than in the middle (``search: weighted``, ``core.shepherd``). (The previous design
-ran synchronous rounds, one ``llm.generate`` per round over every unfinished solution, graded in the actor:
-each round waited for its slowest rollout and the engine idled while the actor graded;
-``benchmarks/shepherd.py`` keeps it as the baseline.)
+are lowest rather than in the middle (``search: weighted``, ``core.shepherd``). Synchronous rounds (one
+``llm.generate`` per round, graded between rounds) would wait for each round's slowest rollout and leave the
+engine idle while grading; ``benchmarks/shepherd.py`` compares the two.
 
 Rollout prompt = the sample's generation prompt (``prompts.sample_prompt``: plain, few-shot or chat) + its
 text up to the end of the step + ``"\\n"``: exactly what the generator had produced there, so the completer

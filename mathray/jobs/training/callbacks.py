@@ -19,6 +19,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from mathray.jobs.training.config import TrainJobConfig
+from mathray.jobs.training.progress import write_progress
 
 PHASE_FILE = "mathray_phase.json"
 HF_CHECKPOINT = "checkpoint"   # the subdirectory RayTrainReportCallback uses
@@ -114,6 +115,17 @@ class StepLogCallback(TrainerCallback):
                 f.write(json.dumps(line) + "\n")
 
 
+class ProgressCallback(TrainerCallback):
+    """Rank 0 records the run's global step at every log (``training.progress``: the pipeline's stage table)."""
+
+    def __init__(self, output: str, phase: str, offset: int, total: int):
+        self.output, self.phase, self.offset, self.total = output, phase, offset, total
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero:
+            write_progress(self.output, self.offset + state.global_step, self.total, self.phase)
+
+
 class FaultCallback(TrainerCallback):
     """Test hook (``TrainJobConfig.fault``): rank 0 dies like a killed process after a given global step."""
 
@@ -128,7 +140,10 @@ class FaultCallback(TrainerCallback):
 
 
 def job_callbacks(cfg: TrainJobConfig, phase_index: int, phase_kind: str, offset: int, on_ray: bool) -> list:
+    from mathray.jobs.training.worker import phases
+
     out: list = [RayCheckpointCallback(phase_index)] if on_ray else []
+    out.append(ProgressCallback(cfg.output, phase_kind, offset, sum(p.steps for p in phases(cfg))))
     if cfg.step_log:
         out.append(StepLogCallback(cfg.step_log, phase_kind, offset))
     if cfg.fault.exit_after_step is not None and cfg.fault.marker:

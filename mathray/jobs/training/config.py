@@ -138,8 +138,8 @@ class TrainJobConfig(StrictModel):
     keep_checkpoints: int = knob(2, ge=1)
     max_failures: int = knob(3)      # worker-group restarts before the run fails (-1: unlimited)
     # Ray Train's controller polls the workers this often (RAY_TRAIN_HEALTH_CHECK_INTERVAL_S, Ray's default
-    # 2 s): a checkpoint report waits for a poll, and so does noticing the end of training. 0.5 s ends every
-    # job ~3 s sooner; each poll is one small actor call per worker. An explicitly set env var wins.
+    # 2 s): a checkpoint report waits for a poll, and so does noticing the end of training. A shorter interval
+    # ends every job sooner; each poll is one small actor call per worker. An explicitly set env var wins.
     controller_poll_s: float = knob(0.5, gt=0)
     log_every: int = knob(10, ge=1)  # TrainingArguments.logging_steps
     eval_every: int = knob(0, ge=0)  # steps between evaluations (0: at the end of each phase only)

@@ -109,8 +109,20 @@ def build_trainer(cfg: TrainJobConfig, identity: dict):
             name=run_name(cfg, identity), storage_path=path, storage_filesystem=fs,
             failure_config=FailureConfig(max_failures=cfg.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_checkpoints),
-            worker_runtime_env={"env_vars": env.storage_env()}),
+            worker_runtime_env={"env_vars": worker_env()}),
     )
+
+
+# Ray Train replaces print() in its workers with one that logs the line and, where stdout is redirected (as
+# in every Ray worker), also prints it: each line the Trainer prints would reach the console twice, and output
+# a library captures (dill disassembling a function while datasets fingerprints it) would leak out. Workers
+# keep the plain print unless the user set the variable.
+PRINT_PATCH_VAR = "RAY_TRAIN_ENABLE_PRINT_PATCH"
+
+
+def worker_env() -> dict[str, str]:
+    """The environment of the training workers: storage endpoint/region/cache, and the plain print."""
+    return {**env.storage_env(), PRINT_PATCH_VAR: os.environ.get(PRINT_PATCH_VAR, "0")}
 
 
 def storage_uri(cfg: TrainJobConfig) -> str:
