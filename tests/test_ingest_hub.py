@@ -155,6 +155,18 @@ def test_rerun_skips_and_changed_hub_data_is_refused(hub, tmp_path, monkeypatch)
         _ingest(out, src, shard_rows=20)
 
 
+def test_a_slice_of_a_split_is_its_first_records_and_not_the_split(hub, tmp_path, fixture_data):
+    """``split=test[:5]`` ingests the split's first 5 records; the whole split into the same output is
+    another lineage (refused), not a resume that would keep the 5-problem shard as if it were the split's."""
+    src = {"format": "math500", "id_prefix": "math500"}
+    summary, store = _ingest(tmp_path, {**src, "path": "hf://HuggingFaceH4/MATH-500?split=test[:5]"})
+    expected = [r["unique_id"] for r in _records(fixture_data / "math500/test.jsonl")[:5]]
+    assert summary.problems == 5
+    assert [r["problem_id"] for r in store.read_all().to_pylist()] == [f"math500-{u}" for u in expected]
+    with pytest.raises(LineageMismatch):
+        _ingest(tmp_path, {**src, "path": MATH500})
+
+
 def test_hub_errors_name_the_source(hub, tmp_path):
     with pytest.raises(UnreadableInput, match="MATH-500.*split=train"):
         _ingest(tmp_path / "a", {"format": "math500", "path": "hf://HuggingFaceH4/MATH-500?split=train"})

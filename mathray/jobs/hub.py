@@ -3,8 +3,9 @@
 
 The split is loaded through ``datasets.load_dataset`` (downloaded once into the ``datasets`` cache,
 ``HF_HOME``), so a repository the library can read works here: parquet or JSON Lines files, configs declared
-in its README. ``data_files`` picks files of the repository (a glob, comma-separated for several) when its
-files do not form one table, e.g. PRM800K's phase-1 and phase-2 label files. A repository id that names a
+in its README. ``split`` takes the library's slice syntax (``split=test[:20]``: the first 20 records).
+``data_files`` picks files of the repository (a glob, comma-separated for several) when its files do not
+form one table, e.g. PRM800K's phase-1 and phase-2 label files. A repository id that names a
 local folder (relative to the working directory) is read from that folder, which is how the tests load a
 folder in the hub's layout without a network.
 """
@@ -71,14 +72,16 @@ def load_hub_split(uri: str):
 
 def hub_fingerprint(uri: str) -> str:
     """A content hash of the loaded split: the bytes of its cached Arrow files, or of its records when it has
-    none (the same data gives the same hash whichever revision or URI names it)."""
+    none or is a slice (``test[:20]``: its cache files hold the whole split, so their bytes would not tell
+    the slice from the split). The same data gives the same hash whichever revision names it."""
     ds = load_hub_split(uri)
     h = hashlib.sha256()
-    for entry in ds.cache_files:
+    sliced = "[" in parse_hub_uri(uri).split
+    for entry in [] if sliced else ds.cache_files:
         with open(entry["filename"], "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
-    if not ds.cache_files:
+    if sliced or not ds.cache_files:
         for rec in ds:
             h.update(json.dumps(rec, sort_keys=True, default=str).encode())
     return "hf@" + h.hexdigest()[:16]
