@@ -1,0 +1,69 @@
+"""scripts/quickstart.sh as a user runs it, with its settings pointed at the tiny model on CPU and at a folder in
+the hub's layout holding the MATH-500 fixture (read through hf:// with the hub client offline): ingest of the
+split's first problems, N samples and a greedy pass through real vLLM on a local Ray, then the report with the
+rows a user reads. The tiny model's answers are noise: this checks the plumbing, not accuracy."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from test_ingest_hub import hub  # noqa: F401  (fixture: hub-layout folders, the working directory their root)
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "quickstart.sh"
+LIMIT, N = 5, 4
+CPU_ENGINE = ("engine.device=cpu engine.enforce_eager=true engine.kv_cache_memory_bytes=268435456 "
+              "engine.max_model_len=512 engine.batch_size=8")
+
+
+def _run(env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(SCRIPT)], cwd=cwd, env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_quickstart_on_the_tiny_model(hub, tmp_path, fixture_data):  # noqa: F811
+    from mathray.jobs.tiny_model import build_tiny_model
+    from mathray.runtime.storage import ShardStore
+
+    root = tmp_path / "run"
+    env = {"MODEL": str(build_tiny_model(tmp_path / "model")), "ROOT": str(root), "N": str(N),
+           "MAX_TOKENS": "32", "LIMIT": str(LIMIT), "SOURCE": "hf://HuggingFaceH4/MATH-500?split=test",
+           "SAMPLE_SETS": CPU_ENGINE, "PYTHON": sys.executable, "RAY_AUTH_MODE": "disabled",
+           "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    proc = _run(env, hub, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    first = [json.loads(line) for line in (fixture_data / "math500/test.jsonl").read_text().splitlines()][:LIMIT]
+    ids = sorted(f"math500-{r['unique_id']}" for r in first)
+    samples = ShardStore(str(root / "samples")).read_all().to_pylist()
+    greedy = ShardStore(str(root / "greedy")).read_all().to_pylist()
+    assert sorted({r["problem_id"] for r in samples}) == ids and len(samples) == LIMIT * N
+    assert sorted(r["problem_id"] for r in greedy) == ids
+    assert all(r["prompt"].startswith("user: ") and r["prompt"].endswith("\nassistant:") for r in samples)
+    assert all(r["num_output_tokens"] <= 32 and r["cumulative_logprob"] is not None for r in samples)
+
+    report = json.loads((root / "report" / "report.json").read_text())
+    assert report["num_problems"] == LIMIT and report["pool_size"] == N
+    assert report["per_problem"]["problem_ids"] == ids
+    rows = {r["selector"]: r for r in report["table"]}
+    assert {"Pass@1 (greedy)", "Pass@1 (sample avg)", "Maj1@N", "Pass@N (oracle)", "LogProb BoN"} <= set(rows)
+    assert rows["Pass@1 (greedy)"]["accuracy"] == sum(bool(r["is_correct"]) for r in greedy) / LIMIT
+    markdown = (root / "report" / "report.md").read_text()
+    assert "| LogProb BoN |" in markdown and "| Maj1@N |" in markdown
+    assert proc.stdout.rstrip().splitlines()[-1].startswith(f"Report: {root}/report/report.md")
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"LIMIT": "twenty"}, "LIMIT must be a positive whole number"),
+    ({"LIMIT": "20", "SOURCE": "data/math500.jsonl"}, "LIMIT takes the first problems of an hf:// split"),
+    ({"LIMIT": "20", "SOURCE": "hf://HuggingFaceH4/MATH-500?split=test[:5]"}, "LIMIT takes the first problems"),
+])
+def test_a_limit_the_script_cannot_apply_is_refused_before_any_job(env, message, tmp_path):
+    proc = _run({**env, "ROOT": str(tmp_path / "run"), "PYTHON": "false"}, tmp_path, timeout=30)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert not (tmp_path / "run").exists()
