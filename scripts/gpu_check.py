@@ -6,13 +6,19 @@ peak memory and tokens/s next to ``mathray plan``'s estimate for the same settin
 Runs: verifier (readout objective) with DDP settings, the same with FSDP2 FULL_SHARD (a one-process group,
 so accelerate applies FSDP: wrapping, mixed precision, sharded checkpoints and the full-state export run;
 the losses must equal the DDP run's), and SSFT through TRL's SFTTrainer when trl is installed.
+Then the README's quick start (scripts/quickstart.sh) at reduced size: the first 20 MATH-500 problems, N=4,
+512 tokens, which prints its report table; it needs vllm and ray (``pip install -e ".[gpu]"``) and the hub
+(model and data), or the quick start's MODEL and SOURCE pointing at local copies; its LIMIT, N, MAX_TOKENS
+and SAMPLE_SETS, when set, replace the reduced sizes.
 Needs torch, transformers, accelerate, peft, pyarrow, pydantic, pyyaml, tokenizers (trl, datasets optional).
     bash scripts/gpu_check.sh        (GPU_CHECK_STEPS=N to change the 30 steps)
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 STEPS = int(os.environ.get("GPU_CHECK_STEPS", 30))
+# the quick start at reduced size; vLLM takes 0.8 of the GPU: this process's CUDA context stays on it
+QUICKSTART = {"LIMIT": "20", "N": "4", "MAX_TOKENS": "512", "SAMPLE_SETS": "engine.gpu_memory_utilization=0.8"}
 
 
 def build_model(root: Path) -> str:
@@ -91,6 +99,25 @@ def run(name: str, cfg, model_config: Path) -> dict:
     return {"name": name, "peak_bytes": peak, "planner_bytes": estimate, "losses": losses, "metrics": metrics}
 
 
+def run_quickstart(root: Path) -> dict:
+    """scripts/quickstart.sh at the reduced size under ``root`` (its output streams through: the job summaries
+    and the report table); the report's rows when it finished."""
+    missing = [m for m in ("vllm", "ray") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"quick start skipped: {', '.join(missing)} not installed (pip install -e '.[gpu]')", flush=True)
+        return {"name": "quickstart", "skipped": f"{', '.join(missing)} not installed"}
+    env = {**os.environ, **{k: os.environ.get(k, v) for k, v in QUICKSTART.items()},
+           "ROOT": str(root), "PYTHON": sys.executable}
+    t0 = time.perf_counter()
+    code = subprocess.run(["bash", str(REPO / "scripts" / "quickstart.sh")], env=env).returncode
+    wall = time.perf_counter() - t0
+    settings = {k: env[k] for k in ("MODEL", "SOURCE", *QUICKSTART) if k in env}
+    print(f"quick start: exit {code}, {wall:.0f} s wall, settings {settings}", flush=True)
+    report = root / "report" / "report.json"
+    table = json.loads(report.read_text())["table"] if code == 0 and report.exists() else None
+    return {"name": "quickstart", "exit": code, "wall_s": wall, "settings": settings, "table": table}
+
+
 def main() -> int:
     import torch
 
@@ -123,9 +150,13 @@ def main() -> int:
                                               "data": {"ssft": [data["problems"]], "max_len": 1024}})
         os.environ.pop("WORLD_SIZE")
         results.append(run("ssft ddp", ssft, model_config))
+    for var in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        os.environ.pop(var, None)    # the quick start's Ray workers must not see this process group
+    torch.cuda.empty_cache()
+    results.append(run_quickstart(root / "quickstart"))
     Path(os.environ.get("OUT", root), "gpu_check.json").write_text(json.dumps(
         [{k: v for k, v in r.items() if k != "metrics"} for r in results], indent=1))
-    return 0
+    return 0 if results[-1].get("exit", 0) == 0 else 1
 
 
 if __name__ == "__main__":
