@@ -21,15 +21,13 @@ expression an earlier row already has (ids stay the row index). Difficulty is th
 process-label code can be tested against a known first error; ``first_error`` finds the first wrong line of
 any solution against the exact arithmetic.
 
-**A teacher with misconceptions** (``misconception_share > 0``, the demo's setting): the training split's
-reference solutions are written by a teacher who holds a wrong value for a fixed share of the facts
-``a op b`` (the right value with its tens moved by one) and writes it at ``misconception_rate``, computing on
-from it; the answers stay exact, and so do the test split's references. A generator fine-tuned on these
-references learns the facts the teacher knows and, for the others, both values at about the teacher's rate:
-its mistakes there are confident, vary between samples of one problem and show only in the answer, so its
-own token probabilities cannot flag them. An evaluator trained on exactly graded samples can: checking a
-finished step needs one memorised fact per step, not search. This is the papers' premise that checking a
-solution is easier than writing it (docs/methods.md section 7).
+**A teacher with misconceptions** (``misconception_share > 0``): the training split's reference solutions are
+written by a teacher who holds a wrong value for a fixed share of the facts ``a op b`` (the right value with
+its tens moved by one) and writes it at ``misconception_rate``, computing on from it; the answers stay exact,
+and so do the test split's references. A generator that learned these references makes confident mistakes
+that vary between the samples of one problem and that its own token probabilities cannot flag, while an
+evaluator trained on exactly graded samples can check each step against one memorised fact: the papers'
+premise that checking is easier than writing (docs/methods.md section 7).
 
 Sizing: ``scripts/size_tiny_model.py`` (numbers in benchmarks/RESULTS.md).
 

@@ -7,9 +7,9 @@ verifier prompt + `` correct``/`` incorrect``, and Math-Shepherd steps tagged ``
 Those label and tag strings are single tokens (added as tokens if BPE did not merge them). Specials:
 ``<|bos|>`` (never added automatically), ``<|endoftext|>`` (eos), ``<|pad|>``; a minimal chat template.
 
-Defaults (sized with ``scripts/size_tiny_model.py``, see the report numbers below): hidden 64, 2 layers,
+Defaults (sized with ``scripts/size_tiny_model.py``): hidden 64, 2 layers,
 2 heads of dim 32 (vLLM's CPU attention rejects head_dim 16), MLP 256, vocab 512, tied embeddings,
-max_position_embeddings 512: about 0.13M parameters. Building takes ~1 s.
+max_position_embeddings 512: about 0.13M parameters.
 
 Usage::
 
