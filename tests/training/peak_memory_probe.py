@@ -1,15 +1,25 @@
-"""Peak resident memory of one verifier training step (forward + backward), in a fresh process:
+"""Peak resident memory of one verifier training step (forward + backward), each mode in a fresh process:
 (what the readout path keeps: [B, distinct read positions, vocab] logits and the vocab x hidden weight
 gradients; what the full path adds: [B, T, vocab] logits and their gradient, so the ratio shrinks with T)
-``python peak_memory_probe.py MODEL_DIR readout|full`` prints ``PEAK_BYTES=<n>``.
+``python peak_memory_probe.py MODEL_DIR MODE [MODE ...]`` (``readout`` | ``full``) prints
+``PEAK_BYTES=<n> MODE=<mode> ...`` per mode.
 
-The step runs ``objectives.verifier_xent_loss`` with the LM head at the read positions (``readout``) or on
-every position (``full``: the whole ``[B, T, vocab]`` logits). Linux's peak-RSS counter (VmHWM) is reset just
-before the step (``/proc/self/clear_refs``, value 5), so the number is the step's own high-water mark above
-the memory already resident (model, tokenizer, inputs)."""
+The libraries are imported once; each mode then runs in a child forked from that process, which loads the
+model and the batch itself, so no mode sees memory another one touched. The step runs
+``objectives.verifier_xent_loss`` with the LM head at the read positions (``readout``) or on every position
+(``full``: the whole ``[B, T, vocab]`` logits). Linux's peak-RSS counter (VmHWM) is reset just before the step
+(``/proc/self/clear_refs``, value 5), so the number is the step's own high-water mark above the memory already
+resident (model, tokenizer, inputs)."""
+import os
 import sys
+import traceback
 
 import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2ForCausalLM  # noqa: F401 (imported once, here)
+
+from mathray.core.labels import resolve_labels
+from mathray.core.toy import ToyTaskConfig, generate_problems
+from mathray.jobs.training import data, objectives
 
 
 def rss(field: str) -> int:
@@ -19,14 +29,7 @@ def rss(field: str) -> int:
     raise KeyError(field)
 
 
-def main(model_dir: str, mode: str) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from mathray.core.labels import resolve_labels
-    from mathray.core.toy import ToyTaskConfig, generate_problems
-    from mathray.jobs.training import data, objectives
-
-    torch.set_num_threads(1)
+def measure(model_dir: str, mode: str) -> None:
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     labels = resolve_labels(tok)
@@ -43,8 +46,26 @@ def main(model_dir: str, mode: str) -> None:
     loss, _ = objectives.verifier_xent_loss(model, batch, labels.verifier, tok.pad_token_id, "cpu",
                                             full=(mode == "full"))
     loss.backward()
-    print(f"PEAK_BYTES={rss('VmHWM') - base} TOKENS={max(len(e['input_ids']) for e in batch)}x{len(batch)}")
+    print(f"PEAK_BYTES={rss('VmHWM') - base} MODE={mode} TOKENS={max(len(e['input_ids']) for e in batch)}x{len(batch)}",
+          flush=True)
+
+
+def main(model_dir: str, modes: list[str]) -> None:
+    torch.set_num_threads(1)
+    for mode in modes:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                measure(model_dir, mode)
+            except BaseException:
+                traceback.print_exc()
+                sys.stderr.flush()
+                os._exit(1)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"the {mode} measurement failed (exit {os.waitstatus_to_exitcode(status)})")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2:])

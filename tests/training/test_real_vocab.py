@@ -2,6 +2,7 @@
 resolution, verifier/PRM training steps, train/score agreement to 1e-4, and the memory of a verifier step."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,15 +105,16 @@ def test_readout_equals_full_logits_on_the_real_vocab(qwen_vocab_model):
     assert torch.allclose(g_fast, g_full, atol=1e-5)
 
 
-def peak_bytes(model_dir: str, mode: str) -> int:
-    out = subprocess.run([sys.executable, str(Path(__file__).with_name("peak_memory_probe.py")), model_dir, mode],
+def peak_bytes(model_dir: str, *modes: str) -> list[int]:
+    """The probe's peak bytes of a verifier step per mode (each measured in a process of its own)."""
+    out = subprocess.run([sys.executable, str(Path(__file__).with_name("peak_memory_probe.py")), model_dir, *modes],
                          capture_output=True, text=True, check=True, cwd=REPO)
-    line = next(x for x in out.stdout.splitlines() if x.startswith("PEAK_BYTES="))
-    return int(line.split()[0].split("=")[1])
+    by_mode = {mode: int(n) for n, mode in re.findall(r"^PEAK_BYTES=(\d+) MODE=(\w+)", out.stdout, re.M)}
+    return [by_mode[mode] for mode in modes]
 
 
 def test_verifier_step_peak_memory_is_a_fifth_of_full_logits(qwen_vocab_model):
-    readout_peak, full_peak = peak_bytes(qwen_vocab_model, "readout"), peak_bytes(qwen_vocab_model, "full")
+    readout_peak, full_peak = peak_bytes(qwen_vocab_model, "readout", "full")
     print(f"verifier step peak: readout {readout_peak / 2**20:.1f} MiB, full logits {full_peak / 2**20:.1f} MiB, "
           f"ratio {readout_peak / full_peak:.3f}")
     assert full_peak > 200 * 2**20                 # the full logits are really materialised (fp32, 152k vocab)
