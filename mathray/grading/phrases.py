@@ -4,11 +4,14 @@
 A phrase is split into prose and math segments (``$..$``, ``$$..$$``, ``\\(..\\)``, ``\\[..\\]``); a ``$`` whose
 "math" would be prose (``costs $5 and gets $3``) or that has no partner on its line is a currency sign.
 Math segments are then masked (``\\x00k\\x00``) so the rules below see them as single items:
-- the phrase's leading item (math segment, number, or number word), with a following ``or``/``and``/comma
+- the phrase's leading item (math segment, number, or number in words), with a following ``or``/``and``/comma
   list of items kept whole, so a hedged "3 or 4" stays a list (and is then not equal to 3);
 - else the leading item after the last linking word (is, are, =, equals, ...);
 - else the only item in the phrase; several items give nothing (no guessing).
-A reason clause ("since ...", "because ...") is set aside first; "$\\frac14$, or 25%" is 1/4.
+A reason clause ("since ...", "because ...") and a hypothetical one (", but if she doubled it she would need
+18") are set aside first; "$\\frac14$, or 25%" is 1/4. A polynomial equation in prose ("the plane is 2x - y
++ 3z + 14=0") and a phrase naming a set ("no real solutions", "all real numbers", "infinitely many") that end
+the phrase are the answer as a whole. Number words include phrases ("one hundred twenty", "two thirds").
 
 Callers collapse runs of spaces first; every scan here is one left-to-right pass or a regex without
 ambiguous adjacent quantifiers, so a 200k-character phrase costs linear time.
@@ -17,29 +20,25 @@ from __future__ import annotations
 
 import re
 
+from mathray.grading.words import NUMBER_PHRASE, SET_PHRASE
+
 MAX_BARE_CHARS = 400  # a one-line prediction this short with (almost) no prose is its own answer
 
 _CURRENCY = "€£¥₹"
 _NUMBER = (r"(?:\\\$|[$" + _CURRENCY + r"])? ?-?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:/\d+)?"
            r"(?: ?(?:\\?%|[" + _CURRENCY + r"]))?")
-NUMBER_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen".split())}
-NUMBER_WORDS.update({w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty "
-                                                           "ninety".split())})
-_NUMBER_WORD = r"(?:%s)(?:-(?:%s))?" % ("|".join(NUMBER_WORDS), "|".join(list(NUMBER_WORDS)[1:10]))
 # a standalone number: not part of a product, power, sum or word ("3x+1", "2^5", "9 * 2" give none)
 _GLUED_UNITS = r"(?:st|nd|rd|th|g|kg|kgs|mg|cm|mm|m|km|ml|l|lb|lbs|oz|ft|in|h|hr|hrs|min|mins|s|sec|secs|mph|kmh|mi)\b"
 _LONE_NUMBER = (r"(?<![\w.\\^_{/*+×·-])" + _NUMBER + r"(?:(?=" + _GLUED_UNITS + r")"
                 + r"|(?![A-Za-z\d^{(_]| ?(?:[-+*/=^×·]|\\cdot|\\times|\\div) ?[\d(\\]))")
-_ITEM = r"\x00\d+\x00|" + _LONE_NUMBER + r"|\b" + _NUMBER_WORD + r"\b"
+_ITEM = r"\x00\d+\x00|\b" + NUMBER_PHRASE + r"|" + _LONE_NUMBER
 _JOIN = r" ?(?:, ?(?:and |or )?|and |or |\\text\{ ?(?:and|or) ?\} ?)"
 _FILLER = r"(?:only|exactly|just|then|therefore|thus|hence|so|now|also|simply|equal to|given by|at|us) ?,? ?"
 _LEADING = re.compile(r" ?[:\-]? ?(?:%s)*((?:%s)(?:%s(?:%s))*)" % (_FILLER, _ITEM, _JOIN, _ITEM), re.IGNORECASE)
 _PERCENT_RESTATEMENT = re.compile(r",? ?(?:or|i\.e\.,?) (?:\\\$)?-?[\d.,]+ ?\\?%$")
 _MATH_OR_NUMBER = re.compile(r"\x00\d+\x00|" + _LONE_NUMBER)  # no number words here ("this one out")
 # words after which a sentence states its result ("is", "=", "so", "which gives", "yielding")
-_LINK = re.compile(r"(?<![A-Za-z])(?:is|are|was|were|be|becomes|equals|totals|so|thus|hence|therefore|gives?|giving"
+_LINK = re.compile(r"(?<![A-Za-z])(?:(?:is|are) (?:written|expressed|represented)(?: as)?|is|are|was|were|be|becomes|equals|totals|so|thus|hence|therefore|gives?|giving"
                    r"|yields?|yielding|implies|get|gets|got|obtain|has|have|had|earns|earned|makes|made|spends|spent"
                    r"|needs|pays|paid|saves|saved|costs|sells|sold|buys|bought|owes|receives|received|then|find"
                    r"|(?:follows|conclude|find|see|means) that|\\approx)(?![A-Za-z])|=|:", re.IGNORECASE)
@@ -50,6 +49,12 @@ _REASON = re.compile(r",? (?:since|because|where|as long as)\b", re.IGNORECASE)
 _CLAUSE_END = re.compile(r",? (?:which|since|because|so that|where)\b|, (?:so|and so|therefore|thus|hence|i\.e\.)\b"
                          r"|(?<= )(?:since|because) ", re.IGNORECASE)
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+# a clause that only says what would have happened: ", but if she doubled it she would need 18 cups"
+_HYPOTHETICAL_CLAUSE = re.compile(r", (?:but|whereas) if\b(?=[^.;]*\b(?:would|could|might)\b)", re.IGNORECASE)
+_SET_PHRASE = re.compile(SET_PHRASE, re.IGNORECASE)
+# a polynomial equation written in prose, "2x - y + 3z + 14=0": the whole equation, not its right side
+_TERM = r"(?:\d+(?:\.\d+)? ?)?[a-z](?:\^\d+)?|\d+(?:\.\d+)?"
+_PROSE_EQUATION = re.compile(r"(?<![\w^.])(-? ?(?:%s)(?: ?[-+] ?(?:%s))+ ?= ?0)(?![\w.])[ .]*$" % (_TERM, _TERM))
 _COMMAND = re.compile(r"\\[A-Za-z]+(?:\{[^{}]*\})?")
 _CONNECTORS = {"or", "and"}
 _MATH_CHAR = re.compile(r"[\d\x00\x01\\^_{}()\[\]=+*/<>|&$%]|(?<![A-Za-z])-|-(?![A-Za-z])")
@@ -164,12 +169,30 @@ def _leading(masked: str, maths: list[str]) -> str | None:
     return lead.strip() or None
 
 
+_TAIL_CHARS = 200
+
+
+def _stated_whole(masked: str) -> str | None:
+    """A prose equation ("the plane is 2x - y + 3z + 14=0") that ends the phrase, or a set phrase ("has no real
+    solutions", "for all real numbers") that ends a phrase without numbers or math, as a whole."""
+    eq = _PROSE_EQUATION.search(masked)
+    if eq and re.search(r"[a-z]", eq.group(1)):
+        return eq.group(1)
+    phrase = _SET_PHRASE.search(masked)
+    if phrase and not _MATH_OR_NUMBER.search(masked):  # "there are $4$ values of k such that ... has no solutions"
+        return phrase.group(0).rstrip(" .!")
+    return None
+
+
 def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
     """The answer stated by ``text``. ``marked``: the phrase follows an answer marker ("The answer is"), so
     its leading item and a short word answer ("Evelyn") count; unmarked, only a linked or single item.
     Reason clauses are set aside first: "Because $x \\ne 0$, $x = 5$", "... is $\\frac14$ since ...",
     "3x+1, which is linear" (after a marker)."""
     text = text.strip()
+    hypothetical = _HYPOTHETICAL_CLAUSE.search(text)
+    if hypothetical and hypothetical.start() > 0:
+        text = text[: hypothetical.start()]
     if not text:
         return None
     if is_bare(text, allow_text=marked):
@@ -187,6 +210,9 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
                                         _depth=_depth + 1)
             return answer_in_phrase(text[: cut.start()], marked=marked, _depth=_depth + 1)
     masked, maths = _mask(text)
+    stated = _stated_whole(masked[-_TAIL_CHARS:])
+    if stated is not None:
+        return _unmask(stated, maths)
     if marked and (lead := _leading(masked, maths)) is not None:
         return lead
     links = list(_LINK.finditer(masked))
