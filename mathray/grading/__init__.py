@@ -41,9 +41,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 from mathray.grading.cluster import cluster_answers
-from mathray.grading.equivalence import DEFAULT_BUDGET_S, Deadline, Verdict, compare, is_equivalent
+from mathray.grading.context import choice_letter, picked_letter, stated_base
+from mathray.grading.equivalence import (DEFAULT_BUDGET_S, Deadline, Verdict, compare, compare_normalized,
+                                         is_equivalent)
 from mathray.grading.extract import MAX_TEXT_CHARS, clean, extract_answer, extract_reference, last_boxed
+from mathray.grading.normalize import normalize
+from mathray.grading.numbers import parse_base
 
 
 @dataclass(frozen=True)
@@ -67,8 +73,28 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
         return GradeResult(False, "no-answer", None)
     if reference is None or not str(reference).strip():
         return GradeResult(False, "no-reference", answer)
-    verdict = compare(answer, _reference_answer(str(reference)), deadline=deadline)
+    reference = _reference_answer(str(reference))
+    letter = choice_letter(reference)
+    if letter is not None:  # graded by the letter the prediction picks
+        equal = picked_letter(prediction, answer, _same_value) == letter
+        return GradeResult(equal, "equal" if equal else "not-equal", answer)
+    verdict = compare(_with_stated_base(prediction, answer, reference), reference, deadline=deadline)
     return GradeResult(verdict.equal, verdict.reason, answer)
+
+
+def _same_value(a: str, b: str) -> bool:
+    """Equal by the in-process rules (option values are numbers or short expressions)."""
+    return compare_normalized(normalize(a), normalize(b)) is True
+
+
+def _with_stated_base(prediction: str, answer: str, reference: str) -> str:
+    """``1011`` -> ``1011_{2}`` when the reference has base 2 and the text says "in base 2" next to the digits."""
+    ref_base = parse_base(normalize(reference))
+    digits = normalize(answer)
+    if not ref_base or ref_base[1] == 10 or not re.fullmatch(r"[0-9A-Za-z]{1,64}", digits):
+        return answer
+    base = stated_base(prediction, digits)
+    return f"{digits}_{{{base}}}" if base else answer
 
 
 def _reference_answer(reference: str) -> str:
