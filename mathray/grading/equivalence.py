@@ -304,7 +304,8 @@ def _too_nested(s: str) -> bool:
 
 def compare(a: str | None, b: str | None, *, timeout: float | None = None, deadline: Deadline | None = None
             ) -> Verdict:
-    """Exact-value equivalence of two answer strings (see ``mathray.grading`` for the semantics).
+    """Exact-value equivalence of two answer strings (see ``mathray.grading`` for the semantics). ``a`` is the
+    predicted answer and ``b`` the reference: they are treated alike except for an equation against a value.
 
     ``timeout``: the time budget of this call (default ``DEFAULT_BUDGET_S``); or pass a ``deadline``."""
     if a is None or b is None or not str(a).strip() or not str(b).strip():

@@ -69,7 +69,8 @@ _CORRECTION = re.compile(
 _PARTICIPLE = (r"(?:not |n't )?(?:\w+(?:ed|en|wn)|bought|brought|paid|spent|sold|left|kept|got|made|had|done|gone|won"
                r"|lost|put|set|read|thought|taught|built|sent|told|held|found|heard|met)\b")
 _HYPOTHETICAL = re.compile(r" ?(?:(?:note|notice) that |but |however,? |alternatively,? )?(?:"
-                           r"if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:had %s|instead\b)|had\b[^.;]*?\bwould\b|suppos(?:e|ing)\b[^.;]*\b(?:would|could)\b"
+                           r"if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:had %s|instead\b)|had\b[^.;]*?\bwould\b"
+                           r"|suppos(?:e|ing)\b[^.;]*\b(?:would|could)\b"
                            r")" % _PARTICIPLE, re.IGNORECASE)
 _BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
 _BOX_JOIN = re.compile(r"[\s$]*(?:,|;|and|or|\\text\{ ?(?:and|or) ?\}|\\quad|\\qquad)?[\s$]*"
@@ -269,10 +270,10 @@ def extract_answer(text: str | None, *, number_fallback: bool = False) -> str | 
         return clean(answer_in_phrase(clean(line) or "", marked=True) or line)
     revision = _last_correction(text)
     if revision is not None:
-        revised = _stated_answer(text[revision:], number_fallback=False)
+        revised = _stated_answer(text[revision:], number_fallback=False, bare=False)
         if revised is not None:
             return revised
-    return _stated_answer(text, number_fallback=number_fallback)
+    return _stated_answer(text, number_fallback=number_fallback, bare=True)
 
 
 def _last_correction(text: str) -> int | None:
@@ -283,8 +284,8 @@ def _last_correction(text: str) -> int | None:
     return last
 
 
-def _stated_answer(text: str, *, number_fallback: bool) -> str | None:
-    """Rules 2-8 of the module docstring on ``text``."""
+def _stated_answer(text: str, *, number_fallback: bool, bare: bool) -> str | None:
+    """Rules 2-8 of the module docstring on ``text`` (rule 6, a bare prediction, only with ``bare``)."""
     boxed = _boxed_list(text)
     if boxed is not None:
         return clean(boxed)
@@ -301,7 +302,7 @@ def _stated_answer(text: str, *, number_fallback: bool) -> str | None:
     bold = _BOLD.findall(last_line)
     if bold:
         return clean(answer_in_phrase(bold[-1], marked=True))
-    if is_bare(text):
+    if bare and is_bare(text):
         return clean(text)
     if _ends_sentence(text):
         ans = _from_last_sentences(text)

@@ -38,7 +38,8 @@ _LEADING = re.compile(r" ?[:\-]? ?(?:%s)*((?:%s)(?:%s(?:%s))*)" % (_FILLER, _ITE
 _PERCENT_RESTATEMENT = re.compile(r",? ?(?:or|i\.e\.,?) (?:\\\$)?-?[\d.,]+ ?\\?%$")
 _MATH_OR_NUMBER = re.compile(r"\x00\d+\x00|" + _LONE_NUMBER)  # no number words here ("this one out")
 # words after which a sentence states its result ("is", "=", "so", "which gives", "yielding")
-_LINK = re.compile(r"(?<![A-Za-z])(?:(?:is|are) (?:written|expressed|represented)(?: as)?|is|are|was|were|be|becomes|equals|totals|so|thus|hence|therefore|gives?|giving"
+_LINK = re.compile(r"(?<![A-Za-z])(?:(?:is|are) (?:written|expressed|represented)(?: as)?"
+                   r"|is|are|was|were|be|becomes|equals|totals|so|thus|hence|therefore|gives?|giving"
                    r"|yields?|yielding|implies|get|gets|got|obtain|has|have|had|earns|earned|makes|made|spends|spent"
                    r"|needs|pays|paid|saves|saved|costs|sells|sold|buys|bought|owes|receives|received|then|find"
                    r"|(?:follows|conclude|find|see|means) that|\\approx)(?![A-Za-z])|=|:", re.IGNORECASE)
