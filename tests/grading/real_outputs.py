@@ -16,6 +16,11 @@ Two files under ``tests/grading/real_outputs/``:
 
 ``load_real_outputs(data_dir)`` materializes both into ``Case`` tuples (the tests and benchmarks/grader.py
 use it).
+
+``heldout_reasoning.jsonl`` is a held-out set, not part of the development set: endings of reasoning-model
+and chat outputs (self-corrections, reasoning blocks, hypotheticals, equations, root lists, choices, words,
+bases, nesting) and of the older kinds, written before the grader rules for them and never tuned on. No
+test asserts its verdicts; benchmarks/grader.py reports its accuracy (``load_heldout()``).
 """
 from __future__ import annotations
 
@@ -152,3 +157,8 @@ def load_real_outputs(data_dir: Path) -> list[Case]:
         cases.append(Case(text, reference, r["expected"], f"{src.split('/')[0]}:{variant}", r["why"]))
     return cases
 
+
+def load_heldout() -> list[Case]:
+    """The held-out set (see the module docstring)."""
+    return [Case(r["prediction"], r["reference"], r["expected"], r["kind"], r["why"])
+            for r in _read_jsonl(HERE / "heldout_reasoning.jsonl")]
