@@ -70,7 +70,7 @@ _PARTICIPLE = (r"(?:not |n't )?(?:\w+(?:ed|en|wn)|bought|brought|paid|spent|sold
                r"|lost|put|set|read|thought|taught|built|sent|told|held|found|heard|met)\b")
 _HYPOTHETICAL = re.compile(r" ?(?:(?:note|notice) that |but |however,? |alternatively,? )?(?:"
                            r"if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:had %s|instead\b)|had\b[^.;]*?\bwould\b"
-                           r"|suppos(?:e|ing)\b[^.;]*\b(?:would|could)\b"
+                           r"|suppos(?:e|ing)\b[^.]*\b(?:would|could)\b"
                            r")" % _PARTICIPLE, re.IGNORECASE)
 _BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
 _BOX_JOIN = re.compile(r"[\s$]*(?:,|;|and|or|\\text\{ ?(?:and|or) ?\}|\\quad|\\qquad)?[\s$]*"

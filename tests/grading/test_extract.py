@@ -97,6 +97,7 @@ def test_gsm8k_reference_answers(gsm8k_rows):
     ("So he walks 12 miles. If he had walked 3 more miles each day, he would have walked 21.", "12"),
     ("The bill is $40, but if they had split it five ways each would pay $8.", "$40"),
     ("If she sells 4 more boxes, then she will have sold 4 + 9 = 13 boxes.", "13"),  # a computing conditional
+    ("The rent is $900 a month. Supposing it rose by 10%; they would pay $990.", "$900"),
     # prose equations, set phrases, number phrases
     ("Therefore the plane is 3x + 2y - z - 6=0.", "3x + 2y - z - 6=0"),
     ("Hence the total is 4 + 5 = 9.", "9"),
