@@ -95,7 +95,7 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
     if letter is not None:  # graded by the letter the prediction picks
         equal = picked_letter(tidy(prediction), answer, _same_value) == letter
         return GradeResult(equal, "equal" if equal else "not-equal", answer)
-    verdict = compare(_with_stated_base(tidy(prediction), answer, reference), reference, deadline=deadline)
+    verdict = compare(_with_stated_base(prediction, answer, reference), reference, deadline=deadline)
     return GradeResult(verdict.equal, verdict.reason, answer)
 
 
@@ -110,7 +110,7 @@ def _with_stated_base(prediction: str, answer: str, reference: str) -> str:
     digits = normalize(answer)
     if not ref_base or ref_base[1] == 10 or not re.fullmatch(r"[0-9A-Za-z]{1,64}", digits):
         return answer
-    base = stated_base(prediction, digits)
+    base = stated_base(tidy(prediction), digits)
     return f"{digits}_{{{base}}}" if base else answer
 
 

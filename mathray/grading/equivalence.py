@@ -267,6 +267,8 @@ def _equation_against_value(a: str, b: str, *, by_prediction: bool) -> tuple[str
     """(a, b), with an equation compared against a value replaced by the value it states (``stated_value``;
     ``by_prediction`` applies to ``a``, the prediction); None when that equation states no value. Two equations,
     or two values, are returned as they are."""
+    if "=" not in a and "=" not in b and "\\approx" not in a and "\\approx" not in b:
+        return a, b  # no equation on either side
     a, b = _chain_value(a), _chain_value(b)
     side_a, side_b = last_side(a), last_side(b)
     if (side_a is None) == (side_b is None):

@@ -62,6 +62,8 @@ _CORRECTION = re.compile(
     r"|\b(?:that|this)(?:'s| is| was) (?:wrong|incorrect|not (?:right|correct))|\b(?:wait|no|hmm|actually), no\b"
     r"|\boops\b|\bcorrection ?:|\bon second thought\b|\blet me (?:redo|recalculate|recompute|correct|fix)\b",
     re.IGNORECASE)
+_CORRECTION_CUES = ("made", "mis", "wrong", "incorrect", "not right", "not correct", ", no", "oops", "correction",
+                    "second thought", "let me")  # one of these is in every match of _CORRECTION
 # a sentence that only says what would have happened ("If she had waited, she would have paid $18.", "Had it
 # gone faster, ...", "Suppose he worked 10 hours; he would earn $150"); an "If ..., then ..." sentence, or
 # one with a simple past ("If they decided to share, each would get 4"), computes the result the way GSM8K
@@ -90,6 +92,8 @@ def set_aside_reasoning(text: str) -> str:
     ``◁think▷...◁/think▷``, an ``analysis`` channel before the ``final`` one) when anything follows it; else
     the whole text without the block's tags (a block that nothing follows, or that never closes, is all the
     model wrote)."""
+    if "<" not in text and "◁" not in text:
+        return text
     ends = list(_BLOCK_END.finditer(text))
     if ends:
         after = _BLOCK_TAG.sub("", text[ends[-1].end() :])
@@ -278,8 +282,12 @@ def extract_answer(text: str | None, *, number_fallback: bool = False) -> str | 
 
 def _last_correction(text: str) -> int | None:
     """Where the last self-correction starts ("Wait, I made an error", "Oops, I miscounted", "That's wrong")."""
+    start = max(0, len(text) - MAX_PHRASE_CHARS)
+    tail = text[start:].lower()
+    if not any(cue in tail for cue in _CORRECTION_CUES):
+        return None
     last = None
-    for m in _CORRECTION.finditer(text, max(0, len(text) - MAX_PHRASE_CHARS)):
+    for m in _CORRECTION.finditer(text, start):
         last = m.start()
     return last
 
