@@ -43,7 +43,7 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   also followed by its value (``\\textbf{(D)}\\ 12``), or a value that the prediction's own list of options
   names with that letter; a letter whose value contradicts that list picks none (``context``).
 - Base subscripts are significant (``101_2`` != 101) unless the text states the base next to the digits
-  ("in base 2 the number is 1011" = ``1011_2``).
+  ("in base 2 the number is 1011" = ``1011_2``; "2A in hexadecimal" = ``2A_{16}``).
 - Brackets nested deeper than an answer uses (``[[[[[1]]]]]``) are refused, never equal to the value.
 - Hedged answers ("3 or 4") are not correct: they are a list, which never equals one value.
 

@@ -99,6 +99,12 @@ HOSTILE_ANSWERS = [
     "x + " * 40_000 + "y = 0.",
     "in base 7 " * 15_000 + "10",
     "no real solutions " * 10_000,
+    "The answer is 5" + ", though if it were " * 10_000 + ".",
+    "So it is " + "1:" * 60_000 + "x",
+    "So $x$ is " + "$x$ " * 30_000 + "any real number.",
+    "in hexadecimal " + "2A " * 50_000 + "is 2A",
+    "a total of " * 18_000 + "9",
+    "There are infinitely many " + "a " * 60_000 + "primes.",
 ]
 
 _SLOW_ELEMENT = "\\lfloor \\sin^{2}(%dx)+\\cos^{2}(%dx)+\\tan^{2}(5x)\\cos^{2}(5x) \\rfloor"

@@ -7,7 +7,8 @@ phrases that name an empty set, all real numbers or infinity ("no solutions", "a
 phrase that ends a sentence; ``set_phrase_value`` gives its canonical answer:
 - "no solution(s)", "no real roots", "no such x" -> ``\\emptyset`` (the solution set is empty);
 - "all real numbers", "all reals", "every real number" -> ``(-\\infty,\\infty)``;
-- "infinitely many (solutions)", "infinite", "infinity" -> ``\\infty``: a reference ``\\infty`` is read as a
+- "infinitely many (solutions)", "infinitely many primes of this form" (up to five words), "infinite",
+  "infinity" -> ``\\infty``: a reference ``\\infty`` is read as a
   count or a value (how many solutions, a limit), so it equals these and not ``(-\\infty,\\infty)``, and
   "infinitely many solutions" does not name the solution set ``\\mathbb{R}``.
 """
@@ -32,12 +33,12 @@ NUMBER_PHRASE = (r"(?:(?:negative|minus) )?(?:(?:%s|\d+) and (?:a|one)[ -]half|(
 _NUMBER_PHRASE = re.compile(NUMBER_PHRASE, re.IGNORECASE)
 
 SET_PHRASE = (r"\b(?:no (?:real |integer |positive |integral )?(?:solutions?|roots?|such [a-z]+|values?)"
-              r"|infinitely many(?: [a-z]+){0,2}|all real numbers|all reals|every real number|any real number"
+              r"|infinitely many(?: [a-z]+){0,5}|all real numbers|all reals|every real number|any real number"
               r"|infinity)\b(?: exists?)? ?[.!]? ?$")
 _EMPTY = re.compile(r"(?:there (?:is|are|exists?) )?no (?:real |integer |positive |integral )?"
                     r"(?:solutions?|roots?|such [a-z]+|values?)(?: exists?)?", re.IGNORECASE)
 _ALL_REALS = re.compile(r"(?:all|every|any) real(?:s| numbers?| values?)", re.IGNORECASE)
-_INFINITE = re.compile(r"(?:there (?:are|is) )?infinitely many(?: [a-z]+){0,2}|infinite|infinity", re.IGNORECASE)
+_INFINITE = re.compile(r"(?:there (?:are|is) )?infinitely many(?: [a-z]+){0,5}|infinite|infinity", re.IGNORECASE)
 
 
 def set_phrase_value(s: str) -> str | None:

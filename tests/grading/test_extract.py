@@ -109,3 +109,37 @@ def test_gsm8k_reference_answers(gsm8k_rows):
 ])
 def test_extract_reasoning_model_endings(text, expected):
     assert extract_answer(text) == expected
+
+
+@pytest.mark.parametrize("text, reference, correct", [
+    # a conditional or contrast clause with would/could/might after the answer is set aside
+    ("The fence is 64 feet long, though if each side were 3 feet longer it would be 76 feet.", "64", True),
+    ("The fence is 64 feet long, though if each side were 3 feet longer it would be 76 feet.", "76", False),
+    ("So she saves $35 a week; had she skipped lunch too, she'd save $50.", "35", True),
+    ("So she saves $35 a week; had she skipped lunch too, she'd save $50.", "50", False),
+    ("Each box holds 24 pens — and if the boxes were bigger they could hold 30.", "24", True),
+    ("The ride costs $6, whereas a taxi would cost $15.", "6", True),
+    ("The ride costs $6, whereas a taxi would cost $15.", "15", False),
+    # a clock time or a ratio is one item; the colon between its digits links nothing
+    ("So the train departs at 10:20. Had it been on time, it would have left at 10:05.", "10:20", True),
+    ("So the train departs at 10:20.", "20", False),
+    ("Hence the ratio of red to blue is 4:7.", "4:7", True),
+    ("Hence the ratio of red to blue is 4:7.", "7", False),
+    # "a total of" before the answer, in digits or words
+    ("She read a total of three hundred sixty pages.", "360", True),
+    ("She read a total of three hundred sixty pages.", "300", False),
+    ("Altogether they collected a total of 88 shells.", "88", True),
+    # a set phrase whose subject is a variable; "infinitely many" with a longer noun phrase
+    ("Therefore $t$ can be any real number.", "\\mathbb{R}", True),
+    ("Therefore $t$ can be any real number.", "(0,\\infty)", False),
+    ("Hence $t = 3$ or any real number.", "\\mathbb{R}", False),
+    ("So there are infinitely many triangles with this property.", "\\infty", True),
+    ("So there are infinitely many triangles with this property.", "3", False),
+    # digits and capitals in a sentence that states a base above ten
+    ("Rewriting, the result is 3E in hexadecimal.", "3E_{16}", True),
+    ("Rewriting, the result is 3E in hexadecimal.", "3F_{16}", False),
+    ("In base 12 the sum is A7.", "A7_{12}", True),
+    ("In base 12 the sum is A7.", "A7_{16}", False),
+])
+def test_clauses_times_totals_variables_and_letter_digits(text, reference, correct):
+    assert grade(text, reference).is_correct is correct

@@ -31,3 +31,11 @@ def test_words_that_are_no_number(text):
 ])
 def test_set_phrases(text, value):
     assert set_phrase_value(text) == value
+
+
+@pytest.mark.parametrize("text, value", [
+    ("infinitely many lattice points on the line", "\\infty"), ("There are infinitely many primes", "\\infty"),
+    ("infinitely many, 3 of them even", None),
+])
+def test_infinitely_many_with_a_noun_phrase(text, value):
+    assert set_phrase_value(text) == value
