@@ -279,6 +279,9 @@ def main() -> None:
           f"accuracy_heldout_math_verify={held['all'][2]:.4f} false_positives_heldout={held['all'][1]} "
           f"accuracy_heldout2_mathray={held['heldout_reasoning_2'][0]:.4f} "
           f"false_positives_heldout2={held['heldout_reasoning_2'][1]} "
+          f"accuracy_heldout3_mathray={held['heldout_reasoning_3'][0]:.4f} "
+          f"accuracy_heldout3_math_verify={held['heldout_reasoning_3'][2]:.4f} "
+          f"false_positives_heldout3={held['heldout_reasoning_3'][1]} "
           f"throughput_ratio={ratio:.2f} worst_latency_s={worst_mr:.3f}")
 
 

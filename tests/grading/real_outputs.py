@@ -17,12 +17,13 @@ Two files under ``tests/grading/real_outputs/``:
 ``load_real_outputs(data_dir)`` materializes both into ``Case`` tuples (the tests and benchmarks/grader.py
 use it).
 
-``heldout_reasoning.jsonl`` and ``heldout_reasoning_2.jsonl`` are held-out sets, not part of the development
-set: endings of reasoning-model and chat outputs (self-corrections, reasoning blocks, hypotheticals,
-equations, root lists, choices, words, bases, nesting) and of the older kinds. The first was written
-before the grader rules for these kinds; one rule was fixed after its failures were seen, so the second
-was written after that, and graded once. No test asserts their verdicts; benchmarks/grader.py reports
-their accuracy (``load_heldout()``).
+``heldout_reasoning.jsonl``, ``heldout_reasoning_2.jsonl`` and ``heldout_reasoning_3.jsonl`` are held-out sets,
+not part of the development set: endings of reasoning-model and chat outputs (self-corrections, reasoning
+blocks, hypotheticals, equations, root lists, choices, words, bases, nesting) and of the older kinds. The
+first was written before the grader rules for these kinds; one rule was fixed after its failures were seen,
+so the second was written after that and graded once; rules were then added for the second's failures, so
+the third was written before those rules and graded once with them. No test asserts their verdicts;
+benchmarks/grader.py reports their accuracy (``load_heldout()``).
 """
 from __future__ import annotations
 
@@ -160,7 +161,7 @@ def load_real_outputs(data_dir: Path) -> list[Case]:
     return cases
 
 
-HELDOUT_BATCHES = ("heldout_reasoning", "heldout_reasoning_2")
+HELDOUT_BATCHES = ("heldout_reasoning", "heldout_reasoning_2", "heldout_reasoning_3")
 
 
 def load_heldout() -> dict[str, list[Case]]:
