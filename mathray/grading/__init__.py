@@ -5,29 +5,46 @@
     grade("-5", "-5").is_correct  # True: a bare prediction is its own answer
 
 Semantics (chosen to match what users of MATH/GSM8K graders expect):
-- Extraction (``extract_answer``, rules in ``extract``): GSM8K ``####``, the LAST ``\\boxed{}`` (boxes joined
-  only by "and"/"or"/commas form a list; other boxes are not merged), PRM800K ``# Answer``, answer markers
+- Extraction (``extract_answer``, rules in ``extract``): a reasoning block (``<think>...</think>`` and similar)
+  is set aside when anything follows it; when the text corrects itself ("Wait, I made an error ... the
+  total is 14") the corrected statement wins over an earlier box or marker. Then: GSM8K ``####``, the LAST
+  ``\\boxed{}`` (boxes joined only by "and"/"or"/commas form a list; other boxes are not merged), PRM800K
+  ``# Answer``, answer markers
   ("The final answer is 34. I hope it is correct.", "Final Answer: The largest $n$ is 34.", "Answer:",
   ``A:``), a bold final line, a bare short prediction (``-5``, ``$29.00``), the number or math the last
-  sentence states ("So she earns \\$18."); optionally the last number (``number_fallback=True``). Output
+  sentence states ("So she earns \\$18."; a counterfactual after it, "If she had waited, she would have
+  paid $18.", is set aside); optionally the last number (``number_fallback=True``). Output
   that runs on into a new chat turn or few-shot problem is cut first. No answer, a box that never closes
   (truncated output) or text over 200k characters give None, and None never equals anything.
 - Equality is by exact value: unreduced fractions, terminating and repeating decimals
   (``0.\\overline{3}`` = 1/3), radical forms (``2\\sqrt2`` = ``\\sqrt8``), ``2^{-2}`` = 0.25, ``e^{i\\pi}`` = -1,
   ``\\sqrt{-1}`` = i, reordered sums and products, expanded vs factored polynomials, scaled or rearranged
-  equations are equal; an equation chain counts by its last side (``\\frac72=3.5``). Approximations are
+  equations are equal. Equations against values: a chain of constants counts by its last value
+  (``\\frac72=3.5``); a predicted ``a + b + c = 15`` states 15; a reference equation is compared as an
+  equation, a value matching only the right side of ``y = f(x)`` (``f(x) = ...``, ``a_n = ...``), so ``0`` does
+  not match ``x + 3z = 0`` and two different planes ``... = 0`` differ. Approximations are
   not (3.14 != pi, 0.333 != 1/3): there is no relative tolerance and no x100 percent leniency
   (0.25 != 25), while ``25\\%`` = 25 because units, words after a number ("5 apples"), ``^\\circ``, ``\\%``
-  and currency signs are stripped, not converted. Number words count ("five" = 5).
+  and currency signs are stripped, not converted. Numbers in words count ("five", "one half", "two
+  thirds", "one hundred twenty", "seven and a half"). "No solution(s)" / "no real roots" = ``\\emptyset``;
+  "all real numbers" = ``\\mathbb{R}`` = ``(-\\infty,\\infty)``; a reference ``\\infty`` is read as a count or a
+  value (how many solutions, a limit): "infinitely many (solutions)" and "infinity" equal it, while "all
+  real numbers" and ``(-\\infty,\\infty)`` do not (and "infinitely many solutions" is not ``\\mathbb{R}``).
 - ``2\\frac12`` is the mixed number 5/2. Bare comma lists, ``or`` lists, ``\\pm`` and ``\\{...\\}`` are unordered
-  sets (``x = 2 \\text{ or } x = 3`` = ``2, 3``; ``\\pm 2021`` = ``\\{-2021, 2021\\}``); parenthesised tuples are
+  sets (``x = 2 \\text{ or } x = 3`` = ``2, 3``; ``\\pm 2021`` = ``\\{-2021, 2021\\}``); a bare list that repeats a
+  value is a multiset of roots (``1, 1, -2`` != ``1, -2``); parenthesised tuples are
   ordered (``(p,q)=(3,2)`` = ``(3,2)``); intervals compare bracket types and equal the inequalities they
   solve (``x \\ge 5`` = ``5 \\le x`` = ``[5,\\infty)``); ``\\mathbb{R}`` = ``(-\\infty,\\infty)``;
   ``\\varnothing`` = ``\\emptyset``; matrices compare cell by cell in any environment.
 - ``1,000,000``, ``10,\\!000``, ``1\\,000\\,000``, ``14{,}916`` are numbers, ``1,2`` is a list.
   Integers are compared exactly at any size.
-- Text and multiple-choice answers compare case-insensitively after ``\\text{}`` and parentheses are
-  removed (``(A)`` = ``A`` = ``\\text{(A)}``). Base subscripts are significant (``101_2`` != 101).
+- Text answers compare case-insensitively after ``\\text{}`` and parentheses are removed. A reference that is
+  a choice letter (``(A)`` = ``A`` = ``\\text{(A)}``) is matched by the letter the prediction picks: a letter,
+  also followed by its value (``\\textbf{(D)}\\ 12``), or a value that the prediction's own list of options
+  names with that letter; a letter whose value contradicts that list picks none (``context``).
+- Base subscripts are significant (``101_2`` != 101) unless the text states the base next to the digits
+  ("in base 2 the number is 1011" = ``1011_2``; "2A in hexadecimal" = ``2A_{16}``).
+- Brackets nested deeper than an answer uses (``[[[[[1]]]]]``) are refused, never equal to the value.
 - Hedged answers ("3 or 4") are not correct: they are a list, which never equals one value.
 
 Time and safety: answer text is never executed. Each ``grade``/``compare`` call has one time budget
@@ -41,9 +58,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 from mathray.grading.cluster import cluster_answers
-from mathray.grading.equivalence import DEFAULT_BUDGET_S, Deadline, Verdict, compare, is_equivalent
-from mathray.grading.extract import MAX_TEXT_CHARS, clean, extract_answer, extract_reference, last_boxed
+from mathray.grading.context import choice_letter, picked_letter, stated_base
+from mathray.grading.equivalence import (DEFAULT_BUDGET_S, Deadline, Verdict, compare, compare_normalized,
+                                         is_equivalent)
+from mathray.grading.extract import MAX_TEXT_CHARS, clean, extract_answer, extract_reference, last_boxed, tidy
+from mathray.grading.normalize import normalize
+from mathray.grading.numbers import parse_base
 
 
 @dataclass(frozen=True)
@@ -67,8 +90,28 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
         return GradeResult(False, "no-answer", None)
     if reference is None or not str(reference).strip():
         return GradeResult(False, "no-reference", answer)
-    verdict = compare(answer, _reference_answer(str(reference)), deadline=deadline)
+    reference = _reference_answer(str(reference))
+    letter = choice_letter(reference)
+    if letter is not None:  # graded by the letter the prediction picks
+        equal = picked_letter(tidy(prediction), answer, _same_value) == letter
+        return GradeResult(equal, "equal" if equal else "not-equal", answer)
+    verdict = compare(_with_stated_base(prediction, answer, reference), reference, deadline=deadline)
     return GradeResult(verdict.equal, verdict.reason, answer)
+
+
+def _same_value(a: str, b: str) -> bool:
+    """Equal by the in-process rules (option values are numbers or short expressions)."""
+    return compare_normalized(normalize(a), normalize(b)) is True
+
+
+def _with_stated_base(prediction: str, answer: str, reference: str) -> str:
+    """``1011`` -> ``1011_{2}`` when the reference has base 2 and the text says "in base 2" next to the digits."""
+    ref_base = parse_base(normalize(reference))
+    digits = normalize(answer)
+    if not ref_base or ref_base[1] == 10 or not re.fullmatch(r"[0-9A-Za-z]{1,64}", digits):
+        return answer
+    base = stated_base(tidy(prediction), digits)
+    return f"{digits}_{{{base}}}" if base else answer
 
 
 def _reference_answer(reference: str) -> str:

@@ -17,12 +17,13 @@ from fractions import Fraction
 from mathray.grading.normalize import MAX_ANSWER_CHARS, normalize
 from mathray.grading.numbers import integer_digits, parse_base, parse_number, text_key
 from mathray.grading.numeric import numerically_equal, relations_equal
-from mathray.grading.structure import MAX_ELEMENTS, last_side, parse_structure
+from mathray.grading.structure import MAX_ELEMENTS, last_side, parse_structure, stated_value
 
 DEFAULT_BUDGET_S = 2.0  # per grade/compare call, all sandbox calls together
 _MARGIN_S = 0.3  # of the default budget (15% of any budget) kept back for killing a worker and returning
 _RELATION = re.compile(r"\\le|\\ge|\\ne|<|>|=")
 _SYMBOLS = {"\\infty", "-\\infty", "\\emptyset"}
+MAX_BRACKET_DEPTH = 4  # deeper ( / [ nesting is refused: ((1,2),(3,4)) is 2 deep
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,8 @@ def _atoms_equal(a: str, b: str, ctx: "_Context") -> bool | None:
     cheap = _cheap_atoms_equal(a, b) if len(a) + len(b) <= _CACHED_ATOM_CHARS else _decide_in_process(a, b)
     if cheap is not None or ctx.symbolic is None:
         return cheap
-    sa, sb = last_side(a), last_side(b)
-    if (sa is None) != (sb is None):
-        a, b = sa or a, sb or b
-    return ctx.symbolic(a, b)
+    reduced = _equation_against_value(a, b, by_prediction=False)
+    return False if reduced is None else ctx.symbolic(*reduced)
 
 
 _CACHED_ATOM_CHARS = 400
@@ -89,9 +88,9 @@ def _decide_in_process(a: str, b: str) -> bool | None:
         return False
     if a in _SYMBOLS or b in _SYMBOLS:
         return False  # \infty, -\infty, \emptyset equal only themselves (a == b above)
-    sa, sb = last_side(a), last_side(b)
-    if (sa is None) != (sb is None):  # "\frac{7}{2}=3.5" vs "\frac72": the value the chain ends with
-        return _decide_in_process(sa or a, sb or b)
+    if (last_side(a) is None) != (last_side(b) is None):  # "\frac{7}{2}=3.5" vs "\frac72": the value stated
+        reduced = _equation_against_value(a, b, by_prediction=False)
+        return False if reduced is None else _decide_in_process(*reduced)
     if _RELATION.search(a) or _RELATION.search(b):
         return relations_equal(a, b)  # "y \ge 2x+1" vs "2x+1 \le y"
     return numerically_equal(a, b)
@@ -116,6 +115,8 @@ def _nodes_equal(x, y, ctx: "_Context") -> bool | None:
     if kx == "atom" and ky == "atom":
         return _atoms_equal(x[1], y[1], ctx)
     if kx == "set" and ky == "set":
+        if (x[2:] or y[2:]) and (_repeats(x[1]) or _repeats(y[1])):  # roots with multiplicity
+            return _multisets_equal(x[1], y[1], ctx)
         return _sets_equal(x[1], y[1], ctx)
     if kx == "set" and len(x[1]) == 1:
         return _nodes_equal(x[1][0], y, ctx)
@@ -159,6 +160,39 @@ def _node_key(node) -> str | None:
         return None
     n = parse_number(node[1])
     return f"#{n}" if n is not None else node[1]
+
+
+def _repeats(nodes: list) -> bool:
+    keys = [k for k in map(_node_key, nodes) if k is not None]
+    return len(set(keys)) < len(keys)
+
+
+def _multisets_equal(xs: list, ys: list, ctx: "_Context") -> bool | None:
+    """Equal counts of equal elements: exact keys pair up first, the rest one to one (the first match)."""
+    if len(xs) != len(ys):
+        return False
+    rest_y = list(ys)
+    rest_x = []
+    for p in xs:
+        key = _node_key(p)
+        same = next((i for i, q in enumerate(rest_y) if key is not None and _node_key(q) == key), None)
+        if same is None:
+            rest_x.append(p)
+        else:
+            rest_y.pop(same)
+    undecided = False
+    for p in rest_x:
+        match = None
+        for i, q in enumerate(rest_y):
+            verdict = _nodes_equal(p, q, ctx)
+            if verdict is True:
+                match = i
+                break
+            undecided |= verdict is None
+        if match is None:
+            return None if undecided else False
+        rest_y.pop(match)
+    return True
 
 
 def _sets_equal(xs: list, ys: list, ctx: "_Context") -> bool | None:
@@ -214,12 +248,36 @@ def compare_normalized(a: str, b: str, symbolic=None, deadline: Deadline | None 
 
 
 def _compare(a: str, b: str, ctx: _Context) -> bool | None:
+    """``a`` is the predicted answer, ``b`` the reference (they differ only for an equation against a value)."""
     if a == b:
         return True
-    sa, sb = last_side(a), last_side(b)
-    if (sa is None) != (sb is None):  # an equation chain against a value: its last side is the value
-        a, b = sa or a, sb or b
-    return _nodes_equal(parse_structure(a), parse_structure(b), ctx)
+    reduced = _equation_against_value(a, b, by_prediction=True)
+    if reduced is None:
+        return False
+    return _nodes_equal(parse_structure(reduced[0]), parse_structure(reduced[1]), ctx)
+
+
+def _chain_value(s: str) -> str:
+    """A chain of constants (``\\frac{4-2/5}{5-4/5}=\\frac{6}{7}``) is the value it ends with."""
+    side = last_side(s)
+    return side if side is not None and not re.search(r"[a-zA-Z]", re.sub(r"\\[a-zA-Z]+", "", s)) else s
+
+
+def _equation_against_value(a: str, b: str, *, by_prediction: bool) -> tuple[str, str] | None:
+    """(a, b), with an equation compared against a value replaced by the value it states (``stated_value``;
+    ``by_prediction`` applies to ``a``, the prediction); None when that equation states no value. Two equations,
+    or two values, are returned as they are."""
+    if "=" not in a and "=" not in b and "\\approx" not in a and "\\approx" not in b:
+        return a, b  # no equation on either side
+    a, b = _chain_value(a), _chain_value(b)
+    side_a, side_b = last_side(a), last_side(b)
+    if (side_a is None) == (side_b is None):
+        return a, b
+    if side_a is not None:
+        value = stated_value(a, by_prediction=by_prediction)
+        return None if value is None else (value, b)
+    value = stated_value(b, by_prediction=False)
+    return None if value is None else (a, value)
 
 
 def canonical_key(answer: str) -> str:
@@ -232,9 +290,24 @@ def canonical_key(answer: str) -> str:
     return f"t:{t}" if t is not None else s
 
 
+def _too_nested(s: str) -> bool:
+    """Grouping brackets (not a function's, as in ``f(f(f(2)))``) nested deeper than answers write them
+    (``[[[[[1]]]]]``)."""
+    depth = 0
+    for i, c in enumerate(s):
+        if c in "([" and (i == 0 or not s[i - 1].isalnum()):
+            depth += 1
+            if depth > MAX_BRACKET_DEPTH:
+                return True
+        elif c in ")]":
+            depth = max(0, depth - 1)
+    return False
+
+
 def compare(a: str | None, b: str | None, *, timeout: float | None = None, deadline: Deadline | None = None
             ) -> Verdict:
-    """Exact-value equivalence of two answer strings (see ``mathray.grading`` for the semantics).
+    """Exact-value equivalence of two answer strings (see ``mathray.grading`` for the semantics). ``a`` is the
+    predicted answer and ``b`` the reference: they are treated alike except for an equation against a value.
 
     ``timeout``: the time budget of this call (default ``DEFAULT_BUDGET_S``); or pass a ``deadline``."""
     if a is None or b is None or not str(a).strip() or not str(b).strip():
@@ -244,7 +317,7 @@ def compare(a: str | None, b: str | None, *, timeout: float | None = None, deadl
 
     get_pool()  # starts the workers without waiting: their start-up overlaps the in-process checks
     na, nb = normalize(str(a)), normalize(str(b))
-    if len(na) > MAX_ANSWER_CHARS or len(nb) > MAX_ANSWER_CHARS:
+    if len(na) > MAX_ANSWER_CHARS or len(nb) > MAX_ANSWER_CHARS or _too_nested(na) or _too_nested(nb):
         return Verdict(na == nb, "equal" if na == nb else "refused")
     cheap_pass = _Context(None, deadline)
     cheap = _compare(na, nb, cheap_pass)

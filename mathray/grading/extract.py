@@ -1,9 +1,15 @@
 """Final-answer extraction from model and reference text.
 
 The text is first tidied (runs of spaces become one space, GSM8K calculator annotations go), a
-reasoning block that something follows (``... </think>``) is dropped, and the text is cut where a model
-runs on into a new chat turn or few-shot problem (a special token such as ``<|im_start|>`` or ``</s>``, or
-a line starting ``Question:`` / ``Problem:`` / ``Q:`` / ``User:`` / ``Human:`` / ``### Instruction:``). Then the first rule that finds something wins:
+reasoning block that something follows (``<think>...</think>``, ``<|begin_of_thought|>...<|end_of_thought|>``,
+``◁think▷...◁/think▷``, an ``analysis`` channel before the ``final`` one) is dropped (a block that nothing
+follows is the answer text, without its tags), and the text is cut where a model runs on into a new chat
+turn or few-shot problem (a special token such as ``<|im_start|>`` or ``</s>``, or a line starting
+``Question:`` / ``Problem:`` / ``Q:`` / ``User:`` / ``Human:`` / ``### Instruction:``). When the model then
+corrects itself ("Wait, I made an error", "Oops, I miscounted", "That's wrong", "Correction:"), the rules
+below run on the text from the last correction on first, so the corrected answer wins over an earlier box
+or marker; only when that part states nothing do they run on the whole text. Then the first rule that
+finds something wins:
 1. GSM8K ``#### n``: the FIRST one counts (a model may write more in a run-on it did not mark);
 2. the last ``\\boxed{...}`` / ``\\fbox{...}`` (balanced braces; ``\\boxed 5`` too). Boxes are not merged,
    except boxes joined only by "and"/"or"/a comma (``x = \\boxed{2} or x = \\boxed{3}``), which form a list;
@@ -16,8 +22,9 @@ a line starting ``Question:`` / ``Problem:`` / ``Q:`` / ``User:`` / ``Human:`` /
 6. a bare prediction: a short single line that is not a sentence (``-5``, ``\\frac12``, ``$29.00``) is its
    own answer;
 7. the last sentence, when the text ends a sentence: its linked or only number/math ("So she earns \\$18.",
-   "We conclude that there are 6 ways."); the sentence before it only when the last has no number or
-   math at all ("I hope this helps!");
+   "We conclude that there are 6 ways."); hypotheticals after an answer sentence ("If she had waited, she
+   would have paid $18.") are set aside; the sentence before the last only when the last has no number
+   or math at all ("I hope this helps!");
 8. optionally (``number_fallback=True``, for GSM8K-style sets) the last number in the text.
 A box that never closes (a truncated solution) gives None, and so does text longer than ``MAX_TEXT_CHARS``.
 """
@@ -34,6 +41,10 @@ _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _NEWLINES = re.compile(r" ?\n[ \n]*")
 _CALCULATOR = re.compile(r"<<[^<>\n]{0,400}>>")
 _SPECIAL_TOKEN = re.compile(r"<\|[A-Za-z0-9_]{1,40}\|>|<｜[^｜\n]{1,40}｜>|</s>|<(?:start|end)_of_turn>|\[INST\]")
+_BLOCK_END = re.compile(r"</(?:think|thinking|reasoning|seed:think)>|<\|end_of_thought\|>|◁/think▷"
+                        r"|<\|channel\|> ?final ?<\|message\|>")
+_BLOCK_TAG = re.compile(r"</?(?:think|thinking|reasoning|seed:think)>|<\|(?:begin|end)_of_(?:thought|solution)\|>"
+                        r"|◁/?think▷|(?:<\|start\|>assistant)?<\|channel\|> ?(?:analysis|final) ?<\|message\|>")
 _NEW_TURN = re.compile(r"\n ?(?:#{1,4} ?)?(?:Question|QUESTION|Problem|PROBLEM|Q|User|USER|Human|Instruction)"
                        r" ?\d{0,4} ?:")
 _MARKER = re.compile(
@@ -46,6 +57,23 @@ _ANSWER_AFTER = re.compile(r"\bis (?:the|our|my) (?:final )?answer\b", re.IGNORE
 # a sentence ends at ". " / "! " / "? " or a newline; "i.e. ", "e.g. ", "vs. " do not end one
 _SENTENCE_END = re.compile(r"(?<!\bi\.e)(?<!\be\.g)(?<!\b[ie])(?<!\bvs)(?<!\betc)[.!?](?= |\n|$)|\n")
 _BARE_BOX_ARGUMENT = re.compile(r"[^\s$]+")
+_CORRECTION = re.compile(
+    r"\b(?:I|we) (?:have |had )?made (?:an?|one) (?:\w+ )?(?:error|mistake)|\bI (?:mis\w+|was wrong)\b"
+    r"|\b(?:that|this)(?:'s| is| was) (?:wrong|incorrect|not (?:right|correct))|\b(?:wait|no|hmm|actually), no\b"
+    r"|\boops\b|\bcorrection ?:|\bon second thought\b|\blet me (?:redo|recalculate|recompute|correct|fix)\b",
+    re.IGNORECASE)
+_CORRECTION_CUES = ("made", "mis", "wrong", "incorrect", "not right", "not correct", ", no", "oops", "correction",
+                    "second thought", "let me")  # one of these is in every match of _CORRECTION
+# a sentence that only says what would have happened ("If she had waited, she would have paid $18.", "Had it
+# gone faster, ...", "Suppose he worked 10 hours; he would earn $150"); an "If ..., then ..." sentence, or
+# one with a simple past ("If they decided to share, each would get 4"), computes the result the way GSM8K
+# solutions do and is not one
+_PARTICIPLE = (r"(?:not |n't )?(?:\w+(?:ed|en|wn)|bought|brought|paid|spent|sold|left|kept|got|made|had|done|gone|won"
+               r"|lost|put|set|read|thought|taught|built|sent|told|held|found|heard|met)\b")
+_HYPOTHETICAL = re.compile(r" ?(?:(?:note|notice) that |but |however,? |alternatively,? )?(?:"
+                           r"if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:had %s|instead\b)|had\b[^.;]*?\bwould\b"
+                           r"|suppos(?:e|ing)\b[^.]*\b(?:would|could)\b"
+                           r")" % _PARTICIPLE, re.IGNORECASE)
 _BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
 _BOX_JOIN = re.compile(r"[\s$]*(?:,|;|and|or|\\text\{ ?(?:and|or) ?\}|\\quad|\\qquad)?[\s$]*"
                        r"(?:[a-zA-Z](?:_\{?\d\}?)? ?= ?)?[\s$]*")
@@ -59,12 +87,23 @@ def tidy(text: str) -> str:
     return _NEWLINES.sub(lambda m: "\n\n" if m.group(0).count("\n") > 1 else "\n", text)
 
 
+def set_aside_reasoning(text: str) -> str:
+    """The text after the last reasoning block (``<think>...</think>``, ``<|begin_of_thought|>...<|end_of_thought|>``,
+    ``◁think▷...◁/think▷``, an ``analysis`` channel before the ``final`` one) when anything follows it; else
+    the whole text without the block's tags (a block that nothing follows, or that never closes, is all the
+    model wrote)."""
+    if "<" not in text and "◁" not in text:
+        return text
+    ends = list(_BLOCK_END.finditer(text))
+    if ends:
+        after = _BLOCK_TAG.sub("", text[ends[-1].end() :])
+        if after.strip():
+            return after
+    return _BLOCK_TAG.sub("", text)
+
+
 def cut_runon(text: str) -> str:
-    """The text after a reasoning block (``</think>``) when anything follows it, up to a special chat
-    token or a new few-shot problem (not at the very start)."""
-    k = text.rfind("</think>")
-    if k >= 0 and text[k + len("</think>") :].strip():
-        text = text[k + len("</think>") :]
+    """The text up to a special chat token or a new few-shot problem (not at the very start)."""
     for m in _SPECIAL_TOKEN.finditer(text):
         if text[: m.start()].strip():
             text = text[: m.start()]
@@ -229,10 +268,32 @@ def extract_answer(text: str | None, *, number_fallback: bool = False) -> str | 
     """The final answer in ``text`` (see the module docstring for the rules), or None."""
     if not text or len(text) > MAX_TEXT_CHARS:
         return None
-    text = cut_runon(tidy(text))
+    text = cut_runon(set_aside_reasoning(tidy(text)))
     if "####" in text:  # GSM8K: the first "####" counts, even if the model ran on
         line = text.split("####", 1)[1].lstrip(" ").split("\n", 1)[0]
         return clean(answer_in_phrase(clean(line) or "", marked=True) or line)
+    revision = _last_correction(text)
+    if revision is not None:
+        revised = _stated_answer(text[revision:], number_fallback=False, bare=False)
+        if revised is not None:
+            return revised
+    return _stated_answer(text, number_fallback=number_fallback, bare=True)
+
+
+def _last_correction(text: str) -> int | None:
+    """Where the last self-correction starts ("Wait, I made an error", "Oops, I miscounted", "That's wrong")."""
+    start = max(0, len(text) - MAX_PHRASE_CHARS)
+    tail = text[start:].lower()
+    if not any(cue in tail for cue in _CORRECTION_CUES):
+        return None
+    last = None
+    for m in _CORRECTION.finditer(text, start):
+        last = m.start()
+    return last
+
+
+def _stated_answer(text: str, *, number_fallback: bool, bare: bool) -> str | None:
+    """Rules 2-8 of the module docstring on ``text`` (rule 6, a bare prediction, only with ``bare``)."""
     boxed = _boxed_list(text)
     if boxed is not None:
         return clean(boxed)
@@ -249,13 +310,10 @@ def extract_answer(text: str | None, *, number_fallback: bool = False) -> str | 
     bold = _BOLD.findall(last_line)
     if bold:
         return clean(answer_in_phrase(bold[-1], marked=True))
-    if is_bare(text):
+    if bare and is_bare(text):
         return clean(text)
     if _ends_sentence(text):
-        last, *before = last_sentences(text)
-        ans = clean(answer_in_phrase(last, marked=False))
-        if ans is None and before and not re.search(r"[\d$\\]", last):  # "I hope this helps!" after it
-            ans = clean(answer_in_phrase(before[0], marked=False))
+        ans = _from_last_sentences(text)
         if ans is not None:
             return ans
     if number_fallback:
@@ -263,6 +321,25 @@ def extract_answer(text: str | None, *, number_fallback: bool = False) -> str | 
         if nums:
             return clean(nums[-1].replace("$", ""))
     return None
+
+
+def _from_last_sentences(text: str) -> str | None:
+    """The answer the last sentence states. Hypotheticals after a sentence that states an answer ("..., so
+    she paid $24. If she had waited, she would have paid $18.") are set aside; the sentence before the last
+    counts when the last has no number or math at all ("I hope this helps!")."""
+    sentences = last_sentences(text, 4)
+    k = 0
+    while k < len(sentences) - 1 and _HYPOTHETICAL.match(sentences[k]):
+        k += 1
+    if k:
+        ans = clean(answer_in_phrase(sentences[k], marked=False))
+        if ans is not None:
+            return ans
+    last, *before = sentences
+    ans = clean(answer_in_phrase(last, marked=False))
+    if ans is None and before and not re.search(r"[\d$\\]", last):
+        ans = clean(answer_in_phrase(before[0], marked=False))
+    return ans
 
 
 def extract_reference(solution: str) -> str | None:

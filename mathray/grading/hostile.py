@@ -83,6 +83,28 @@ HOSTILE_ANSWERS = [
     "<<" * 99_000,
     "since a, " * 22_000,
     ", which " * 24_000,
+    # brackets nested far beyond any answer around the value itself
+    "[[[[[[7]]]]]]",
+    "(" * 50 + "7" + ")" * 50,
+    # floods of what the reasoning-model rules look for
+    "<think>" * 25_000,
+    "</think>" * 22_000 + "x",
+    "<|begin_of_thought|>" * 9_000,
+    "Wait, I made an error. " * 8_000,
+    "If she had waited " * 10_000 + ".",
+    "Suppose " * 20_000 + "would.",
+    "The answer is " + "one and " * 20_000 + "onex.",
+    "seventy-" * 20_000 + "two",
+    "(A) " * 49_000,
+    "x + " * 40_000 + "y = 0.",
+    "in base 7 " * 15_000 + "10",
+    "no real solutions " * 10_000,
+    "The answer is 5" + ", though if it were " * 10_000 + ".",
+    "So it is " + "1:" * 60_000 + "x",
+    "So $x$ is " + "$x$ " * 30_000 + "any real number.",
+    "in hexadecimal " + "2A " * 50_000 + "is 2A",
+    "a total of " * 18_000 + "9",
+    "There are infinitely many " + "a " * 60_000 + "primes.",
 ]
 
 _SLOW_ELEMENT = "\\lfloor \\sin^{2}(%dx)+\\cos^{2}(%dx)+\\tan^{2}(5x)\\cos^{2}(5x) \\rfloor"
@@ -105,4 +127,7 @@ HOSTILE_PAIRS = [
     ("\\boxed{x^{x^{x^{x}}}}", "e^{e^{e^{e^{e}}}}"),
     ("\\boxed{2^{99999999}}", "2^{99999999} + 1"),
     ("\\boxed{(x+1)^{1000}}", "(x+1)^{1000} + 1"),
+    # hostile text against the references that switch on context rules: a choice letter, a base
+    ("(A) " * 49_000 + "(B) 7", "A"),
+    ("in base 2 " * 15_000 + "1011", "1011_3"),
 ]

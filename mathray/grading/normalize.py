@@ -5,7 +5,9 @@
 spellings: ``\\dfrac``/``\\tfrac`` -> ``\\frac``; ``\\geq``/``\\geqslant``/``>=`` -> ``\\ge`` (and the same for
 ``\\le``, ``\\ne``); ``\\varnothing``/``\\{\\}`` -> ``\\emptyset``; ``\\mathbb{R}`` -> ``(-\\infty,\\infty)``;
 ``+\\infty`` -> ``\\infty``; ``\\text{ and }`` -> a comma; ``\\text{ or }`` -> `` or `` (read as a list by
-``structure``); number words ("five") -> digits; a matrix in ``\\left[ ... \\right]`` -> the matrix.
+``structure``); answers in words -> their value ("five" -> 5, "two thirds" -> ``\\frac{2}{3}``,
+"no solutions" -> ``\\emptyset``, "all real numbers" -> ``(-\\infty,\\infty)``, "infinitely many" ->
+``\\infty``: see ``words``); a matrix in ``\\left[ ... \\right]`` -> the matrix.
 Equal outputs mean equal answers. Answers over ``MAX_ANSWER_CHARS`` are returned stripped, uncached.
 """
 from __future__ import annotations
@@ -14,7 +16,7 @@ import functools
 import re
 
 from mathray.grading.numbers import parse_number
-from mathray.grading.phrases import NUMBER_WORDS
+from mathray.grading.words import format_value, set_phrase_value, words_value
 
 MAX_ANSWER_CHARS = 2_000  # longer answers are compared as strings only
 
@@ -50,8 +52,6 @@ _TRAILING_UNITS = re.compile(r"(?<=[\d}\s])\s?(?:\\text\{ ?[A-Za-z][A-Za-z .]*\}
 _VAR_ASSIGN = re.compile(r"^ ?(?:[a-zA-Z]|\\[a-zA-Z]+|\((?: ?[a-zA-Z] ?,)+ ?[a-zA-Z] ?\))(?:_\{?\w+\}?)? ?(?:=|\\in\b)"
                          r" ?(?!.*(?:=|\\in\b))")
 _BRACKETED_MATRIX = re.compile(r"^[(\[] ?(\\begin\{(?:[pbvBV]?matrix|array)\}.*\\end\{(?:[pbvBV]?matrix|array)\}) ?[)\]]$")
-_NUMBER_WORD = re.compile(r"^(%s)(?:[- ](%s))?$" % ("|".join(NUMBER_WORDS), "|".join(list(NUMBER_WORDS)[1:10])),
-                          re.IGNORECASE)
 
 
 def unwrap_command(s: str, pattern: re.Pattern) -> str:
@@ -92,6 +92,9 @@ def _normalize(ans: str) -> str:
     for k, v in _UNICODE.items():
         s = s.replace(k, v)
     s = unwrap_command(s, _BOX_CMDS)
+    worded = _worded(s)
+    if worded is not None:
+        return worded
     for pattern, repl in _MACROS:
         s = pattern.sub(repl, s)
     s = s.replace("{,}", ",").replace("\\\\", "\\cr ")  # the row break "\\" -> "\cr" before "\ " is dropped
@@ -123,21 +126,33 @@ def _normalize(ans: str) -> str:
     return _words_to_number(s)
 
 
+def _worded(s: str) -> str | None:
+    """The canonical answer of a whole answer in words: "two thirds" -> ``\\frac{2}{3}``, "no solutions" ->
+    ``\\emptyset``, "all real numbers" -> ``(-\\infty,\\infty)`` (see ``words``); else None."""
+    t = unwrap_command(s.replace("$", ""), _TEXT_CMDS).strip().rstrip(".").strip()
+    if not t or len(t) > 200 or not t[0].isalnum():
+        return None
+    phrase = set_phrase_value(t)
+    if phrase is not None:
+        return phrase
+    value = words_value(t)
+    return format_value(value) if value is not None else None
+
+
 def _words_to_number(s: str) -> str:
-    """``five`` -> ``5``, ``twenty-one`` -> ``21``; a number followed by plain words ("5 apples", "18 per
-    day") -> the number. Anything else is returned as it is."""
-    m = _NUMBER_WORD.match(s)
-    if m:
-        return str(NUMBER_WORDS[m.group(1).lower()] + (NUMBER_WORDS[m.group(2).lower()] if m.group(2) else 0))
+    """A number followed by plain words ("5 apples", "18 per day", "one half of the pie") -> the number.
+    Anything else is returned as it is."""
     words = s.split(" ")
     k = len(words)
     while k > 1 and re.fullmatch(r"[A-Za-z][A-Za-z'.\-]*", words[k - 1]) and words[k - 1].lower() not in (
             "or", "and", "i", "e"):
         k -= 1
-    if k < len(words):
         head = " ".join(words[:k])
-        if parse_number(head) is not None or _NUMBER_WORD.match(head):
-            return _words_to_number(head)
+        if parse_number(head) is not None:
+            return head
+        value = words_value(head)
+        if value is not None:
+            return format_value(value)
     return s
 
 

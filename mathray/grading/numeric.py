@@ -378,8 +378,10 @@ def relations_equal(a: str, b: str) -> bool | None:
     ra, rb = _relation(a), _relation(b)
     if ra is None or rb is None:
         return None
-    if ra[1] != rb[1]:
-        return False
+    if ra[1] != rb[1] or (not ra[0][1]) != (not rb[0][1]):
+        return False  # a relation between constants is no equation in unknowns
+    if not ra[0][1]:
+        return None
     values = _values(ra[0], rb[0])
     if values is None or None in values:
         return None

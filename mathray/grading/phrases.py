@@ -4,11 +4,17 @@
 A phrase is split into prose and math segments (``$..$``, ``$$..$$``, ``\\(..\\)``, ``\\[..\\]``); a ``$`` whose
 "math" would be prose (``costs $5 and gets $3``) or that has no partner on its line is a currency sign.
 Math segments are then masked (``\\x00k\\x00``) so the rules below see them as single items:
-- the phrase's leading item (math segment, number, or number word), with a following ``or``/``and``/comma
+- the phrase's leading item (math segment, number, or number in words), with a following ``or``/``and``/comma
   list of items kept whole, so a hedged "3 or 4" stays a list (and is then not equal to 3);
 - else the leading item after the last linking word (is, are, =, equals, ...);
 - else the only item in the phrase; several items give nothing (no guessing).
-A reason clause ("since ...", "because ...") is set aside first; "$\\frac14$, or 25%" is 1/4.
+A reason clause ("since ...", "because ...") and a hypothetical one (", but if she doubled it she would need
+18", ", though if it were wider it would be 120", ", whereas a taxi would cost 15") are set aside first;
+"$\\frac14$, or 25%" is 1/4. A clock time or ratio ("3:45", "2:3") is one item. In a phrase that states a base
+above ten, a token of capitals and digits ("2A in hexadecimal") is an item. A polynomial equation in prose
+("the plane is 2x - y + 3z + 14=0") and a phrase naming a set ("no real solutions", "all real numbers",
+"infinitely many") that end the phrase are the answer as a whole.
+Number words include phrases ("one hundred twenty", "two thirds").
 
 Callers collapse runs of spaces first; every scan here is one left-to-right pass or a regex without
 ambiguous adjacent quantifiers, so a 200k-character phrase costs linear time.
@@ -17,32 +23,32 @@ from __future__ import annotations
 
 import re
 
+from mathray.grading.words import NUMBER_PHRASE, SET_PHRASE
+
 MAX_BARE_CHARS = 400  # a one-line prediction this short with (almost) no prose is its own answer
 
 _CURRENCY = "€£¥₹"
 _NUMBER = (r"(?:\\\$|[$" + _CURRENCY + r"])? ?-?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:/\d+)?"
            r"(?: ?(?:\\?%|[" + _CURRENCY + r"]))?")
-NUMBER_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen".split())}
-NUMBER_WORDS.update({w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty "
-                                                           "ninety".split())})
-_NUMBER_WORD = r"(?:%s)(?:-(?:%s))?" % ("|".join(NUMBER_WORDS), "|".join(list(NUMBER_WORDS)[1:10]))
 # a standalone number: not part of a product, power, sum or word ("3x+1", "2^5", "9 * 2" give none)
 _GLUED_UNITS = r"(?:st|nd|rd|th|g|kg|kgs|mg|cm|mm|m|km|ml|l|lb|lbs|oz|ft|in|h|hr|hrs|min|mins|s|sec|secs|mph|kmh|mi)\b"
-_LONE_NUMBER = (r"(?<![\w.\\^_{/*+×·-])" + _NUMBER + r"(?:(?=" + _GLUED_UNITS + r")"
-                + r"|(?![A-Za-z\d^{(_]| ?(?:[-+*/=^×·]|\\cdot|\\times|\\div) ?[\d(\\]))")
-_ITEM = r"\x00\d+\x00|" + _LONE_NUMBER + r"|\b" + _NUMBER_WORD + r"\b"
+# a clock time or a ratio ("3:45", "2:3") is one item, never split at its colon
+_COLON_NUMBER = r"(?<![\w.:])\d+(?::\d+)+(?![\w:]|\.\d)"
+_LONE_NUMBER = (_COLON_NUMBER + r"|(?<![\w.\\^_{/*+×·-])(?<!\d:)" + _NUMBER + r"(?:(?=" + _GLUED_UNITS + r")"
+                + r"|(?![A-Za-z\d^{(_]| ?(?:[-+*/=^×·]|\\cdot|\\times|\\div|:\d) ?[\d(\\]))")
+_ITEM = r"\x00\d+\x00|\b" + NUMBER_PHRASE + r"|" + _LONE_NUMBER
 _JOIN = r" ?(?:, ?(?:and |or )?|and |or |\\text\{ ?(?:and|or) ?\} ?)"
 _FILLER = r"(?:only|exactly|just|then|therefore|thus|hence|so|now|also|simply|equal to|given by|at|us) ?,? ?"
 _LEADING = re.compile(r" ?[:\-]? ?(?:%s)*((?:%s)(?:%s(?:%s))*)" % (_FILLER, _ITEM, _JOIN, _ITEM), re.IGNORECASE)
 _PERCENT_RESTATEMENT = re.compile(r",? ?(?:or|i\.e\.,?) (?:\\\$)?-?[\d.,]+ ?\\?%$")
 _MATH_OR_NUMBER = re.compile(r"\x00\d+\x00|" + _LONE_NUMBER)  # no number words here ("this one out")
-# words after which a sentence states its result ("is", "=", "so", "which gives", "yielding")
-_LINK = re.compile(r"(?<![A-Za-z])(?:is|are|was|were|be|becomes|equals|totals|so|thus|hence|therefore|gives?|giving"
+# words after which a sentence states its result ("is", "=", "so", "which gives", "yielding", "a total of")
+_LINK = re.compile(r"(?<![A-Za-z])(?:(?:is|are) (?:written|expressed|represented)(?: as)?"
+                   r"|is|are|was|were|be|becomes|equals|totals|so|thus|hence|therefore|gives?|giving"
                    r"|yields?|yielding|implies|get|gets|got|obtain|has|have|had|earns|earned|makes|made|spends|spent"
                    r"|needs|pays|paid|saves|saved|costs|sells|sold|buys|bought|owes|receives|received|then|find"
-                   r"|(?:follows|conclude|find|see|means) that|\\approx)(?![A-Za-z])|=|:", re.IGNORECASE)
+                   r"|(?:follows|conclude|find|see|means) that|(?:a (?:grand )?)?total of|\\approx)(?![A-Za-z])"
+                   r"|=|(?<!\d):|:(?!\d)", re.IGNORECASE)  # a colon between digits ("3:45") links nothing
 _CONCLUSIONS = {"so", "thus", "hence", "therefore"}
 _COPULAS = {"is", "are", "was", "were", "=", "equals"}
 _FRONTED_REASON = re.compile(r"(?:since|because|as) [^,$]{0,200}(?:\$[^$]{0,200}\$[^,$]{0,200}){0,4}, ", re.IGNORECASE)
@@ -50,6 +56,18 @@ _REASON = re.compile(r",? (?:since|because|where|as long as)\b", re.IGNORECASE)
 _CLAUSE_END = re.compile(r",? (?:which|since|because|so that|where)\b|, (?:so|and so|therefore|thus|hence|i\.e\.)\b"
                          r"|(?<= )(?:since|because) ", re.IGNORECASE)
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+# a clause that only says what would have happened: a conditional (", but if she doubled it she would need 18
+# cups", ", though if it were wider it would be 120", "; had she waited, she would pay 20") or a contrast (",
+# whereas with 5 friends each would pay 14") whose verb is would/could/might
+_WOULD = r"\b(?:would|could|might)\b|\w'd\b"
+_HYPOTHETICAL_CLAUSE = re.compile(
+    r"(?:[,;]| ?(?:—|–|--)) (?:(?:and|but|whereas|though|although|even though|yet|while) )?"
+    r"(?:(?:if|had|were|assuming|supposing)\b(?=[^.;]*(?:%s))|(?:but|whereas|though|although)\b(?=[^.;]*(?:%s)))"
+    % (_WOULD, _WOULD), re.IGNORECASE)
+_SET_PHRASE = re.compile(SET_PHRASE, re.IGNORECASE)
+# a polynomial equation written in prose, "2x - y + 3z + 14=0": the whole equation, not its right side
+_TERM = r"(?:\d+(?:\.\d+)? ?)?[a-z](?:\^\d+)?|\d+(?:\.\d+)?"
+_PROSE_EQUATION = re.compile(r"(?<![\w^.])(-? ?(?:%s)(?: ?[-+] ?(?:%s))+ ?= ?0)(?![\w.])[ .]*$" % (_TERM, _TERM))
 _COMMAND = re.compile(r"\\[A-Za-z]+(?:\{[^{}]*\})?")
 _CONNECTORS = {"or", "and"}
 _MATH_CHAR = re.compile(r"[\d\x00\x01\\^_{}()\[\]=+*/<>|&$%]|(?<![A-Za-z])-|-(?![A-Za-z])")
@@ -125,6 +143,23 @@ def _mask(text: str) -> tuple[str, list[str]]:
     return "".join(parts), maths
 
 
+# in a phrase that states a base above ten, "2A" or "FF" is a number in that base ("we get 2A in hexadecimal")
+_BASE_ABOVE_TEN = re.compile(r"\bbase[- ]?(?:1[1-9]|2\d|3[0-6])\b|\bhexadecimal\b", re.IGNORECASE)
+_LETTER_DIGITS = re.compile(r"(?<![\w\\\x00])(?=[0-9A-Z]*[A-Z])[0-9A-Z]{2,64}(?![\w\x00])")
+
+
+def _mask_letter_digits(masked: str, maths: list[str]) -> str:
+    """Tokens of capitals and digits masked as math items when the phrase states a base above ten."""
+    if not _BASE_ABOVE_TEN.search(masked):
+        return masked
+
+    def item(m: re.Match) -> str:
+        maths.append(m.group(0))
+        return f"\x00{len(maths) - 1}\x00"
+
+    return _LETTER_DIGITS.sub(item, masked)
+
+
 def _unmask(s: str, maths: list[str]) -> str:
     return re.sub(r"\x00(\d+)\x00", lambda m: maths[int(m.group(1))], s).strip()
 
@@ -164,12 +199,38 @@ def _leading(masked: str, maths: list[str]) -> str | None:
     return lead.strip() or None
 
 
+_TAIL_CHARS = 200
+
+
+_VARIABLE = re.compile(r"[A-Za-z](?:_\{?\w{1,3}\}?)?")
+
+
+def _stated_whole(masked: str, maths: list[str]) -> str | None:
+    """A prose equation ("the plane is 2x - y + 3z + 14=0") that ends the phrase, or a set phrase ("has no real
+    solutions", "for all real numbers") that ends a phrase whose only numbers or math are variables ("$x$ can
+    be any real number"; "there are $4$ values of k such that ... has no solutions" states 4), as a whole."""
+    eq = _PROSE_EQUATION.search(masked)
+    if eq and re.search(r"[a-z]", eq.group(1)):
+        return eq.group(1)
+    phrase = _SET_PHRASE.search(masked)
+    if phrase and all(_is_variable(item, maths) for item in _MATH_OR_NUMBER.findall(masked)):
+        return phrase.group(0).rstrip(" .!")
+    return None
+
+
+def _is_variable(item: str, maths: list[str]) -> bool:
+    return item.startswith("\x00") and bool(_VARIABLE.fullmatch(maths[int(item.strip("\x00"))]))
+
+
 def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
     """The answer stated by ``text``. ``marked``: the phrase follows an answer marker ("The answer is"), so
     its leading item and a short word answer ("Evelyn") count; unmarked, only a linked or single item.
     Reason clauses are set aside first: "Because $x \\ne 0$, $x = 5$", "... is $\\frac14$ since ...",
     "3x+1, which is linear" (after a marker)."""
     text = text.strip()
+    hypothetical = _HYPOTHETICAL_CLAUSE.search(text)
+    if hypothetical and hypothetical.start() > 0:
+        text = text[: hypothetical.start()]
     if not text:
         return None
     if is_bare(text, allow_text=marked):
@@ -187,6 +248,10 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
                                         _depth=_depth + 1)
             return answer_in_phrase(text[: cut.start()], marked=marked, _depth=_depth + 1)
     masked, maths = _mask(text)
+    masked = _mask_letter_digits(masked, maths)
+    stated = _stated_whole(masked[-_TAIL_CHARS:], maths)
+    if stated is not None:
+        return _unmask(stated, maths)
     if marked and (lead := _leading(masked, maths)) is not None:
         return lead
     links = list(_LINK.finditer(masked))

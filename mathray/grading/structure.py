@@ -2,8 +2,9 @@
 [..])`` (tuples and intervals, ordered) and ``("matrix", [[..]])``.
 
 - Bare comma lists, ``\\{...\\}``, ``\\cup`` unions and ``or`` lists are sets ("x = 2 or x = 3" is {2, 3}; a
-  hedged "3 or 4" is {3, 4} and so never equals 3). A list of assignments to distinct variables
-  ("p = 3, q = 2") is the tuple (3, 2).
+  hedged "3 or 4" is {3, 4} and so never equals 3). A bare comma list is marked ``("set", [..], "list")``:
+  a list of roots that repeats a value is a multiset (``1, 1, -2`` != ``1, -2``). A list of assignments to
+  distinct variables ("p = 3, q = 2") is the tuple (3, 2).
 - ``a \\pm b`` is the set {a + b, a - b}; at most ``MAX_PM`` signs per element are expanded (2^k strings),
   and a list longer than ``MAX_ELEMENTS`` is not split: both would let a short answer cost exponential
   or quadratic work.
@@ -148,7 +149,8 @@ def parse_structure(s: str, depth: int = 0):
         assigned = [_ASSIGNMENT.match(p) for p in parts]
         if all(assigned) and len({m.group(1) for m in assigned}) == len(parts):
             return ("seq", "()", [parse_structure(p[m.end() :], depth + 1) for p, m in zip(parts, assigned)])
-        return _set_of(parts, depth)
+        node = _set_of(parts, depth)
+        return (*node, "list") if node[0] == "set" else node
     if "\\pm" in s or "\\mp" in s:
         expanded = expand_pm(s)
         return ("set", [("atom", e) for e in expanded]) if expanded else ("atom", s)
@@ -171,6 +173,25 @@ def _set_of(parts: list[str], depth: int):
         if len(out) > MAX_ELEMENTS:  # \pm expansions count too
             return ("atom", ",".join(parts))
     return ("set", out)
+
+
+_NAME = re.compile(r"[a-zA-Z](?:_\{?\w+\}?)?(?:\^\{?-1\}?)?(?:\([^()=]{1,20}\))?")
+
+
+def stated_value(s: str, *, by_prediction: bool) -> str | None:
+    """The value an equation states, or None when it states none (it is then compared only as an equation):
+    the last side of a chain (``\\frac{7}{2}=3.5``, ``f(3)=2(3)^2-1=17``) and the right side of ``y = f(x)``,
+    ``f(x) = ...``, ``a_n = ...``. With ``by_prediction`` (a prediction names what it computed) also the
+    right side of ``a + b + c = 15`` or ``f(6) - f(4) = 0``; a reference ``2x - y + 3z + 14 = 0`` is a plane
+    and states no value."""
+    sides = split_top(s.replace("\\approx", "="), "=")
+    if by_prediction or len(sides) > 2 or not _has_variable(s) or _NAME.fullmatch(sides[0].strip()):
+        return last_side(s)
+    return None
+
+
+def _has_variable(s: str) -> bool:
+    return bool(re.search(r"[a-zA-Z]", re.sub(r"\\[a-zA-Z]+", "", s)))
 
 
 def last_side(s: str) -> str | None:

@@ -106,3 +106,55 @@ def test_math500_cross_problem_pairs_are_rarely_equal(math500_rows):
     judged_equal = [(a, b) for a, b in different if is_equivalent(a, b)]
     assert len(different) > 500
     assert len(judged_equal) <= 0.005 * len(different), judged_equal
+
+
+@pytest.mark.parametrize("prediction, reference, equal", [
+    # a reference equation is compared as an equation; a value matches only the side of y = f(x)
+    ("0", "4x - y + 2z = 0", False),
+    ("4x - y + 2z = 0", "-8x + 2y - 4z = 0", True),
+    ("4x - y + 2z = 0", "4x - y + 2z = 1", False),
+    ("x^2 - 3x", "y = x^2 - 3x", True),
+    ("x^2 + 3x", "y = x^2 - 3x", False),
+    ("5", "x + y = 5", False),
+    ("3t - 1", "f(t) = 3t - 1", True),
+    # a prediction's equation states the value of what it names; a chain of constants its last value
+    ("m + n = 23", "23", True),
+    ("g(2) - g(1) = 0", "0", True),
+    (r"\frac{9}{3} = 3", "3", True),
+    (r"\frac{9}{3} = 3", "4x - y + 2z = 0", False),
+    # bare lists that repeat a value are multisets; sets and lists without repeats are sets
+    ("4, 4, -1", "-1, 4, 4", True),
+    ("4, -1", "-1, 4, 4", False),
+    ("-1, 4, 4", "4, -1", False),
+    ("4, -1, -1", "4, 4, -1", False),
+    (r"\frac12, \frac12", "0.5, 0.5", True),
+    ("4, -1", "-1, 4", True),
+    (r"\{4, -1\}", r"\{-1, 4\}", True),
+    # words
+    (r"\text{one quarter}", "0.25", True),
+    ("three eighths", r"\frac38", True),
+    ("three eighths", r"\frac83", False),
+    ("sixty-four", "64", True),
+    ("two thousand and ten", "2010", True),
+    ("nine and a half", "9.5", True),
+    ("nine and a half", "9", False),
+    (r"\text{No real solutions}", r"\text{no solution}", True),
+    ("no solutions", r"\varnothing", True),
+    ("no solutions", "0", False),
+    (r"\text{All real numbers}", r"\mathbb{R}", True),
+    ("all real numbers", r"\infty", False),
+    (r"\text{infinitely many solutions}", r"\infty", True),
+    (r"\text{infinitely many solutions}", r"(-\infty,\infty)", False),
+    ("infinitely many", r"-\infty", False),
+    # nesting beyond what answers use
+    ("((((((5))))))", "5", False),
+    ("[[[[[0.5]]]]]", r"\frac12", False),
+    ("(((x+1)^2+1)^2)", "(((x+1)^2+1)^2)", True),
+    ("h(h(h(h(h(3)))))", "h(h(h(h(h(3)))))", True),
+])
+def test_reasoning_model_semantics(prediction, reference, equal):
+    assert compare(prediction, reference).equal is equal
+
+
+def test_too_nested_answers_are_refused():
+    assert compare("[[[[[[9]]]]]]", "9").reason == "refused"

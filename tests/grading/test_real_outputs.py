@@ -28,7 +28,9 @@ def test_the_set_covers_every_kind(cases, data_dir):
     else:  # tests/fixtures/data holds the rows of some of the real-output cases
         assert real >= 60
     for kind in ("bare", "minerva", "run-on", "plain-sentence", "currency", "intervals-sets", "inequalities",
-                 "tuples-matrices", "algebra", "boxed", "gsm8k", "math500", "math_shepherd_sample", "prm800k_sample"):
+                 "tuples-matrices", "algebra", "boxed", "gsm8k", "math500", "math_shepherd_sample", "prm800k_sample",
+                 "revision", "think", "hypothetical", "equation", "multiset", "choice", "words", "phrases", "base",
+                 "nesting"):
         assert kinds[kind] >= 5 or kind in ("math_shepherd_sample", "prm800k_sample"), kind
     assert sum(c.expected for c in cases) >= 0.3 * len(cases)
     assert sum(not c.expected for c in cases) >= 0.2 * len(cases)

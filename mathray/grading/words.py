@@ -1,0 +1,113 @@
+"""Answers written in words: numbers ("five", "one hundred twenty", "two thirds", "seven and a half") and the
+phrases that name an empty set, all real numbers or infinity ("no solutions", "all real numbers",
+"infinitely many solutions").
+
+``NUMBER_PHRASE`` (a regex source, lowercase words, match case-insensitively) finds a number phrase in prose;
+``words_value`` reads one exactly (None when the words do not form a number). ``SET_PHRASE`` finds a set
+phrase that ends a sentence; ``set_phrase_value`` gives its canonical answer:
+- "no solution(s)", "no real roots", "no such x" -> ``\\emptyset`` (the solution set is empty);
+- "all real numbers", "all reals", "every real number" -> ``(-\\infty,\\infty)``;
+- "infinitely many (solutions)", "infinitely many primes of this form" (up to five words), "infinite",
+  "infinity" -> ``\\infty``: a reference ``\\infty`` is read as a
+  count or a value (how many solutions, a limit), so it equals these and not ``(-\\infty,\\infty)``, and
+  "infinitely many solutions" does not name the solution set ``\\mathbb{R}``.
+"""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+NUMBER_WORDS.update({w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty "
+                                                           "ninety".split())})
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6}
+_DENOMINATORS = {"half": 2, "halves": 2, "third": 3, "quarter": 4, "fourth": 4, "fifth": 5, "sixth": 6,
+                 "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "twelfth": 12, "hundredth": 100}
+_WORD = "(?:%s)" % "|".join(sorted(list(NUMBER_WORDS) + list(_SCALES), key=len, reverse=True))
+_DENOMINATOR = "(?:halves|(?:%s)s?)" % "|".join(sorted(set(_DENOMINATORS) - {"halves"}, key=len, reverse=True))
+_INTEGER = r"%s(?:(?:[ -]| and )%s)*" % (_WORD, _WORD)
+NUMBER_PHRASE = (r"(?:(?:negative|minus) )?(?:(?:%s|\d+) and (?:a|one)[ -]half|(?:%s|a)[ -]%s|%s)(?![\w-])"
+                 % (_INTEGER, _INTEGER, _DENOMINATOR, _INTEGER))
+_NUMBER_PHRASE = re.compile(NUMBER_PHRASE, re.IGNORECASE)
+
+SET_PHRASE = (r"\b(?:no (?:real |integer |positive |integral )?(?:solutions?|roots?|such [a-z]+|values?)"
+              r"|infinitely many(?: [a-z]+){0,5}|all real numbers|all reals|every real number|any real number"
+              r"|infinity)\b(?: exists?)? ?[.!]? ?$")
+_EMPTY = re.compile(r"(?:there (?:is|are|exists?) )?no (?:real |integer |positive |integral )?"
+                    r"(?:solutions?|roots?|such [a-z]+|values?)(?: exists?)?", re.IGNORECASE)
+_ALL_REALS = re.compile(r"(?:all|every|any) real(?:s| numbers?| values?)", re.IGNORECASE)
+_INFINITE = re.compile(r"(?:there (?:are|is) )?infinitely many(?: [a-z]+){0,5}|infinite|infinity", re.IGNORECASE)
+
+
+def set_phrase_value(s: str) -> str | None:
+    """``\\emptyset`` / ``(-\\infty,\\infty)`` / ``\\infty`` for a whole answer that is one of the set phrases."""
+    t = s.strip().rstrip(".").strip()
+    if _EMPTY.fullmatch(t):
+        return "\\emptyset"
+    if _ALL_REALS.fullmatch(t):
+        return "(-\\infty,\\infty)"
+    if _INFINITE.fullmatch(t):
+        return "\\infty"
+    return None
+
+
+def words_value(s: str) -> Fraction | None:
+    """The exact value of a whole number phrase ("twenty-one", "one hundred and five", "three quarters",
+    "7 and a half"), or None."""
+    t = s.strip().lower()
+    if len(t) > 200 or not _NUMBER_PHRASE.fullmatch(t):
+        return None
+    tokens = [w for w in re.split(r"[ -]+", t) if w]
+    sign = -1 if tokens[0] in ("negative", "minus") else 1
+    tokens = tokens[1:] if sign < 0 else tokens
+    if tokens[-2:] in (["a", "half"], ["one", "half"]) and len(tokens) > 3 and tokens[-3] == "and":
+        whole = int(tokens[0]) if len(tokens) == 4 and tokens[0].isdigit() else _integer(tokens[:-3])
+        return None if whole is None else sign * (whole + Fraction(1, 2))
+    denominator = _DENOMINATORS.get(tokens[-1]) or _DENOMINATORS.get(tokens[-1][:-1])
+    if denominator and len(tokens) > 1:
+        numerator = 1 if tokens[:-1] == ["a"] else _integer(tokens[:-1])
+        if not numerator or numerator >= denominator:  # "eight quarters" (of a year) is a count, not 2
+            return None
+        return sign * Fraction(numerator, denominator)
+    value = _integer(tokens)
+    return None if value is None else sign * Fraction(value)
+
+
+def _integer(tokens: list[str]) -> int | None:
+    """``["one", "hundred", "and", "five"]`` -> 105; None for sequences that are not one number."""
+    total = current = 0
+    previous = None  # kind of the previous token: unit, teen, ten, hundred, scale, and
+    for w in tokens:
+        if w == "and":
+            if previous not in ("hundred", "scale"):
+                return None
+            previous = "and"
+            continue
+        if w in _SCALES:
+            if w == "hundred":
+                if not 1 <= current <= 99 or previous in ("hundred", "and"):
+                    return None
+                current, previous = current * 100, "hundred"
+            else:
+                if current == 0 or previous == "and":
+                    return None
+                total, current, previous = total + current * _SCALES[w], 0, "scale"
+            continue
+        value = NUMBER_WORDS.get(w)
+        if value is None or (value == 0 and len(tokens) > 1):
+            return None
+        kind = "unit" if value < 10 else "teen" if value < 20 else "ten"
+        if previous in ("unit", "teen") or (previous == "ten" and kind != "unit"):
+            return None
+        current, previous = current + value, kind
+    return None if previous in (None, "and") else total + current
+
+
+def format_value(v: Fraction) -> str:
+    """``5`` or ``\\frac{p}{q}`` (with a leading minus)."""
+    if v.denominator == 1:
+        return str(v.numerator)
+    sign = "-" if v < 0 else ""
+    return "%s\\frac{%d}{%d}" % (sign, abs(v.numerator), v.denominator)
