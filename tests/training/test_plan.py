@@ -3,6 +3,7 @@ runnable and fits the GPU type it is written for, and ``mathray plan`` prints it
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mathray.config import load_config
 from mathray.jobs.training.config import TrainJobConfig
@@ -10,7 +11,9 @@ from mathray.jobs.training.plan import GIB, build_meta_model, model_config_path,
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "rayjobs" / "configs" / "recipes" / "models"
-RECIPES = sorted((REPO / "rayjobs" / "configs" / "recipes").glob("*/*.yaml"))
+# the per-stage train recipes (a top-level task:); other recipe folders (quickstart) hold other jobs' configs
+RECIPES = sorted(p for p in (REPO / "rayjobs" / "configs" / "recipes").glob("*/*.yaml")
+                 if "task" in (yaml.safe_load(p.read_text()) or {}))
 
 
 @pytest.mark.parametrize("name,published", [("Qwen2.5-0.5B", 0.49e9), ("Qwen2.5-1.5B", 1.54e9),
