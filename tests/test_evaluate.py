@@ -126,7 +126,7 @@ def test_end_to_end_samples_to_report(ray_cluster, tmp_path, capsys):
                           "--set", f"greedy_samples={run / 'greedy'}", "--set", "trials=5",
                           "--set", "k=2", "--set", "top_n=3", "--set", "bootstrap_resamples=50"]) == 0
     printed = capsys.readouterr().out
-    expected = ["Pass@1 (greedy)", *build_selectors(k=2, top_n=3)]
+    expected = ["Pass@1 (greedy)", *build_selectors(k=2, top_n=3, use_logprob=True)]   # the rows carry log-probs
     rep, md = _check_report_files(run / "report", expected)
     for s in expected:
         assert f"| {s} |" in printed

@@ -8,7 +8,7 @@ def assert_report_structure(rep: dict, md: str, k: int, top_n: int) -> None:
     from mathray.jobs.report import SOURCE_ORDER
 
     rows = {r["selector"] for r in rep["table"]}
-    expected = {"Pass@1 (greedy)", *selectors.build_selectors(k, top_n, "min", True, True, True)}
+    expected = {"Pass@1 (greedy)", *selectors.build_selectors(k, top_n, "min", True, True, True, True)}
     expected |= {f"{g}: {r}" for g in ("Sequential", "Control")
                  for r in ("Pass@1 (greedy)", "Pass@1 (sample avg)", "Maj1@N", "Pass@N (oracle)")}
     assert expected <= rows, expected - rows
