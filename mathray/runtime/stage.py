@@ -168,6 +168,33 @@ class StageSummary:
     input_rows_done: int = 0         # rows of the input shards whose output is committed (earlier runs too)
     rows_before: int = 0             # output rows committed by earlier runs
 
+    @classmethod
+    def before_run(cls, job: str, output_uri: str, inputs: dict, done: dict) -> "StageSummary":
+        """The counts before this run commits anything: ``inputs`` and ``done`` map shard names to commits."""
+        return cls(job=job, output_uri=output_uri, shards_total=len(inputs),
+                   shards_skipped=sum(1 for n in inputs if n in done),
+                   input_rows=sum(c.rows for c in inputs.values()),
+                   input_rows_done=sum(c.rows for n, c in inputs.items() if n in done),
+                   rows_before=sum(c.rows for n, c in done.items() if n in inputs))
+
+    def record_commit(self, row: dict, input_rows: int) -> None:
+        """Count one committed output shard (a commit task's summary row) whose input shard has ``input_rows``."""
+        self.shards_committed += 1
+        self.rows_written += row["rows"]
+        self.input_rows_done += input_rows
+        self.rows_quarantined += row["quarantined"]
+        for reason, n in json.loads(row["reasons"]).items():
+            self.quarantine_reasons[reason] = self.quarantine_reasons.get(reason, 0) + n
+        self.commits.append({"shard": row["shard"], "at": row["at"], "rows": row["rows"],
+                             "stats": json.loads(row["stats"])})
+
+    def record_late(self, commit, input_rows: int) -> None:
+        """Count a shard committed by a task attempt whose summary row was lost (its retry found the marker)."""
+        self.shards_committed += 1
+        self.rows_written += commit.rows
+        self.rows_quarantined += commit.quarantined_rows
+        self.input_rows_done += input_rows
+
     def progress(self) -> str:
         """Output rows committed and how far through its input the stage is (kept current while it runs)."""
         return f"{self.rows_before + self.rows_written} rows ({self.input_rows_done}/{self.input_rows} input rows)"
@@ -257,83 +284,84 @@ def run_stage(
     completeness is checked by input row position, so input rows need not have unique keys. ``shard_stats`` runs in the
     commit tasks, so it must be picklable and must not rely on driver state.
     """
-    import ray
-    from ray.data import DataContext
-
     t0 = time.time()
     chash, version = lineage.hash, code_version()
     check_lineage(output_store, lineage, resume)
     output_store.write_run_info(resolved_config(cfg), chash, version, job, lineage.record())
     output_store.clear_uncommitted()
     inputs, done = input_store.committed(), output_store.committed()
-    summary = StageSummary(job=job, output_uri=output_store.uri, shards_total=len(inputs),
-                           shards_skipped=sum(1 for n in inputs if n in done),
-                           input_rows=sum(c.rows for c in inputs.values()),
-                           input_rows_done=sum(c.rows for n, c in inputs.items() if n in done),
-                           rows_before=sum(c.rows for n, c in done.items() if n in inputs))
+    summary = StageSummary.before_run(job, output_store.uri, inputs, done)
     _running[output_store.uri] = summary
     pending = [n for n in inputs if n not in done][: max_shards or None]
     target = CommitTarget(input_uri=input_store.uri, output_uri=output_store.uri,
                           input_rows={n: inputs[n].rows for n in pending}, output_key=tuple(output_key),
                           output_schema=output_schema, lineage=chash, code_version=version,
                           stats=shard_stats or (lambda t: {}), retry_s=storage_retry_s())
-    problems: dict[str, str] = {}
-
-    def record(row: dict) -> None:
-        name = row["shard"]
-        if row["status"] == COMMITTED:
-            summary.shards_committed += 1
-            summary.rows_written += row["rows"]
-            summary.input_rows_done += inputs[name].rows
-            summary.rows_quarantined += row["quarantined"]
-            for reason, n in json.loads(row["reasons"]).items():
-                summary.quarantine_reasons[reason] = summary.quarantine_reasons.get(reason, 0) + n
-            summary.commits.append({"shard": name, "at": row["at"], "rows": row["rows"],
-                                    "stats": json.loads(row["stats"])})
-            problems.pop(name, None)
-            log.info("[%s] committed %s: %d rows, %d quarantined", job, name, row["rows"], row["quarantined"])
-        elif row["status"] != ALREADY_COMMITTED:
-            problems.setdefault(name, row["detail"])
-
+    commits = _CommitLog(job, summary, inputs)
     # empty input shards never reach a map task (Ray Data calls no UDF on an empty block): commit them here
     empty_rows = rows_to_table([], output_schema)
     for name in [n for n in pending if inputs[n].rows == 0]:
-        record(commit_part(output_store, name, empty_rows, target))
+        commits.record(commit_part(output_store, name, empty_rows, target))
     work = [n for n in pending if inputs[n].rows > 0]
     if work:
-        ctx = DataContext.get_current()
-        saved, ctx.target_max_block_size = ctx.target_max_block_size, None   # a task's output: one block
-        try:
-            ds = ray.data.from_items([{"shard": n} for n in work], override_num_blocks=len(work))
-            ds = ds.map_batches(read_shards, batch_format="pyarrow", fn_kwargs={"uri": input_store.uri,
-                                                                                  "verify": input_store.verify,
-                                                                                  "retry_s": storage_retry_s()})
-            ds = transform(ds)
-            ds = ds.map_batches(commit_blocks, batch_format="pyarrow", fn_kwargs={"target": target})
-            try:
-                for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-                    for row in batch.to_pylist():
-                        record(row)
-            except Exception as e:  # noqa: BLE001 - re-raised, unwrapped when storage is the cause
-                raise _storage_cause(e) or e
-        finally:
-            ctx.target_max_block_size = saved
+        for row in _commit_rows(work, input_store, transform, target):
+            commits.record(row)
     committed = output_store.committed()
-    late = [n for n in pending if n in committed and n not in {c["shard"] for c in summary.commits}]
-    for name in late:   # committed by a task attempt whose summary row was lost (its retry found the marker)
-        summary.shards_committed += 1
-        summary.rows_written += committed[name].rows
-        summary.rows_quarantined += committed[name].quarantined_rows
-        summary.input_rows_done += inputs[name].rows
+    reported = {c["shard"] for c in summary.commits}
+    for name in [n for n in pending if n in committed and n not in reported]:
+        summary.record_late(committed[name], inputs[name].rows)
     missing = [n for n in pending if n not in committed]
     if missing:
-        detail = {n: problems.get(n, "no output reached the commit step") for n in missing[:10]}
+        detail = {n: commits.problems.get(n, "no output reached the commit step") for n in missing[:10]}
         raise StageIncomplete(f"{len(missing)} shards left uncommitted: {detail}")
     complete = len(committed) >= len(inputs)
     output_store.write_manifest({"job": job, "lineage": lineage.record(), "code_version": version}, complete)
     summary.complete = complete
     summary.wall_s = time.time() - t0
     return summary
+
+
+class _CommitLog:
+    """Counts the commit tasks' summary rows into the stage summary as they arrive, and keeps the last problem
+    reported for each shard that is not committed (the message if it stays uncommitted)."""
+
+    def __init__(self, job: str, summary: StageSummary, inputs: dict):
+        self.job, self.summary, self.inputs = job, summary, inputs
+        self.problems: dict[str, str] = {}
+
+    def record(self, row: dict) -> None:
+        name = row["shard"]
+        if row["status"] == COMMITTED:
+            self.summary.record_commit(row, self.inputs[name].rows)
+            self.problems.pop(name, None)
+            log.info("[%s] committed %s: %d rows, %d quarantined", self.job, name, row["rows"], row["quarantined"])
+        elif row["status"] != ALREADY_COMMITTED:
+            self.problems.setdefault(name, row["detail"])
+
+
+def _commit_rows(work: list[str], input_store: ShardStore, transform: Callable, target: CommitTarget):
+    """Ray Data over the input shards ``work``: read, ``transform``, commit; yields each commit task's summary
+    row as it arrives. A task's output is one block (``target_max_block_size = None``), so a shard's rows reach
+    its commit step together."""
+    import ray
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    saved, ctx.target_max_block_size = ctx.target_max_block_size, None
+    try:
+        ds = ray.data.from_items([{"shard": n} for n in work], override_num_blocks=len(work))
+        ds = ds.map_batches(read_shards, batch_format="pyarrow", fn_kwargs={"uri": input_store.uri,
+                                                                              "verify": input_store.verify,
+                                                                              "retry_s": storage_retry_s()})
+        ds = transform(ds)
+        ds = ds.map_batches(commit_blocks, batch_format="pyarrow", fn_kwargs={"target": target})
+        try:
+            for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+                yield from batch.to_pylist()
+        except Exception as e:  # noqa: BLE001 - re-raised, unwrapped when storage is the cause
+            raise _storage_cause(e) or e
+    finally:
+        ctx.target_max_block_size = saved
 
 
 def check_lineage(store: ShardStore, lineage: Lineage, resume: str) -> None:
