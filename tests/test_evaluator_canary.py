@@ -101,14 +101,14 @@ def score(tmp: Path, name: str, samples: str, **models: str) -> list[dict]:
 
 
 def within_auroc(samples: list[dict], scores: list[dict], score) -> float:
-    """Mean AUROC within the problems (every problem has both classes), by ``core.metrics.auroc``."""
+    """Mean AUROC within the problems (every problem has both classes), as the report computes it."""
     by_key = {(s["problem_id"], s["sample_id"]): s for s in scores}
     groups: dict[str, tuple[list, list]] = {}
     for s in samples:
         g = groups.setdefault(s["problem_id"], ([], []))
         g[0].append(score(by_key[(s["problem_id"], s["sample_id"])]))
         g[1].append(s["is_correct"])
-    return metrics.mean([metrics.auroc(sc, y) for sc, y in groups.values()])
+    return metrics.mean(metrics.within_problem_aurocs(list(groups.values())))
 
 
 def marked_step_is_lowest(samples: list[dict], scores: list[dict]) -> float:

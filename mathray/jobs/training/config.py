@@ -57,7 +57,7 @@ class OptimConfig(StrictModel):
     batch_size: int = Field(4, ge=1)     # per worker per micro-batch
     grad_accum: int = Field(1, ge=1)
     optimizer: str = "adamw_torch"       # TrainingArguments.optim
-    adam_beta2: float = Field(0.999, gt=0.0, lt=1.0)   # 0.98 trains a tiny model at lr 3e-3 more stably
+    adam_beta2: float = Field(0.999, gt=0.0, lt=1.0)   # Adam's second-moment decay (TrainingArguments.adam_beta2)
 
 
 class LoraSettings(StrictModel):
