@@ -3,6 +3,7 @@ process refuses with its host and pid, a dead holder's lease is taken over at on
 expiry, conditional writes decide a race, and a lease taken over from under a run stops its commits."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -70,6 +71,21 @@ def test_other_hosts_lease_holds_until_it_expires(storage_root):
     _foreign(storage_root, expires_in=-1)
     with OutputLease(storage_root, "mine") as lease:
         assert LeaseRecord.parse(read_bytes(join(storage_root, "_lease.json"))).owner == lease.owner
+
+
+def test_a_live_writer_stays_live_when_the_clock_is_stepped(storage_root):
+    """A writer is told from a recycled pid by its start in ticks since boot, which a clock step (NTP, a VM
+    resumed) does not move: this process's lease, written as if the wall clock had moved a day, still holds."""
+    now = time.time()
+    rec = LeaseRecord(owner="me", job="sample", host=socket.gethostname(), pid=os.getpid(),
+                      pid_namespace=lease_mod._pid_namespace(), started_at=lease_mod._iso(now - 86400),
+                      heartbeat_at=lease_mod._iso(now), expires_at=lease_mod._iso(now + 60), expires_unix=now + 60,
+                      ttl_s=60, pid_start=lease_mod._start_mark(os.getpid()))
+    assert rec.stale_reason(now) is None
+    recycled = dataclasses.replace(rec, pid_start=rec.pid_start - 1)     # same pid, another process
+    assert "no longer runs" in recycled.stale_reason(now)
+    older = dataclasses.replace(rec, pid_start=None, started_at=lease_mod._iso(now + 60))   # no mark recorded
+    assert older.stale_reason(now) is None
 
 
 def test_s3_conditional_writes_decide_a_race(s3_bucket):

@@ -149,8 +149,12 @@ def test_temporary_files_of_a_live_writer_survive_another_writers_cleanup(tmp_pa
     for f in (live, dead):
         f.parent.mkdir(parents=True)
         f.write_bytes(b"partial")
+    host, pid, mark, _ = live.parent.name.rsplit("-", 3)
+    recycled = Path(uri, "_tmp", f"{host}-{pid}-{int(mark) + 1}-abcdef", "z.part")   # this pid, another start
+    recycled.parent.mkdir(parents=True)
+    recycled.write_bytes(b"partial")
     ShardStore(uri).clear_uncommitted()
-    assert live.exists() and not dead.parent.exists()
+    assert live.exists() and not dead.parent.exists() and not recycled.parent.exists()
 
 
 def test_transient_failures_are_retried_then_give_up_naming_the_endpoint(monkeypatch):

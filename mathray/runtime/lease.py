@@ -58,19 +58,8 @@ class LeaseLost(JobFailed):
 
 
 def attempt_id() -> str:
-    """A name for one writer process's temporary files: host, pid, process start time, random suffix."""
-    return f"{_process_name(os.getpid())}-{uuid.uuid4().hex[:6]}"
-
-
-@functools.lru_cache(maxsize=4)
-def _process_name(pid: int) -> str:
-    try:
-        import psutil
-
-        born = int(psutil.Process(pid).create_time())
-    except ImportError:
-        born = int(time.time())
-    return f"{socket.gethostname()}-{pid}-{born}"
+    """A name for one writer process's temporary files: host, pid, process start mark, random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{_start_mark(os.getpid())}-{uuid.uuid4().hex[:6]}"
 
 
 def attempt_alive(name: str) -> bool:
@@ -79,8 +68,39 @@ def attempt_alive(name: str) -> bool:
     parts = name.rsplit("-", 3)
     if len(parts) != 4 or not (parts[1].isdigit() and parts[2].isdigit()):
         return False
-    host, pid, born, _ = parts
-    return host != socket.gethostname() or process_alive(int(pid), float(born))
+    host, pid, mark, _ = parts
+    return host != socket.gethostname() or same_process(int(pid), int(mark))
+
+
+_PROCFS = os.path.isdir("/proc/self")
+
+
+def _start_mark(pid: int) -> int | None:
+    """When ``pid`` started, or None when no such process runs. With procfs (Linux): clock ticks since boot
+    (``/proc/<pid>/stat`` field 22), fixed for the life of the process. A wall-clock start time (psutil's
+    ``create_time``, boot time + ticks) is not: it moves whenever the clock is stepped, so an exact compare
+    of it mistakes a live writer for a recycled pid. Elsewhere: psutil's start time, whole seconds."""
+    if _PROCFS:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            return None
+        fields = stat[stat.rindex(b")") + 2:].split()   # the name (field 2) may hold spaces and ')'
+        return None if fields[0] == b"Z" else int(fields[19])
+    try:
+        import psutil
+
+        proc = psutil.Process(pid)
+        return None if proc.status() == psutil.STATUS_ZOMBIE else int(proc.create_time())
+    except Exception:  # noqa: BLE001 - psutil missing, NoSuchProcess, AccessDenied: cannot tell it runs
+        return None
+
+
+def same_process(pid: int, mark: int) -> bool:
+    """Whether ``pid`` still runs as the process whose ``_start_mark`` was ``mark`` (not a recycled pid)."""
+    now = _start_mark(pid)
+    return now is not None and (now == mark if _PROCFS else abs(now - mark) <= 1)
 
 
 def _iso(t: float) -> str:
@@ -106,6 +126,7 @@ class LeaseRecord:
     expires_at: str
     expires_unix: float
     ttl_s: float
+    pid_start: int | None = None   # the writer's ``_start_mark`` (records written before it lack one)
 
     @classmethod
     def parse(cls, data: bytes) -> "LeaseRecord | None":
@@ -120,9 +141,14 @@ class LeaseRecord:
         if now > self.expires_unix:
             return f"expired {now - self.expires_unix:.0f} s ago"
         if self.host == socket.gethostname() and self.pid_namespace == _pid_namespace() \
-                and not _process_alive(self.pid, self.started_at):
+                and not self._writer_runs():
             return f"pid {self.pid} no longer runs on this host"
         return None
+
+    def _writer_runs(self) -> bool:
+        if self.pid_start is not None:
+            return same_process(self.pid, self.pid_start)
+        return process_alive(self.pid, _unix(self.started_at))
 
     def describe(self, now: float) -> str:
         return (f"job {self.job!r}, pid {self.pid} on host {self.host} (owner {self.owner}), started "
@@ -132,10 +158,6 @@ class LeaseRecord:
 
 def _unix(iso: str) -> float:
     return _dt.datetime.fromisoformat(iso).timestamp()
-
-
-def _process_alive(pid: int, started_at: str) -> bool:
-    return process_alive(pid, _unix(started_at))
 
 
 def process_alive(pid: int, not_after: float) -> bool:
@@ -300,7 +322,8 @@ class OutputLease:
     def _record(self, now: float) -> LeaseRecord:
         return LeaseRecord(owner=self.owner, job=self.job, host=socket.gethostname(), pid=os.getpid(),
                            pid_namespace=_pid_namespace(), started_at=_iso(self.started), heartbeat_at=_iso(now),
-                           expires_at=_iso(now + self.ttl), expires_unix=now + self.ttl, ttl_s=self.ttl)
+                           expires_at=_iso(now + self.ttl), expires_unix=now + self.ttl, ttl_s=self.ttl,
+                           pid_start=_start_mark(os.getpid()))
 
     def acquire(self) -> "OutputLease":
         with _held_lock:
