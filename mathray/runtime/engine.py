@@ -16,7 +16,9 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from mathray.config import StrictModel, knob
+from mathray.config import ConfigError, StrictModel, knob
+from mathray.runtime.entry import started_local_cluster
+from mathray.runtime.models import fetch_model
 
 
 class EngineConfig(StrictModel):
@@ -59,9 +61,6 @@ def resolve_device(device: str) -> str:
         return device
     import ray
 
-    from mathray.config import ConfigError
-    from mathray.runtime.entry import started_local_cluster
-
     if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0:
         return "gpu"
     if started_local_cluster() or not ray.is_initialized():
@@ -98,8 +97,6 @@ def build_llm(cfg: EngineConfig, device: str):
     """A ``vllm.LLM`` for this replica (imported here: only engine actors need vLLM). A model at a storage
     URI is loaded from this node's cache (``runtime.models.fetch_model``): vLLM never sees ``s3://``."""
     from vllm import LLM
-
-    from mathray.runtime.models import fetch_model
 
     local = {"model": fetch_model(cfg.model), "tokenizer": fetch_model(cfg.tokenizer) if cfg.tokenizer else None}
     kwargs = llm_kwargs(cfg.model_copy(update=local), device)

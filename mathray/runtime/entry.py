@@ -11,10 +11,14 @@ lineage mismatch, model not ready, another live driver writing the same output);
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import tempfile
 from typing import Callable
 
-from mathray.config import ConfigError, parse_job_args
+from mathray.config import parse_job_args
+from mathray.runtime.errors import USAGE_ERRORS, JobFailed
+
 
 def init_ray(**kwargs) -> None:
     """Join the cluster at ``RAY_ADDRESS`` (``ray job submit`` sets it) or the one ``ray start`` runs on this
@@ -32,9 +36,6 @@ def init_ray(**kwargs) -> None:
 
 def _running_cluster_on_this_machine() -> bool:
     """True when ``ray start`` recorded a cluster on this machine and its GCS port accepts a connection."""
-    import socket
-    import tempfile
-
     path = os.path.join(os.environ.get("RAY_TMPDIR") or tempfile.gettempdir(), "ray", "ray_current_cluster")
     try:
         host, _, port = open(path).read().strip().rpartition(":")
@@ -52,16 +53,6 @@ def started_local_cluster() -> bool:
     return ray.is_initialized() and node is not None and node.is_head()
 
 
-def usage_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean "cannot run as given": reported as one message, exit 2."""
-    from mathray.runtime.lease import OutputLeased
-    from mathray.runtime.lineage import InputMismatch, InputNotReady, LineageMismatch
-    from mathray.runtime.models import ModelNotReady
-    from mathray.runtime.storage import CorruptShard
-
-    return ConfigError, InputNotReady, InputMismatch, LineageMismatch, ModelNotReady, OutputLeased, CorruptShard
-
-
 def job_main(config_cls: type, run: Callable, argv: list[str] | None, doc: str | None,
              needs_ray: bool = True) -> int:
     cfg = parse_job_args(config_cls, argv, description=doc)
@@ -69,7 +60,7 @@ def job_main(config_cls: type, run: Callable, argv: list[str] | None, doc: str |
         if needs_ray:
             init_ray()
         summary = run(cfg)
-    except usage_errors() as e:
+    except USAGE_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except JobFailed as e:
@@ -78,7 +69,3 @@ def job_main(config_cls: type, run: Callable, argv: list[str] | None, doc: str |
     lines = summary.lines() if hasattr(summary, "lines") else [str(summary)]
     print("\n".join(lines), flush=True)
     return 0
-
-
-class JobFailed(RuntimeError):
-    """The job ran and could not finish (e.g. every input record unreadable): exit 1 with the message."""

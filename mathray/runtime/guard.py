@@ -15,6 +15,9 @@ import logging
 
 import pyarrow as pa
 
+from mathray.runtime.errors import LeaseLost, StorageUnavailable
+from mathray.runtime.stage import quarantined, rows_to_table
+
 log = logging.getLogger(__name__)
 _REASON_LIMIT = 500
 
@@ -23,9 +26,6 @@ def _systemic(exc: BaseException) -> bool:
     """True for failures of the machinery rather than of one input row."""
     if isinstance(exc, (MemoryError, SystemError, KeyboardInterrupt)):
         return True
-    from mathray.runtime.lease import LeaseLost
-    from mathray.runtime.retries import StorageUnavailable
-
     if isinstance(exc, (StorageUnavailable, LeaseLost)):
         return True
     kinds = {f"{c.__module__}.{c.__name__}" for c in type(exc).__mro__}
@@ -35,8 +35,6 @@ def _systemic(exc: BaseException) -> bool:
 
 def row_guarded(actor_cls: type, output_schema: pa.Schema) -> type:
     """``actor_cls`` with a ``__call__`` that quarantines rows its code raises on (see the module docstring)."""
-    from mathray.runtime.stage import quarantined, rows_to_table
-
     class Guarded(actor_cls):
         def __call__(self, batch: pa.Table) -> pa.Table:
             try:

@@ -38,8 +38,11 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 
+import psutil
+
 from mathray.runtime import env, retries
-from mathray.runtime.entry import JobFailed
+from mathray.runtime.errors import LeaseLost, OutputLeased
+from mathray.runtime.objects import resolve
 
 log = logging.getLogger(__name__)
 LEASE_FILE = "_lease.json"
@@ -47,14 +50,6 @@ _held: dict[str, "OutputLease"] = {}   # output URI -> the lease this process ho
 _released: set[str] = set()           # owner ids this process released but could not delete (store down)
 _held_lock = threading.Lock()
 _RELEASE_RETRY_S = 10.0               # a release does not wait the whole retry window for a store that is down
-
-
-class OutputLeased(RuntimeError):
-    """Another live driver holds the output's lease (a usage error: exit 2 with the owner's details)."""
-
-
-class LeaseLost(JobFailed):
-    """This run's lease was taken over by another driver (this one's heartbeat stalled past the expiry)."""
 
 
 def attempt_id() -> str:
@@ -89,11 +84,9 @@ def _start_mark(pid: int) -> int | None:
         fields = stat[stat.rindex(b")") + 2:].split()   # the name (field 2) may hold spaces and ')'
         return None if fields[0] == b"Z" else int(fields[19])
     try:
-        import psutil
-
         proc = psutil.Process(pid)
         return None if proc.status() == psutil.STATUS_ZOMBIE else int(proc.create_time())
-    except Exception:  # noqa: BLE001 - psutil missing, NoSuchProcess, AccessDenied: cannot tell it runs
+    except psutil.Error:   # NoSuchProcess, AccessDenied: cannot tell it runs
         return None
 
 
@@ -164,19 +157,9 @@ def process_alive(pid: int, not_after: float) -> bool:
     """True when ``pid`` runs on this host and started no later than ``not_after`` (unix time; a recycled pid
     belongs to a process started after it)."""
     try:
-        import psutil
-
         proc = psutil.Process(pid)
         return proc.create_time() <= not_after + 1.0 and proc.status() != psutil.STATUS_ZOMBIE
-    except ImportError:
-        try:
-            os.kill(pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-    except Exception:  # noqa: BLE001 - psutil.NoSuchProcess, AccessDenied: treat "cannot see it" as gone
+    except psutil.Error:   # NoSuchProcess, AccessDenied: treat "cannot see it" as gone
         return False
 
 
@@ -294,7 +277,6 @@ class _S3Backend:
 
 
 def _backend(uri: str):
-    from mathray.runtime.storage import resolve
 
     fs, path = resolve(uri)
     if uri.startswith("s3://"):

@@ -15,18 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mathray.config import result_config
-
-
-class LineageMismatch(RuntimeError):
-    """An output holds committed work of a different lineage than the run about to write to it."""
-
-
-class InputNotReady(RuntimeError):
-    """An input a stage reads is missing or incomplete."""
-
-
-class InputMismatch(RuntimeError):
-    """Inputs that do not belong together (e.g. scores of other samples, duplicate keys)."""
+from mathray.runtime.errors import InputMismatch, InputNotReady, LineageMismatch
 
 
 @dataclass

@@ -29,6 +29,7 @@ import json
 import os
 import posixpath
 import shutil
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -37,15 +38,12 @@ from typing import Callable
 import pyarrow.fs as pafs
 
 from mathray.runtime import env
-from mathray.runtime.storage import resolve
+from mathray.runtime.errors import ModelNotReady
+from mathray.runtime.objects import resolve
 
 COMPLETE_MARK = "_COMPLETE.json"
 EXPORT_INFO = "mathray_export.json"
 _CHUNK = 8 * 2**20
-
-
-class ModelNotReady(RuntimeError):
-    """A model URI that cannot be loaded (no export, no completion mark, bytes not matching the mark)."""
 
 
 def is_remote(uri: str) -> bool:
@@ -235,11 +233,6 @@ def _read(fs, path: str) -> bytes:
         return f.read()
 
 
-def export_info(local_dir: str | Path) -> dict | None:
-    p = Path(local_dir) / EXPORT_INFO
-    return json.loads(p.read_text()) if p.is_file() else None
-
-
 def cache_root() -> Path:
     return Path(env.cache_dir())
 
@@ -248,8 +241,6 @@ def cache_root() -> Path:
 def staging_dir(kind: str = "staging"):
     """A fresh local directory under the node-local cache, removed afterwards: where an export or a
     checkpoint is assembled before it goes to storage (nothing else on the node's disk is written)."""
-    import tempfile
-
     root = cache_root() / kind
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root) as tmp:

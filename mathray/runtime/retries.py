@@ -22,7 +22,7 @@ import time
 from typing import Callable, TypeVar
 
 from mathray.runtime import env
-from mathray.runtime.entry import JobFailed
+from mathray.runtime.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,10 +37,6 @@ _PERMANENT_TEXT = ("ACCESS_DENIED", "AccessDenied", "NO_SUCH_BUCKET", "NoSuchBuc
                    "INVALID_ACCESS_KEY", "SIGNATURE_DOES_NOT_MATCH", "HTTP status 403", "HTTP status 404")
 _TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
                     "InternalError", "ServiceUnavailable", "500", "502", "503", "504"}
-
-
-class StorageUnavailable(JobFailed):
-    """The object store stayed unreachable for the whole retry window."""
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -20,7 +20,12 @@ from typing import Any, Callable, Literal
 import pyarrow as pa
 
 from mathray.config import StrictModel, knob
+from mathray.runtime.engine import resolve_device
+from mathray.runtime.guard import row_guarded
+from mathray.runtime.lineage import Lineage, shard_set_fingerprint
+from mathray.runtime.models import check_model, model_fingerprint
 from mathray.runtime.stage import StageSummary, run_stage, validate_batch
+from mathray.runtime.storage import ShardStore
 
 
 class StageJobConfig(StrictModel):
@@ -53,13 +58,9 @@ class StageSpec:
     after_actor: Callable[[Any, Any], Any] | None = None    # e.g. grading tasks
 
 
-def stage_lineage(spec: StageSpec, cfg) -> "Lineage":
+def stage_lineage(spec: StageSpec, cfg) -> Lineage:
     """The lineage a run of ``spec`` with ``cfg`` would write: config, input shard set, models. Raises
     ``InputNotReady``/``ModelNotReady`` (in the driver, before any actor starts) when one is not usable."""
-    from mathray.runtime.lineage import Lineage, shard_set_fingerprint
-    from mathray.runtime.models import check_model, model_fingerprint
-    from mathray.runtime.storage import ShardStore
-
     inputs = {"input": shard_set_fingerprint(ShardStore(cfg.input, verify=cfg.verify_inputs))}
     for name, uri in (spec.shard_sets(cfg) if spec.shard_sets else {}).items():
         inputs[name] = shard_set_fingerprint(ShardStore(uri, verify=cfg.verify_inputs))
@@ -73,10 +74,6 @@ def run_spec(spec: StageSpec, cfg, *, actor: type | None = None,
              stats: Callable[[pa.Table], dict] | None = None) -> StageSummary:
     """Run the job ``spec`` with ``cfg`` (Ray must be up: ``runtime.entry.init_ray``). ``actor``/``stats``
     replace the spec's (tests and benchmarks wrap them)."""
-    from mathray.runtime.engine import resolve_device
-    from mathray.runtime.guard import row_guarded
-    from mathray.runtime.storage import ShardStore
-
     lineage = stage_lineage(spec, cfg)
     device = resolve_device(spec.device(cfg))
     actor_cls = row_guarded(actor or spec.actor, spec.output_schema)   # a row its code raises on: quarantined

@@ -28,6 +28,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
+import re
+import socket
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -38,6 +41,7 @@ import pyarrow as pa
 from mathray.config import code_version, resolved_config
 from mathray.core import schemas
 from mathray.runtime.env import storage_retry_s
+from mathray.runtime.errors import StorageUnavailable
 from mathray.runtime.lease import holding_output_lease
 from mathray.runtime.commit import (ALREADY_COMMITTED, COMMITTED, N_OUT, QUARANTINE, RAW, SRC_ROW, SRC_SHARD,
                                     WORKER, CommitTarget, commit_blocks, commit_part, read_shards)
@@ -64,9 +68,6 @@ def worker_id() -> str:
     """This process's Ray actor id (a pool replica), else ``pid@host``."""
     global _worker_id
     if _worker_id is None:
-        import os
-        import socket
-
         actor = None
         try:
             import ray
@@ -238,10 +239,6 @@ def _listed_while_running(run: Callable) -> Callable:
 def _storage_cause(exc: BaseException):
     """The ``StorageUnavailable`` behind a failed task (workers read and commit shards, so an outage reaches the
     driver wrapped in Ray's task errors), so the job ends with its message naming the endpoint; else None."""
-    from mathray.runtime.retries import StorageUnavailable
-
-    import re
-
     seen, todo = set(), [exc]
     while todo:
         e = todo.pop()

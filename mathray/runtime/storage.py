@@ -51,14 +51,10 @@ from mathray.runtime.objects import (absolute, exists, is_local, join, read_byte
                                      resolve, retried, s3_filesystem, table_to_parquet_bytes, write_object,
                                      write_bytes_atomic, write_local_durable)
 
+from mathray.runtime.errors import CorruptShard
 from mathray.runtime.lease import attempt_alive, attempt_id, check_held
 
 log = logging.getLogger(__name__)
-
-
-class CorruptShard(RuntimeError):
-    """A committed shard whose bytes do not match its marker, a manifest shard without a usable marker, or an
-    unreadable manifest: the message names the file."""
 
 
 @dataclass
