@@ -10,11 +10,16 @@ job; publish a model directory so that jobs load it.
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import sys
 from pathlib import Path
 
 import yaml
+
+from mathray.doctor import main as run_doctor
+from mathray.jobs.training.plan import main as run_plan
+from mathray.runtime.models import mark_digest, publish_model_dir
 
 # job name -> (entry module, "module:ConfigClass"); the entry modules are thin wrappers in rayjobs/.
 JOBS: dict[str, tuple[str, str]] = {
@@ -44,8 +49,6 @@ def _doc_line(job: str) -> str:
     spec = importlib.util.find_spec(JOBS[job][0])
     if spec is None or spec.origin is None:
         return ""
-    import ast
-
     doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text())) or ""
     return doc.strip().splitlines()[0] if doc else ""
 
@@ -72,15 +75,11 @@ def main(argv: list[str] | None = None) -> int:
                                                  "marked where it is")
     args = parser.parse_args(argv)
     if args.cmd == "doctor":
-        from mathray.doctor import main as doctor_main
-
-        return doctor_main(args.root, args.model)
+        return run_doctor(args.root, args.model)
     if args.cmd == "publish-model":
         return publish_model(args.src, args.dest)
     if args.cmd == "plan":
-        from mathray.jobs.training.plan import main as plan_main
-
-        return plan_main(args.recipe, args.overrides, args.model_config)
+        return run_plan(args.recipe, args.overrides, args.model_config)
     if args.cmd == "config":
         print(yaml.safe_dump(_config_class(args.job)().model_dump(mode="json"), sort_keys=False), end="")
         return 0
@@ -95,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def publish_model(src: str, dest: str | None) -> int:
     """``mathray publish-model``: exit 0 with where the export is, 2 with the reason it was refused."""
-    from mathray.runtime.models import mark_digest, publish_model_dir
-
     try:
         uri, mark = publish_model_dir(src, dest)
     except (ValueError, OSError) as e:

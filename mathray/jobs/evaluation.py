@@ -14,7 +14,8 @@ Usage::
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+import posixpath
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -23,6 +24,11 @@ from pydantic import Field
 from mathray.config import StrictModel, code_version, config_hash, knob
 from mathray.core import findings, metrics, selectors
 from mathray.core.selectors import Candidate
+from mathray.grading import cluster_answers
+from mathray.jobs.report import markdown_table, write_report
+from mathray.runtime.lease import OutputLease
+from mathray.runtime.lineage import InputMismatch, InputNotReady, Lineage, shard_set_fingerprint
+from mathray.runtime.storage import ShardStore, exists, join, read_bytes, write_bytes_atomic
 
 DONE_MARK = "_COMPLETE.json"
 
@@ -58,8 +64,6 @@ class EvaluateConfig(StrictModel):
 def cluster_ids(answers: Sequence[str | None]) -> list[int | None]:
     """Equivalence-cluster id per answer via the grader's ``cluster_answers``; None for no answer (the
     grader's ``NO_ANSWER``: a null or blank answer joins no cluster)."""
-    from mathray.grading import cluster_answers
-
     return [c if c >= 0 else None for c in cluster_answers(list(answers))]
 
 
@@ -186,8 +190,6 @@ def evaluate_pools(pools: dict[str, list[Candidate]], cfg: EvaluateConfig,
 
 
 def _run_config(uri: str | None) -> dict | None:
-    from mathray.runtime.storage import exists, join, read_bytes
-
     if uri and exists(join(uri, "run.json")):
         return json.loads(read_bytes(join(uri, "run.json")))
     return None
@@ -212,19 +214,12 @@ def provenance(cfg: EvaluateConfig, samples: list[dict], scores: list[dict]) -> 
 
 
 def default_output(cfg: EvaluateConfig) -> str:
-    import posixpath
-
-    from mathray.runtime.storage import join
-
     if cfg.output:
         return cfg.output
     return join(posixpath.dirname((cfg.scores or cfg.samples).rstrip("/")), "report")
 
 
 def _read_rows(uri: str, verify: bool = True) -> list[dict]:
-    from mathray.runtime.lineage import InputNotReady
-    from mathray.runtime.storage import ShardStore
-
     try:
         return ShardStore(uri, verify=verify).read_all().to_pylist()
     except FileNotFoundError as e:
@@ -264,9 +259,6 @@ def evaluation_inputs(cfg: EvaluateConfig) -> dict[str, str]:
 
 
 def evaluation_lineage(cfg: EvaluateConfig):
-    from mathray.runtime.lineage import Lineage, shard_set_fingerprint
-    from mathray.runtime.storage import ShardStore
-
     return Lineage.of("evaluate", cfg, {k: shard_set_fingerprint(ShardStore(u, verify=cfg.verify_inputs))
                                         for k, u in evaluation_inputs(cfg).items()})
 
@@ -276,11 +268,6 @@ def check_pools_input(samples: list[dict], scores: list[dict], cfg: EvaluateConf
     """Refuse (``InputMismatch``, with counts) inputs that would be counted wrong: a (problem_id, sample_id)
     twice in the samples or the scores (counted twice), scores that match no sample (another sample set's
     scores), greedy rows with a problem twice, and scores whose recorded input is not these samples."""
-    from collections import Counter
-
-    from mathray.runtime.lineage import InputMismatch, shard_set_fingerprint
-    from mathray.runtime.storage import ShardStore
-
     problems = []
     for name, rows in (("samples", samples), ("scores", scores)):
         keys = Counter((r["problem_id"], r["sample_id"]) for r in rows)
@@ -308,8 +295,6 @@ def check_pools_input(samples: list[dict], scores: list[dict], cfg: EvaluateConf
 
 
 def build_report(cfg: EvaluateConfig) -> dict:
-    from mathray.runtime.lineage import InputNotReady
-
     samples = _read_rows(cfg.samples, cfg.verify_inputs)
     scores = _read_rows(cfg.scores, cfg.verify_inputs) if cfg.scores else []
     if not samples:
@@ -341,8 +326,6 @@ class EvaluateSummary:
     files: dict
 
     def lines(self) -> list[str]:
-        from mathray.jobs.report import markdown_table
-
         return [f"{self.report['num_problems']} problems, pool of up to {self.report['pool_size']} samples",
                 markdown_table(self.report), *(f"wrote {uri}" for uri in self.files.values())]
 
@@ -350,10 +333,6 @@ class EvaluateSummary:
 def run_evaluate(cfg: EvaluateConfig) -> EvaluateSummary:
     """Build the report and write its files, then the completion mark with the lineage (last), holding the
     report directory's writer lease."""
-    from mathray.jobs.report import write_report
-    from mathray.runtime.lease import OutputLease
-    from mathray.runtime.storage import join, write_bytes_atomic
-
     out = default_output(cfg)
     with OutputLease(out, "evaluate"):
         lineage = evaluation_lineage(cfg)

@@ -32,12 +32,15 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import Field, model_validator
 
+from mathray import grading
 from mathray.config import StrictModel, knob
 from mathray.core import prompts, schemas
 from mathray.core.prompts import PromptConfig
-from mathray.runtime.engine import EngineConfig, sampling_params_hash
-from mathray.runtime.spec import StageJobConfig, StageSpec
+from mathray.runtime.engine import EngineConfig, build_llm, generate_or_refuse, pool_kwargs, sampling_params_hash
+from mathray.runtime.models import model_fingerprint
+from mathray.runtime.spec import StageJobConfig, StageSpec, run_spec
 from mathray.runtime.stage import QUARANTINE, StageSummary, is_quarantined, quarantined, rows_to_table, with_source
+from mathray.runtime.storage import ShardStore
 
 SAMPLE_INDEX = "_sample_index"   # rows mode: which of the N samples a replicated row asks for
 TRUNCATED = "truncated"
@@ -100,7 +103,6 @@ def grade_sample(text: str, reference: str, finish_reason: str) -> tuple[str | N
     """(extracted answer, is_correct, reason) of one sample; truncated samples are not graded."""
     if finish_reason == "length":
         return None, False, TRUNCATED
-    from mathray import grading
 
     result = grading.grade(text, reference)
     return result.answer, bool(result.is_correct), str(result.reason)
@@ -212,9 +214,6 @@ class SampleEngine:
     """Callable class for ``map_batches``: one ``vllm.LLM`` per actor, problems in, SAMPLES rows out."""
 
     def __init__(self, cfg: dict, device: str):
-        from mathray.runtime.engine import build_llm
-        from mathray.runtime.models import model_fingerprint
-
         self.cfg = SampleJobConfig.model_validate(cfg)
         self.llm = build_llm(self.cfg.engine, device)
         self.tokenizer = self.llm.get_tokenizer()
@@ -226,7 +225,6 @@ class SampleEngine:
         p = self.cfg.prompt
         if p.format != "few_shot" or p.shots != "pool" or not p.exemplar_pool:
             return []
-        from mathray.runtime.storage import ShardStore
 
         rows = ShardStore(self.cfg.prompt.exemplar_pool).read_all(
             ["problem_id", "problem", "reference_solution"]).to_pylist()
@@ -277,8 +275,6 @@ class SampleEngine:
         """vLLM outputs in request order; a request the engine refuses becomes its reason (quarantine)."""
         from vllm import SamplingParams
 
-        from mathray.runtime.engine import generate_or_refuse
-
         prompts_in = [{"prompt_token_ids": ids} for _, _, ids, _, _, _ in requests]
         params = [SamplingParams(n=n, seed=seed, **shared) for _, _, _, _, n, seed in requests]
         return generate_or_refuse(self.llm, prompts_in, params)
@@ -286,8 +282,6 @@ class SampleEngine:
 
 # -- the job ------------------------------------------------------------------------------------------
 def sample_pool(cfg: SampleJobConfig, device: str) -> dict:
-    from mathray.runtime.engine import pool_kwargs
-
     pool = pool_kwargs(cfg.engine, device)
     if cfg.sampling.expand == "rows":
         pool["batch_size"] = cfg.engine.batch_size * num_samples(cfg.sampling)  # same sequences per call
@@ -319,7 +313,5 @@ SAMPLE = StageSpec(
 def run_sampling(cfg: SampleJobConfig, engine_cls: type = SampleEngine) -> SampleSummary:
     """Sample every uncommitted input shard (Ray must be up: ``runtime.entry.init_ray``); ``engine_cls``
     may be a subclass of ``SampleEngine`` (tests)."""
-    from mathray.runtime.spec import run_spec
-
     stage = run_spec(SAMPLE, cfg, actor=engine_cls)
     return SampleSummary(stage, CommitClock.of(stage))

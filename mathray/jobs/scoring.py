@@ -41,8 +41,10 @@ import pyarrow as pa
 
 from mathray.config import ConfigError, StrictModel, knob
 from mathray.core import prompts, schemas
+from mathray.core.labels import load_labels
 from mathray.core.steps import step_texts
-from mathray.runtime.spec import StageJobConfig, StageSpec
+from mathray.runtime.models import fetch_model, model_fingerprint
+from mathray.runtime.spec import StageJobConfig, StageSpec, run_spec
 from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, with_source
 
 
@@ -69,8 +71,6 @@ class ScoreConfig(StageJobConfig):
 
 
 def scorer_id(cfg: ScorerConfig) -> str:
-    from mathray.runtime.models import model_fingerprint
-
     parts = [f"verifier={model_fingerprint(cfg.verifier)}" if cfg.verifier else None,
              f"orm={model_fingerprint(cfg.orm)}" if cfg.orm else None,
              f"prm={model_fingerprint(cfg.prm)}" if cfg.prm else None]
@@ -84,9 +84,6 @@ class _Model:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from mathray.core.labels import load_labels
-        from mathray.runtime.models import fetch_model
-
         path = fetch_model(uri)
         self.torch = torch
         self.tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
@@ -99,7 +96,7 @@ class _Model:
     def logits_at(self, seqs: list[list[int]], positions: list[list[int]], batch_size: int) -> list:
         """For each sequence, the full-vocabulary logits ``[len(positions[i]), V]`` at its positions.
         Sequences are batched by length (right padding: a causal LM's real tokens never see the pads)."""
-        from mathray.core import readout
+        from mathray.core import readout   # imports torch: only scoring actors need it
 
         torch = self.torch
         out: list = [None] * len(seqs)
@@ -167,7 +164,7 @@ class Scorer:
         return out, None
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from mathray.core import readout
+        from mathray.core import readout   # imports torch: only scoring actors need it
 
         out, todo = [], []
         for row in batch.to_pylist():
@@ -241,6 +238,4 @@ SCORE = StageSpec(
 
 def run_score(cfg: ScoreConfig):
     """Score every uncommitted input shard (Ray must be up: ``runtime.entry.init_ray``)."""
-    from mathray.runtime.spec import run_spec
-
     return run_spec(SCORE, cfg)
