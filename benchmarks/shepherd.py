@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))   # helpers.rounds: the round driver
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 TRAIN_STEPS, BATCH, LR = int(os.environ.get("SHEPHERD_TRAIN_STEPS", 2500)), 64, 3e-3
@@ -132,9 +133,10 @@ def injected_solutions(problems: list[dict]) -> tuple[list[dict], dict]:
 
 
 def sync_label(labeler, rows: list[dict]) -> list[dict]:
-    """The previous labeler: synchronous rounds (``core.shepherd.run_rounds``), one ``llm.generate`` per round
+    """The previous labeler: synchronous rounds (``tests/helpers/rounds.run_rounds``), one ``llm.generate`` per round
     over the next prefix of every unfinished solution, rollouts graded in the loop while the engine idles."""
-    from mathray.core.shepherd import make_search, run_rounds
+    from helpers.rounds import run_rounds
+    from mathray.core.shepherd import make_search
     from mathray.core.steps import prefix_text, split_steps
     from mathray.core.prompts import sample_prompt
     from mathray.jobs.rollout import final_grade, is_correct_answer, rollout_prompt

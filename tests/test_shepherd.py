@@ -4,10 +4,11 @@ import math
 
 import pytest
 
-from mathray.jobs.ingest import load_math_shepherd
+from helpers.rounds import max_first_error_evaluations, run_rounds
 from mathray.core.shepherd import (FirstErrorSearch, FullSearch, PrefixRollouts, SearchQueue,
-                                   expected_good_prefix_rollouts, is_monotone, make_search,
-                                   max_first_error_evaluations, probe_offset, run_rounds, shepherd_text)
+                                   expected_good_prefix_rollouts, is_monotone, make_search, probe_offset,
+                                   shepherd_text)
+from mathray.jobs.ingest import load_math_shepherd
 
 K = 4
 GOOD = expected_good_prefix_rollouts(K)   # a good prefix stopped at its first correct completion: ~2 rollouts

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable
+from typing import Any
 
 import pyarrow as pa
 
@@ -153,18 +153,6 @@ def raw_json(row: Any) -> str:
 def quarantine_row(source: str, row_index: int | None, reason: str, raw: Any) -> dict:
     return {"source": source, "row_index": row_index, "reason": reason,
             "raw": raw if isinstance(raw, str) else raw_json(raw)}
-
-
-def split_valid(rows: Iterable[dict], schema: pa.Schema, source: str) -> tuple[list[dict], list[dict]]:
-    """Partition rows into (valid rows restricted to the schema's columns, quarantine rows)."""
-    good, bad = [], []
-    for i, row in enumerate(rows):
-        reason = row_problem(row, schema)
-        if reason is None:
-            good.append({f.name: row.get(f.name) for f in schema})
-        else:
-            bad.append(quarantine_row(source, i, reason, row))
-    return good, bad
 
 
 def to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:

@@ -53,8 +53,8 @@ from __future__ import annotations
 import functools
 import math
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from dataclasses import dataclass
+from typing import Literal, Sequence
 
 from mathray.core.prompts import SHEPHERD_TAG
 
@@ -71,11 +71,6 @@ class StepLabels:
     rollouts: list[int]                # completions spent per step
     first_error: int | None            # first step labelled 0; None when every step is 1
     evaluations: int                   # prefixes rolled out
-
-
-def max_first_error_evaluations(num_steps: int) -> int:
-    """Bisection's budget (equal probe costs): ceil(log2(steps)) + 1 prefix evaluations."""
-    return math.ceil(math.log2(num_steps)) + 1 if num_steps > 0 else 0
 
 
 def expected_good_prefix_rollouts(k: int) -> float:
@@ -258,38 +253,6 @@ def make_search(mode: str, num_steps: int, k: int, final_grade: bool | None = No
     raise ValueError(f"unknown labelling mode {mode!r}; expected one of {MODES}")
 
 
-@dataclass
-class RoundStats:
-    rounds: int = 0                    # engine calls
-    evaluations: int = 0               # prefixes evaluated, over all solutions
-    per_round: list[int] = field(default_factory=list)
-
-
-def run_rounds(searches: Sequence[StepSearch],
-               evaluate: Callable[[list[tuple[int, int]]], list[int]]) -> RoundStats:
-    """Drive many searches together: each round gathers the next prefixes of EVERY unfinished search into
-    one ``evaluate(requests)`` call (requests are ``(search_index, step)``; it returns the number of
-    correct completions per request), so a sequential binary search per solution still fills the engine.
-    """
-    stats = RoundStats()
-    while True:
-        requests = [(j, step) for j, s in enumerate(searches) if not s.done for step in s.next_steps()]
-        if not requests:
-            break
-        results = evaluate(requests)
-        if len(results) != len(requests):
-            raise RuntimeError(f"evaluate returned {len(results)} results for {len(requests)} requests")
-        for (j, step), n_correct in zip(requests, results):
-            searches[j].record(step, n_correct)
-        stats.rounds += 1
-        stats.evaluations += len(requests)
-        stats.per_round.append(len(requests))
-    stuck = [j for j, s in enumerate(searches) if not s.done]
-    if stuck:
-        raise RuntimeError(f"searches {stuck[:5]} stopped asking for prefixes before finishing")
-    return stats
-
-
 class PrefixRollouts:
     """The K completions of one step prefix, graded as they return in any order. ``stop_at_correct``: the
     prefix is decided once completion c is correct and 0..c-1 are back (see the module docstring); the
@@ -326,7 +289,7 @@ class SearchQueue:
     """Many searches advanced one result at a time, with no rounds: ``pop()`` gives the next (search index,
     step) to evaluate, ``record`` folds a result in and queues whatever that search asks next. An engine
     loop keeps requests of every unfinished search in flight and feeds results back as they return, so no
-    search waits for another's rollouts (``run_rounds`` waits for the slowest of each round)."""
+    search waits for another's rollouts (as it would if the searches advanced in synchronous rounds)."""
 
     def __init__(self, searches: Sequence[StepSearch]):
         self.searches = list(searches)
