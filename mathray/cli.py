@@ -29,11 +29,12 @@ JOBS: dict[str, tuple[str, str]] = {
     "shepherd": ("rayjobs.shepherd", "mathray.jobs.labeling:ShepherdConfig"),
     "score": ("rayjobs.score", "mathray.jobs.scoring:ScoreConfig"),
     "evaluate": ("rayjobs.evaluate", "mathray.jobs.evaluation:EvaluateConfig"),
+    "evaluate_steps": ("rayjobs.evaluate_steps", "mathray.jobs.step_evaluation:StepEvalConfig"),
     "pipeline": ("rayjobs.pipeline", "mathray.pipeline:PipelineConfig"),
 }
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "rayjobs" / "configs"
-CONFIG_GLOBS = {"pipeline": ("pipeline*.yaml", "demo*.yaml")}   # default: "<job>*.yaml"
+CONFIG_GLOBS = {"pipeline": ("pipeline*.yaml", "demo*.yaml"), "evaluate": ("evaluate.yaml",)}   # default: "<job>*.yaml"
 
 
 def config_files(job: str) -> list[Path]:

@@ -35,9 +35,11 @@ is quarantined (truncating would cut the template); so is a sample with no step 
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 import pyarrow as pa
+from pydantic import model_validator
 
 from mathray.config import ConfigError, StrictModel, knob
 from mathray.core import prompts, schemas
@@ -67,7 +69,17 @@ class ScorerConfig(StrictModel):
 class ScoreConfig(StageJobConfig):
     input: str = knob("runs/default/samples_test")    # SAMPLES shards (a sampling job's output)
     output: str = knob("runs/default/scores_test")    # SCORES shards, one per input shard, same names
+    # samples: SAMPLES rows, steps split from the text; step_labels: STEP_LABELS rows (ingested PRM800K,
+    # Math-Shepherd or ProcessBench cases, or a labeling job's output), the PRM reads their steps as given
+    input_kind: Literal["samples", "step_labels"] = "samples"
     scorer: ScorerConfig = ScorerConfig()
+
+    @model_validator(mode="after")
+    def _step_labels_need_a_prm_only(self):
+        s = self.scorer
+        if self.input_kind == "step_labels" and (s.verifier or s.orm or not s.prm):
+            raise ValueError("input_kind=step_labels scores the given steps: set scorer.prm, and no verifier or ORM")
+        return self
 
 
 def scorer_id(cfg: ScorerConfig) -> str:
@@ -154,7 +166,7 @@ class Scorer:
             if len(out["orm"][0]) > limit:
                 return None, f"ORM input of {len(out['orm'][0])} tokens > max_length {limit}"
         if self.prm:
-            steps = step_texts(row["text"], self.cfg.step_format)
+            steps = row["steps"] if "steps" in row else step_texts(row["text"], self.cfg.step_format)
             if not steps:
                 return None, "no step found in the solution for the PRM"
             out["prm"] = prompts.encode_prm(self.prm.tok, prompts.sample_prompt(row), steps,
@@ -236,6 +248,10 @@ SCORE = StageSpec(
     pool=score_pool, device=lambda cfg: cfg.scorer.device, models=scorer_models, stats=score_stats)
 
 
+# The same scorer over step-labelled rows: one SCORES row (step scores only) per labelled solution.
+SCORE_STEPS = dataclasses.replace(SCORE, input_schema=schemas.STEP_LABELS)
+
+
 def run_score(cfg: ScoreConfig):
     """Score every uncommitted input shard (Ray must be up: ``runtime.entry.init_ray``)."""
-    return run_spec(SCORE, cfg)
+    return run_spec(SCORE_STEPS if cfg.input_kind == "step_labels" else SCORE, cfg)
