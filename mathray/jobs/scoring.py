@@ -36,13 +36,15 @@ is quarantined (truncating would cut the template); so is a sample with no step 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 from pydantic import model_validator
 
 from mathray.config import ConfigError, StrictModel, knob
 from mathray.core import prompts, schemas
+from mathray.core.conventions import (CONVENTIONS, MATHRAY, ChatTurns, ConventionError, SequenceClassifier,
+                                      StepTag, convention)
 from mathray.core.labels import load_labels
 from mathray.core.steps import step_texts
 from mathray.runtime.models import fetch_model, model_fingerprint
@@ -55,6 +57,11 @@ class ScorerConfig(StrictModel):
     orm: str | None = knob(None)       # ORM model URI (causal LM), None: no orm_score (fingerprinted)
     prm: str | None = knob(None)       # PRM model URI (causal LM), None: no step scores (fingerprinted)
     step_format: str = "auto"          # steps.split_steps format; must be what the PRM was trained on
+    # how each model reads a solution (core.conventions): mathray's exports, or a published model's convention
+    prm_convention: str = "mathray"    # mathray | math-shepherd | rlhflow
+    prm_convention_options: dict[str, Any] = {}   # replace the convention's fields, e.g. {"tag": " <step>"}
+    orm_convention: str = "mathray"    # mathray | sequence-classifier
+    orm_convention_options: dict[str, Any] = {}
     max_length: int = 1024             # longer inputs are quarantined (not truncated)
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     exact_head: bool = False           # full forward (all logits) instead of the LM head at read positions
@@ -64,6 +71,16 @@ class ScorerConfig(StrictModel):
     max_replicas: int = knob(1, ge=1)
     cpus_per_replica: int = knob(1, ge=1)  # CPU: Ray num_cpus and torch threads of each replica
     rows_per_call: int = knob(64, ge=1)    # rows per actor call (map_batches batch_size)
+
+    @model_validator(mode="after")
+    def _known_conventions(self):
+        for role, name, options, kinds in (
+                ("prm", self.prm_convention, self.prm_convention_options, (StepTag, ChatTurns)),
+                ("orm", self.orm_convention, self.orm_convention_options, (SequenceClassifier,))):
+            if name != MATHRAY and not isinstance(convention(name, options), kinds):
+                raise ValueError(f"{role}_convention {name!r} cannot read a{'n' if role == 'orm' else ''} "
+                                 f"{role.upper()}: choose one of {[MATHRAY, *_of_kind(kinds)]}")
+        return self
 
 
 class ScoreConfig(StageJobConfig):
@@ -82,6 +99,10 @@ class ScoreConfig(StageJobConfig):
         return self
 
 
+def _of_kind(kinds: tuple[type, ...]) -> list[str]:
+    return [n for n, c in CONVENTIONS.items() if isinstance(c, kinds)]
+
+
 def scorer_id(cfg: ScorerConfig) -> str:
     parts = [f"verifier={model_fingerprint(cfg.verifier)}" if cfg.verifier else None,
              f"orm={model_fingerprint(cfg.orm)}" if cfg.orm else None,
@@ -92,16 +113,17 @@ def scorer_id(cfg: ScorerConfig) -> str:
 class _Model:
     """One causal LM, its tokenizer and its label ids on a device, reading logits at chosen positions only."""
 
-    def __init__(self, uri: str, dtype: str, device: str, exact_head: bool):
+    def __init__(self, uri: str, dtype: str, device: str, exact_head: bool, convention_name: str = MATHRAY):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = fetch_model(uri)
+        _check_architecture(path, uri, "ForCausalLM", convention_name)
         self.torch = torch
         self.tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype),
                                                           trust_remote_code=False).to(device).eval()
-        self.labels = load_labels(path, self.tok)
+        self.labels = load_labels(path, self.tok) if convention_name == MATHRAY else None
         self.device, self.exact_head = device, exact_head
         self.pad_id = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
 
@@ -134,6 +156,56 @@ class _Model:
         return out
 
 
+class _Classifier:
+    """A sequence-classification reward model: one score per text, the head's logit or class probability."""
+
+    def __init__(self, uri: str, dtype: str, device: str, conv: SequenceClassifier):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        path = fetch_model(uri)
+        _check_architecture(path, uri, "ForSequenceClassification", conv.name)
+        self.torch, self.conv, self.device = torch, conv, device
+        self.tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        self.model = AutoModelForSequenceClassification.from_pretrained(
+            path, dtype=getattr(torch, dtype), trust_remote_code=False).to(device).eval()
+        if self.model.config.pad_token_id is None:   # the head reads each row's last token before the padding
+            self.model.config.pad_token_id = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
+
+    def scores(self, seqs: list[list[int]], batch_size: int) -> list[float]:
+        torch, pad = self.torch, self.model.config.pad_token_id
+        out: list = [None] * len(seqs)
+        with torch.inference_mode():
+            for start in range(0, len(seqs), batch_size):
+                chunk = list(range(start, min(start + batch_size, len(seqs))))
+                width = max(len(seqs[i]) for i in chunk)
+                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for r, i in enumerate(chunk):
+                    ids[r, :len(seqs[i])], mask[r, :len(seqs[i])] = torch.tensor(seqs[i]), 1
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits.float()
+                if logits.shape[-1] > 1:
+                    logits = torch.softmax(logits, dim=-1)
+                for r, i in enumerate(chunk):
+                    out[i] = logits[r, self.conv.positive].item()
+        return out
+
+
+def _check_architecture(path: str, uri: str, suffix: str, convention_name: str) -> None:
+    """Refuse a model whose head is not the one its convention reads (a causal LM read as a classifier would
+    get a randomly initialised head)."""
+    import json
+    from pathlib import Path
+
+    archs = json.loads(Path(path, "config.json").read_text()).get("architectures") or []
+    if not any(a.endswith(suffix) for a in archs):
+        raise ConventionError(f"model {uri} ({', '.join(archs) or 'no architectures in config.json'}) does not fit "
+                              f"convention {convention_name!r}, which reads a *{suffix} model")
+
+
+_ROLE = {"verifier": "verifier", "orm": "ORM", "prm": "PRM"}
+
+
 class Scorer:
     """Ray Data actor: SAMPLES rows (plus stage bookkeeping) -> SCORES rows. Models load once."""
 
@@ -147,37 +219,54 @@ class Scorer:
             torch.set_num_threads(self.cfg.cpus_per_replica)
         c = self.cfg
         self.verifier = _Model(c.verifier, c.dtype, torch_device, c.exact_head) if c.verifier else None
-        self.orm = _Model(c.orm, c.dtype, torch_device, c.exact_head) if c.orm else None
-        self.prm = _Model(c.prm, c.dtype, torch_device, c.exact_head) if c.prm else None
+        self.orm_conv = None if c.orm_convention == MATHRAY else convention(c.orm_convention, c.orm_convention_options)
+        self.prm_conv = None if c.prm_convention == MATHRAY else convention(c.prm_convention, c.prm_convention_options)
+        self.orm = None
+        if c.orm:
+            self.orm = (_Classifier(c.orm, c.dtype, torch_device, self.orm_conv) if self.orm_conv
+                        else _Model(c.orm, c.dtype, torch_device, c.exact_head))
+        self.prm = _Model(c.prm, c.dtype, torch_device, c.exact_head, c.prm_convention) if c.prm else None
+        if self.prm:
+            self.prm_label_ids = self.prm_conv.label_ids(self.prm.tok) if self.prm_conv else self.prm.labels.prm
         self.scorer = scorer_id(self.cfg)
 
     def _inputs(self, row: dict) -> tuple[dict | None, str | None]:
-        """({"verifier": ids, "orm": (ids, tag position), "prm": (ids, tag positions)}, reason to refuse)."""
+        """({"verifier": ids, "orm": (ids, tag position) or ids, "prm": (ids, tag positions)}, reason to refuse)."""
         out: dict = {}
-        limit = self.cfg.max_length
-        if self.verifier:
-            out["verifier"] = prompts.encode_verifier(self.verifier.tok, row["problem"], row["text"],
-                                                      self.verifier.labels.verifier_suffix)
-            if len(out["verifier"]) > limit:
-                return None, f"verifier input of {len(out['verifier'])} tokens > max_length {limit}"
-        if self.orm:
-            out["orm"] = prompts.encode_orm(self.orm.tok, prompts.sample_prompt(row), row["text"],
-                                            self.orm.labels.step_tag)
-            if len(out["orm"][0]) > limit:
-                return None, f"ORM input of {len(out['orm'][0])} tokens > max_length {limit}"
-        if self.prm:
-            steps = row["steps"] if "steps" in row else step_texts(row["text"], self.cfg.step_format)
-            if not steps:
-                return None, "no step found in the solution for the PRM"
-            out["prm"] = prompts.encode_prm(self.prm.tok, prompts.sample_prompt(row), steps,
-                                            self.prm.labels.step_tag)
-            if len(out["prm"][0]) > limit:
-                return None, f"PRM input of {len(out['prm'][0])} tokens > max_length {limit}"
+        for name, encode in (("verifier", self._verifier_input), ("orm", self._orm_input), ("prm", self._prm_input)):
+            if getattr(self, name) is None:
+                continue
+            try:
+                out[name] = encode(row)
+            except ConventionError as e:
+                return None, str(e)
+            ids = out[name] if name == "verifier" or (name == "orm" and self.orm_conv) else out[name][0]
+            if len(ids) > self.cfg.max_length:
+                return None, f"{_ROLE[name]} input of {len(ids)} tokens > max_length {self.cfg.max_length}"
         return out, None
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        from mathray.core import readout   # imports torch: only scoring actors need it
+    def _verifier_input(self, row: dict) -> list[int]:
+        return prompts.encode_verifier(self.verifier.tok, row["problem"], row["text"],
+                                       self.verifier.labels.verifier_suffix)
 
+    def _orm_input(self, row: dict):
+        if self.orm_conv:
+            return self.orm.tok.encode(self.orm_conv.text(self.orm.tok, row["problem"], row["text"]),
+                                       add_special_tokens=False)
+        return prompts.encode_orm(self.orm.tok, prompts.sample_prompt(row), row["text"], self.orm.labels.step_tag)
+
+    def _prm_input(self, row: dict) -> tuple[list[int], list[int]]:
+        steps = row["steps"] if "steps" in row else step_texts(row["text"], self.cfg.step_format)
+        if not steps:
+            raise ConventionError("no step found in the solution for the PRM")
+        if self.prm_conv:
+            try:
+                return self.prm_conv.encode(self.prm.tok, row["problem"], steps)
+            except ConventionError as e:
+                raise ConventionError(f"convention {self.prm_conv.name!r}: {e}") from e
+        return prompts.encode_prm(self.prm.tok, prompts.sample_prompt(row), steps, self.prm.labels.step_tag)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
         out, todo = [], []
         for row in batch.to_pylist():
             if is_quarantined(row):
@@ -188,27 +277,34 @@ class Scorer:
                 out.append(quarantined(row, reason))
             else:
                 todo.append((row, inputs))
-        n, bs = len(todo), self.cfg.batch_size
-        v_scores: list = [None] * n
-        o_scores: list = [None] * n
-        s_scores: list = [None] * n
-        if self.verifier and todo:
-            seqs = [t[1]["verifier"] for t in todo]
-            logits = self.verifier.logits_at(seqs, [[len(s) - 1] for s in seqs], bs)
-            v_scores = [readout.positive_prob(readout.two_way_logits(lg[0], self.verifier.labels.verifier)).item()
-                        for lg in logits]
-        if self.orm and todo:
-            logits = self.orm.logits_at([t[1]["orm"][0] for t in todo], [[t[1]["orm"][1]] for t in todo], bs)
-            o_scores = [readout.positive_prob(readout.two_way_logits(lg[0], self.orm.labels.prm)).item()
-                        for lg in logits]
-        if self.prm and todo:
-            logits = self.prm.logits_at([t[1]["prm"][0] for t in todo], [t[1]["prm"][1] for t in todo], bs)
-            s_scores = [readout.step_scores(lg, range(lg.shape[0]), self.prm.labels.prm) for lg in logits]
+        v_scores, o_scores, s_scores = self._scores([inputs for _, inputs in todo])
         for (row, _), v, o, s in zip(todo, v_scores, o_scores, s_scores):
             out.append(with_source({"problem_id": row["problem_id"], "sample_id": row["sample_id"],
                                     "verifier_score": v, "orm_score": o, "step_scores": s, "scorer": self.scorer},
                                    row, 1))
         return rows_to_table(out, schemas.SCORES)
+
+    def _scores(self, inputs: list[dict]) -> tuple[list, list, list]:
+        """(verifier, ORM, PRM step) scores of the encoded inputs; None where that model is not configured."""
+        from mathray.core import readout   # imports torch: only scoring actors need it
+
+        n, bs = len(inputs), self.cfg.batch_size
+        v_scores, o_scores, s_scores = [None] * n, [None] * n, [None] * n
+        if self.verifier and inputs:
+            seqs = [x["verifier"] for x in inputs]
+            logits = self.verifier.logits_at(seqs, [[len(s) - 1] for s in seqs], bs)
+            v_scores = [readout.positive_prob(readout.two_way_logits(lg[0], self.verifier.labels.verifier)).item()
+                        for lg in logits]
+        if self.orm and inputs and self.orm_conv:
+            o_scores = self.orm.scores([x["orm"] for x in inputs], bs)
+        elif self.orm and inputs:
+            logits = self.orm.logits_at([x["orm"][0] for x in inputs], [[x["orm"][1]] for x in inputs], bs)
+            o_scores = [readout.positive_prob(readout.two_way_logits(lg[0], self.orm.labels.prm)).item()
+                        for lg in logits]
+        if self.prm and inputs:
+            logits = self.prm.logits_at([x["prm"][0] for x in inputs], [x["prm"][1] for x in inputs], bs)
+            s_scores = [readout.step_scores(lg, range(lg.shape[0]), self.prm_label_ids) for lg in logits]
+        return v_scores, o_scores, s_scores
 
 
 class ScoreStageActor(Scorer):
