@@ -126,8 +126,8 @@ class _Problems:
 
 
 class _GraphBuilder:
-    """Adds the method's nodes to ``nodes`` in a topological order, one group of stages per method; each
-    returns where its results live (models as their ``final`` export)."""
+    """Adds the method's nodes to ``nodes`` in a topological order: a method per group of stages, each
+    returning where its results live (a trained model as its ``final`` export)."""
 
     def __init__(self, cfg: PipelineConfig):
         from mathray.runtime.storage import absolute
