@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Literal
 
 from mathray.config import StrictModel, code_version, knob
@@ -103,94 +105,146 @@ def _final(train_output: str) -> str:
 def build_graph(cfg: PipelineConfig) -> list[Node]:
     """Every node of the method with its inputs and outputs derived from ``cfg.root``, in a topological
     order."""
-    from mathray.runtime.storage import absolute
+    g = _GraphBuilder(cfg)
+    base, base_deps = g.base_model()
+    problems = g.problems()
+    ssft = g.train("ssft", cfg.ssft, ["problems_train", *base_deps], base, ssft=[problems.train])
+    samples_train, labels = g.label_data(problems, ssft)
+    verifiers, prm, orm = g.reward_models(ssft, samples_train, labels)
+    generators = g.generators(ssft, problems.train, samples_train)
+    test_pools = g.test_sampling(generators, problems.test)
+    g.scoring_and_evaluation(verifiers, prm, orm, test_pools)
+    return g.nodes
 
-    p = _paths(absolute(cfg.root))   # Ray workers do not run in the driver's working directory
-    nodes: list[Node] = []
 
-    def add(name, kind, deps, job_cfg, output):
-        nodes.append(Node(name, kind, deps, job_cfg, output))
+@dataclass
+class _Problems:
+    train: str          # SSFT problems
+    test: str           # evaluation problems
+    label: str          # problems sampled for the verifier/PRM/ORM data (``train`` unless given)
+    label_node: str     # the node that writes ``label``
+
+
+class _GraphBuilder:
+    """Adds the method's nodes to ``nodes`` in a topological order: a method per group of stages, each
+    returning where its results live (a trained model as its ``final`` export)."""
+
+    def __init__(self, cfg: PipelineConfig):
+        from mathray.runtime.storage import absolute
+
+        self.cfg = cfg
+        self.p = _paths(absolute(cfg.root))   # Ray workers do not run in the driver's working directory
+        self.nodes: list[Node] = []
+
+    def add(self, name: str, kind: str, deps: list[str], job_cfg, output: str) -> str:
+        self.nodes.append(Node(name, kind, deps, job_cfg, output))
         return output
 
-    base = cfg.model.base or add("base_model", "model", [], cfg.model, p["base"])
-    base_deps = [] if cfg.model.base else ["base_model"]
+    def ingest(self, name: str, section: IngestConfig, split: str) -> str:
+        out = join(self.p["problems"], split)
+        return self.add(name, "ingest", [], section.model_copy(update={
+            "output": out, "step_labels_output": join(self.p["problems"], f"{split}_step_labels")}), out)
 
-    def ingest(name, section: IngestConfig, split: str):
-        out = join(p["problems"], split)
-        return add(name, "ingest", [], section.model_copy(update={
-            "output": out, "step_labels_output": join(p["problems"], f"{split}_step_labels")}), out)
-
-    train_problems = ingest("problems_train", cfg.data.train, "train")
-    test_problems = ingest("problems_test", cfg.data.test, "test")
-    label_problems, label_dep = train_problems, "problems_train"
-    if cfg.data.label is not None:
-        label_problems, label_dep = ingest("problems_label", cfg.data.label, "label"), "problems_label"
-
-    def train(name, section: TrainJobConfig, deps, model, **data):
-        out = join(p["train"], name)
+    def train(self, name: str, section: TrainJobConfig, deps: list[str], model: str, **data) -> str:
+        out = join(self.p["train"], name)
         data_cfg = section.data.model_copy(update=data)
-        add(name, "train", deps, section.model_copy(update={"model": model, "output": out, "data": data_cfg}), out)
+        self.add(name, "train", deps, section.model_copy(update={"model": model, "output": out, "data": data_cfg}),
+                 out)
         return _final(out)
 
-    ssft = train("ssft", cfg.ssft, ["problems_train", *base_deps], base, ssft=[train_problems])
-
-    def sample(name, section: SampleJobConfig, deps, problems, model, **sampling):
+    def sample(self, name: str, section: SampleJobConfig, deps: list[str], problems: str, model: str,
+               **sampling) -> str:
         parts = name.split("_")              # sample_test_sequential -> test_sequential, greedy_test -> test_greedy
-        out = join(p["samples"], "_".join(parts[1:] + (["greedy"] if parts[0] == "greedy" else [])))
+        out = join(self.p["samples"], "_".join(parts[1:] + (["greedy"] if parts[0] == "greedy" else [])))
         engine = section.engine.model_copy(update={"model": model})
-        add(name, "sample", deps, section.model_copy(update={
+        return self.add(name, "sample", deps, section.model_copy(update={
             "input": problems, "output": out, "engine": engine,
             "sampling": section.sampling.model_copy(update=sampling)}), out)
-        return out
 
-    samples_train = sample("sample_train", cfg.sample_train, [label_dep, "ssft"], label_problems, ssft)
-    labels_out = join(p["labels"], "shepherd")
-    add("shepherd", "shepherd", ["sample_train", "ssft"], cfg.shepherd.model_copy(update={
-        "input": samples_train, "output": labels_out,
-        "engine": cfg.shepherd.engine.model_copy(update={"model": ssft})}), labels_out)
+    def base_model(self) -> tuple[str, list[str]]:
+        """The base model (built when the config names none) and the nodes a job on it depends on."""
+        if self.cfg.model.base:
+            return self.cfg.model.base, []
+        return self.add("base_model", "model", [], self.cfg.model, self.p["base"]), ["base_model"]
 
-    verifiers = {}
-    for loss in cfg.verifier.losses:
-        section = cfg.verifier.train.model_copy(update={
-            "verifier": cfg.verifier.train.verifier.model_copy(update={"loss": loss})})
-        verifiers[loss] = train(f"verifier_{loss}", section, ["sample_train", "ssft"], ssft, samples=[samples_train])
-    prm = train("prm", cfg.prm, ["shepherd", "ssft"], ssft, step_labels=[labels_out])
-    orm = train("orm", cfg.orm, ["sample_train", "ssft"], ssft, samples=[samples_train]) if cfg.orm else None
+    def problems(self) -> _Problems:
+        data = self.cfg.data
+        train = self.ingest("problems_train", data.train, "train")
+        test = self.ingest("problems_test", data.test, "test")
+        if data.label is None:
+            return _Problems(train, test, train, "problems_train")
+        return _Problems(train, test, self.ingest("problems_label", data.label, "label"), "problems_label")
 
-    generators = {"ssft": (ssft, "ssft")}
-    if cfg.sequential.enabled:
-        seq = cfg.sequential.train
-        generators["sequential"] = (train("sequential", seq, ["problems_train", "sample_train", "ssft"], ssft,
-                                          ssft=[train_problems], samples=[samples_train]), "sequential")
-        control = seq.model_copy(update={"sequential": seq.sequential.model_copy(update={"control": True})})
-        generators["control"] = (train("control", control, ["problems_train", "ssft"], ssft,
-                                       ssft=[train_problems]), "control")
-    test_pools = {}
-    for gen, (model, dep) in generators.items():
-        suffix = "" if gen == "ssft" else f"_{gen}"
-        test_pools[gen] = (
-            sample(f"sample_test{suffix}", cfg.sample_test, ["problems_test", dep], test_problems, model),
-            sample(f"greedy_test{suffix}", cfg.sample_test, ["problems_test", dep], test_problems, model,
-                   greedy=True, n=1))
-    samples_test, greedy_test = test_pools["ssft"]
-    extra = {name.capitalize(): GeneratorPools(samples=s, greedy_samples=g)
-             for name, (s, g) in test_pools.items() if name != "ssft"}
-    for i, (loss, verifier) in enumerate(verifiers.items()):
-        scores_out = join(p["scores"], f"test_{loss}")
-        scorer = cfg.score.scorer.model_copy(update={"verifier": verifier, "prm": prm})
-        deps = ["sample_test", f"verifier_{loss}", "prm"]
-        if orm and "orm" in type(scorer).model_fields:
-            scorer = scorer.model_copy(update={"orm": orm})
-            deps.append("orm")
-        add(f"score_{loss}", "score", deps, cfg.score.model_copy(update={
-            "input": samples_test, "output": scores_out, "scorer": scorer}), scores_out)
-        report = p["report"] if i == 0 else f"{p['report']}_{loss}"
-        eval_deps = [f"score_{loss}", "greedy_test", *(f"{k}_test_{g}" for g in generators if g != "ssft"
-                                                     for k in ("sample", "greedy"))]
-        add("evaluate" if i == 0 else f"evaluate_{loss}", "evaluate", eval_deps, cfg.evaluate.model_copy(update={
-            "samples": samples_test, "scores": scores_out, "greedy_samples": greedy_test, "output": report,
-            "generators": extra}), report)
-    return nodes
+    def label_data(self, problems: _Problems, ssft: str) -> tuple[str, str]:
+        """The SSFT model's samples of the labelling problems and their Math-Shepherd step labels."""
+        cfg = self.cfg
+        samples = self.sample("sample_train", cfg.sample_train, [problems.label_node, "ssft"], problems.label, ssft)
+        labels = join(self.p["labels"], "shepherd")
+        self.add("shepherd", "shepherd", ["sample_train", "ssft"], cfg.shepherd.model_copy(update={
+            "input": samples, "output": labels,
+            "engine": cfg.shepherd.engine.model_copy(update={"model": ssft})}), labels)
+        return samples, labels
+
+    def reward_models(self, ssft: str, samples: str, labels: str) -> tuple[dict[str, str], str, str | None]:
+        """A verifier per loss, the PRM and (when configured) the ORM, all trained from the SSFT model."""
+        cfg = self.cfg
+        verifiers = {}
+        for loss in cfg.verifier.losses:
+            section = cfg.verifier.train.model_copy(update={
+                "verifier": cfg.verifier.train.verifier.model_copy(update={"loss": loss})})
+            verifiers[loss] = self.train(f"verifier_{loss}", section, ["sample_train", "ssft"], ssft, samples=[samples])
+        prm = self.train("prm", cfg.prm, ["shepherd", "ssft"], ssft, step_labels=[labels])
+        orm = self.train("orm", cfg.orm, ["sample_train", "ssft"], ssft, samples=[samples]) if cfg.orm else None
+        return verifiers, prm, orm
+
+    def generators(self, ssft: str, train_problems: str, samples: str) -> dict[str, tuple[str, str]]:
+        """The generators evaluated: SSFT, and with ``sequential`` its sequential model and control;
+        name -> (model, the node that trains it)."""
+        generators = {"ssft": (ssft, "ssft")}
+        if self.cfg.sequential.enabled:
+            seq = self.cfg.sequential.train
+            generators["sequential"] = (self.train("sequential", seq, ["problems_train", "sample_train", "ssft"],
+                                                   ssft, ssft=[train_problems], samples=[samples]), "sequential")
+            control = seq.model_copy(update={"sequential": seq.sequential.model_copy(update={"control": True})})
+            generators["control"] = (self.train("control", control, ["problems_train", "ssft"], ssft,
+                                                ssft=[train_problems]), "control")
+        return generators
+
+    def test_sampling(self, generators: dict[str, tuple[str, str]], test_problems: str) -> dict[str, tuple[str, str]]:
+        """Per generator its N samples and greedy samples of the test problems."""
+        pools = {}
+        for gen, (model, dep) in generators.items():
+            suffix = "" if gen == "ssft" else f"_{gen}"
+            deps = ["problems_test", dep]
+            pools[gen] = (self.sample(f"sample_test{suffix}", self.cfg.sample_test, deps, test_problems, model),
+                          self.sample(f"greedy_test{suffix}", self.cfg.sample_test, deps, test_problems, model,
+                                      greedy=True, n=1))
+        return pools
+
+    def scoring_and_evaluation(self, verifiers: dict[str, str], prm: str, orm: str | None,
+                               test_pools: dict[str, tuple[str, str]]) -> None:
+        """Per verifier, the SSFT test samples scored and the evaluation report (the first verifier's is the
+        run's report; the other generators' pools are evaluated beside it)."""
+        cfg, p = self.cfg, self.p
+        samples_test, greedy_test = test_pools["ssft"]
+        extra = {name.capitalize(): GeneratorPools(samples=s, greedy_samples=g)
+                 for name, (s, g) in test_pools.items() if name != "ssft"}
+        for i, (loss, verifier) in enumerate(verifiers.items()):
+            scores_out = join(p["scores"], f"test_{loss}")
+            scorer = cfg.score.scorer.model_copy(update={"verifier": verifier, "prm": prm})
+            deps = ["sample_test", f"verifier_{loss}", "prm"]
+            if orm and "orm" in type(scorer).model_fields:
+                scorer = scorer.model_copy(update={"orm": orm})
+                deps.append("orm")
+            self.add(f"score_{loss}", "score", deps, cfg.score.model_copy(update={
+                "input": samples_test, "output": scores_out, "scorer": scorer}), scores_out)
+            report = p["report"] if i == 0 else f"{p['report']}_{loss}"
+            eval_deps = [f"score_{loss}", "greedy_test", *(f"{k}_test_{g}" for g in test_pools if g != "ssft"
+                                                         for k in ("sample", "greedy"))]
+            self.add("evaluate" if i == 0 else f"evaluate_{loss}", "evaluate", eval_deps,
+                     cfg.evaluate.model_copy(update={"samples": samples_test, "scores": scores_out,
+                                                     "greedy_samples": greedy_test, "output": report,
+                                                     "generators": extra}), report)
 
 
 # -- what each kind of node is ----------------------------------------------------------------------------
@@ -383,89 +437,127 @@ def run_pipeline(cfg: PipelineConfig, echo: Callable[[str], None] = lambda s: pr
 
 def _run_graph(cfg: PipelineConfig, echo: Callable[[str], None], only: list[str] | None) -> PipelineSummary:
     nodes = {n.name: n for n in build_graph(cfg)}
-    if only:
-        keep, todo = set(), list(only)
-        while todo:
-            name = todo.pop()
-            if name not in nodes:
-                raise PipelineFailed(f"unknown stage {name!r}; stages: {', '.join(nodes)}")
-            if name not in keep:
-                keep.add(name)
-                todo += nodes[name].deps
-        nodes = {k: v for k, v in nodes.items() if k in keep}
-    states = {name: NodeState() for name in nodes}
-    summary = PipelineSummary(states, {n.name: n.output for n in nodes.values() if n.kind == "evaluate"})
-    lock, changed = threading.Lock(), threading.Event()
-    t0 = time.time()
+    return _GraphRun(_with_inputs(nodes, only) if only else nodes, cfg, echo).run()
 
-    def show():
-        live = {n: text for n, st in list(states.items()) if st.state == "running" and st.started is not None
-                and (text := live_progress(nodes[n], st.started))}
-        with lock:
-            echo("\n".join(stage_table(states, live)))
 
-    def work(node: Node) -> None:
-        st = states[node.name]
+def _with_inputs(nodes: dict[str, Node], only: list[str]) -> dict[str, Node]:
+    """The nodes named in ``only`` and every node they depend on, directly or not, in graph order."""
+    keep, todo = set(), list(only)
+    while todo:
+        name = todo.pop()
+        if name not in nodes:
+            raise PipelineFailed(f"unknown stage {name!r}; stages: {', '.join(nodes)}")
+        if name not in keep:
+            keep.add(name)
+            todo += nodes[name].deps
+    return {k: v for k, v in nodes.items() if k in keep}
+
+
+def _in_thread(fn: Callable[[], None], name: str) -> Future:
+    """Run ``fn`` in a daemon thread of its own (an interrupted driver exits without waiting for the stages
+    it runs); the future resolves when ``fn`` returns."""
+    done: Future = Future()
+
+    def target() -> None:
         try:
-            lineage = node_lineage(node)
-            if output_lineage(node) == lineage.hash:
-                st.state, st.detail = "skipped", "done before"
-                echo(f"[pipeline] {node.name}: skipped (complete with lineage {lineage.hash})")
-                return
-            overwrite = stale_output(node, lineage)
-            st.state, st.started = "running", time.time()
-            echo(f"[pipeline] {node.name}: running" + (" (config or inputs changed: overwriting its output)"
-                                                      if overwrite else ""))
-            result, st.detail = run_node(node, overwrite)
-            summary.summaries[node.name] = result
-            if hasattr(result, "lines") and node.kind != "evaluate":
-                echo("\n".join(result.lines()))
-            st.state = "done"
-            echo(f"[pipeline] {node.name}: done ({st.detail}, {time.time() - st.started:.0f}s)")
-        except BaseException as e:  # noqa: BLE001 - reported in the table, raised after the others stop
-            first_line = str(e).splitlines()[0][:100] if str(e) else ""
-            st.state, st.detail, st.error = "failed", f"{type(e).__name__}: {first_line}", e
-            echo(f"[pipeline] {node.name}: FAILED: {type(e).__name__}: {e}")
-        finally:
-            st.ended = time.time()
-            changed.set()
+            done.set_result(fn())
+        except BaseException as e:  # noqa: BLE001 - handed to whoever waits on the future
+            done.set_exception(e)
 
-    running: dict[str, threading.Thread] = {}
-    show()
-    last_show = time.time()
-    while True:
-        with lock:
-            for name, st in states.items():
-                if st.state == "waiting" and any(states[d].state in ("failed", "blocked") for d in nodes[name].deps):
-                    st.state = "blocked"
-            ready = [n for n, st in states.items() if st.state == "waiting"
-                     and all(states[d].state in ("done", "skipped") for d in nodes[n].deps)]
-        for name in [n for n, t in running.items() if states[n].ended is not None]:
-            running.pop(name).join()
-        data_running = any(nodes[n].kind in DATA_STAGES for n in running)
-        for name in ready:
-            if len(running) >= cfg.max_parallel:
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return done
+
+
+class _GraphRun:
+    """One run over the graph: each node runs in a thread of its own once its inputs are done or skipped, in
+    graph order, up to ``max_parallel`` at a time and one data stage at a time. A failed node blocks the nodes
+    downstream of it; the others run to the end, then the failures are raised together. The stage table is
+    shown at the start, every ``progress_every_s`` and after a failure."""
+
+    def __init__(self, nodes: dict[str, Node], cfg: PipelineConfig, echo: Callable[[str], None]):
+        self.nodes, self.cfg, self.echo = nodes, cfg, echo
+        self.states = {name: NodeState() for name in nodes}
+        self.summary = PipelineSummary(self.states, {n.name: n.output for n in nodes.values() if n.kind == "evaluate"})
+
+    def run(self) -> PipelineSummary:
+        t0 = time.time()
+        running: dict[Future, str] = {}
+        self.show()
+        last_show = time.time()
+        while True:
+            for future in [f for f in running if f.done()]:
+                del running[future]
+            for name in self.startable(list(running.values())):
+                self.states[name].state = "starting"
+                running[_in_thread(partial(self.run_or_skip, self.nodes[name]), f"stage-{name}")] = name
+            if not running:
                 break
+            wait(running, timeout=self.cfg.progress_every_s, return_when=FIRST_COMPLETED)
+            if time.time() - last_show >= self.cfg.progress_every_s:
+                self.show()
+                last_show = time.time()
+        self.summary.wall_s = time.time() - t0
+        self.raise_failures()
+        return self.summary
+
+    def startable(self, running: list[str]) -> list[str]:
+        """The waiting nodes to start now: their inputs done or skipped, in graph order, within
+        ``max_parallel`` and with no second data stage (``DATA_STAGES``). Nodes downstream of a failure are
+        marked blocked first."""
+        states, nodes = self.states, self.nodes
+        for name, st in states.items():   # graph order: a blocked node blocks its dependents in the same pass
+            if st.state == "waiting" and any(states[d].state in ("failed", "blocked") for d in nodes[name].deps):
+                st.state = "blocked"
+        data_running = any(nodes[n].kind in DATA_STAGES for n in running)
+        start = []
+        for name, st in states.items():
+            if len(running) + len(start) >= self.cfg.max_parallel:
+                break
+            if st.state != "waiting" or any(states[d].state not in ("done", "skipped") for d in nodes[name].deps):
+                continue
             if nodes[name].kind in DATA_STAGES:
                 if data_running:
                     continue
                 data_running = True
-            states[name].state = "starting"
-            thread = threading.Thread(target=work, args=(nodes[name],), name=f"stage-{name}", daemon=True)
-            running[name] = thread
-            thread.start()
-        if not running and not ready:
-            break
-        changed.wait(timeout=cfg.progress_every_s)
-        changed.clear()
-        if time.time() - last_show >= cfg.progress_every_s:
-            show()
-            last_show = time.time()
-    summary.wall_s = time.time() - t0
-    failed = {n: st for n, st in states.items() if st.state == "failed"}
-    if failed:
-        show()
-        first = next(iter(failed.values()))
-        raise PipelineFailed(f"stages failed: {', '.join(failed)}; first error: "
-                             f"{type(first.error).__name__}: {first.error}") from first.error
-    return summary
+            start.append(name)
+        return start
+
+    def run_or_skip(self, node: Node) -> None:
+        """Skip the node when its output is complete with its lineage, else run it (overwriting an output of
+        another lineage); a failure is recorded in its state, not raised."""
+        st = self.states[node.name]
+        try:
+            lineage = node_lineage(node)
+            if output_lineage(node) == lineage.hash:
+                st.state, st.detail = "skipped", "done before"
+                self.echo(f"[pipeline] {node.name}: skipped (complete with lineage {lineage.hash})")
+                return
+            overwrite = stale_output(node, lineage)
+            st.state, st.started = "running", time.time()
+            self.echo(f"[pipeline] {node.name}: running" + (" (config or inputs changed: overwriting its output)"
+                                                           if overwrite else ""))
+            result, st.detail = run_node(node, overwrite)
+            self.summary.summaries[node.name] = result
+            if hasattr(result, "lines") and node.kind != "evaluate":
+                self.echo("\n".join(result.lines()))
+            st.state = "done"
+            self.echo(f"[pipeline] {node.name}: done ({st.detail}, {time.time() - st.started:.0f}s)")
+        except BaseException as e:  # noqa: BLE001 - reported in the table, raised after the others stop
+            first_line = str(e).splitlines()[0][:100] if str(e) else ""
+            st.state, st.detail, st.error = "failed", f"{type(e).__name__}: {first_line}", e
+            self.echo(f"[pipeline] {node.name}: FAILED: {type(e).__name__}: {e}")
+        finally:
+            st.ended = time.time()
+
+    def show(self) -> None:
+        live = {n: text for n, st in list(self.states.items()) if st.state == "running" and st.started is not None
+                and (text := live_progress(self.nodes[n], st.started))}
+        self.echo("\n".join(stage_table(self.states, live)))
+
+    def raise_failures(self) -> None:
+        failed = {n: st for n, st in self.states.items() if st.state == "failed"}
+        if failed:
+            self.show()
+            first = next(iter(failed.values()))
+            raise PipelineFailed(f"stages failed: {', '.join(failed)}; first error: "
+                                 f"{type(first.error).__name__}: {first.error}") from first.error

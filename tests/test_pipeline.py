@@ -1,6 +1,7 @@
 """The pipeline's graph (pure: no Ray): every stage's inputs and outputs derived from one root, the whole
 method present, dependencies in order; the shipped pipeline configs and recipes load and plan."""
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -63,3 +64,93 @@ def test_stage_table_lines():
     lines = stage_table({"ssft": NodeState(state="done", detail="1200 steps"), "prm": NodeState()})
     assert lines[0].split()[1:] == ["stage", "state", "progress", "elapsed"]
     assert "1200 steps" in lines[1] and "waiting" in lines[2]
+
+
+class _StandInStages:
+    """Stands in for the stage jobs (lineage checks and ``run_node``) so that a test exercises the scheduler
+    alone: which nodes run, in what order, how many at a time, and what a failure does. Nodes in ``done_before``
+    have complete outputs; the node named ``fails`` raises."""
+
+    def __init__(self, monkeypatch, done_before=(), fails=None, seconds=0.0):
+        import threading
+
+        from mathray import pipeline
+
+        self.done_before, self.fails, self.seconds = set(done_before), fails, seconds
+        self.lock, self.running, self.peak = threading.Lock(), [], 0
+        self.calls, self.spans = [], {}      # node names in call order; name -> (start, end)
+        monkeypatch.setattr(pipeline, "node_lineage", lambda node: SimpleNamespace(hash=f"h-{node.name}"))
+        monkeypatch.setattr(pipeline, "output_lineage",
+                            lambda node: f"h-{node.name}" if node.name in self.done_before else None)
+        monkeypatch.setattr(pipeline, "stale_output", lambda node, lineage: False)
+        monkeypatch.setattr(pipeline, "run_node", self.run_node)
+
+    def run_node(self, node, overwrite):
+        import time
+
+        with self.lock:
+            self.calls.append(node.name)
+            self.running.append(node)
+            self.peak = max(self.peak, len(self.running))
+            data = [n.name for n in self.running if n.kind in ("sample", "shepherd", "score")]
+            assert len(data) <= 1, f"data stages side by side: {data}"
+        start = time.time()
+        time.sleep(self.seconds)
+        with self.lock:
+            self.running.remove(node)
+            self.spans[node.name] = (start, time.time())
+        if node.name == self.fails:
+            raise RuntimeError(f"{node.name} broke")
+        return None, "ran"
+
+
+def _downstream(nodes, name):
+    """``name`` and every node that depends on it, directly or not."""
+    out = {name}
+    for node in nodes:   # topological order: a node's dependencies come first
+        if out & set(node.deps):
+            out.add(node.name)
+    return out
+
+
+def test_scheduler_one_at_a_time_runs_in_graph_order_and_a_failure_blocks_only_its_dependents(tmp_path, monkeypatch):
+    from mathray.pipeline import PipelineFailed, run_pipeline
+
+    cfg = load_config(PipelineConfig, REPO / "rayjobs/configs/demo.yaml",
+                      [f"root={tmp_path / 'run'}", "max_parallel=1", "progress_every_s=600"])
+    nodes = build_graph(cfg)
+    stages = _StandInStages(monkeypatch, done_before={"base_model", "problems_train"}, fails="prm")
+    blocked = _downstream(nodes, "prm") - {"prm"}
+    assert blocked and "sample_test_sequential" not in blocked
+    lines = []
+    with pytest.raises(PipelineFailed, match=r"^stages failed: prm; first error: RuntimeError: prm broke$"):
+        run_pipeline(cfg, echo=lines.append)
+    assert stages.calls == [n.name for n in nodes if n.name not in {"base_model", "problems_train"} | blocked]
+    assert "[pipeline] base_model: skipped (complete with lineage h-base_model)" in lines
+    assert "[pipeline] prm: FAILED: RuntimeError: prm broke" in lines
+    table = {line.split()[1]: line.split()[2] for line in lines[-1].splitlines()[1:]}   # the last stage table
+    assert table == {n.name: "skipped" if n.name in ("base_model", "problems_train") else "failed" if n.name == "prm"
+                     else "blocked" if n.name in blocked else "done" for n in nodes}
+
+    stages.calls.clear()
+    stages.done_before, stages.fails = set(), None
+    summary = run_pipeline(cfg, echo=lines.append, only=["sample_train"])
+    assert stages.calls == list(summary.states) == ["base_model", "problems_train", "problems_label", "ssft",
+                                                    "sample_train"]
+    with pytest.raises(PipelineFailed, match="unknown stage 'nope'"):
+        run_pipeline(cfg, echo=lines.append, only=["nope"])
+
+
+def test_scheduler_runs_independent_stages_side_by_side_after_their_inputs(tmp_path, monkeypatch):
+    from mathray.pipeline import run_pipeline
+
+    cfg = load_config(PipelineConfig, REPO / "rayjobs/configs/demo.yaml",
+                      [f"root={tmp_path / 'run'}", "max_parallel=3", "progress_every_s=600"])
+    stages = _StandInStages(monkeypatch, seconds=0.2)
+    summary = run_pipeline(cfg, echo=lambda line: None)
+    nodes = build_graph(cfg)
+    assert sorted(stages.calls) == sorted(n.name for n in nodes)
+    assert {s.state for s in summary.states.values()} == {"done"}
+    assert 2 <= stages.peak <= 3
+    for node in nodes:
+        assert all(stages.spans[d][1] <= stages.spans[node.name][0] for d in node.deps), node.name

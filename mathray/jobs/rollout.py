@@ -187,10 +187,148 @@ def engine_counters(llm) -> dict[str, int]:
 
 @dataclass
 class _OpenPrefix:
-    """A step prefix being rolled out in ``RolloutLabeler.label``."""
+    """A step prefix being rolled out in a ``_BatchSearch``."""
     rollouts: PrefixRollouts                                          # graded completions; decides the prefix
     returned: dict[int, tuple[int, bool]] = field(default_factory=dict)   # completion -> (tokens, cut)
     running: set[str] = field(default_factory=set)                   # its request ids in the engine
+
+
+class _BatchSearch:
+    """The searches of one ``RolloutLabeler.label`` call and the engine loop that advances them: step
+    prefixes wait (a heap of their completions), run in the engine (one request per completion), are graded,
+    and are closed once decided, which queues their solution's next prefix."""
+
+    def __init__(self, labeler: "RolloutLabeler", rows: list[dict], all_steps: list[list]):
+        cfg = self.cfg = labeler.cfg
+        self.rows, self.all_steps, self.params, self.grader = rows, all_steps, labeler._params, labeler.grader
+        self.queue = SearchQueue([make_search(cfg.mode, len(steps), cfg.k, final_grade(r, cfg.free_last_step),
+                                              cfg.stop_at_correct, cfg.search)
+                                  for r, steps in zip(rows, all_steps)])
+        self.tokens, self.unfinished = [0] * len(rows), [0] * len(rows)   # per solution, counted completions
+        self.refused: dict[int, str] = {}                       # solution -> the engine's reason
+        self.refusals = refusal_errors()
+        self.engine, self.call = labeler.llm.llm_engine, uuid.uuid4().hex[:12]
+        self.cap = labeler._max_in_flight()
+        self.waiting: list[tuple[tuple[int, int], int, int, int]] = []   # heap: (order, solution, step, completion)
+        self.prefixes: dict[tuple[int, int], _OpenPrefix] = {}           # open prefix evaluations
+        self.in_engine: dict[str, tuple[int, int, int]] = {}            # request id -> (solution, step, completion)
+        self.grading: dict[Future, list[tuple[int, int, int]]] = {}     # grading job -> its completions
+        self.queued = 0                                                 # prefixes queued so far
+        self.aborted = self.discarded = self.engine_steps = self.peak = 0
+        self.empty_s = 0.0                                              # engine empty, waiting on grades
+
+    def run(self) -> None:
+        """Advance every search until each is done (the engine is left empty, also on an error)."""
+        try:
+            self.take_new_prefixes()
+            while self.waiting or self.in_engine or self.grading:
+                self.fill_engine()
+                if self.in_engine:
+                    self.step_engine()
+                if self.grading:
+                    self.collect_grades()
+                    self.take_new_prefixes()
+        finally:
+            if self.in_engine:   # an error mid-call: leave the engine empty for the next call
+                self.engine.abort_request(list(self.in_engine))
+        self.queue.check_done()
+
+    def take_new_prefixes(self) -> None:
+        """Open the prefixes the searches ask for next; their K completions wait in the heap."""
+        cfg = self.cfg
+        while len(self.queue):
+            j, i = self.queue.pop()
+            if j in self.refused:   # never sent again; the solution's row is quarantined
+                self.queue.record(j, i, 0)
+                continue
+            self.prefixes[(j, i)] = _OpenPrefix(PrefixRollouts(cfg.k, cfg.stop_at_correct))
+            for c in range(cfg.k):
+                order = (c, self.queued) if cfg.stop_at_correct else (self.queued, c)
+                heapq.heappush(self.waiting, (order, j, i, c))
+            self.queued += 1
+
+    def fill_engine(self) -> None:
+        """Send waiting completions of open prefixes until ``cap`` are in the engine."""
+        while self.waiting and len(self.in_engine) < self.cap:
+            _, j, i, c = heapq.heappop(self.waiting)
+            if (j, i) in self.prefixes:   # else decided (or refused) while this completion waited
+                self.send(j, i, c)
+        self.peak = max(self.peak, len(self.in_engine))
+
+    def send(self, j: int, i: int, c: int) -> None:
+        """Add completion c of solution j's prefix i to the engine; a refused prompt ends the solution."""
+        row, rid = self.rows[j], f"{self.call}-{j}-{i}-{c}"
+        try:
+            self.engine.add_request(rid, rollout_prompt(sample_prompt(row), row["text"], self.all_steps[j], i),
+                                    self.params(row, i, c))
+        except self.refusals as e:   # e.g. a prefix longer than max_model_len
+            self.refused[j] = f"engine refused the prompt: {e}"
+            self.drop_prefix(j, i)
+            self.queue.record(j, i, 0)
+            self.take_new_prefixes()
+            return
+        self.in_engine[rid] = (j, i, c)
+        self.prefixes[(j, i)].running.add(rid)
+
+    def step_engine(self) -> None:
+        """One engine step; the completions it finished go to the grader as one job."""
+        jobs, keys = [], []
+        for res in self.engine.step():
+            if not res.finished or res.request_id not in self.in_engine:
+                continue
+            j, i, c = self.in_engine.pop(res.request_id)
+            prefix = self.prefixes[(j, i)]
+            prefix.running.discard(res.request_id)
+            (out,) = res.outputs
+            cut = out.finish_reason == "length"   # unfinished: counts as wrong, not graded
+            prefix.returned[c] = (len(out.token_ids), cut)
+            row = self.rows[j]
+            jobs.append((prefix_text(row["text"], self.all_steps[j], i), [] if cut else [out.text],
+                         row["reference_answer"]))
+            keys.append((j, i, c))
+        self.engine_steps += 1
+        if jobs:
+            self.grading[self.grader.submit(jobs)] = keys
+
+    def collect_grades(self) -> None:
+        """Fold the grades that are ready into their prefixes, closing the decided ones; blocks only when
+        the engine has nothing to run."""
+        waited = time.time()
+        done, _ = wait(list(self.grading), timeout=None if not self.in_engine else 0, return_when=FIRST_COMPLETED)
+        if not self.in_engine:
+            self.empty_s += time.time() - waited
+        for fut in done:
+            for (j, i, c), n_correct in zip(self.grading.pop(fut), fut.result()):
+                self.add_grade(j, i, c, n_correct > 0)
+
+    def add_grade(self, j: int, i: int, c: int, correct: bool) -> None:
+        if (j, i) not in self.prefixes:   # decided before this completion was graded
+            self.discarded += 1
+            return
+        rollouts = self.prefixes[(j, i)].rollouts
+        rollouts.add(c, correct)
+        if rollouts.counted() is not None:
+            self.close_prefix(j, i)
+
+    def drop_prefix(self, j: int, i: int) -> _OpenPrefix:
+        """Forget an open prefix: its waiting completions are skipped, its running ones aborted."""
+        prefix = self.prefixes.pop((j, i))
+        if prefix.running:
+            self.engine.abort_request(list(prefix.running))
+            for rid in prefix.running:
+                del self.in_engine[rid]
+            self.aborted += len(prefix.running)
+        return prefix
+
+    def close_prefix(self, j: int, i: int) -> None:
+        """A decided prefix: count the completions its outcome rests on and return it to its search."""
+        prefix = self.drop_prefix(j, i)
+        n_correct, n = prefix.rollouts.outcome()
+        # graded completions past the counted ones (those still being graded are counted as they return)
+        self.discarded += sum(1 for c in prefix.rollouts.correct if c >= n)
+        self.tokens[j] += sum(prefix.returned[c][0] for c in range(n))
+        self.unfinished[j] += sum(prefix.returned[c][1] for c in range(n))
+        self.queue.record(j, i, n_correct, n)
 
 
 class RolloutLabeler:
@@ -255,138 +393,34 @@ class RolloutLabeler:
         ``stop_at_correct`` the waiting completions go lowest index first across all prefixes, so a
         prefix's completion 0 runs before any prefix's completion 1; once a prefix is decided its
         remaining completions are dropped (never sent, or aborted in the engine)."""
-        cfg = self.cfg
         if all_steps is None:
-            all_steps = [split_steps(r["text"], cfg.step_format) for r in rows]
-        queue = SearchQueue([make_search(cfg.mode, len(steps), cfg.k, final_grade(r, cfg.free_last_step),
-                                         cfg.stop_at_correct, cfg.search)
-                             for r, steps in zip(rows, all_steps)])
-        tokens, unfinished = [0] * len(rows), [0] * len(rows)
-        refused: dict[int, str] = {}                          # solution -> the engine's reason
-        refusals = refusal_errors()
-        engine, call, cap = self.llm.llm_engine, uuid.uuid4().hex[:12], self._max_in_flight()
-        waiting: list[tuple[tuple[int, int], int, int, int]] = []    # heap: (order, solution, step, completion)
-        prefixes: dict[tuple[int, int], _OpenPrefix] = {}            # open prefix evaluations
-        in_engine: dict[str, tuple[int, int, int]] = {}             # request id -> (solution, step, completion)
-        grading: dict[Future, list[tuple[int, int, int]]] = {}
-        stats = {"aborted": 0, "discarded": 0}
-        queued = 0
-
-        def take_new_prefixes() -> None:
-            nonlocal queued
-            while len(queue):
-                j, i = queue.pop()
-                if j in refused:   # never sent again; the solution's row is quarantined
-                    queue.record(j, i, 0)
-                    continue
-                prefixes[(j, i)] = _OpenPrefix(PrefixRollouts(cfg.k, cfg.stop_at_correct))
-                for c in range(cfg.k):
-                    order = (c, queued) if cfg.stop_at_correct else (queued, c)
-                    heapq.heappush(waiting, (order, j, i, c))
-                queued += 1
-
-        def drop_prefix(j: int, i: int) -> _OpenPrefix:
-            """Forget an open prefix: its waiting completions are skipped, its running ones aborted."""
-            prefix = prefixes.pop((j, i))
-            if prefix.running:
-                engine.abort_request(list(prefix.running))
-                for rid in prefix.running:
-                    del in_engine[rid]
-                stats["aborted"] += len(prefix.running)
-            return prefix
-
-        def close_prefix(j: int, i: int) -> None:
-            prefix = drop_prefix(j, i)
-            n_correct, n = prefix.rollouts.outcome()
-            # graded completions past the counted ones (those still being graded are counted as they return)
-            stats["discarded"] += sum(1 for c in prefix.rollouts.correct if c >= n)
-            tokens[j] += sum(prefix.returned[c][0] for c in range(n))
-            unfinished[j] += sum(prefix.returned[c][1] for c in range(n))
-            queue.record(j, i, n_correct, n)
-
+            all_steps = [split_steps(r["text"], self.cfg.step_format) for r in rows]
+        search = _BatchSearch(self, rows, all_steps)
         before, t0 = engine_counters(self.llm), time.time()
-        engine_steps, peak, empty_s = 0, 0, 0.0
-        try:
-            take_new_prefixes()
-            while waiting or in_engine or grading:
-                while waiting and len(in_engine) < cap:
-                    _, j, i, c = heapq.heappop(waiting)
-                    if (j, i) not in prefixes:   # decided (or refused) while this completion waited
-                        continue
-                    r = rows[j]
-                    rid = f"{call}-{j}-{i}-{c}"
-                    try:
-                        engine.add_request(rid, rollout_prompt(sample_prompt(r), r["text"], all_steps[j], i),
-                                           self._params(r, i, c))
-                    except refusals as e:   # e.g. a prefix longer than max_model_len
-                        refused[j] = f"engine refused the prompt: {e}"
-                        drop_prefix(j, i)
-                        queue.record(j, i, 0)
-                        take_new_prefixes()
-                        continue
-                    in_engine[rid] = (j, i, c)
-                    prefixes[(j, i)].running.add(rid)
-                peak = max(peak, len(in_engine))
-                if in_engine:
-                    jobs, keys = [], []
-                    for res in engine.step():
-                        if not res.finished or res.request_id not in in_engine:
-                            continue
-                        j, i, c = in_engine.pop(res.request_id)
-                        prefix = prefixes[(j, i)]
-                        prefix.running.discard(res.request_id)
-                        (out,) = res.outputs
-                        cut = out.finish_reason == "length"   # unfinished: counts as wrong, not graded
-                        prefix.returned[c] = (len(out.token_ids), cut)
-                        jobs.append((prefix_text(rows[j]["text"], all_steps[j], i), [] if cut else [out.text],
-                                     rows[j]["reference_answer"]))
-                        keys.append((j, i, c))
-                    engine_steps += 1
-                    if jobs:
-                        grading[self.grader.submit(jobs)] = keys
-                if grading:
-                    waited = time.time()
-                    # block only when the engine has nothing to run; else just collect what is ready
-                    done, _ = wait(list(grading), timeout=None if not in_engine else 0,
-                                   return_when=FIRST_COMPLETED)
-                    if not in_engine:
-                        empty_s += time.time() - waited
-                    for fut in done:
-                        for (j, i, c), n_correct in zip(grading.pop(fut), fut.result()):
-                            if (j, i) not in prefixes:   # decided before this completion was graded
-                                stats["discarded"] += 1
-                                continue
-                            rollouts = prefixes[(j, i)].rollouts
-                            rollouts.add(c, n_correct > 0)
-                            if rollouts.counted() is not None:
-                                close_prefix(j, i)
-                    take_new_prefixes()
-        finally:
-            if in_engine:   # an error mid-call: leave the engine empty for the next call
-                engine.abort_request(list(in_engine))
-        queue.check_done()
+        search.run()
         after = engine_counters(self.llm)
-        batch_info = {"id": call, "solutions": len(rows), "evaluations": queue.evaluations,
-                      "engine_steps": engine_steps, "max_in_flight": peak, "engine_empty_s": round(empty_s, 3),
-                      "rollouts_aborted": stats["aborted"], "rollouts_discarded": stats["discarded"],
-                      "wall_s": round(time.time() - t0, 3), **{k: after[k] - before.get(k, 0) for k in after}}
-        out = []
-        for j, (r, steps, s) in enumerate(zip(rows, all_steps, queue.searches)):
-            if j in refused:
-                out.append(refused[j])
-                continue
-            lab = s.labels()
-            meta = {"mode": cfg.mode, "k": cfg.k, "completer": self.completer, "evaluations": lab.evaluations,
-                    "free_last_step": s.final_grade is not None, "unfinished_rollouts": unfinished[j],
-                    "monotone_assumed": cfg.mode == "first-error", "stop_at_correct": cfg.stop_at_correct,
-                    "batch": batch_info}
-            out.append({"problem_id": r["problem_id"], "sample_id": r["sample_id"], "problem": r["problem"],
-                        "prompt": sample_prompt(r),
-                        "steps": [st.text for st in steps], "hard_labels": lab.hard, "soft_labels": lab.soft,
-                        "label_source": LABEL_SOURCE[cfg.mode], "rollouts": lab.rollouts,
-                        "tokens_generated": tokens[j], "first_error_step": lab.first_error,
-                        "metadata": json.dumps(meta)})
-        return out
+        batch_info = {"id": search.call, "solutions": len(rows), "evaluations": search.queue.evaluations,
+                      "engine_steps": search.engine_steps, "max_in_flight": search.peak,
+                      "engine_empty_s": round(search.empty_s, 3), "rollouts_aborted": search.aborted,
+                      "rollouts_discarded": search.discarded, "wall_s": round(time.time() - t0, 3),
+                      **{k: after[k] - before.get(k, 0) for k in after}}
+        return [search.refused[j] if j in search.refused else self._labels_row(search, j, batch_info)
+                for j in range(len(rows))]
+
+    def _labels_row(self, search: _BatchSearch, j: int, batch_info: dict) -> dict:
+        """The STEP_LABELS row of solution j of a finished search."""
+        cfg, r, steps, s = self.cfg, search.rows[j], search.all_steps[j], search.queue.searches[j]
+        lab = s.labels()
+        meta = {"mode": cfg.mode, "k": cfg.k, "completer": self.completer, "evaluations": lab.evaluations,
+                "free_last_step": s.final_grade is not None, "unfinished_rollouts": search.unfinished[j],
+                "monotone_assumed": cfg.mode == "first-error", "stop_at_correct": cfg.stop_at_correct,
+                "batch": batch_info}
+        return {"problem_id": r["problem_id"], "sample_id": r["sample_id"], "problem": r["problem"],
+                "prompt": sample_prompt(r),
+                "steps": [st.text for st in steps], "hard_labels": lab.hard, "soft_labels": lab.soft,
+                "label_source": LABEL_SOURCE[cfg.mode], "rollouts": lab.rollouts,
+                "tokens_generated": search.tokens[j], "first_error_step": lab.first_error,
+                "metadata": json.dumps(meta)}
 
     def close(self) -> None:
         self.grader.close()
