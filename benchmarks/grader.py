@@ -10,10 +10,11 @@ Two sets (label = mathematically equal or not):
    the real model solutions (as written). Accuracy and answers/s of both graders come from this set (one
    process, caller thread, both warmed up first), and so does the throughput ratio.
 2. The real-output set of the tests (tests/grading/real_outputs.py): outputs written the way models and
-   datasets write them, hand-written by kind and rebuilt from real solutions in the full data sets.
-3. The held-out batches (tests/grading/real_outputs/heldout_reasoning*.jsonl): reasoning-model and chat
-   output endings that the grader's rules were not developed on; accuracy and false positives of both
-   graders, per batch and together (counts by kind only, no cases shown).
+   datasets write them, hand-written by kind (reasoning batch 3 included) and rebuilt from real solutions in
+   the full data sets.
+3. The earlier reasoning batches 1 and 2 (seen when rules were written) and the held-out batch 4
+   (tests/grading/real_outputs/heldout_reasoning_4.jsonl): reasoning-model and chat output endings;
+   accuracy and false positives of both graders, per batch (counts by kind only, no cases shown).
 Then the worst latency of mathray on every hostile input of mathray/grading/hostile.py (each answer three
 ways, and the hostile pairs), and of math-verify on the first 40 hostile answers (the set of earlier
 runs) in a child process capped at 30 s, since its signal-based timeout may not stop C-level work.
@@ -36,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from mathray.grading import compare, grade  # noqa: E402
 from mathray.grading.hostile import HOSTILE_ANSWERS, HOSTILE_PAIRS  # noqa: E402
-from tests.grading.real_outputs import load_heldout, load_real_outputs  # noqa: E402
+from tests.grading.real_outputs import load_earlier_batches, load_heldout, load_real_outputs  # noqa: E402
 from tests.helpers.data_dirs import DATA_DIR_ENV, full_data_dir  # noqa: E402
 
 MATH_VERIFY_HOSTILE = 40
@@ -184,22 +185,21 @@ def report(name: str, wrong: list, shown: int = 15) -> None:
         print(f"  {name} wrong: label={w[2]} ref={w[1]!r} pred=...{w[0]!r}")
 
 
-def heldout_scores() -> dict[str, tuple[float, int, float, int]]:
-    """(mathray accuracy, its false positives, math-verify accuracy, its false positives) per held-out
-    batch and for ``all`` batches together; prints the counts by kind, no cases."""
-    batches = {name: [(c.prediction, c.reference, c.expected, c.kind) for c in cases]
-               for name, cases in load_heldout().items()}
-    batches["all"] = [p for cases in list(batches.values()) for p in cases]
+def batch_scores(batches: dict) -> dict[str, tuple[float, int, float, int, int]]:
+    """(mathray accuracy, its false positives, math-verify accuracy, its false positives, mathray misses) per
+    batch of cases; prints the counts by kind, no cases."""
     out = {}
-    for name, pairs in batches.items():
+    for name, cases in batches.items():
+        pairs = [(c.prediction, c.reference, c.expected, c.kind) for c in cases]
         acc_mr, _, wrong_mr = run(mathray_verdict, pairs)
         acc_mv, _, wrong_mv = run(math_verify_verdict, pairs)
         fp_mr, fp_mv = (sum(1 for w in wrong if not w[2]) for wrong in (wrong_mr, wrong_mv))
         report(f"mathray {name}", wrong_mr, shown=0)
         report(f"math-verify {name}", wrong_mv, shown=0)
-        print(f"held-out {name} ({len(pairs)} pairs, {sum(p[2] for p in pairs)} equal): mathray accuracy "
-              f"{acc_mr:.4f} ({fp_mr} false positives), math-verify {acc_mv:.4f} ({fp_mv} false positives)")
-        out[name] = (acc_mr, fp_mr, acc_mv, fp_mv)
+        print(f"{name} ({len(pairs)} pairs, {sum(p[2] for p in pairs)} equal): mathray accuracy "
+              f"{acc_mr:.4f} ({fp_mr} false positives, {len(wrong_mr) - fp_mr} misses), math-verify "
+              f"{acc_mv:.4f} ({fp_mv} false positives)")
+        out[name] = (acc_mr, fp_mr, acc_mv, fp_mv, len(wrong_mr) - fp_mr)
     return out
 
 
@@ -271,20 +271,18 @@ def main() -> None:
     report("math-verify real-output", real_wrong_mv, shown=40)
     print(f"real outputs: mathray accuracy {real_mr:.4f} ({real_rate_mr:.1f}/s), "
           f"math-verify {real_mv:.4f} ({real_rate_mv:.1f}/s)")
-    held = heldout_scores()
+    earlier = batch_scores(load_earlier_batches())
+    held = batch_scores(load_heldout())["heldout_reasoning_4"]
     marker = "/tmp/mathray_grader_bench_marker"
     worst_mr, worst_mv, eq_mr, eq_mv = hostile_latency(marker)
     print(f"hostile ({len(HOSTILE_ANSWERS)} answers x 3 + {len(HOSTILE_PAIRS)} pairs): worst latency mathray "
           f"{worst_mr:.3f} s (any equal: {eq_mr}); math-verify on the first {MATH_VERIFY_HOSTILE} answers "
           f"{worst_mv:.3f} s (any equal: {eq_mv}; capped at 30 s); side effect: {Path(marker).exists()}")
     print(f"RESULT accuracy_mathray={acc_mr:.4f} accuracy_math_verify={acc_mv:.4f} accuracy_real_mathray={real_mr:.4f} "
-          f"accuracy_real_math_verify={real_mv:.4f} accuracy_heldout_mathray={held['all'][0]:.4f} "
-          f"accuracy_heldout_math_verify={held['all'][2]:.4f} false_positives_heldout={held['all'][1]} "
-          f"accuracy_heldout2_mathray={held['heldout_reasoning_2'][0]:.4f} "
-          f"false_positives_heldout2={held['heldout_reasoning_2'][1]} "
-          f"accuracy_heldout3_mathray={held['heldout_reasoning_3'][0]:.4f} "
-          f"accuracy_heldout3_math_verify={held['heldout_reasoning_3'][2]:.4f} "
-          f"false_positives_heldout3={held['heldout_reasoning_3'][1]} "
+          f"accuracy_real_math_verify={real_mv:.4f} accuracy_batch1_mathray={earlier['heldout_reasoning'][0]:.4f} "
+          f"accuracy_batch2_mathray={earlier['heldout_reasoning_2'][0]:.4f} "
+          f"accuracy_heldout4_mathray={held[0]:.4f} accuracy_heldout4_math_verify={held[2]:.4f} "
+          f"false_positives_heldout4={held[1]} misses_heldout4={held[4]} "
           f"throughput_ratio={ratio:.2f} worst_latency_s={worst_mr:.3f}")
 
 

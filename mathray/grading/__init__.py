@@ -31,8 +31,9 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   value (how many solutions, a limit): "infinitely many (solutions)" and "infinity" equal it, while "all
   real numbers" and ``(-\\infty,\\infty)`` do not (and "infinitely many solutions" is not ``\\mathbb{R}``).
 - ``2\\frac12`` is the mixed number 5/2. Bare comma lists, ``or`` lists, ``\\pm`` and ``\\{...\\}`` are unordered
-  sets (``x = 2 \\text{ or } x = 3`` = ``2, 3``; ``\\pm 2021`` = ``\\{-2021, 2021\\}``); a bare list that repeats a
-  value is a multiset of roots (``1, 1, -2`` != ``1, -2``); parenthesised tuples are
+  sets (``x = 2 \\text{ or } x = 3`` = ``2, 3``; ``\\pm 2021`` = ``\\{-2021, 2021\\}``); a bare reference list that
+  repeats a value is a multiset of roots (``1, -2`` != ``1, 1, -2``, while a prediction ``1, 1, -2`` against the
+  reference ``1, -2`` is read as a set and is equal); parenthesised tuples are
   ordered (``(p,q)=(3,2)`` = ``(3,2)``); intervals compare bracket types and equal the inequalities they
   solve (``x \\ge 5`` = ``5 \\le x`` = ``[5,\\infty)``); ``\\mathbb{R}`` = ``(-\\infty,\\infty)``;
   ``\\varnothing`` = ``\\emptyset``; matrices compare cell by cell in any environment.
@@ -41,7 +42,9 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
 - Text answers compare case-insensitively after ``\\text{}`` and parentheses are removed. A reference that is
   a choice letter (``(A)`` = ``A`` = ``\\text{(A)}``) is matched by the letter the prediction picks: a letter,
   also followed by its value (``\\textbf{(D)}\\ 12``), or a value that the prediction's own list of options
-  names with that letter; a letter whose value contradicts that list picks none (``context``).
+  names with that letter; a letter whose value contradicts that list picks none (``context``). Against a
+  value reference, a letter with its value (``(D)\\ 27``) is that value, and a lone letter the value its
+  options list names.
 - Base subscripts are significant (``101_2`` != 101) unless the text states the base next to the digits
   ("in base 2 the number is 1011" = ``1011_2``; "2A in hexadecimal" = ``2A_{16}``).
 - Brackets nested deeper than an answer uses (``[[[[[1]]]]]``) are refused, never equal to the value.
@@ -61,7 +64,7 @@ from dataclasses import dataclass
 import re
 
 from mathray.grading.cluster import cluster_answers
-from mathray.grading.context import choice_letter, picked_letter, stated_base
+from mathray.grading.context import choice_letter, chosen_value, picked_letter, stated_base
 from mathray.grading.equivalence import (DEFAULT_BUDGET_S, Deadline, Verdict, compare, compare_normalized,
                                          is_equivalent)
 from mathray.grading.extract import MAX_TEXT_CHARS, clean, extract_answer, extract_reference, last_boxed, tidy
@@ -95,7 +98,10 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
     if letter is not None:  # graded by the letter the prediction picks
         equal = picked_letter(tidy(prediction), answer, _same_value) == letter
         return GradeResult(equal, "equal" if equal else "not-equal", answer)
-    verdict = compare(_with_stated_base(prediction, answer, reference), reference, deadline=deadline)
+    value = chosen_value(tidy(prediction), answer, _same_value)
+    if value is None:  # a choice letter whose value contradicts the prediction's own options
+        return GradeResult(False, "not-equal", answer)
+    verdict = compare(_with_stated_base(prediction, value, reference), reference, deadline=deadline)
     return GradeResult(verdict.equal, verdict.reason, answer)
 
 

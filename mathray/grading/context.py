@@ -2,12 +2,15 @@
 letter it picks and the base it writes digits in.
 
 - Choices: a reference that is a choice letter (``D``, ``(D)``, ``\\text{(D)}``, ``\\textbf{(D)}``, A to J) is
-  matched by letter. An answer that starts with a letter (``\\textbf{(D)}\\ 12``, ``(A) 24``, ``C``), or that
-  the text writes right after one ("the correct choice is (D) 81", read as 81), picks that letter, unless
-  the prediction's own list of options names another value for that letter (the answer then contradicts
-  itself). An answer that is a value picks the letter that the prediction's list of options
+  matched by letter. An answer that starts with a letter (``\\textbf{(D)}\\ 12``, ``\\mathrm{(D)}\\ 12``,
+  ``(A) 24``, ``C``), or that the text writes right after one ("the correct choice is (D) 81", read as 81)
+  or right before one ("16, which corresponds to option (B)"), picks that letter, unless the prediction's
+  own list of options names another value for that letter (the answer then contradicts itself). An answer that is a value picks the letter that the prediction's list of options
   names for that value ("(A) 18, (B) 20, (C) 22 ... \\boxed{22}" picks C); without such a list a value picks
   no letter. A list of options is two or more ``(X) value`` items; the first value given for a letter counts.
+- Values: against a reference that is a value, an answer that is a letter and its value (``(D)\\ 27``)
+  stands for the value, and a lone letter for the value the prediction's own list of options names for it;
+  a letter whose value contradicts that list stands for nothing.
 - Bases: bare digits (``1011``) against a reference with a base (``1011_2``) take the base that the text
   states nearest to the digits ("in base 2 the number is 1011", "1011 in binary"), if any.
 """
@@ -15,12 +18,15 @@ from __future__ import annotations
 
 import re
 
-_LETTER_REFERENCE = re.compile(r" ?\$? ?(?:\\text(?:bf|rm)? ?\{ ?)?\(? ?([A-J]) ?\)? ?\}? ?\$? ?")
-_LETTER_ANSWER = re.compile(r"\s?(?:\\text(?:bf|rm)? ?\{ ?)?(\()?([A-J])(?(1)\)) ?\}?(?=$|[\s.:,~\\])"
+_LETTER_REFERENCE = re.compile(r" ?\$? ?(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(? ?([A-J]) ?\)? ?\}? ?\$? ?")
+_LETTER_ANSWER = re.compile(r"\s?(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?(\()?([A-J])(?(1)\)) ?\}?(?=$|[\s.:,~\\])"
                             r"(?:\s|\\[ ,;!]|~|[.:,]){0,8}(.*)", re.S)
-_OPTION = re.compile(r"(?:\\text(?:bf|rm)? ?\{ ?)?\(([A-J])\)(?: ?\}| |\\[ ,;!]|~){0,6}"
+_OPTION = re.compile(r"(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)(?: ?\}| |\\[ ,;!]|~){0,6}"
                      r"(\$[^$\n]{1,80}\$|[^,;()\n$]{1,40}?) ?(?=[,;(\n]|\.(?: |$)|$| (?:and|or) )")
-_LETTER_BEFORE = re.compile(r"(?:\\text(?:bf|rm)? ?\{ ?)?\(([A-J])\)(?: ?\}| |\\[ ,;!]|~|\$){1,6}$")
+# "16, which corresponds to option (B)": the letter the text names for the answer right after it
+_LETTER_AFTER = re.compile(r"[^.\n]{0,40}?\b(?:option|choice|answer)(?: choice)? ?(?:is )?\$?(?:\\(?:text(?:bf|rm)?"
+                           r"|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)")
+_LETTER_BEFORE = re.compile(r"(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)(?: ?\}| |\\[ ,;!]|~|\$){1,6}$")
 _BASE = re.compile(r"\bbase[- ]?(\d{1,2})\b|\b(binary|ternary|octal|hexadecimal)\b", re.IGNORECASE)
 _BASE_WORDS = {"binary": 2, "ternary": 3, "octal": 8, "hexadecimal": 16}
 _BASE_WINDOW = 120
@@ -54,8 +60,24 @@ def picked_letter(text: str, answer: str, same_value) -> str | None:
     if before:  # "The correct choice is (D) 81." read as 81
         letter = before.group(1)
         return None if letter in listed and not same_value(answer, listed[letter]) else letter
+    after = _LETTER_AFTER.match(text, at + len(answer)) if at or text.startswith(answer) else None
+    if after:
+        letter = after.group(1)
+        return None if letter in listed and not same_value(answer, listed[letter]) else letter
     named = [letter for letter, value in listed.items() if same_value(answer, value)]
     return named[0] if len(named) == 1 else None
+
+
+def chosen_value(text: str, answer: str, same_value) -> str | None:
+    """The value a choice answer stands for (see the module docstring); other answers as they are."""
+    m = _LETTER_ANSWER.fullmatch(answer)
+    if not m or not (m.group(1) or answer.startswith("\\") or not m.group(3).strip()):
+        return answer  # a value after a bare letter ("C = 5", "A, B") is not a choice
+    letter, value = m.group(2), m.group(3).strip().strip("$").strip()
+    listed = options(text)
+    if not value:
+        return listed.get(letter, answer)
+    return None if letter in listed and not same_value(value, listed[letter]) else value
 
 
 def _last_index(text: str, answer: str) -> int:

@@ -115,7 +115,7 @@ def _nodes_equal(x, y, ctx: "_Context") -> bool | None:
     if kx == "atom" and ky == "atom":
         return _atoms_equal(x[1], y[1], ctx)
     if kx == "set" and ky == "set":
-        if (x[2:] or y[2:]) and (_repeats(x[1]) or _repeats(y[1])):  # roots with multiplicity
+        if (x[2:] or y[2:]) and _repeats(y[1]):  # the reference lists roots with multiplicity
             return _multisets_equal(x[1], y[1], ctx)
         return _sets_equal(x[1], y[1], ctx)
     if kx == "set" and len(x[1]) == 1:
@@ -248,7 +248,8 @@ def compare_normalized(a: str, b: str, symbolic=None, deadline: Deadline | None 
 
 
 def _compare(a: str, b: str, ctx: _Context) -> bool | None:
-    """``a`` is the predicted answer, ``b`` the reference (they differ only for an equation against a value)."""
+    """``a`` is the predicted answer, ``b`` the reference (they differ only for an equation against a value
+    and for lists of roots, where only the reference's repeats make a multiset)."""
     if a == b:
         return True
     reduced = _equation_against_value(a, b, by_prediction=True)

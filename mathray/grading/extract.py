@@ -3,8 +3,9 @@
 The text is first tidied (runs of spaces become one space, GSM8K calculator annotations go), a
 reasoning block that something follows (``<think>...</think>``, ``<|begin_of_thought|>...<|end_of_thought|>``,
 ``◁think▷...◁/think▷``, an ``analysis`` channel before the ``final`` one) is dropped (a block that nothing
-follows is the answer text, without its tags), and the text is cut where a model runs on into a new chat
-turn or few-shot problem (a special token such as ``<|im_start|>`` or ``</s>``, or a line starting
+follows is the answer text, without its tags), an ``<answer>...</answer>`` part is read alone, and the text
+is cut where a model runs on into a new chat turn or few-shot problem (a special token such as
+``<|im_start|>`` or ``</s>``, or a line starting
 ``Question:`` / ``Problem:`` / ``Q:`` / ``User:`` / ``Human:`` / ``### Instruction:``). When the model then
 corrects itself ("Wait, I made an error", "Oops, I miscounted", "That's wrong", "Correction:"), the rules
 below run on the text from the last correction on first, so the corrected answer wins over an earlier box
@@ -15,9 +16,9 @@ finds something wins:
    except boxes joined only by "and"/"or"/a comma (``x = \\boxed{2} or x = \\boxed{3}``), which form a list;
 3. PRM800K ``# Answer`` block: the first non-empty line after the last ``# Answer``;
 4. an answer marker: "final answer is", "the answer is", "Answer:", "**Final Answer**" (the answer on the
-   next line), a line starting ``A:`` (the GSM8K example model solutions), "X is the answer". The last
-   marker whose phrase yields an answer counts; see ``phrases.answer_in_phrase`` for the phrase rules
-   ("Final Answer: The largest $n$ is 34." gives 34);
+   next line), a line starting ``A:`` (the GSM8K example model solutions) or ``Final:``, "X is the answer".
+   The last marker whose phrase yields an answer counts; see ``phrases.answer_in_phrase`` for the phrase
+   rules ("Final Answer: The largest $n$ is 34." gives 34);
 5. a bold final line ``**X**``;
 6. a bare prediction: a short single line that is not a sentence (``-5``, ``\\frac12``, ``$29.00``) is its
    own answer;
@@ -51,7 +52,7 @@ _MARKER = re.compile(
     r"\b(?:final answer|answer)(?: to (?:this|the|that) (?:problem|question))?(?:\*\*)? ?"
     r"(?::|=|is\b|would be\b|will be\b|should be\b)(?: ?\*\*)?"
     r"|^ ?(?:#{1,6} ?)?(?:\*\*)?(?:final answer|answer)(?:\*\*)? ?:? ?(?:\*\*)? ?$"
-    r"|^ ?(?:\*\*)?A(?:\*\*)? ?:(?: ?\*\*)?",
+    r"|^ ?(?:\*\*)?(?:A|final)(?:\*\*)? ?:(?: ?\*\*)?",
     re.IGNORECASE | re.MULTILINE)
 _ANSWER_AFTER = re.compile(r"\bis (?:the|our|my) (?:final )?answer\b", re.IGNORECASE)
 # a sentence ends at ". " / "! " / "? " or a newline; "i.e. ", "e.g. ", "vs. " do not end one
@@ -65,15 +66,17 @@ _CORRECTION = re.compile(
 _CORRECTION_CUES = ("made", "mis", "wrong", "incorrect", "not right", "not correct", ", no", "oops", "correction",
                     "second thought", "let me")  # one of these is in every match of _CORRECTION
 # a sentence that only says what would have happened ("If she had waited, she would have paid $18.", "Had it
-# gone faster, ...", "Suppose he worked 10 hours; he would earn $150"); an "If ..., then ..." sentence, or
+# gone faster, ...", "Suppose he worked 10 hours; he would earn $150", "Assuming he worked 45 hours instead,
+# he'd earn $405", a parenthesised "(Had he kept them, he would have 20.)"); an "If ..., then ..." sentence, or
 # one with a simple past ("If they decided to share, each would get 4"), computes the result the way GSM8K
 # solutions do and is not one
 _PARTICIPLE = (r"(?:not |n't )?(?:\w+(?:ed|en|wn)|bought|brought|paid|spent|sold|left|kept|got|made|had|done|gone|won"
                r"|lost|put|set|read|thought|taught|built|sent|told|held|found|heard|met)\b")
-_HYPOTHETICAL = re.compile(r" ?(?:(?:note|notice) that |but |however,? |alternatively,? )?(?:"
+_WOULD = r"(?:\b(?:would|could)\b|\w'd\b)"
+_HYPOTHETICAL = re.compile(r" ?(?:\(? ?(?:(?:note|notice) that |but |however,? |alternatively,? )?(?:"
                            r"if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:had %s|instead\b)|had\b[^.;]*?\bwould\b"
-                           r"|suppos(?:e|ing)\b[^.]*\b(?:would|could)\b"
-                           r")" % _PARTICIPLE, re.IGNORECASE)
+                           r"|(?:suppos|assum)(?:e|ing)\b[^.]*%s"
+                           r")|\((?=[^()]*%s[^()]*\)$))" % (_PARTICIPLE, _WOULD, _WOULD), re.IGNORECASE)
 _BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
 _BOX_JOIN = re.compile(r"[\s$]*(?:,|;|and|or|\\text\{ ?(?:and|or) ?\}|\\quad|\\qquad)?[\s$]*"
                        r"(?:[a-zA-Z](?:_\{?\d\}?)? ?= ?)?[\s$]*")
@@ -82,8 +85,9 @@ _NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 
 def tidy(text: str) -> str:
     """One space for each run of spaces, one or two newlines for each run of blank lines, and no GSM8K
-    calculator annotations (``= <<4*2=8>>8`` -> ``= 8``: the model's own text states the result)."""
-    text = _CALCULATOR.sub("", _SPACES.sub(" ", text))
+    calculator annotations (``= <<4*2=8>>8`` -> ``= 8``: the model's own text states the result), and the
+    Unicode minus sign written as ``-``."""
+    text = _CALCULATOR.sub("", _SPACES.sub(" ", text)).replace("\u2212", "-")  # U+2212 MINUS SIGN
     return _NEWLINES.sub(lambda m: "\n\n" if m.group(0).count("\n") > 1 else "\n", text)
 
 
@@ -100,6 +104,15 @@ def set_aside_reasoning(text: str) -> str:
         if after.strip():
             return after
     return _BLOCK_TAG.sub("", text)
+
+
+def inside_answer_tags(text: str) -> str:
+    """What the last closed ``<answer>...</answer>`` holds (the answer part of a tagged output), if anything."""
+    start = text.rfind("<answer>")
+    end = text.find("</answer>", start) if start >= 0 else -1
+    if end < 0 or not text[start + len("<answer>") : end].strip():
+        return text
+    return text[start + len("<answer>") : end]
 
 
 def cut_runon(text: str) -> str:
@@ -261,14 +274,14 @@ def _as_math(s: str) -> str:
 
 def _ends_sentence(text: str) -> bool:
     t = text.rstrip(" *\n")
-    return t.endswith((".", "!", "$", "\\]", "\\)"))
+    return t.endswith((".", "!", "$", "\\]", "\\)", ".)"))  # ".)": a closing parenthesised sentence
 
 
 def extract_answer(text: str | None, *, number_fallback: bool = False) -> str | None:
     """The final answer in ``text`` (see the module docstring for the rules), or None."""
     if not text or len(text) > MAX_TEXT_CHARS:
         return None
-    text = cut_runon(set_aside_reasoning(tidy(text)))
+    text = cut_runon(inside_answer_tags(set_aside_reasoning(tidy(text))))
     if "####" in text:  # GSM8K: the first "####" counts, even if the model ran on
         line = text.split("####", 1)[1].lstrip(" ").split("\n", 1)[0]
         return clean(answer_in_phrase(clean(line) or "", marked=True) or line)

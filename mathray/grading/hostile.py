@@ -105,6 +105,18 @@ HOSTILE_ANSWERS = [
     "in hexadecimal " + "2A " * 50_000 + "is 2A",
     "a total of " * 18_000 + "9",
     "There are infinitely many " + "a " * 60_000 + "primes.",
+    "<answer>" * 20_000 + "8</answer>" * 2,
+    "Final: " * 25_000,
+    "So 7. (" + "would " * 30_000 + ")",
+    "So it is 5" + "; with a " * 18_000 + "would.",
+    "Assuming " * 20_000 + "he'd.",
+    "(1, " * 40_000 + "2)",
+    "a_b" * 50_000 + " = 7",
+    "a + " * 40_000 + "b = 7",
+    "the correct option is " * 8_000 + "C.",
+    "16, which corresponds to option " * 5_000 + "(B).",
+    "every real " * 15_000 + "x.",
+    "four and a half " * 10_000 + "hours.",
 ]
 
 _SLOW_ELEMENT = "\\lfloor \\sin^{2}(%dx)+\\cos^{2}(%dx)+\\tan^{2}(5x)\\cos^{2}(5x) \\rfloor"

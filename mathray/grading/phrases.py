@@ -13,7 +13,8 @@ A reason clause ("since ...", "because ...") and a hypothetical one (", but if s
 "$\\frac14$, or 25%" is 1/4. A clock time or ratio ("3:45", "2:3") is one item. In a phrase that states a base
 above ten, a token of capitals and digits ("2A in hexadecimal") is an item. A polynomial equation in prose
 ("the plane is 2x - y + 3z + 14=0") and a phrase naming a set ("no real solutions", "all real numbers",
-"infinitely many") that end the phrase are the answer as a whole.
+"infinitely many") that end the phrase are the answer as a whole, and so is a choice letter that ends it
+after "option" or "choice" ("the correct option is C").
 Number words include phrases ("one hundred twenty", "two thirds").
 
 Callers collapse runs of spaces first; every scan here is one left-to-right pass or a regex without
@@ -36,12 +37,14 @@ _GLUED_UNITS = r"(?:st|nd|rd|th|g|kg|kgs|mg|cm|mm|m|km|ml|l|lb|lbs|oz|ft|in|h|hr
 _COLON_NUMBER = r"(?<![\w.:])\d+(?::\d+)+(?![\w:]|\.\d)"
 _LONE_NUMBER = (_COLON_NUMBER + r"|(?<![\w.\\^_{/*+×·-])(?<!\d:)" + _NUMBER + r"(?:(?=" + _GLUED_UNITS + r")"
                 + r"|(?![A-Za-z\d^{(_]| ?(?:[-+*/=^×·]|\\cdot|\\times|\\div|:\d) ?[\d(\\]))")
-_ITEM = r"\x00\d+\x00|\b" + NUMBER_PHRASE + r"|" + _LONE_NUMBER
+# a tuple of numbers written in prose, "(1, 3, 3, 8)", is one item
+_TUPLE = r"(?<![\w)])\( ?-?\d+(?:\.\d+)?(?: ?, ?-?\d+(?:\.\d+)?){1,15} ?\)(?![\w(])"
+_ITEM = r"\x00\d+\x00|" + _TUPLE + r"|\b" + NUMBER_PHRASE + r"|" + _LONE_NUMBER
 _JOIN = r" ?(?:, ?(?:and |or )?|and |or |\\text\{ ?(?:and|or) ?\} ?)"
 _FILLER = r"(?:only|exactly|just|then|therefore|thus|hence|so|now|also|simply|equal to|given by|at|us) ?,? ?"
 _LEADING = re.compile(r" ?[:\-]? ?(?:%s)*((?:%s)(?:%s(?:%s))*)" % (_FILLER, _ITEM, _JOIN, _ITEM), re.IGNORECASE)
 _PERCENT_RESTATEMENT = re.compile(r",? ?(?:or|i\.e\.,?) (?:\\\$)?-?[\d.,]+ ?\\?%$")
-_MATH_OR_NUMBER = re.compile(r"\x00\d+\x00|" + _LONE_NUMBER)  # no number words here ("this one out")
+_MATH_OR_NUMBER = re.compile(r"\x00\d+\x00|" + _TUPLE + "|" + _LONE_NUMBER)  # no number words ("this one out")
 # words after which a sentence states its result ("is", "=", "so", "which gives", "yielding", "a total of")
 _LINK = re.compile(r"(?<![A-Za-z])(?:(?:is|are) (?:written|expressed|represented)(?: as)?"
                    r"|is|are|was|were|be|becomes|equals|totals|so|thus|hence|therefore|gives?|giving"
@@ -57,17 +60,21 @@ _CLAUSE_END = re.compile(r",? (?:which|since|because|so that|where)\b|, (?:so|an
                          r"|(?<= )(?:since|because) ", re.IGNORECASE)
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 # a clause that only says what would have happened: a conditional (", but if she doubled it she would need 18
-# cups", ", though if it were wider it would be 120", "; had she waited, she would pay 20") or a contrast (",
-# whereas with 5 friends each would pay 14") whose verb is would/could/might
+# cups", ", though if it were wider it would be 120", "; had she waited, she would pay 20"), a contrast (",
+# whereas with 5 friends each would pay 14") or, after a semicolon or dash, other conditions ("; with a third
+# pipe it would fill in 4") whose verb is would/could/might
 _WOULD = r"\b(?:would|could|might)\b|\w'd\b"
 _HYPOTHETICAL_CLAUSE = re.compile(
     r"(?:[,;]| ?(?:—|–|--)) (?:(?:and|but|whereas|though|although|even though|yet|while) )?"
     r"(?:(?:if|had|were|assuming|supposing)\b(?=[^.;]*(?:%s))|(?:but|whereas|though|although)\b(?=[^.;]*(?:%s)))"
-    % (_WOULD, _WOULD), re.IGNORECASE)
+    r"|(?:;| ?(?:—|–|--)) (?:with|without|at|using|under)\b(?=[^.;]*(?:%s))"
+    % (_WOULD, _WOULD, _WOULD), re.IGNORECASE)
 _SET_PHRASE = re.compile(SET_PHRASE, re.IGNORECASE)
 # a polynomial equation written in prose, "2x - y + 3z + 14=0": the whole equation, not its right side
 _TERM = r"(?:\d+(?:\.\d+)? ?)?[a-z](?:\^\d+)?|\d+(?:\.\d+)?"
 _PROSE_EQUATION = re.compile(r"(?<![\w^.])(-? ?(?:%s)(?: ?[-+] ?(?:%s))+ ?= ?0)(?![\w.])[ .]*$" % (_TERM, _TERM))
+# a phrase that ends naming a choice letter in prose: "the correct option is C", "is choice (C)"
+_NAMED_CHOICE = re.compile(r"\b(?:option|choice)(?: is| would be)? (\(?[A-J]\)?) ?[.!]? ?$")
 _COMMAND = re.compile(r"\\[A-Za-z]+(?:\{[^{}]*\})?")
 _CONNECTORS = {"or", "and"}
 _MATH_CHAR = re.compile(r"[\d\x00\x01\\^_{}()\[\]=+*/<>|&$%]|(?<![A-Za-z])-|-(?![A-Za-z])")
@@ -222,6 +229,18 @@ def _is_variable(item: str, maths: list[str]) -> bool:
     return item.startswith("\x00") and bool(_VARIABLE.fullmatch(maths[int(item.strip("\x00"))]))
 
 
+_NUMBER_PHRASE = re.compile(r"\b" + NUMBER_PHRASE, re.IGNORECASE)
+
+
+def _only_number_phrase(masked: str) -> str | None:
+    """The phrase's one number in words ("It takes four and a half hours") when it has no other number; not
+    a lone "one" ("this one") or an "a" fraction ("a third pipe"), which prose uses as words."""
+    found = _NUMBER_PHRASE.findall(masked)
+    if len(found) != 1 or found[0].lower() == "one" or found[0].lower().startswith("a "):
+        return None
+    return found[0]
+
+
 def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
     """The answer stated by ``text``. ``marked``: the phrase follows an answer marker ("The answer is"), so
     its leading item and a short word answer ("Evelyn") count; unmarked, only a linked or single item.
@@ -254,6 +273,8 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
         return _unmask(stated, maths)
     if marked and (lead := _leading(masked, maths)) is not None:
         return lead
+    if choice := _NAMED_CHOICE.search(masked[-_TAIL_CHARS:]):
+        return choice.group(1)
     links = list(_LINK.finditer(masked))
     for k, link in enumerate(links[-3:][::-1]):
         if k and link.group(0).lower() not in _COPULAS:
@@ -267,6 +288,8 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
     items = _MATH_OR_NUMBER.findall(masked)
     if len(items) == 1:
         return _unmask(items[0], maths)
+    if not items and (spelled := _only_number_phrase(masked)):
+        return spelled
     if marked and not items and len(text) <= 60 and 1 <= len(prose_words(text)) <= 3:
         return text
     return None

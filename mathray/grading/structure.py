@@ -3,8 +3,9 @@
 
 - Bare comma lists, ``\\{...\\}``, ``\\cup`` unions and ``or`` lists are sets ("x = 2 or x = 3" is {2, 3}; a
   hedged "3 or 4" is {3, 4} and so never equals 3). A bare comma list is marked ``("set", [..], "list")``:
-  a list of roots that repeats a value is a multiset (``1, 1, -2`` != ``1, -2``). A list of assignments to
-  distinct variables ("p = 3, q = 2") is the tuple (3, 2).
+  a reference list of roots that repeats a value is a multiset (``1, -2`` != ``1, 1, -2``), while a
+  prediction that repeats a value a reference lists once is read as a set (``1, 1, -2`` = ``1, -2``). A list
+  of assignments to distinct variables ("p = 3, q = 2") is the tuple (3, 2).
 - ``a \\pm b`` is the set {a + b, a - b}; at most ``MAX_PM`` signs per element are expanded (2^k strings),
   and a list longer than ``MAX_ELEMENTS`` is not split: both would let a short answer cost exponential
   or quadratic work.
@@ -176,16 +177,26 @@ def _set_of(parts: list[str], depth: int):
 
 
 _NAME = re.compile(r"[a-zA-Z](?:_\{?\w+\}?)?(?:\^\{?-1\}?)?(?:\([^()=]{1,20}\))?")
+# a sum of products of names ("a + b + c", "xy", "f(6) - f(4)"); each name reads one way (a subscript is one
+# character or braced), so a failed match does not backtrack through ways of splitting a run of letters
+_ONE_NAME = r"[a-zA-Z](?:_(?:\{\w{1,3}\}|\w))?(?:\([^()=]{1,20}\))?"
+_NAMES = r"%s(?: ?(?:\\cdot )?%s){0,5}" % (_ONE_NAME, _ONE_NAME)
+_QUANTITY = re.compile(r"-? ?%s(?: ?[-+] ?%s){0,9}" % (_NAMES, _NAMES))
 
 
 def stated_value(s: str, *, by_prediction: bool) -> str | None:
     """The value an equation states, or None when it states none (it is then compared only as an equation):
     the last side of a chain (``\\frac{7}{2}=3.5``, ``f(3)=2(3)^2-1=17``) and the right side of ``y = f(x)``,
     ``f(x) = ...``, ``a_n = ...``. With ``by_prediction`` (a prediction names what it computed) also the
-    right side of ``a + b + c = 15`` or ``f(6) - f(4) = 0``; a reference ``2x - y + 3z + 14 = 0`` is a plane
-    and states no value."""
+    right side of a sum or product of names (``a + b + c = 15``, ``f(6) - f(4) = 0``, ``xy = 12``) and a right
+    side with variables (``ab + 5b + 2a + 10 = (a+5)(b+2)`` ends a derivation). A left side with coefficients,
+    powers or fractions of its variables equal to a constant (``2x - y + 3z + 14 = 0``,
+    ``(x-1)^2 + (y+2)^2 = 9``) is a line, curve or surface and states no value."""
     sides = split_top(s.replace("\\approx", "="), "=")
-    if by_prediction or len(sides) > 2 or not _has_variable(s) or _NAME.fullmatch(sides[0].strip()):
+    left = sides[0].strip()
+    if len(sides) > 2 or not _has_variable(s) or _NAME.fullmatch(left):
+        return last_side(s)
+    if by_prediction and (_QUANTITY.fullmatch(left) or _has_variable(sides[-1])):
         return last_side(s)
     return None
 

@@ -5,8 +5,9 @@ phrases that name an empty set, all real numbers or infinity ("no solutions", "a
 ``NUMBER_PHRASE`` (a regex source, lowercase words, match case-insensitively) finds a number phrase in prose;
 ``words_value`` reads one exactly (None when the words do not form a number). ``SET_PHRASE`` finds a set
 phrase that ends a sentence; ``set_phrase_value`` gives its canonical answer:
-- "no solution(s)", "no real roots", "no such x" -> ``\\emptyset`` (the solution set is empty);
-- "all real numbers", "all reals", "every real number" -> ``(-\\infty,\\infty)``;
+- "no solution(s)", "no real roots", "no such x (exists)", "empty", "the empty set", "none" -> ``\\emptyset``
+  (the solution set is empty);
+- "all real numbers", "all reals", "every real number", "every real x" -> ``(-\\infty,\\infty)``;
 - "infinitely many (solutions)", "infinitely many primes of this form" (up to five words), "infinite",
   "infinity" -> ``\\infty``: a reference ``\\infty`` is read as a
   count or a value (how many solutions, a limit), so it equals these and not ``(-\\infty,\\infty)``, and
@@ -32,12 +33,15 @@ NUMBER_PHRASE = (r"(?:(?:negative|minus) )?(?:(?:%s|\d+) and (?:a|one)[ -]half|(
                  % (_INTEGER, _INTEGER, _DENOMINATOR, _INTEGER))
 _NUMBER_PHRASE = re.compile(NUMBER_PHRASE, re.IGNORECASE)
 
+# SET_PHRASE runs on masked text (``phrases``), where "every real $x$" reads "every real \x00k\x00"
 SET_PHRASE = (r"\b(?:no (?:real |integer |positive |integral )?(?:solutions?|roots?|such [a-z]+|values?)"
               r"|infinitely many(?: [a-z]+){0,5}|all real numbers|all reals|every real number|any real number"
-              r"|infinity)\b(?: exists?)? ?[.!]? ?$")
+              r"|(?:all|every|any) real (?:[a-z]|\x00\d+\x00)|(?:the )?empty(?: set)?|none"
+              r"|infinity)(?![\w\x00])(?: exists?)? ?[.!]? ?$")
 _EMPTY = re.compile(r"(?:there (?:is|are|exists?) )?no (?:real |integer |positive |integral )?"
-                    r"(?:solutions?|roots?|such [a-z]+|values?)(?: exists?)?", re.IGNORECASE)
-_ALL_REALS = re.compile(r"(?:all|every|any) real(?:s| numbers?| values?)", re.IGNORECASE)
+                    r"(?:solutions?|roots?|such [a-z]+|values?)(?: exists?)?|(?:the )?empty(?: set)?|none",
+                    re.IGNORECASE)
+_ALL_REALS = re.compile(r"(?:all|every|any) real(?:s| numbers?| values?| [a-z])(?: [a-z])?", re.IGNORECASE)
 _INFINITE = re.compile(r"(?:there (?:are|is) )?infinitely many(?: [a-z]+){0,5}|infinite|infinity", re.IGNORECASE)
 
 

@@ -1,6 +1,6 @@
 """The labeled real-output set: (prediction text, reference answer, expected verdict, why).
 
-Two files under ``tests/grading/real_outputs/``:
+The development set, from files under ``tests/grading/real_outputs/``:
 - ``handwritten.jsonl``: answers and output endings written the way models and datasets write them, one
   or more per kind of the grader's rules (bare answers, Minerva few-shot endings, run-ons into a new turn,
   plain GSM8K sentences, currency, intervals and sets, inequalities, named tuples, matrices, values that
@@ -14,17 +14,20 @@ Two files under ``tests/grading/real_outputs/``:
   wrong. Graded against the dataset's reference that stays not equal (a grader cannot know); a row with
   the corrected ``reference`` 240 is graded correct. ``why`` says so on each of them.
 
-``load_real_outputs(data_dir)`` materializes both into ``Case`` tuples (the tests and benchmarks/grader.py
+``load_real_outputs(data_dir)`` materializes them (and ``reasoning_3.jsonl`` below) into ``Case`` tuples (the tests and benchmarks/grader.py
 use it). A folder of the full data sets gives every case; tests/fixtures/data holds the rows of some of them
 (its ``source_rows.json`` maps each record to its row), and the cases whose rows it lacks are left out.
 
-``heldout_reasoning.jsonl``, ``heldout_reasoning_2.jsonl`` and ``heldout_reasoning_3.jsonl`` are held-out sets,
-not part of the development set: endings of reasoning-model and chat outputs (self-corrections, reasoning
-blocks, hypotheticals, equations, root lists, choices, words, bases, nesting) and of the older kinds. The
-first was written before the grader rules for these kinds; one rule was fixed after its failures were seen,
-so the second was written after that and graded once; rules were then added for the second's failures, so
-the third was written before those rules and graded once with them. No test asserts their verdicts;
-benchmarks/grader.py reports their accuracy (``load_heldout()``).
+``reasoning_3.jsonl`` is part of the development set, read with the hand-written cases: endings of
+reasoning-model and chat outputs (self-corrections, reasoning blocks, hypotheticals, equations, root lists,
+choices, words, bases, nesting). It was written as a held-out batch and graded once as one; its failures were
+then looked at and fixed, so it is no longer held out and every case must get its verdict.
+
+``heldout_reasoning.jsonl`` and ``heldout_reasoning_2.jsonl`` (``load_earlier_batches()``) are earlier batches
+of the same kinds whose failures were seen when the rules were written; benchmarks/grader.py reports them and
+no test asserts them. ``heldout_reasoning_4.jsonl`` (``load_heldout()``) is the held-out batch: written and
+labelled by hand before the rules for batch 3's failures, graded once by benchmarks/grader.py; no test
+asserts its verdicts and no rule is tuned on it.
 """
 from __future__ import annotations
 
@@ -133,7 +136,7 @@ def _prm800k_text(row: dict) -> str:
 def load_real_outputs(data_dir: Path) -> list[Case]:
     """Every case of the set (hand-written first), with texts rebuilt from ``data_dir``."""
     cases = [Case(r["prediction"], r["reference"], r["expected"], r["kind"], r["why"])
-             for r in _read_jsonl(HERE / "handwritten.jsonl")]
+             for name in ("handwritten", "reasoning_3") for r in _read_jsonl(HERE / f"{name}.jsonl")]
     cache: dict[str, tuple[dict[int, dict], int]] = {}
 
     def rows(source: str) -> tuple[dict[int, dict], int]:
@@ -168,10 +171,20 @@ def load_real_outputs(data_dir: Path) -> list[Case]:
     return cases
 
 
-HELDOUT_BATCHES = ("heldout_reasoning", "heldout_reasoning_2", "heldout_reasoning_3")
+EARLIER_BATCHES = ("heldout_reasoning", "heldout_reasoning_2")
+HELDOUT_BATCHES = ("heldout_reasoning_4",)
+
+
+def _batches(names: tuple[str, ...]) -> dict[str, list[Case]]:
+    return {name: [Case(r["prediction"], r["reference"], r["expected"], r["kind"], r["why"])
+                   for r in _read_jsonl(HERE / f"{name}.jsonl")] for name in names}
+
+
+def load_earlier_batches() -> dict[str, list[Case]]:
+    """The earlier reasoning batches by name: seen, reported, not asserted (see the module docstring)."""
+    return _batches(EARLIER_BATCHES)
 
 
 def load_heldout() -> dict[str, list[Case]]:
     """The held-out batches by name (see the module docstring)."""
-    return {name: [Case(r["prediction"], r["reference"], r["expected"], r["kind"], r["why"])
-                   for r in _read_jsonl(HERE / f"{name}.jsonl")] for name in HELDOUT_BATCHES}
+    return _batches(HELDOUT_BATCHES)
