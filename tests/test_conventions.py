@@ -129,3 +129,21 @@ def test_models_that_do_not_fit_the_convention_are_refused(causal, classifier, t
         convention("rlhflow").encode(tok, "q", ["a"])
     with pytest.raises(ConventionError, match="no option"):
         convention("math-shepherd", {"tags": "x"})
+
+
+@pytest.mark.slow
+def test_separator_head_on_vllm_pooling_equals_a_plain_forward(tmp_path):
+    """Qwen2.5-Math-PRM's layout run by vLLM's pooling runner (step pooling at the separator) equals the
+    head's class-1 probability from a plain forward at each separator."""
+    from helpers.tiny_reward_models import build_separator_prm, separator_prm_forward
+
+    model = build_separator_prm(tmp_path / "sep-prm", seed=4)
+    got = score(ScorerConfig(prm=str(model), prm_convention="qwen-math-prm", max_length=512), ROWS)
+    tok = AutoTokenizer.from_pretrained(model)
+    conv = convention("qwen-math-prm")
+    for i, row in enumerate(ROWS):
+        steps = step_texts(row["text"], "auto")
+        ids, positions = conv.encode(tok, row["problem"], steps)
+        assert [tok.decode([ids[p]]) for p in positions] == ["<extra_0>"] * len(steps)
+        want = separator_prm_forward(model, ids)[positions, 1].tolist()
+        assert got[i]["step_scores"] == pytest.approx(want, abs=1e-4)

@@ -9,6 +9,7 @@ lands on the token the model saw in training whatever the tokenizer merges aroun
 - ``mathray``: the export's own tag and labels, read by ``prompts.encode_prm`` (today's scorer).
 - ``StepTag``: a causal LM read at a tag after each step (Math-Shepherd's PRM: "Step k: ... ки", ``+``/``-``).
 - ``ChatTurns``: each step a user turn and the assistant's reply read (RLHFlow's PRMs: p(``+``)).
+- ``SeparatorHead``: a 2-way head at a separator after each step (Qwen2.5-Math-PRM), on vLLM's pooling runner.
 - ``SequenceClassifier``: an ``AutoModelForSequenceClassification`` reward model, one score per solution.
 
 Tokenizer-only (no torch): the scoring job runs the forward and the readout.
@@ -122,6 +123,39 @@ class ChatTurns:
 
 
 @dataclass(frozen=True)
+class SeparatorHead:
+    """A token-classification head read at a separator after each step (Qwen2.5-Math-PRM): the system prompt,
+    the problem as the user turn, the steps joined and ended by ``separator`` as the assistant turn; the score
+    of a step is the head's softmax probability of class ``positive`` at its separator. Transformers has no
+    class for these models (their cards load them with ``trust_remote_code``): the scorer runs them on vLLM's
+    pooling runner (``Qwen2ForProcessRewardModel``, step pooling at the separator)."""
+    name: str
+    source: str
+    system: str = "Please reason step by step, and put your final answer within \\boxed{}."
+    separator: str = "<extra_0>"
+    positive: int = 1
+
+    def separator_id(self, tokenizer) -> int:
+        ids = tokenizer.encode(self.separator, add_special_tokens=False)
+        if len(ids) != 1:
+            raise ConventionError(f"convention {self.name!r}: the separator {self.separator!r} is {len(ids)} tokens "
+                                  "in this tokenizer, not one")
+        return ids[0]
+
+    def encode(self, tokenizer, problem: str, steps: list[str]) -> tuple[list[int], list[int]]:
+        turns = [{"role": "system", "content": self.system}, {"role": "user", "content": problem.strip()},
+                 {"role": "assistant", "content": "".join(s.strip() + self.separator for s in steps)}]
+        if not getattr(tokenizer, "chat_template", None):
+            raise ConventionError(f"convention {self.name!r} needs the tokenizer's chat template; it has none")
+        ids = tokenizer.encode(tokenizer.apply_chat_template(turns, tokenize=False), add_special_tokens=False)
+        sep = self.separator_id(tokenizer)
+        positions = [i for i, t in enumerate(ids) if t == sep]
+        if len(positions) != len(steps):
+            raise ConventionError(f"{len(positions)} separators for {len(steps)} steps (a step holds the separator?)")
+        return ids, positions
+
+
+@dataclass(frozen=True)
 class SequenceClassifier:
     """An outcome reward model with a classification head: the problem and the whole solution rendered as a
     user and an assistant turn (``chat``) or joined as text; the score is the head's logit ``positive`` when the
@@ -144,6 +178,8 @@ CONVENTIONS = {c.name: c for c in (
     StepTag("math-shepherd", source="huggingface.co/peiyi9979/math-shepherd-mistral-7b-prm"),
     # RLHFlow/Llama3.1-8B-PRM-Deepseek-Data model card: question + " " + step 1 as the first user turn, "+" replies
     ChatTurns("rlhflow", source="huggingface.co/RLHFlow/Llama3.1-8B-PRM-Deepseek-Data"),
+    # Qwen/Qwen2.5-Math-PRM-7B model card: steps joined and ended by "<extra_0>" in the assistant turn, class 1
+    SeparatorHead("qwen-math-prm", source="huggingface.co/Qwen/Qwen2.5-Math-PRM-7B"),
     # e.g. Skywork/Skywork-Reward-Llama-3.1-8B model card: chat-formatted pair, score = logits[0][0]
     SequenceClassifier("sequence-classifier", source="huggingface.co/Skywork/Skywork-Reward-Llama-3.1-8B"),
 )}

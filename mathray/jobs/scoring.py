@@ -43,8 +43,9 @@ from pydantic import model_validator
 
 from mathray.config import ConfigError, StrictModel, knob
 from mathray.core import prompts, schemas
-from mathray.core.conventions import (CONVENTIONS, MATHRAY, ChatTurns, ConventionError, SequenceClassifier,
-                                      StepTag, convention)
+from mathray.core.conventions import (CONVENTIONS, MATHRAY, ChatTurns, ConventionError, SeparatorHead,
+                                      SequenceClassifier, StepTag, convention)
+from mathray.runtime.engine import EngineConfig, build_llm
 from mathray.core.labels import load_labels
 from mathray.core.steps import step_texts
 from mathray.runtime.models import fetch_model, model_fingerprint
@@ -58,7 +59,7 @@ class ScorerConfig(StrictModel):
     prm: str | None = knob(None)       # PRM model URI (causal LM), None: no step scores (fingerprinted)
     step_format: str = "auto"          # steps.split_steps format; must be what the PRM was trained on
     # how each model reads a solution (core.conventions): mathray's exports, or a published model's convention
-    prm_convention: str = "mathray"    # mathray | math-shepherd | rlhflow
+    prm_convention: str = "mathray"    # mathray | math-shepherd | rlhflow | qwen-math-prm
     prm_convention_options: dict[str, Any] = {}   # replace the convention's fields, e.g. {"tag": " <step>"}
     orm_convention: str = "mathray"    # mathray | sequence-classifier
     orm_convention_options: dict[str, Any] = {}
@@ -75,7 +76,7 @@ class ScorerConfig(StrictModel):
     @model_validator(mode="after")
     def _known_conventions(self):
         for role, name, options, kinds in (
-                ("prm", self.prm_convention, self.prm_convention_options, (StepTag, ChatTurns)),
+                ("prm", self.prm_convention, self.prm_convention_options, (StepTag, ChatTurns, SeparatorHead)),
                 ("orm", self.orm_convention, self.orm_convention_options, (SequenceClassifier,))):
             if name != MATHRAY and not isinstance(convention(name, options), kinds):
                 raise ValueError(f"{role}_convention {name!r} cannot read a{'n' if role == 'orm' else ''} "
@@ -191,6 +192,29 @@ class _Classifier:
         return out
 
 
+class _PoolingPRM:
+    """A PRM with a token-classification head on vLLM's pooling runner: step pooling at the separator token,
+    the head's softmax per step (``SeparatorHead``)."""
+
+    def __init__(self, uri: str, dtype: str, device: str, conv: SeparatorHead, max_length: int):
+        from transformers import AutoTokenizer
+        from vllm.config import PoolerConfig
+
+        path = fetch_model(uri)
+        _check_architecture(path, uri, "ForProcessRewardModel", conv.name)
+        self.tok = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        self.conv = conv
+        pooler = PoolerConfig(step_tag_id=conv.separator_id(self.tok))
+        engine = EngineConfig(model=path, dtype=dtype, max_model_len=max_length, enforce_eager=device == "cpu",
+                              engine_kwargs={"runner": "pooling", "pooler_config": pooler})
+        self.llm = build_llm(engine, "gpu" if device == "cuda" else "cpu")
+
+    def step_scores(self, seqs: list[list[int]]) -> list[list[float]]:
+        prompts = [{"prompt_token_ids": ids} for ids in seqs]
+        outs = self.llm.encode(prompts, pooling_task="token_classify", use_tqdm=False)
+        return [o.outputs.data[:, self.conv.positive].tolist() for o in outs]
+
+
 def _check_architecture(path: str, uri: str, suffix: str, convention_name: str) -> None:
     """Refuse a model whose head is not the one its convention reads (a causal LM read as a classifier would
     get a randomly initialised head)."""
@@ -225,8 +249,12 @@ class Scorer:
         if c.orm:
             self.orm = (_Classifier(c.orm, c.dtype, torch_device, self.orm_conv) if self.orm_conv
                         else _Model(c.orm, c.dtype, torch_device, c.exact_head))
-        self.prm = _Model(c.prm, c.dtype, torch_device, c.exact_head, c.prm_convention) if c.prm else None
-        if self.prm:
+        self.prm = None
+        if c.prm and isinstance(self.prm_conv, SeparatorHead):
+            self.prm = _PoolingPRM(c.prm, c.dtype, torch_device, self.prm_conv, c.max_length)
+        elif c.prm:
+            self.prm = _Model(c.prm, c.dtype, torch_device, c.exact_head, c.prm_convention)
+        if self.prm and not isinstance(self.prm, _PoolingPRM):
             self.prm_label_ids = self.prm_conv.label_ids(self.prm.tok) if self.prm_conv else self.prm.labels.prm
         self.scorer = scorer_id(self.cfg)
 
@@ -301,7 +329,9 @@ class Scorer:
             logits = self.orm.logits_at([x["orm"][0] for x in inputs], [[x["orm"][1]] for x in inputs], bs)
             o_scores = [readout.positive_prob(readout.two_way_logits(lg[0], self.orm.labels.prm)).item()
                         for lg in logits]
-        if self.prm and inputs:
+        if isinstance(self.prm, _PoolingPRM) and inputs:
+            s_scores = self.prm.step_scores([x["prm"][0] for x in inputs])
+        elif self.prm and inputs:
             logits = self.prm.logits_at([x["prm"][0] for x in inputs], [x["prm"][1] for x in inputs], bs)
             s_scores = [readout.step_scores(lg, range(lg.shape[0]), self.prm_label_ids) for lg in logits]
         return v_scores, o_scores, s_scores
