@@ -17,7 +17,9 @@ from fractions import Fraction
 from mathray.grading.normalize import MAX_ANSWER_CHARS, normalize
 from mathray.grading.numbers import integer_digits, parse_base, parse_number, text_key
 from mathray.grading.numeric import numerically_equal, relations_equal
+from mathray.grading.sandbox import get_pool
 from mathray.grading.structure import MAX_ELEMENTS, last_side, parse_structure, stated_value
+from mathray.grading.symbolic_call import SandboxedCheck
 
 DEFAULT_BUDGET_S = 2.0  # per grade/compare call, all sandbox calls together
 _MARGIN_S = 0.3  # of the default budget (15% of any budget) kept back for killing a worker and returning
@@ -314,7 +316,6 @@ def compare(a: str | None, b: str | None, *, timeout: float | None = None, deadl
     if a is None or b is None or not str(a).strip() or not str(b).strip():
         return Verdict(False, "no-answer")
     deadline = deadline or Deadline(timeout)
-    from mathray.grading.sandbox import get_pool
 
     get_pool()  # starts the workers without waiting: their start-up overlaps the in-process checks
     na, nb = normalize(str(a)), normalize(str(b))
@@ -326,7 +327,6 @@ def compare(a: str | None, b: str | None, *, timeout: float | None = None, deadl
         return Verdict(False, "timeout")
     if cheap is not None:
         return Verdict(cheap, "equal" if cheap else "not-equal")
-    from mathray.grading.symbolic_call import SandboxedCheck
 
     check = SandboxedCheck(deadline)
     sandbox_pass = _Context(check, deadline)

@@ -31,6 +31,8 @@ import threading
 import time
 from pathlib import Path
 
+from mathray.grading.symbolic import warm_up
+
 ALLOWED = {"symbolic_equal": "mathray.grading.symbolic:symbolic_equal", "warm_up": "mathray.grading.symbolic:warm_up",
            "echo": "mathray.grading.sandbox:_echo", "sleep": "mathray.grading.sandbox:_sleep",
            "exit": "mathray.grading.sandbox:_exit"}
@@ -251,7 +253,6 @@ def _serve() -> None:
     out = sys.stdout.buffer
     out.write(b'["ready"]\n')
     out.flush()
-    from mathray.grading.symbolic import warm_up
 
     warm_up(stop=lambda: bool(select.select([sys.stdin], [], [], 0)[0]))  # idle time only: a request stops it
     for line in sys.stdin.buffer:

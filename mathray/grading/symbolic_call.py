@@ -8,6 +8,7 @@ cached: it says nothing about the answers, and the pool has already replaced the
 """
 from __future__ import annotations
 
+from mathray.grading.sandbox import get_pool
 from mathray.grading.symbolic import unsafe_reason
 
 CACHE_MAX = 65_536
@@ -40,7 +41,6 @@ class SandboxedCheck:
         if remaining <= 0.01:
             self._note("timeout")
             return False
-        from mathray.grading.sandbox import get_pool
 
         status, value = get_pool().call("symbolic_equal", a, b, timeout=remaining)
         if status == "ok":
