@@ -21,6 +21,8 @@ storage (``runtime.models``), so ``root`` can be ``s3://`` on a cluster with no 
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -29,16 +31,24 @@ from functools import partial
 from typing import Callable, Literal
 
 from mathray.config import StrictModel, code_version, knob
-from mathray.jobs.evaluation import EvaluateConfig, GeneratorPools
-from mathray.jobs.ingest import IngestConfig
-from mathray.jobs.labeling import ShepherdConfig
-from mathray.jobs.sampling import SampleJobConfig
-from mathray.jobs.scoring import ScoreConfig
-from mathray.jobs.tiny_model import TinyModelConfig
+from mathray.jobs.evaluation import EvaluateConfig, GeneratorPools, evaluation_lineage, run_evaluate
+from mathray.jobs.ingest import IngestConfig, ingest_lineage, run_ingest
+from mathray.jobs.labeling import SHEPHERD, ShepherdConfig, run_shepherd
+from mathray.jobs.report import evaluator_markdown, findings_markdown, markdown_table
+from mathray.jobs.sampling import SAMPLE, SampleJobConfig, run_sampling
+from mathray.jobs.scoring import SCORE, ScoreConfig, run_score
+from mathray.jobs.tiny_model import TinyModelConfig, build_tiny_model
 from mathray.jobs.training.config import TrainJobConfig
-from mathray.runtime.entry import JobFailed
+from mathray.jobs.training.job import run_training
+from mathray.jobs.training.lineage import training_lineage
+from mathray.jobs.training.progress import progress_text, read_progress
+from mathray.runtime.errors import CorruptShard, JobFailed
+from mathray.runtime.lease import OutputLease
 from mathray.runtime.lineage import Lineage
-from mathray.runtime.storage import join
+from mathray.runtime.models import publish_model, read_mark, staging_dir
+from mathray.runtime.spec import stage_lineage
+from mathray.runtime.stage import running_stage
+from mathray.runtime.storage import ShardStore, absolute, exists, join, read_bytes
 
 
 class ModelSection(StrictModel):
@@ -130,8 +140,6 @@ class _GraphBuilder:
     returning where its results live (a trained model as its ``final`` export)."""
 
     def __init__(self, cfg: PipelineConfig):
-        from mathray.runtime.storage import absolute
-
         self.cfg = cfg
         self.p = _paths(absolute(cfg.root))   # Ray workers do not run in the driver's working directory
         self.nodes: list[Node] = []
@@ -248,45 +256,61 @@ class _GraphBuilder:
 
 
 # -- what each kind of node is ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NodeKind:
+    """How the pipeline treats one kind of job: the lineage its output must have, where completion is read
+    (a shard set's manifest, a model export's mark, a report's completion mark), and how it runs (returning
+    the job's summary and a short progress figure)."""
+    lineage: Callable[[Node], Lineage]
+    output: Literal["shards", "model", "report"]
+    run: Callable[[Node], tuple[object, str]]
+
+
+def _stage_run(runner: Callable, node: Node) -> tuple[object, str]:
+    s = runner(node.cfg)
+    stage = getattr(s, "stage", s)
+    return s, f"{stage.totals.get('rows', stage.rows_written)} rows"
+
+
+def _ingest_run(node: Node) -> tuple[object, str]:
+    s = run_ingest(node.cfg)
+    return s, f"{s.problems} problems"
+
+
+def _train_run(node: Node) -> tuple[object, str]:
+    r = run_training(node.cfg)
+    return r, f"{r.metrics.get('global_step', r.metrics.get('step', '?'))} steps"
+
+
+KINDS: dict[str, NodeKind] = {
+    "model": NodeKind(lambda n: Lineage.of("tiny_model", n.cfg), "model",
+                      lambda n: (build_base_model(n.cfg, n.output, node_lineage(n)), "built")),
+    "ingest": NodeKind(lambda n: ingest_lineage(n.cfg), "shards", _ingest_run),
+    "train": NodeKind(lambda n: training_lineage(n.cfg), "model", _train_run),
+    "sample": NodeKind(lambda n: stage_lineage(SAMPLE, n.cfg), "shards", partial(_stage_run, run_sampling)),
+    "shepherd": NodeKind(lambda n: stage_lineage(SHEPHERD, n.cfg), "shards", partial(_stage_run, run_shepherd)),
+    "score": NodeKind(lambda n: stage_lineage(SCORE, n.cfg), "shards", partial(_stage_run, run_score)),
+    "evaluate": NodeKind(lambda n: evaluation_lineage(n.cfg), "report", lambda n: (run_evaluate(n.cfg), "report")),
+}
+
+
 def node_lineage(node: Node) -> Lineage:
     """The lineage the node's output must have to count as done (its inputs must be complete)."""
-    from mathray.jobs.evaluation import evaluation_lineage
-    from mathray.jobs.ingest import ingest_lineage
-    from mathray.jobs.labeling import SHEPHERD
-    from mathray.jobs.sampling import SAMPLE
-    from mathray.jobs.scoring import SCORE
-    from mathray.jobs.training.lineage import training_lineage
-    from mathray.runtime.spec import stage_lineage
-
-    kind, cfg = node.kind, node.cfg
-    if kind == "model":
-        return Lineage.of("tiny_model", cfg)
-    if kind == "ingest":
-        return ingest_lineage(cfg)
-    if kind == "train":
-        return training_lineage(cfg)
-    if kind == "evaluate":
-        return evaluation_lineage(cfg)
-    return stage_lineage({"sample": SAMPLE, "shepherd": SHEPHERD, "score": SCORE}[kind], cfg)
+    return KINDS[node.kind].lineage(node)
 
 
 def output_lineage(node: Node) -> str | None:
     """The lineage hash the node's existing output was completed with, None when it is not complete."""
-    import json
-
-    from mathray.runtime import storage
-    from mathray.runtime.models import read_mark
-    from mathray.runtime.storage import ShardStore
-
-    if node.kind in ("model", "train"):
+    output = KINDS[node.kind].output
+    if output == "model":
         mark = read_mark(node.output if node.kind == "model" else _final(node.output))
         return ((mark or {}).get("info", {}).get("lineage") or {}).get("hash")
-    if node.kind == "evaluate":
+    if output == "report":
         done = join(node.output, "_COMPLETE.json")
-        return json.loads(storage.read_bytes(done))["lineage"]["hash"] if storage.exists(done) else None
+        return json.loads(read_bytes(done))["lineage"]["hash"] if exists(done) else None
     try:
         manifest = ShardStore(node.output).read_manifest()
-    except storage.CorruptShard:
+    except CorruptShard:
         return None   # an unreadable manifest: the node runs again and rewrites it
     return manifest["lineage"]["hash"] if manifest and manifest.get("complete") and manifest.get("lineage") \
         else None
@@ -294,41 +318,16 @@ def output_lineage(node: Node) -> str | None:
 
 def stale_output(node: Node, lineage: Lineage) -> bool:
     """True when the output holds work of another lineage (the node then overwrites it)."""
-    from mathray.runtime.storage import ShardStore
-
-    if node.kind in ("ingest", "sample", "shepherd", "score"):
+    if KINDS[node.kind].output == "shards":
         return any(c.lineage != lineage.hash for c in ShardStore(node.output).committed().values())
     return False
 
 
 def run_node(node: Node, overwrite: bool):
     """Run the node's job; returns its summary (``lines()``) and a short progress figure."""
-    cfg = node.cfg
-    if node.kind == "model":
-        return build_base_model(cfg, node.output, node_lineage(node)), "built"
-    if node.kind in ("ingest", "sample", "shepherd", "score") and overwrite:
-        cfg = cfg.model_copy(update={"resume": "overwrite"})
-    if node.kind == "ingest":
-        from mathray.jobs.ingest import run_ingest
-
-        s = run_ingest(cfg)
-        return s, f"{s.problems} problems"
-    if node.kind == "train":
-        from mathray.jobs.training.job import run_training
-
-        r = run_training(cfg)
-        return r, f"{r.metrics.get('global_step', r.metrics.get('step', '?'))} steps"
-    if node.kind == "evaluate":
-        from mathray.jobs.evaluation import run_evaluate
-
-        return run_evaluate(cfg), "report"
-    from mathray.jobs.labeling import run_shepherd
-    from mathray.jobs.sampling import run_sampling
-    from mathray.jobs.scoring import run_score
-
-    s = {"sample": run_sampling, "shepherd": run_shepherd, "score": run_score}[node.kind](cfg)
-    stage = getattr(s, "stage", s)
-    return s, f"{stage.totals.get('rows', stage.rows_written)} rows"
+    if overwrite and KINDS[node.kind].output == "shards":
+        node = dataclasses.replace(node, cfg=node.cfg.model_copy(update={"resume": "overwrite"}))
+    return KINDS[node.kind].run(node)
 
 
 @dataclass
@@ -340,9 +339,6 @@ class BuiltModel:
 
 
 def build_base_model(section: ModelSection, uri: str, lineage: Lineage) -> BuiltModel:
-    from mathray.jobs.tiny_model import build_tiny_model
-    from mathray.runtime.models import publish_model, staging_dir
-
     with staging_dir() as tmp:
         build_tiny_model(tmp, section.tiny, seed=section.tiny_seed)
         publish_model(tmp, uri, {"job": "tiny_model", "lineage": lineage.record(), "code_version": code_version()})
@@ -372,16 +368,11 @@ class PipelineSummary:
     wall_s: float = 0.0
 
     def lines(self) -> list[str]:
-        import json
-
-        from mathray.jobs.report import evaluator_markdown, findings_markdown, markdown_table
-        from mathray.runtime import storage
-
         out = stage_table(self.states)
         for name, uri in self.reports.items():
             path = join(uri, "report.json")
-            if storage.exists(path):    # also when the node was skipped: the report of the earlier run
-                report = json.loads(storage.read_bytes(path))
+            if exists(path):    # also when the node was skipped: the report of the earlier run
+                report = json.loads(read_bytes(path))
                 out += [f"[pipeline] {name}: {report['num_problems']} problems, pool of up to "
                         f"{report['pool_size']} samples ({join(uri, 'report.md')})", markdown_table(report)]
         return out + [f"[pipeline] elapsed {self.wall_s:.0f}s"]
@@ -401,12 +392,9 @@ def live_progress(node: Node, started: float) -> str | None:
     """How far a running node is: rows committed of a data stage (its live summary in this process), the
     global step of a training run (its progress record, one small read); None for other kinds."""
     if node.kind in DATA_STAGES:
-        from mathray.runtime.stage import running_stage
-
         summary = running_stage(node.output)
         return summary.progress() if summary else None
     if node.kind == "train":
-        from mathray.jobs.training.progress import progress_text, read_progress
         from mathray.jobs.training.worker import phases
 
         return progress_text(read_progress(node.output, since=started), sum(p.steps for p in phases(node.cfg)))
@@ -428,9 +416,6 @@ def run_pipeline(cfg: PipelineConfig, echo: Callable[[str], None] = lambda s: pr
     """Run every node not done (Ray must be up: ``runtime.entry.init_ray``); ``only`` limits the run to
     these nodes and what they depend on. The run root's writer lease is held throughout (a second pipeline
     on the same root refuses), besides each stage's lease on its own output."""
-    from mathray.runtime.lease import OutputLease
-    from mathray.runtime.storage import absolute
-
     with OutputLease(absolute(cfg.root), "pipeline"):
         return _run_graph(cfg, echo, only)
 
