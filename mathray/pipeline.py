@@ -11,6 +11,7 @@ are derived from ``root``::
                                   \\-> orm ------------------------------------------------/
                                   \\-> sequential, control -> sample_test_<generator> -----> (evaluate)
     problems_test -> (every test sampling stage)
+    sample_test -> exact_labels_test (toy task: true first errors) -> (evaluate: the PRM's first-error table)
 
 A node is skipped when its output is complete with the lineage this config gives it (``runtime.lineage``:
 result-affecting config and the fingerprints of its inputs), so a re-run recomputes nothing, and changing
@@ -32,6 +33,7 @@ from typing import Callable, Literal
 
 from mathray.config import StrictModel, code_version, knob
 from mathray.jobs.evaluation import EvaluateConfig, GeneratorPools, evaluation_lineage, run_evaluate
+from mathray.jobs.exact_labels import EXACT_LABELS, ExactLabelConfig, run_exact_labels
 from mathray.jobs.ingest import IngestConfig, ingest_lineage, run_ingest
 from mathray.jobs.labeling import SHEPHERD, ShepherdConfig, run_shepherd
 from mathray.jobs.report import evaluator_markdown, findings_markdown, markdown_table
@@ -96,7 +98,7 @@ class PipelineConfig(StrictModel):
 class Node:
     """One job of the graph: its config with derived paths, and how to fingerprint, check and run it."""
     name: str
-    kind: str                     # model | ingest | train | sample | shepherd | score | evaluate
+    kind: str                     # a key of KINDS: model | ingest | train | sample | shepherd | exact_labels | score | evaluate
     deps: list[str]
     cfg: object
     output: str                   # where the node's result lives (shard set, model export, report)
@@ -123,7 +125,8 @@ def build_graph(cfg: PipelineConfig) -> list[Node]:
     verifiers, prm, orm = g.reward_models(ssft, samples_train, labels)
     generators = g.generators(ssft, problems.train, samples_train)
     test_pools = g.test_sampling(generators, problems.test)
-    g.scoring_and_evaluation(verifiers, prm, orm, test_pools)
+    exact = g.exact_labels(test_pools["ssft"][0], problems.test)
+    g.scoring_and_evaluation(verifiers, prm, orm, test_pools, exact)
     return g.nodes
 
 
@@ -229,10 +232,21 @@ class _GraphBuilder:
                                       greedy=True, n=1))
         return pools
 
+    def exact_labels(self, samples_test: str, test_problems: str) -> str | None:
+        """On the toy task, the SSFT test samples' true first errors (for the report's first-error table)."""
+        cfg = self.cfg
+        if cfg.data.test.source.format != "toy":
+            return None
+        out = join(self.p["labels"], "test_exact")
+        return self.add("exact_labels_test", "exact_labels", ["sample_test", "problems_test"], ExactLabelConfig(
+            input=samples_test, output=out, problems=test_problems, toy=cfg.data.test.toy,
+            step_format=cfg.score.scorer.step_format), out)
+
     def scoring_and_evaluation(self, verifiers: dict[str, str], prm: str, orm: str | None,
-                               test_pools: dict[str, tuple[str, str]]) -> None:
+                               test_pools: dict[str, tuple[str, str]], exact_labels: str | None) -> None:
         """Per verifier, the SSFT test samples scored and the evaluation report (the first verifier's is the
-        run's report; the other generators' pools are evaluated beside it)."""
+        run's report; the other generators' pools are evaluated beside it; with exact labels, the PRM's
+        first-error table)."""
         cfg, p = self.cfg, self.p
         samples_test, greedy_test = test_pools["ssft"]
         extra = {name.capitalize(): GeneratorPools(samples=s, greedy_samples=g)
@@ -249,10 +263,11 @@ class _GraphBuilder:
             report = p["report"] if i == 0 else f"{p['report']}_{loss}"
             eval_deps = [f"score_{loss}", "greedy_test", *(f"{k}_test_{g}" for g in test_pools if g != "ssft"
                                                          for k in ("sample", "greedy"))]
+            eval_deps += ["exact_labels_test"] if exact_labels else []
             self.add("evaluate" if i == 0 else f"evaluate_{loss}", "evaluate", eval_deps,
                      cfg.evaluate.model_copy(update={"samples": samples_test, "scores": scores_out,
                                                      "greedy_samples": greedy_test, "output": report,
-                                                     "generators": extra}), report)
+                                                     "generators": extra, "step_labels": exact_labels}), report)
 
 
 # -- what each kind of node is ----------------------------------------------------------------------------
@@ -260,10 +275,13 @@ class _GraphBuilder:
 class NodeKind:
     """How the pipeline treats one kind of job: the lineage its output must have, where completion is read
     (a shard set's manifest, a model export's mark, a report's completion mark), and how it runs (returning
-    the job's summary and a short progress figure)."""
+    the job's summary and a short progress figure). A Ray Data stage holds its actor pool's CPUs while its
+    read tasks wait for a CPU of their own, so two of them side by side on a small node can hold every CPU
+    and wait for each other forever: they run one at a time (a training stage may run beside one)."""
     lineage: Callable[[Node], Lineage]
     output: Literal["shards", "model", "report"]
     run: Callable[[Node], tuple[object, str]]
+    ray_data: bool = False
 
 
 def _stage_run(runner: Callable, node: Node) -> tuple[object, str]:
@@ -287,9 +305,12 @@ KINDS: dict[str, NodeKind] = {
                       lambda n: (build_base_model(n.cfg, n.output, node_lineage(n)), "built")),
     "ingest": NodeKind(lambda n: ingest_lineage(n.cfg), "shards", _ingest_run),
     "train": NodeKind(lambda n: training_lineage(n.cfg), "model", _train_run),
-    "sample": NodeKind(lambda n: stage_lineage(SAMPLE, n.cfg), "shards", partial(_stage_run, run_sampling)),
-    "shepherd": NodeKind(lambda n: stage_lineage(SHEPHERD, n.cfg), "shards", partial(_stage_run, run_shepherd)),
-    "score": NodeKind(lambda n: stage_lineage(SCORE, n.cfg), "shards", partial(_stage_run, run_score)),
+    "sample": NodeKind(lambda n: stage_lineage(SAMPLE, n.cfg), "shards", partial(_stage_run, run_sampling), True),
+    "shepherd": NodeKind(lambda n: stage_lineage(SHEPHERD, n.cfg), "shards", partial(_stage_run, run_shepherd),
+                         True),
+    "score": NodeKind(lambda n: stage_lineage(SCORE, n.cfg), "shards", partial(_stage_run, run_score), True),
+    "exact_labels": NodeKind(lambda n: stage_lineage(EXACT_LABELS, n.cfg), "shards",
+                             partial(_stage_run, run_exact_labels), True),
     "evaluate": NodeKind(lambda n: evaluation_lineage(n.cfg), "report", lambda n: (run_evaluate(n.cfg), "report")),
 }
 
@@ -391,7 +412,7 @@ def stage_table(states: dict[str, NodeState], live: dict[str, str] | None = None
 def live_progress(node: Node, started: float) -> str | None:
     """How far a running node is: rows committed of a data stage (its live summary in this process), the
     global step of a training run (its progress record, one small read); None for other kinds."""
-    if node.kind in DATA_STAGES:
+    if KINDS[node.kind].ray_data:
         summary = running_stage(node.output)
         return summary.progress() if summary else None
     if node.kind == "train":
@@ -399,12 +420,6 @@ def live_progress(node: Node, started: float) -> str | None:
 
         return progress_text(read_progress(node.output, since=started), sum(p.steps for p in phases(node.cfg)))
     return None
-
-
-# Ray Data stages: each holds its actor pool's CPUs while its read tasks wait for a CPU of their own, so two of
-# them side by side on a small node can hold every CPU and wait for each other forever. They run one at a
-# time; a training stage may run beside one (it finishes on its own).
-DATA_STAGES = ("sample", "shepherd", "score")
 
 
 class PipelineFailed(JobFailed):
@@ -487,20 +502,20 @@ class _GraphRun:
 
     def startable(self, running: list[str]) -> list[str]:
         """The waiting nodes to start now: their inputs done or skipped, in graph order, within
-        ``max_parallel`` and with no second data stage (``DATA_STAGES``). Nodes downstream of a failure are
+        ``max_parallel`` and with no second data stage (``NodeKind.ray_data``). Nodes downstream of a failure are
         marked blocked first."""
         states, nodes = self.states, self.nodes
         for name, st in states.items():   # graph order: a blocked node blocks its dependents in the same pass
             if st.state == "waiting" and any(states[d].state in ("failed", "blocked") for d in nodes[name].deps):
                 st.state = "blocked"
-        data_running = any(nodes[n].kind in DATA_STAGES for n in running)
+        data_running = any(KINDS[nodes[n].kind].ray_data for n in running)
         start = []
         for name, st in states.items():
             if len(running) + len(start) >= self.cfg.max_parallel:
                 break
             if st.state != "waiting" or any(states[d].state not in ("done", "skipped") for d in nodes[name].deps):
                 continue
-            if nodes[name].kind in DATA_STAGES:
+            if KINDS[nodes[name].kind].ray_data:
                 if data_running:
                     continue
                 data_running = True

@@ -136,3 +136,29 @@ def test_scored_step_labels_equal_the_same_steps_scored_as_samples(ray_cluster, 
         assert steps == pytest.approx(as_samples[key], abs=1e-5)
     rep = run_step_evaluation(StepEvalConfig(labels=str(tmp_path / "labels"), scores=str(tmp_path / "s2"))).report
     assert rep["solutions"] == len(samples) and rep["unscored"] == 0
+
+
+def test_evaluate_report_gets_the_first_error_table(tmp_path):
+    """The evaluate report reads true first errors of its samples (``step_labels``) next to their PRM scores."""
+    from helpers.score_data import sample_rows
+
+    from mathray.jobs.evaluation import EvaluateConfig, run_evaluate
+
+    samples = sample_rows(2, 2, seed=0)     # 4 samples; two get labels with a first error, one none, one unlabelled
+    commit_samples(str(tmp_path / "samples"), samples, shards=1)
+    keys = [(r["problem_id"], r["sample_id"]) for r in samples]
+    steps = [[0.9, 0.2, 0.8], [0.9, 0.9], [0.3, 0.9], [0.9]]
+    commit(str(tmp_path / "scores"), [dict(score_row(p, s, st), verifier_score=0.5)
+                                      for (p, s), st in zip(keys, steps)], schemas.SCORES)
+    labels = [label_row(*keys[0], [1, 0, 0]),            # predicted 1 at 0.5: exact
+              label_row(*keys[1], [1, 1]),               # predicted none: clean
+              label_row(*keys[2], [1, 0])]               # predicted 0: early
+    commit(str(tmp_path / "labels"), labels, schemas.STEP_LABELS)
+    cfg = EvaluateConfig(samples=str(tmp_path / "samples"), scores=str(tmp_path / "scores"),
+                         step_labels=str(tmp_path / "labels"), trials=2, bootstrap_resamples=10,
+                         output=str(tmp_path / "report"))
+    rep = run_evaluate(cfg).report["first_error"]
+    t = rep["subsets"]["processbench"]
+    assert (rep["labelled"], rep["unscored"], t["num_error"], t["num_correct"]) == (3, 0, 2, 1)
+    assert t["error_accuracy"] == 0.5 and t["correct_accuracy"] == 1.0 and t["f1"] == pytest.approx(2 / 3)
+    assert "## First errors" in open(tmp_path / "report" / "report.md").read()

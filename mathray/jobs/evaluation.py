@@ -26,6 +26,7 @@ from mathray.core import findings, metrics, selectors
 from mathray.core.selectors import Candidate
 from mathray.grading import cluster_answers
 from mathray.jobs.report import markdown_table, write_report
+from mathray.jobs.step_evaluation import build_cases, first_error_table
 from mathray.runtime.lease import OutputLease
 from mathray.runtime.lineage import InputMismatch, InputNotReady, Lineage, shard_set_fingerprint
 from mathray.runtime.storage import ShardStore, exists, join, read_bytes, write_bytes_atomic
@@ -59,6 +60,10 @@ class EvaluateConfig(StrictModel):
     confidence: float = 0.95
     seed: int = 0                         # subsets and bootstrap
     verify_inputs: bool = knob(True)      # check shards against their commit markers' sha256 when read
+    # STEP_LABELS of the same samples with their true first errors (e.g. exact_labels on the toy task): the
+    # report gets a first-error table of the PRM's step scores (jobs.step_evaluation)
+    step_labels: str | None = knob(None)
+    first_error_threshold: float = 0.5    # a step scoring below it is the predicted first error
 
 
 def cluster_ids(answers: Sequence[str | None]) -> list[int | None]:
@@ -251,6 +256,8 @@ def evaluation_inputs(cfg: EvaluateConfig) -> dict[str, str]:
         out["scores"] = cfg.scores
     if cfg.greedy_samples:
         out["greedy"] = cfg.greedy_samples
+    if cfg.step_labels:
+        out["step_labels"] = cfg.step_labels
     for name, g in cfg.generators.items():
         out[f"{name}.samples"] = g.samples
         if g.greedy_samples:
@@ -315,9 +322,21 @@ def build_report(cfg: EvaluateConfig) -> dict:
     if cfg.generators:
         report["findings"] += findings.judge_all(findings.table4_claims(), values, cfg.bootstrap_resamples,
                                                  cfg.confidence, cfg.seed)
+    if cfg.step_labels and scores:
+        report["first_error"] = first_error_report(cfg, scores)
     report["provenance"] = provenance(cfg, samples, scores)
     report["settings"] = cfg.model_dump(mode="json")
     return report
+
+
+def first_error_report(cfg: EvaluateConfig, scores: list[dict]) -> dict:
+    """The PRM's first-error table on the samples whose true first errors ``step_labels`` holds."""
+    labels = _read_rows(cfg.step_labels, cfg.verify_inputs)
+    scored = [s for s in scores if s["step_scores"] is not None]
+    keys = {(r["problem_id"], r["sample_id"]) for r in labels}
+    subsets, unscored = build_cases(labels, [s for s in scored if (s["problem_id"], s["sample_id"]) in keys])
+    table = first_error_table({n: [c for _, c in pairs] for n, pairs in subsets.items()}, cfg.first_error_threshold)
+    return {**table, "labelled": len(labels), "unscored": unscored}
 
 
 @dataclass

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 
+from mathray.jobs.step_evaluation import table_markdown
 from mathray.runtime.storage import join, write_bytes_atomic
 
 FILES = ("report.md", "report.json", "accuracy_vs_n.png", "accuracy_vs_cost.png")
@@ -107,6 +108,11 @@ def render_markdown(report: dict) -> str:
                f"the difference of the two rows' accuracies with a paired bootstrap CI; shown when the whole "
                f"interval is above 0. Pass@1 = the sample average of the same pools.\n\n"
                f"{findings_markdown(report)}\n\n" if report.get("findings") else "")
+            + (f"## First errors\n\nThe PRM's step scores against the true first wrong step of "
+               f"{report['first_error']['labelled']} labelled samples ({report['first_error']['unscored']} not scored): "
+               f"the first step scoring below {report['first_error']['threshold']} is the predicted first error; "
+               f"F1 of the accuracies on erroneous and on correct samples (ProcessBench's metric).\n\n"
+               f"{table_markdown(report['first_error'])}\n\n" if report.get("first_error") else "")
             + f"Curves: random subsets per problem (Lightman protocol), {s.get('trials')} trials, mean ± std: "
             f"`accuracy_vs_n.png`; cost: `accuracy_vs_cost.png`.\n")
 

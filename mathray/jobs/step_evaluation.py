@@ -95,7 +95,7 @@ def _chosen(problem_id: str, seed: int, share: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
-def _table(subsets: dict[str, list[Case]], threshold: float) -> dict:
+def first_error_table(subsets: dict[str, list[Case]], threshold: float) -> dict:
     rep = first_error.subset_report(subsets, threshold)
     rows = {}
     for name, r in rep["subsets"].items():
@@ -120,16 +120,29 @@ def build_step_report(cfg: StepEvalConfig) -> dict:
                 for name, pairs in subsets.items()}
     try:
         best, _ = first_error.best_threshold(choose)
-        tuned = _table({n: cs for n, cs in held_out.items() if cs}, best)
+        tuned = first_error_table({n: cs for n, cs in held_out.items() if cs}, best)
     except ValueError as e:    # the chosen share lacks erroneous or correct solutions
         tuned = {"threshold": None, "why_not": str(e)}
     return {"solutions": sum(len(cs) for cs in every.values()), "unscored": unscored,
-            "at_threshold": _table(every, cfg.threshold), "best_threshold_held_out": tuned,
+            "at_threshold": first_error_table(every, cfg.threshold), "best_threshold_held_out": tuned,
             "provenance": {"labels": cfg.labels, "scores": cfg.scores, "code_version": code_version()}}
 
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}"
+
+
+def table_markdown(table: dict) -> str:
+    """One first-error table: per subset both accuracies and F1, step AUROC, where predictions fall."""
+    lines = ["| subset | erroneous | correct | acc. erroneous | acc. correct | F1 | step AUROC | exact / early / "
+             "late / missed / false alarm |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in sorted(table["subsets"].items()):
+        o = r["offsets"]
+        auroc = "n/a" if r["step_auroc"] is None else f"{r['step_auroc']:.3f}"
+        lines.append(f"| {name} | {r['num_error']} | {r['num_correct']} | {_pct(r['error_accuracy'])} | "
+                     f"{_pct(r['correct_accuracy'])} | {_pct(r['f1'])} | {auroc} | {o['exact']} / {o['early']} / "
+                     f"{o['late']} / {o['missed']} / {o['false_alarm']} |")
+    return "\n".join(lines) + f"\n\nMean F1 over subsets: {_pct(table['mean_f1'])}"
 
 
 def render_markdown(report: dict) -> str:
@@ -139,17 +152,8 @@ def render_markdown(report: dict) -> str:
                          ("Best threshold (chosen on other problems)", report["best_threshold_held_out"])):
         if table.get("threshold") is None:
             lines.append(f"## {title}\n\nnot computed: {table.get('why_not')}\n")
-            continue
-        lines += [f"## {title}: {table['threshold']:.4g}\n",
-                  "| subset | erroneous | correct | acc. erroneous | acc. correct | F1 | step AUROC | exact / early / "
-                  "late / missed / false alarm |", "|---|---|---|---|---|---|---|---|"]
-        for name, r in sorted(table["subsets"].items()):
-            o = r["offsets"]
-            auroc = "n/a" if r["step_auroc"] is None else f"{r['step_auroc']:.3f}"
-            lines.append(f"| {name} | {r['num_error']} | {r['num_correct']} | {_pct(r['error_accuracy'])} | "
-                         f"{_pct(r['correct_accuracy'])} | {_pct(r['f1'])} | {auroc} | {o['exact']} / {o['early']} / "
-                         f"{o['late']} / {o['missed']} / {o['false_alarm']} |")
-        lines.append(f"\nMean F1 over subsets: {_pct(table['mean_f1'])}\n")
+        else:
+            lines.append(f"## {title}: {table['threshold']:.4g}\n\n{table_markdown(table)}\n")
     return "\n".join(lines)
 
 

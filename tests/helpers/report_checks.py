@@ -1,5 +1,6 @@
 """The structure of a pipeline report (never its numbers): every selector row of the base and the sequential and
-control generators, the evaluator table, every finding row with its paired interval and verdict."""
+control generators, the evaluator table, every finding row with its paired interval and verdict, the PRM's
+first-error table."""
 from __future__ import annotations
 
 
@@ -32,5 +33,9 @@ def assert_report_structure(rep: dict, md: str, k: int, top_n: int) -> None:
             assert r["ci_low"] <= r["difference"] <= r["ci_high"], r
     assert {r["n"] for r in rep["findings"] if r["n"] is not None} >= {2}   # the curves' N >= 2
 
-    assert "## Evaluators" in md and "## Findings" in md
+    first = rep["first_error"]           # the toy task's true first errors against the PRM's step scores
+    assert set(first["subsets"]) == {"toy-exact"} and first["labelled"] > 0 and first["threshold"] == 0.5
+    assert {"f1", "error_accuracy", "correct_accuracy", "step_auroc", "offsets"} <= set(first["subsets"]["toy-exact"])
+
+    assert "## Evaluators" in md and "## Findings" in md and "## First errors" in md
     assert md.count("| shown") + md.count("| not shown") >= len(rep["findings"])
