@@ -35,6 +35,9 @@ def test_graph_is_the_whole_method_under_one_root():
     scorer = by["score_xent"].cfg.scorer
     assert (scorer.verifier, scorer.prm, scorer.orm) == tuple(by[k].output + "/final" for k in ("verifier_xent", "prm", "orm"))
     assert set(by["evaluate"].cfg.generators) == {"Sequential", "Control"}
+    exact = by["exact_labels_test"].cfg                 # the toy task's true first errors of the SSFT test samples
+    assert (exact.input, exact.problems) == (by["sample_test"].output, by["problems_test"].output)
+    assert by["evaluate"].cfg.step_labels == by["exact_labels_test"].output
 
 
 def test_two_verifier_losses_give_two_scores_and_reports():
