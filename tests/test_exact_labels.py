@@ -1,6 +1,8 @@
 """Exact first errors of toy-task samples (pure logic) and the first-error table they give the evaluate report."""
 import json
 
+import pytest
+
 from mathray.core.toy import ToyTaskConfig
 from mathray.jobs.exact_labels import exact_row
 
@@ -28,3 +30,38 @@ def test_the_first_wrong_line_is_the_label_and_later_lines_are_bad():
 def test_a_solution_that_stops_before_its_answer_has_no_step_to_label():
     labels, why = exact_row(row("5 * 3 = 15\n7 + 15 = 22"), EXPR, TASK, "auto")
     assert labels is None and "after the last step" in why
+
+
+@pytest.mark.cluster
+def test_exact_labels_job_on_a_local_cluster(ray_cluster, tmp_path):
+    """The stage job: one STEP_LABELS row per sample, first errors where a sample first departs from the
+    reference solution (an independent check: the injected errors change one line's result), and a sample
+    that stops before its answer quarantined with the reason."""
+    from helpers.score_data import commit_samples, sample_rows
+
+    from mathray.core import schemas
+    from mathray.core.toy import generate_problems
+    from mathray.jobs.exact_labels import ExactLabelConfig, run_exact_labels
+    from mathray.runtime.storage import ShardStore
+
+    samples = sample_rows(3, 4, seed=2)
+    problems = generate_problems(ToyTaskConfig(seed=2, num_train=0, num_test=3), "test")
+    store = ShardStore(str(tmp_path / "problems"))
+    store.commit_shard("part-00000", schemas.to_table(problems, schemas.PROBLEMS))
+    store.write_manifest()
+    commit_samples(str(tmp_path / "samples"), samples, shards=2)
+    summary = run_exact_labels(ExactLabelConfig(input=str(tmp_path / "samples"), output=str(tmp_path / "out"),
+                                                problems=str(tmp_path / "problems"), toy={"seed": 2}))
+    out = ShardStore(str(tmp_path / "out"))
+    rows = {(r["problem_id"], r["sample_id"]): r for r in out.read_all().to_pylist()}
+    reference = {p["problem_id"]: p["reference_solution"].split("\n") for p in problems}
+    for s in samples:
+        lines = s["text"].split("\n")
+        if len(lines) < len(reference[s["problem_id"]]):      # the last sample of each problem has no answer line
+            assert (s["problem_id"], s["sample_id"]) not in rows
+            continue
+        departs = next((i for i, (a, b) in enumerate(zip(lines, reference[s["problem_id"]])) if a != b), None)
+        assert rows[(s["problem_id"], s["sample_id"])]["first_error_step"] == departs
+    quarantined = ShardStore(str(tmp_path / "out")).read_all_quarantine().column("reason").to_pylist()
+    assert len(quarantined) == 3 and all("after the last step" in q for q in quarantined)
+    assert summary.rows_quarantined == 3
