@@ -353,7 +353,7 @@ def live_progress(node: Node, started: float) -> str | None:
         return summary.progress() if summary else None
     if node.kind == "train":
         from mathray.jobs.training.progress import progress_text, read_progress
-        from mathray.jobs.training.worker import phases
+        from mathray.jobs.training.tasks import phases
 
         return progress_text(read_progress(node.output, since=started), sum(p.steps for p in phases(node.cfg)))
     return None
