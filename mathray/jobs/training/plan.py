@@ -162,23 +162,15 @@ def render(p: dict) -> str:
     return "\n".join(lines)
 
 
-def main(recipe: str, overrides: list[str], model_config: str | None = None) -> int:
-    """Plan a train recipe, or every training stage of a pipeline recipe (``rayjobs.pipeline`` config)."""
-    import yaml
+def print_plan(cfg: TrainJobConfig, title: str, recipe: Path, model_config: str | None = None) -> None:
+    print(title)
+    print(render(plan(cfg, model_config_path(cfg, recipe, model_config))))
 
+
+def main(recipe: str, overrides: list[str], model_config: str | None = None) -> int:
+    """Plan a train recipe (a pipeline recipe's training stages: ``cli.plan_recipe``)."""
     from mathray.config import load_config
 
-    text = yaml.safe_load(Path(recipe).read_text()) or {}
-    if isinstance(text, dict) and "task" not in text:          # a pipeline config: plan its training stages
-        from mathray.pipeline import PipelineConfig, build_graph
-
-        pipeline = load_config(PipelineConfig, recipe, overrides)
-        for node in build_graph(pipeline):
-            if node.kind == "train":
-                print(f"recipe {recipe}, stage {node.name} (task {node.cfg.task})")
-                print(render(plan(node.cfg, model_config_path(node.cfg, Path(recipe), model_config))) + "\n")
-        return 0
     cfg = load_config(TrainJobConfig, recipe, overrides)
-    print(f"recipe {recipe} (task {cfg.task})")
-    print(render(plan(cfg, model_config_path(cfg, Path(recipe), model_config))))
+    print_plan(cfg, f"recipe {recipe} (task {cfg.task})", Path(recipe), model_config)
     return 0
