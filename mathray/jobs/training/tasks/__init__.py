@@ -3,7 +3,7 @@
 its loss-head memory (``plan``). A new task is a module and one line here."""
 from __future__ import annotations
 
-from mathray.jobs.training.tasks import orm, prm, sequential, ssft, verifier
+from mathray.jobs.training.tasks import orm, orm_pairwise, prm, sequential, ssft, verifier
 from mathray.jobs.training.tasks.spec import Objective, Phase
 
 TASKS: dict[str, Objective] = {o.name: o for o in (
@@ -12,6 +12,7 @@ TASKS: dict[str, Objective] = {o.name: o for o in (
     prm.PRM,
     orm.ORM,
     sequential.SEQUENTIAL,
+    orm_pairwise.ORM_PAIRWISE,
 )}
 TASK_NAMES = tuple(TASKS)
 # the config sections that belong to an objective: a run's lineage keeps only those it reads
