@@ -17,8 +17,10 @@ from pathlib import Path
 
 import yaml
 
+from mathray.config import load_config
 from mathray.doctor import main as run_doctor
-from mathray.jobs.training.plan import main as run_plan
+from mathray.jobs.training import plan as training_plan
+from mathray.pipeline import PipelineConfig, build_graph
 from mathray.runtime.models import mark_digest, publish_model_dir
 
 # job name -> (entry module, "module:ConfigClass"); the entry modules are thin wrappers in rayjobs/.
@@ -39,6 +41,19 @@ CONFIG_GLOBS = {"pipeline": ("pipeline*.yaml", "demo*.yaml"), "evaluate": ("eval
 
 def config_files(job: str) -> list[Path]:
     return sorted(f for pattern in CONFIG_GLOBS.get(job, (f"{job}*.yaml",)) for f in CONFIG_DIR.glob(pattern))
+
+
+def plan_recipe(recipe: str, overrides: list[str], model_config: str | None = None) -> int:
+    """``mathray plan``: a train recipe, or every training stage of a pipeline recipe (no top-level ``task``)."""
+    text = yaml.safe_load(Path(recipe).read_text()) or {}
+    if not (isinstance(text, dict) and "task" not in text):
+        return training_plan.main(recipe, overrides, model_config)
+    for node in build_graph(load_config(PipelineConfig, recipe, overrides)):
+        if node.kind == "train":
+            title = f"recipe {recipe}, stage {node.name} (task {node.cfg.task})"
+            training_plan.print_plan(node.cfg, title, Path(recipe), model_config)
+            print()
+    return 0
 
 
 def _config_class(job: str):
@@ -80,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "publish-model":
         return publish_model(args.src, args.dest)
     if args.cmd == "plan":
-        return run_plan(args.recipe, args.overrides, args.model_config)
+        return plan_recipe(args.recipe, args.overrides, args.model_config)
     if args.cmd == "config":
         print(yaml.safe_dump(_config_class(args.job)().model_dump(mode="json"), sort_keys=False), end="")
         return 0

@@ -44,6 +44,7 @@ from mathray.jobs.training.config import TrainJobConfig
 from mathray.jobs.training.job import run_training
 from mathray.jobs.training.lineage import training_lineage
 from mathray.jobs.training.progress import progress_text, read_progress
+from mathray.jobs.training.tasks import phases
 from mathray.runtime.errors import CorruptShard, JobFailed
 from mathray.runtime.lease import OutputLease
 from mathray.runtime.lineage import Lineage
@@ -416,8 +417,6 @@ def live_progress(node: Node, started: float) -> str | None:
         summary = running_stage(node.output)
         return summary.progress() if summary else None
     if node.kind == "train":
-        from mathray.jobs.training.worker import phases
-
         return progress_text(read_progress(node.output, since=started), sum(p.steps for p in phases(node.cfg)))
     return None
 

@@ -55,9 +55,9 @@ def test_shipped_pipeline_configs_load_and_build(path):
 
 @pytest.mark.parametrize("path", [p for p in CONFIGS if "recipes" in p.parts], ids=lambda p: p.name)
 def test_recipes_plan_every_training_stage(path, capsys):
-    from mathray.jobs.training.plan import main as plan_main
+    from mathray.cli import plan_recipe
 
-    assert plan_main(str(path), []) == 0
+    assert plan_recipe(str(path), []) == 0
     out = capsys.readouterr().out
     trains = [n for n in build_graph(load_config(PipelineConfig, path)) if n.kind == "train"]
     assert out.count("per-GPU memory") == len(trains) and "A100 40 GB (p4d.24xlarge): fits" in out

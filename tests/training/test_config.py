@@ -40,7 +40,7 @@ def test_controller_poll_interval_set_for_the_fit_only_and_user_value_wins(monke
 
 
 def test_knobs_do_not_change_the_run_identity_and_a_changed_identity_is_refused(tmp_path, tiny_model, train_data):
-    from mathray.jobs.training.job import claim_run, record_identity, run_identity, run_name
+    from mathray.jobs.training.lineage import claim_run, record_identity, run_identity, run_name
     from mathray.runtime.lineage import LineageMismatch
 
     base = TrainJobConfig(task="verifier", model=tiny_model, data={"samples": [train_data["samples"]]})
@@ -60,7 +60,7 @@ def test_knobs_do_not_change_the_run_identity_and_a_changed_identity_is_refused(
 
 
 def test_a_section_the_task_does_not_read_leaves_its_identity_alone(tmp_path, tiny_model, train_data):
-    from mathray.jobs.training.job import run_name
+    from mathray.jobs.training.lineage import run_name
 
     def name(task, **update):
         cfg = TrainJobConfig(task=task, model=tiny_model, data={"samples": [train_data["samples"]],
@@ -76,7 +76,7 @@ def test_a_section_the_task_does_not_read_leaves_its_identity_alone(tmp_path, ti
 
 
 def test_the_ssft_control_is_named_by_its_step_plan_and_the_ssft_data_only(tmp_path, tiny_model, train_data):
-    from mathray.jobs.training.job import run_name
+    from mathray.jobs.training.lineage import run_name
 
     def name(samples=None, **sequential):
         cfg = TrainJobConfig(task="sequential", model=tiny_model,
@@ -135,3 +135,24 @@ def test_sharding_on_cpu_is_refused_not_silently_ddp():
     with pytest.raises(ValueError, match="accelerate applies FSDP and DeepSpeed only on accelerators"):
         cfg.check_runnable()
     cfg.model_copy(update={"use_gpu": True}).check_runnable()
+
+
+def test_every_declared_task_names_real_config_fields():
+    """Each task declaration reads DataConfig fields, owns a TrainJobConfig section when it has one, and its
+    phases read data fields, label pairs and settings sections that exist, on the default config."""
+    from mathray.core.labels import LabelTokens
+    from mathray.jobs.training.config import DataConfig
+    from mathray.jobs.training.tasks import SECTIONS, TASKS
+
+    assert set(TASKS) == set(TrainJobConfig.model_fields["task"].annotation.__args__)
+    for name, objective in TASKS.items():
+        cfg = TrainJobConfig(task=name, model="m", data={"ssft": ["x"], "samples": ["x"], "step_labels": ["x"]})
+        reads = objective.reads(cfg)
+        assert set(reads.data) <= set(DataConfig.model_fields), name
+        assert set(reads.sections) <= set(SECTIONS) <= set(TrainJobConfig.model_fields), name
+        assert objective.section is None or objective.section in SECTIONS
+        for phase in objective.phases(cfg):
+            assert phase.spec.reads in reads.data, (name, phase.kind)
+            assert phase.spec.label_tokens in LabelTokens.__dataclass_fields__, (name, phase.kind)
+            assert phase.spec.settings is None or phase.spec.settings in TrainJobConfig.model_fields
+        cfg.check_runnable()

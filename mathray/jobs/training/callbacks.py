@@ -20,6 +20,7 @@ from transformers import TrainerCallback
 
 from mathray.jobs.training.config import TrainJobConfig
 from mathray.jobs.training.progress import write_progress
+from mathray.jobs.training.tasks import phases
 
 PHASE_FILE = "mathray_phase.json"
 HF_CHECKPOINT = "checkpoint"   # the subdirectory RayTrainReportCallback uses
@@ -141,8 +142,6 @@ class FaultCallback(TrainerCallback):
 
 
 def job_callbacks(cfg: TrainJobConfig, phase_index: int, phase_kind: str, offset: int, on_ray: bool) -> list:
-    from mathray.jobs.training.worker import phases
-
     out: list = [RayCheckpointCallback(phase_index)] if on_ray else []
     out.append(ProgressCallback(cfg.output, phase_kind, offset, sum(p.steps for p in phases(cfg))))
     if cfg.step_log:

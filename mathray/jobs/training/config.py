@@ -1,4 +1,5 @@
-"""``TrainJobConfig``: one config for every trainer; ``task`` selects ssft | verifier | prm | orm | sequential.
+"""``TrainJobConfig``: one config for every trainer; ``task`` selects one of the tasks declared in ``tasks``
+(ssft | verifier | prm | orm | sequential | ...), whose settings sections live with their declarations.
 
 Defaults are documented knobs, not published values: Liu et al. publish no lambda, alpha, learning rate,
 steps or batch size, and Lightman et al. say only "2 epochs, low lr". The defaults are sized for a ~1B model
@@ -21,17 +22,21 @@ resolved config, run identity, code version and data stats, completion mark last
     <storage>/<name>/mathray_run.json    the run identity a resume must match
 
 Fields marked ``knob`` cannot change the trained weights (logging, checkpoint cadence, paths of outputs,
-failure policy); the run identity (``job.run_identity``) is the rest plus the fingerprints of the input data
+failure policy); the run identity (``lineage.run_identity``) is the rest plus the fingerprints of the input data
 and model, and names the run: re-running the same identity resumes from its latest checkpoint.
 """
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from mathray.config import ConfigError, StrictModel, knob
 from mathray.core.labels import LabelSettings
+from mathray.jobs.training.tasks import TASK_NAMES, TASKS
+from mathray.jobs.training.tasks.prm import PRMSettings
+from mathray.jobs.training.tasks.sequential import SequentialSettings
+from mathray.jobs.training.tasks.verifier import VerifierSettings
 
 
 class DataConfig(StrictModel):
@@ -67,35 +72,6 @@ class LoraSettings(StrictModel):
     target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
-class VerifierSettings(StrictModel):
-    loss: Literal["xent", "margin"] = "xent"
-    margin: float = 1.0           # lambda of cls-margin (Liu Eq. 8): not published
-    xent_over: Literal["two_way", "vocab"] = "two_way"   # softmax over the 2 label tokens or the vocabulary
-
-
-class PRMSettings(StrictModel):
-    targets: Literal["hard", "soft"] = "hard"
-
-
-class SequentialSettings(StrictModel):
-    """Liu et al. 2.4: stage 1 SSFT, stage 2 verifier loss on the same weights, stage 3 generator with
-    L_ctr = L_seq + alpha * L_mle: L_seq on pairs of the generator's own graded samples (``data.samples``),
-    L_mle on the SSFT reference solutions (``data.ssft``; ``mle_data="pairs"``: on the pairs' correct members).
-    ``control``: stage 1, then SSFT continued for stage2 + stage3 steps (same compute, no verifier)."""
-    # stage 1 may be 0: the model is then taken as the SSFT generator (the pipeline's SSFT export)
-    stage_steps: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] = (
-        200, 200, 200)
-    stage_lr: tuple[float, float, float] | None = None   # None: optim.lr for every stage
-    margin: float = 1.0           # lambda of L_seq: not published
-    alpha: float = 1.0            # weight of L_mle in L_ctr: not published
-    length_normalize: bool = False   # L_seq on mean instead of summed token log-probs
-    # what L_mle is the likelihood of: the fine-tuning references, as in SLiC (Zhao et al. 2023), whose
-    # calibration loss L_ctr follows (its regulariser is cross-entropy on the gold targets); or the correct
-    # members of the L_seq pairs (the model's own samples of far fewer problems)
-    mle_data: Literal["references", "pairs"] = "references"
-    control: bool = False
-
-
 class FaultInjection(StrictModel):
     """Test-only: rank 0 exits the process once, after finishing step ``exit_after_step`` (global count),
     when ``marker`` (a local file) does not exist yet; the marker makes it happen once."""
@@ -111,7 +87,7 @@ class PlanSettings(StrictModel):
 
 
 class TrainJobConfig(StrictModel):
-    task: Literal["ssft", "verifier", "prm", "orm", "sequential"] = "ssft"
+    task: Literal[TASK_NAMES] = "ssft"     # a training task declared in ``tasks``
     model: str = knob("")            # model URI (local dir, s3:// export, hub id); identity: its fingerprint
     output: str = knob("runs/train")
     storage: str | None = knob(None)   # Ray Train storage; default <output>/ray_train
@@ -154,9 +130,7 @@ class TrainJobConfig(StrictModel):
         """Raise ConfigError naming what a run of this task lacks (the defaults alone are not runnable)."""
         if not self.model:
             raise ConfigError("model: set the model to train (a directory, an s3:// export or a hub id)")
-        need = {"ssft": ["ssft"], "verifier": ["samples"], "orm": ["samples"], "prm": ["step_labels"],
-                "sequential": ["ssft"] if self.sequential.control else ["ssft", "samples"]}[self.task]
-        missing = [k for k in need if not getattr(self.data, k)]
+        missing = [k for k in TASKS[self.task].reads(self).data if not getattr(self.data, k)]
         if missing:
             raise ConfigError(f"task {self.task!r} needs data.{', data.'.join(missing)}")
         if self.sharding != "ddp" and not self.use_gpu:

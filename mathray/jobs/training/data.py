@@ -196,7 +196,7 @@ def verifier_examples(tokenizer, rows: Sequence[dict], per_problem: int, max_len
     return out, stats
 
 
-def _pair_examples(rows: Sequence[dict], per_problem: int, seed: int,
+def pair_examples(rows: Sequence[dict], per_problem: int, seed: int,
                    make: Callable[[dict, bool], dict | None]) -> tuple[list[dict], dict]:
     """``{correct: make(good), incorrect: make(bad)}`` per candidate pair; pairs with a too-long side are
     counted in ``stats["skipped_too_long"]``."""
@@ -214,7 +214,7 @@ def _pair_examples(rows: Sequence[dict], per_problem: int, seed: int,
 def verifier_pair_examples(tokenizer, rows: Sequence[dict], per_problem: int, max_len: int,
                            seed: int, suffix: Sequence[int] = ()) -> tuple[list[dict], dict]:
     """``{correct: verifier example, incorrect: verifier example}`` per pair (cls-margin)."""
-    return _pair_examples(rows, per_problem, seed, lambda r, ok: verifier_example(
+    return pair_examples(rows, per_problem, seed, lambda r, ok: verifier_example(
         tokenizer, r["problem"], r["text"], ok, max_len, suffix))
 
 
@@ -222,7 +222,7 @@ def generator_pair_examples(tokenizer, rows: Sequence[dict], per_problem: int, m
                             seed: int) -> tuple[list[dict], dict]:
     """``{correct: SSFT example, incorrect: SSFT example}`` per pair of the generator's own graded samples
     (L_seq of the sequential stage 3)."""
-    return _pair_examples(rows, per_problem, seed, lambda r, ok: ssft_example(
+    return pair_examples(rows, per_problem, seed, lambda r, ok: ssft_example(
         tokenizer, r["problem"], r["text"], max_len, eos_id))
 
 

@@ -1,9 +1,9 @@
 """The driver: ``TorchTrainer`` over ``worker.train_func`` with the run's storage, failure and checkpoint policy.
 
-Run identity: the run's lineage (``lineage.training_lineage``): the result-affecting config (knobs left
+Run identity: the run's lineage (``lineage.run_identity``): the result-affecting config (knobs left
 out) plus the fingerprints of the inputs (each data set's committed shards, the starting model's
-``model_fingerprint``). The default run name is ``train-<task>-<identity hash>``, so re-running the same identity resumes from its latest checkpoint
-and a changed identity starts a new run; an explicit ``name`` whose stored identity differs is refused with
+``model_fingerprint``). The default run name is ``train-<task>-<identity hash>``, so re-running the same
+identity resumes from its latest checkpoint and a changed identity starts a new run; an explicit ``name`` whose stored identity differs is refused with
 the differing keys named (resuming someone else's checkpoints would silently mix two trainings).
 
     result = run_training(load_config(TrainJobConfig, "rayjobs/configs/train_ssft.yaml"))
@@ -11,15 +11,14 @@ the differing keys named (resuming someone else's checkpoints would silently mix
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from mathray.config import code_version, resolved_config
 from mathray.jobs.training.config import TrainJobConfig
+from mathray.jobs.training.lineage import claim_run, run_identity, run_name
 from mathray.runtime import env
-from mathray.runtime.lineage import LineageMismatch
 from mathray.runtime.storage import ShardStore, join, resolve
 
 IDENTITY_FILE = "mathray_run.json"
@@ -37,57 +36,8 @@ class TrainResult:
                 f"[train] last metrics: {self.metrics}"]
 
 
-def run_identity(cfg: TrainJobConfig) -> dict:
-    """The lineage record (job, config, input fingerprints, hash) every export of this run carries."""
-    from mathray.jobs.training.lineage import training_lineage
-
-    return training_lineage(cfg).record()
-
-
-def run_name(cfg: TrainJobConfig, identity: dict | None = None) -> str:
-    return cfg.name or f"train-{cfg.task}-{(identity if identity is not None else run_identity(cfg))['hash']}"
-
-
-def _flat(tree, prefix: str = "") -> dict:
-    if isinstance(tree, dict):
-        out = {}
-        for k, v in tree.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    return {prefix.rstrip("."): tree}
-
-
-def identity_diff(old: dict, new: dict) -> list[str]:
-    a, b = _flat(old), _flat(new)
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-
-
 def identity_uri(cfg: TrainJobConfig, name: str) -> str:
     return join(storage_uri(cfg), name, IDENTITY_FILE)
-
-
-def record_identity(uri: str, identity: dict) -> None:
-    """Written by rank 0 once Ray Train has created the run directory (creating it from the driver first
-    made Ray's own directory creation fail on S3 servers that refuse a marker over existing keys)."""
-    fs, path = resolve(uri)
-    if fs.get_file_info(path).type.name == "NotFound":
-        with fs.open_output_stream(path) as f:
-            f.write(json.dumps(identity, indent=1, sort_keys=True).encode())
-
-
-def claim_run(uri: str, name: str, identity: dict) -> None:
-    """Refuse to resume run ``name`` when its recorded identity (``uri``) differs from ``identity``."""
-    fs, path = resolve(uri)
-    try:
-        with fs.open_input_stream(path) as f:
-            old = json.loads(f.read())
-    except FileNotFoundError:
-        return
-    diff = identity_diff(old, identity)
-    if diff:
-        raise LineageMismatch(f"run {name!r} ({uri}) was started with another identity; resuming it would mix "
-                         "two trainings. Differences (stored -> now):\n  " + "\n  ".join(diff) +
-                         "\nUse another name (or none: the default name follows the identity).")
 
 
 def build_trainer(cfg: TrainJobConfig, identity: dict):

@@ -1,5 +1,5 @@
 """One micro-batch of examples (from ``training.data``) -> a scalar loss, for each training objective; the
-``compute_loss`` of each trainer in ``trainers`` is one of these.
+task declarations (``tasks``) call these as their phases' losses.
 
 Memory: no objective materialises the ``[B, T, vocab]`` logits of a transformers model.
 - Verifier, PRM and ORM read two label tokens at a few positions: ``readout.logits_at`` runs the LM head at

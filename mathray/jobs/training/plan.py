@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mathray.jobs.training.config import TrainJobConfig
+from mathray.jobs.training.tasks import TASKS
 
 REPO = Path(__file__).resolve().parents[3]
 GIB = 2**30
@@ -120,16 +121,17 @@ def plan(cfg: TrainJobConfig, config_json: Path) -> dict:
     if cfg.sharding in ("fsdp", "deepspeed") and not cfg.lora:
         gathered = (2 * layer_params + root_params) * (2 + w_bytes)   # bf16 copy + full-size grad
     o, d = cfg.optim, cfg.data
-    tokens = o.batch_size * d.max_len * (2 if cfg.task == "sequential" or cfg.verifier.loss == "margin" else 1)
+    memory = TASKS[cfg.task].memory(cfg)
+    tokens = o.batch_size * d.max_len * memory.sequences
     act_scale = 2 if precision == "fp32" else 1
     per_layer = (38 * H + 6 * kv + 8 * I) * act_scale
     acts = tokens * (L * 4 * H + per_layer) if cfg.gradient_checkpointing else tokens * L * per_layer
-    head = 2 * 4096 * 32768 * (2 if precision != "fp32" else 4) + tokens * H * 4   # fused head tiles + hidden
-    if cfg.task in ("verifier", "orm", "prm"):
-        reads = o.batch_size * (16 if cfg.task == "prm" else 1)
-        head = max(head if cfg.task == "sequential" else 0, o.batch_size * reads * V * 4 * 2)
+    if memory.read_positions is None:   # fused head tiles + hidden states
+        head = 2 * 4096 * 32768 * (2 if precision != "fp32" else 4) + tokens * H * 4
+    else:
+        head = o.batch_size * o.batch_size * memory.read_positions * V * 4 * 2
     total = (weights + grads + optim + gathered + acts + head) * SLACK + FIXED_OVERHEAD
-    stage_steps = sum(cfg.sequential.stage_steps) if cfg.task == "sequential" else o.steps
+    stage_steps = sum(p.steps for p in TASKS[cfg.task].phases(cfg))
     mean_tokens = cfg.plan.mean_tokens or d.max_len
     train_tokens = stage_steps * o.batch_size * o.grad_accum * world * mean_tokens
     flops = compute_flops_per_token(c, mean_tokens) * train_tokens * (4 / 3 if cfg.gradient_checkpointing else 1)
@@ -160,23 +162,15 @@ def render(p: dict) -> str:
     return "\n".join(lines)
 
 
-def main(recipe: str, overrides: list[str], model_config: str | None = None) -> int:
-    """Plan a train recipe, or every training stage of a pipeline recipe (``rayjobs.pipeline`` config)."""
-    import yaml
+def print_plan(cfg: TrainJobConfig, title: str, recipe: Path, model_config: str | None = None) -> None:
+    print(title)
+    print(render(plan(cfg, model_config_path(cfg, recipe, model_config))))
 
+
+def main(recipe: str, overrides: list[str], model_config: str | None = None) -> int:
+    """Plan a train recipe (a pipeline recipe's training stages: ``cli.plan_recipe``)."""
     from mathray.config import load_config
 
-    text = yaml.safe_load(Path(recipe).read_text()) or {}
-    if isinstance(text, dict) and "task" not in text:          # a pipeline config: plan its training stages
-        from mathray.pipeline import PipelineConfig, build_graph
-
-        pipeline = load_config(PipelineConfig, recipe, overrides)
-        for node in build_graph(pipeline):
-            if node.kind == "train":
-                print(f"recipe {recipe}, stage {node.name} (task {node.cfg.task})")
-                print(render(plan(node.cfg, model_config_path(node.cfg, Path(recipe), model_config))) + "\n")
-        return 0
     cfg = load_config(TrainJobConfig, recipe, overrides)
-    print(f"recipe {recipe} (task {cfg.task})")
-    print(render(plan(cfg, model_config_path(cfg, Path(recipe), model_config))))
+    print_plan(cfg, f"recipe {recipe} (task {cfg.task})", Path(recipe), model_config)
     return 0

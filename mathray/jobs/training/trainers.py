@@ -1,8 +1,9 @@
-"""One ``transformers.Trainer`` subclass per objective: the Trainer brings the mechanics (DDP/FSDP/ZeRO-3 through
+"""The ``transformers.Trainer`` of every phase: the Trainer brings the mechanics (DDP/FSDP/ZeRO-3 through
 accelerate, gradient accumulation and checkpointing, mixed precision, schedules, evaluation, logging
-integrations, checkpoints with RNG states); each subclass brings its ``compute_loss`` from ``objectives``
-(the hand-checked ``core.losses`` on ``core.readout`` positions). SSFT is TRL's ``SFTTrainer`` itself
-(completion-only loss from the examples' ``completion_mask``, fused LM head).
+integrations, checkpoints with RNG states); ``ObjectiveTrainer`` brings the phase's loss and eval scores from
+its declaration (``tasks``: the batch functions of ``objectives``, the hand-checked ``core.losses`` on
+``core.readout`` positions). SSFT is TRL's ``SFTTrainer`` itself (completion-only loss from the examples'
+``completion_mask``, fused LM head).
 
 Batches are lists of example dicts (``{"examples": [...]}``, ``collate``): the objectives pad them, so the
 code a test runs on a batch is the code training runs. Evaluation (``prediction_step``) returns per-example
@@ -19,6 +20,7 @@ from transformers import Trainer
 
 from mathray.core import readout
 from mathray.jobs.training import objectives
+from mathray.jobs.training.tasks.spec import PhaseSpec
 
 IGNORE = -100.0
 
@@ -62,14 +64,21 @@ def _padded(rows: list[list[float]], device) -> torch.Tensor:
 
 
 class ObjectiveTrainer(Trainer):
-    """The shared base: objective settings, the pad id, label ids, eval scoring, flops from token counts."""
+    """A phase's ``Trainer``: its ``PhaseSpec`` gives the loss and eval scores of a micro-batch; this class holds
+    what they read (objective settings, the pad id, label ids) and counts flops from token counts."""
 
-    def __init__(self, *args, label_ids: tuple[int, int] | None = None, pad_id: int = 0,
+    def __init__(self, *args, phase: PhaseSpec, label_ids: tuple[int, int] | None = None, pad_id: int = 0,
                  settings: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.phase = phase
         self.label_ids, self.pad_id, self.settings = label_ids, pad_id, settings or {}
         # compute_loss returns a per-micro-batch mean: let the Trainer divide by the accumulation steps
         self.model_accepts_loss_kwargs = False
+        if phase.prepare is not None:
+            phase.prepare(self.model)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        return self.phase.loss(self, model, inputs["examples"])
 
     def floating_point_ops(self, inputs) -> int:
         tokens = sum(len(e["input_ids"]) for e in self._flat(inputs["examples"]))
@@ -84,7 +93,7 @@ class ObjectiveTrainer(Trainer):
         return out
 
     def scores_and_labels(self, model, examples) -> tuple[list[list[float]], list[list[float]]] | None:
-        return None
+        return self.phase.scores(self, model, examples) if self.phase.scores is not None else None
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
@@ -94,81 +103,6 @@ class ObjectiveTrainer(Trainer):
         if out is None:
             return loss, None, None
         return loss, _padded(out[0], loss.device), _padded(out[1], loss.device)
-
-
-class VerifierXentTrainer(ObjectiveTrainer):
-    """Liu et al. cls-xent (Eq. 9) at the last prompt token over (correct, incorrect)."""
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        return objectives.verifier_xent_loss(model, inputs["examples"], self.label_ids, self.pad_id,
-                                             self.args.device, self.settings.get("xent_over", "two_way"))[0]
-
-    def scores_and_labels(self, model, examples):
-        two_way, _, _ = objectives.verifier_two_way(model, examples, self.label_ids, self.pad_id, self.args.device)
-        s = readout.positive_prob(two_way).tolist()
-        return [[v] for v in s], [[float(e["is_correct"])] for e in examples]
-
-
-class VerifierMarginTrainer(ObjectiveTrainer):
-    """Liu et al. cls-margin (Eq. 8) on (correct, incorrect) pairs of one problem."""
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        return objectives.verifier_margin_loss(model, inputs["examples"], self.label_ids,
-                                               self.settings["margin"], self.pad_id, self.args.device)[0]
-
-    def scores_and_labels(self, model, examples):
-        members = [p["correct"] for p in examples] + [p["incorrect"] for p in examples]
-        two_way, _, _ = objectives.verifier_two_way(model, members, self.label_ids, self.pad_id, self.args.device)
-        s, k = readout.positive_prob(two_way).tolist(), len(examples)
-        return [[s[i], s[k + i]] for i in range(k)], [[1.0, 0.0]] * k
-
-
-class _StepScored(ObjectiveTrainer):
-    def scores_and_labels(self, model, examples):
-        two_way, _ = objectives.step_two_way(model, examples, self.label_ids, self.pad_id, self.args.device)
-        flat, out, at = readout.positive_prob(two_way).tolist(), [], 0
-        for e in examples:
-            out.append(flat[at:at + len(e["tag_positions"])])
-            at += len(e["tag_positions"])
-        return out, [[float(v) for v in e["hard_labels"]] for e in examples]
-
-
-class PRMHardTrainer(_StepScored):
-    """Per-step cross-entropy on (+, -) at every step tag (PRM800K / Math-Shepherd hard estimation)."""
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        return objectives.prm_loss(model, inputs["examples"], self.label_ids, self.pad_id, self.args.device,
-                                   "hard")[0]
-
-
-class PRMSoftTrainer(_StepScored):
-    """Per-step BCE against Math-Shepherd soft labels (fraction of rollouts reaching the answer)."""
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        return objectives.prm_loss(model, inputs["examples"], self.label_ids, self.pad_id, self.args.device,
-                                   "soft")[0]
-
-
-class ORMTrainer(_StepScored):
-    """Lightman et al.'s ORM: cross-entropy on (+, -) at the single tag after the whole solution."""
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        return objectives.prm_loss(model, inputs["examples"], self.label_ids, self.pad_id, self.args.device,
-                                   "hard")[0]
-
-
-class ContrastiveTrainer(ObjectiveTrainer):
-    """Sequential stage 3: L_ctr = L_seq + alpha * L_mle (L_seq on pairs of the generator's own samples, L_mle
-    on the SSFT references each pair carries, or on the pairs' correct members)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        objectives.add_fused_head(readout._base_model(self.model))
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        s = self.settings
-        return objectives.contrastive_loss(model, inputs["examples"], s["margin"], s["alpha"],
-                                           s["length_normalize"], self.pad_id, self.args.device)[0]
 
 
 def sft_trainer(model, args, train: list[dict], eval_: list[dict] | None, tokenizer, callbacks):

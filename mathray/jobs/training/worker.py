@@ -1,9 +1,10 @@
 """What every Ray Train worker runs (``train_func``), and the same phases in one plain process (``run_local``).
 
-A run is a list of phases (one per task; three for sequential, two for its control), each a trainer run of
-its own. A phase loads its starting weights through ``runtime.models.fetch_model`` (the job's ``model`` for
-the first phase, the previous phase's export after that), resolves the label tokens (``core.labels``),
-builds its examples (``data``), trains with its ``trainers`` class, evaluates on the held-out problems,
+A run is the list of phases its task declares (``tasks``: one for most, three for sequential, two for its
+control), each a trainer run of its own. A phase loads its starting weights through
+``runtime.models.fetch_model`` (the job's ``model`` for the first phase, the previous phase's export after
+that), resolves the label tokens (``core.labels``), builds its examples (its ``PhaseSpec``), trains with TRL's
+``SFTTrainer`` or with ``trainers.ObjectiveTrainer`` on the spec's loss, evaluates on the held-out problems,
 and exports. Exports are ``publish_model`` calls, so a phase's output is complete before the checkpoint
 that says "phase done" is reported; a restored run skips finished phases and resumes the current one from
 its last HF checkpoint (weights, optimizer, scheduler, per-rank RNG states, data position).
@@ -16,99 +17,31 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from mathray.config import code_version, resolved_config, result_hash
 from mathray.core.labels import LabelTokens, resolve_labels, save_labels
 from mathray.jobs.training import callbacks, data, trainers
 from mathray.jobs.training.config import TrainJobConfig
-from mathray.runtime.storage import ShardStore, join, resolve
+from mathray.jobs.training.lineage import record_identity
+from mathray.jobs.training.tasks import phases
+from mathray.jobs.training.tasks.spec import Phase, PhaseSpec, load_rows
+from mathray.runtime.storage import join, resolve
 
 
-@dataclass
-class Phase:
-    kind: str          # ssft | verifier_xent | verifier_margin | prm_hard | prm_soft | orm | contrastive
-    steps: int
-    lr: float
-    export: str        # directory under ``output`` the phase's model is published to
-
-
-TRAINERS = {"verifier_xent": trainers.VerifierXentTrainer, "verifier_margin": trainers.VerifierMarginTrainer,
-            "prm_hard": trainers.PRMHardTrainer, "prm_soft": trainers.PRMSoftTrainer, "orm": trainers.ORMTrainer,
-            "contrastive": trainers.ContrastiveTrainer}
-
-
-def phases(cfg: TrainJobConfig) -> list[Phase]:
-    o, t = cfg.optim, cfg.task
-    verifier = f"verifier_{cfg.verifier.loss}"
-    if t == "ssft":
-        return [Phase("ssft", o.steps, o.lr, "final")]
-    if t == "verifier":
-        return [Phase(verifier, o.steps, o.lr, "final")]
-    if t == "prm":
-        return [Phase(f"prm_{cfg.prm.targets}", o.steps, o.lr, "final")]
-    if t == "orm":
-        return [Phase("orm", o.steps, o.lr, "final")]
-    s = cfg.sequential
-    steps, lrs = s.stage_steps, s.stage_lr or (o.lr, o.lr, o.lr)
-    if s.control:
-        plan = [Phase("ssft", steps[0], lrs[0], "stage1-ssft"), Phase("ssft", steps[1] + steps[2], lrs[2], "final")]
-    else:
-        plan = [Phase("ssft", steps[0], lrs[0], "stage1-ssft"), Phase(verifier, steps[1], lrs[1], "stage2-verifier"),
-                Phase("contrastive", steps[2], lrs[2], "final")]
-    # stage_steps[0] == 0: the model is already the SSFT generator (the pipeline starts from its SSFT export)
-    return plan[1:] if steps[0] == 0 else plan
-
-
-def load_rows(uris: list[str], verify: bool = True) -> list[dict]:
-    rows = []
-    for uri in uris:
-        rows += ShardStore(uri, verify=verify).read_all().to_pylist()
-    return rows
-
-
-def build_examples(cfg: TrainJobConfig, kind: str, tokenizer, labels: LabelTokens) -> tuple[list, list, dict]:
+def build_examples(cfg: TrainJobConfig, spec: PhaseSpec, tokenizer, labels: LabelTokens) -> tuple[list, list, dict]:
     """(train examples, eval examples, stats) of a phase; eval = the held-out problems' examples."""
-    d = cfg.data
-    eos = tokenizer.eos_token_id if d.append_eos else None
-    if kind == "ssft":
-        def build(rows):
-            return data.ssft_examples(tokenizer, rows, d.max_len, eos)
-        rows = load_rows(d.ssft, cfg.verify_inputs)
-    elif kind.startswith("prm"):
-        def build(rows):
-            return data.prm_examples(tokenizer, rows, labels.step_tag, d.max_len, cfg.prm.targets)
-        rows = load_rows(d.step_labels, cfg.verify_inputs)
-    else:
-        vs = labels.verifier_suffix
-        builder = {"verifier_xent": lambda r: data.verifier_examples(tokenizer, r, d.per_problem, d.max_len, d.seed,
-                                                                     vs),
-                   "verifier_margin": lambda r: data.verifier_pair_examples(tokenizer, r, d.per_problem, d.max_len,
-                                                                            d.seed, vs),
-                   "orm": lambda r: data.orm_examples(tokenizer, r, labels.step_tag, d.per_problem, d.max_len,
-                                                      d.seed),
-                   "contrastive": lambda r: data.generator_pair_examples(tokenizer, r, d.per_problem, d.max_len,
-                                                                         eos, d.seed)}[kind]
-
-        def build(rows):
-            return builder(rows)
-        rows = load_rows(d.samples, cfg.verify_inputs)
-    train_rows, eval_rows = data.split_by_problem(rows, d.eval_fraction, d.seed)
+    rows = load_rows(getattr(cfg.data, spec.reads), cfg.verify_inputs)
+    build = spec.examples(cfg, tokenizer, labels)
+    train_rows, eval_rows = data.split_by_problem(rows, cfg.data.eval_fraction, cfg.data.seed)
     train, stats = build(train_rows)
     held, eval_stats = build(eval_rows) if eval_rows else ([], {})
-    if kind == "contrastive" and cfg.sequential.mle_data == "references":   # L_mle on the SSFT references
-        references, ref_stats = data.ssft_examples(tokenizer, load_rows(d.ssft, cfg.verify_inputs), d.max_len, eos)
-        if not references:
-            raise ValueError(f"phase contrastive: mle_data=references but data.ssft gives no SSFT example "
-                             f"({ref_stats}); set data.ssft or sequential.mle_data=pairs")
-        stats["pairs"], stats["references"] = len(train), len(references)
-        train = data.with_references(train, references, d.seed)
-        held = data.with_references(held, references, d.seed, cycle_pairs=False)
+    if spec.extend is not None:
+        train, held, stats = spec.extend(cfg, tokenizer, train, held, stats)
     stats = {**stats, "examples": len(train), "eval_examples": len(held),
              **{f"eval_{k}": v for k, v in eval_stats.items()}}
     if not train:
-        raise ValueError(f"phase {kind}: no training example (data stats: {stats})")
+        raise ValueError(f"phase {spec.name}: no training example (data stats: {stats})")
     return train, held, stats
 
 
@@ -194,7 +127,7 @@ def run_phase(cfg: TrainJobConfig, index: int, phase: Phase, base_uri: str, resu
     weights = torch.bfloat16 if cfg.resolved_precision() == "bf16" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(base, dtype=weights, trust_remote_code=False)
     labels = resolve_labels(tokenizer, cfg.labels, model)
-    train, held, stats = build_examples(cfg, phase.kind, tokenizer, labels)
+    train, held, stats = build_examples(cfg, phase.spec, tokenizer, labels)
     if cfg.lora is not None:
         from peft import get_peft_model
 
@@ -203,7 +136,7 @@ def run_phase(cfg: TrainJobConfig, index: int, phase: Phase, base_uri: str, resu
     out_dir = tempfile.mkdtemp(prefix=f"mathray-train-{index}-")
     cbs = callbacks.job_callbacks(cfg, index, phase.kind, offset, on_ray)
     common = dict(steps=phase.steps, lr=phase.lr, out_dir=out_dir, layer_cls=layer_cls, has_eval=bool(held))
-    if phase.kind == "ssft":
+    if phase.spec.loss is None:
         from trl import SFTConfig
 
         args = callbacks.training_arguments(cfg, args_cls=SFTConfig, max_length=None, packing=False,
@@ -211,12 +144,11 @@ def run_phase(cfg: TrainJobConfig, index: int, phase: Phase, base_uri: str, resu
         trainer = trainers.sft_trainer(model, args, train, held, tokenizer, cbs)
     else:
         args = callbacks.training_arguments(cfg, **common)
-        label_ids = labels.verifier if phase.kind.startswith("verifier") else labels.prm
-        s = cfg.sequential if phase.kind == "contrastive" else cfg.verifier
-        trainer = TRAINERS[phase.kind](
+        settings = getattr(cfg, phase.spec.settings).model_dump() if phase.spec.settings else {}
+        trainer = trainers.ObjectiveTrainer(
             model=model, args=args, train_dataset=train, eval_dataset=held or None, data_collator=trainers.collate,
-            compute_metrics=trainers.eval_metrics, callbacks=cbs, label_ids=label_ids,
-            pad_id=tokenizer.pad_token_id, settings=s.model_dump())
+            compute_metrics=trainers.eval_metrics, callbacks=cbs, phase=phase.spec,
+            label_ids=getattr(labels, phase.spec.label_tokens), pad_id=tokenizer.pad_token_id, settings=settings)
     if on_ray:
         from ray.train.huggingface.transformers import prepare_trainer
 
@@ -287,8 +219,6 @@ def train_func(config: dict) -> None:
     import ray.train
 
     if ray.train.get_context().get_world_rank() == 0 and config.get("identity_uri"):
-        from mathray.jobs.training.job import record_identity
-
         record_identity(config["identity_uri"], config["identity"])
     run_phases(TrainJobConfig.model_validate(config["job"]), True, config.get("identity", {}))
 
