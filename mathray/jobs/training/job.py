@@ -19,7 +19,9 @@ from mathray.config import code_version, resolved_config
 from mathray.jobs.training.config import TrainJobConfig
 from mathray.jobs.training.lineage import claim_run, run_identity, run_name
 from mathray.runtime import env
-from mathray.runtime.storage import ShardStore, join, resolve
+from mathray.runtime.lease import OutputLease
+from mathray.runtime.models import check_model
+from mathray.runtime.storage import ShardStore, absolute, join, resolve
 
 IDENTITY_FILE = "mathray_run.json"
 
@@ -44,7 +46,7 @@ def build_trainer(cfg: TrainJobConfig, identity: dict):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from mathray.jobs.training.worker import train_func
+    from mathray.jobs.training.worker import train_func   # torch, transformers: only the workers load them
 
     # S3 and other remote stores: an explicit pyarrow filesystem (pyarrow ignores AWS_ENDPOINT_URL_S3) and
     # the prefix-stripped path.
@@ -81,8 +83,6 @@ def storage_uri(cfg: TrainJobConfig) -> str:
 
 def absolute_paths(cfg: TrainJobConfig) -> TrainJobConfig:
     """Ray Train workers do not run in the driver's cwd: pin relative local paths to it."""
-    from mathray.runtime.storage import absolute
-
     data = cfg.data.model_copy(update={k: [absolute(u) for u in getattr(cfg.data, k)]
                                        for k in ("ssft", "samples", "step_labels")})
     update = {"output": absolute(cfg.output), "data": data}
@@ -111,8 +111,6 @@ def _controller_poll_interval(seconds: float):
 def run_training(cfg: TrainJobConfig) -> TrainResult:
     """Train (or resume) the run of ``cfg``'s identity, holding the output's writer lease throughout."""
     cfg.check_runnable()
-    from mathray.runtime.lease import OutputLease
-    from mathray.runtime.models import check_model
 
     cfg = absolute_paths(cfg)
     check_model(cfg.model)          # in the driver: a model that cannot load fails here, not in every worker

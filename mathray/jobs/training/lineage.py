@@ -17,12 +17,11 @@ import json
 
 from mathray.jobs.training.tasks import SECTIONS, TASKS
 from mathray.runtime.lineage import Lineage, LineageMismatch, shard_set_fingerprint
+from mathray.runtime.models import model_fingerprint
+from mathray.runtime.storage import ShardStore, resolve
 
 
 def training_inputs(cfg) -> dict[str, str]:
-    from mathray.runtime.models import model_fingerprint
-    from mathray.runtime.storage import ShardStore
-
     inputs = {"model": model_fingerprint(cfg.model)}
     for kind in TASKS[cfg.task].reads(cfg).data:
         for i, uri in enumerate(getattr(cfg.data, kind)):
@@ -69,8 +68,6 @@ def identity_diff(old: dict, new: dict) -> list[str]:
 def record_identity(uri: str, identity: dict) -> None:
     """Written by rank 0 once Ray Train has created the run directory (creating it from the driver first
     made Ray's own directory creation fail on S3 servers that refuse a marker over existing keys)."""
-    from mathray.runtime.storage import resolve
-
     fs, path = resolve(uri)
     if fs.get_file_info(path).type.name == "NotFound":
         with fs.open_output_stream(path) as f:
@@ -79,8 +76,6 @@ def record_identity(uri: str, identity: dict) -> None:
 
 def claim_run(uri: str, name: str, identity: dict) -> None:
     """Refuse to resume run ``name`` when its recorded identity (``uri``) differs from ``identity``."""
-    from mathray.runtime.storage import resolve
-
     fs, path = resolve(uri)
     try:
         with fs.open_input_stream(path) as f:

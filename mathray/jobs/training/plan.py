@@ -29,6 +29,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from mathray.config import load_config
 from mathray.jobs.training.config import TrainJobConfig
 from mathray.jobs.training.tasks import TASKS
 
@@ -169,8 +170,6 @@ def print_plan(cfg: TrainJobConfig, title: str, recipe: Path, model_config: str 
 
 def main(recipe: str, overrides: list[str], model_config: str | None = None) -> int:
     """Plan a train recipe (a pipeline recipe's training stages: ``cli.plan_recipe``)."""
-    from mathray.config import load_config
-
     cfg = load_config(TrainJobConfig, recipe, overrides)
     print_plan(cfg, f"recipe {recipe} (task {cfg.task})", Path(recipe), model_config)
     return 0

@@ -26,6 +26,7 @@ from mathray.jobs.training.config import TrainJobConfig
 from mathray.jobs.training.lineage import record_identity
 from mathray.jobs.training.tasks import phases
 from mathray.jobs.training.tasks.spec import Phase, PhaseSpec, load_rows
+from mathray.runtime.models import fetch_model, model_fingerprint, publish_model
 from mathray.runtime.storage import join, resolve
 
 
@@ -73,8 +74,6 @@ def export(trainer, cfg: TrainJobConfig, tokenizer, labels: LabelTokens, dest: s
     import torch
     from transformers import AutoModelForCausalLM
 
-    from mathray.runtime.models import publish_model
-
     state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
     if _rank() == 0:
         config = trainer.accelerator.unwrap_model(trainer.model)
@@ -116,8 +115,6 @@ def run_phase(cfg: TrainJobConfig, index: int, phase: Phase, base_uri: str, resu
               offset: int, identity: dict) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
-
-    from mathray.runtime.models import fetch_model, model_fingerprint
 
     base = fetch_model(base_uri)
     set_seed(cfg.seed)   # LoRA init and new label-token rows come from here

@@ -14,7 +14,7 @@ def _examples(cfg, tokenizer, labels):
 
 
 def _loss(trainer, model, examples):
-    from mathray.jobs.training import objectives
+    from mathray.jobs.training import objectives   # imports torch: only training workers call this
 
     return objectives.prm_loss(model, examples, trainer.label_ids, trainer.pad_id, trainer.args.device,
                                "hard")[0]

@@ -27,7 +27,7 @@ def _examples(cfg, tokenizer, labels):
 
 def _member_logits(trainer, model, pairs):
     """``[2 * pairs, 2]`` label logits at each member's tag: the correct members, then the incorrect ones."""
-    from mathray.jobs.training import objectives
+    from mathray.jobs.training import objectives   # imports torch: only training workers call this
 
     members = [p["correct"] for p in pairs] + [p["incorrect"] for p in pairs]
     return objectives.step_two_way(model, members, trainer.label_ids, trainer.pad_id, trainer.args.device)[0]
@@ -40,7 +40,7 @@ def _loss(trainer, model, pairs):
 
 def _scores(trainer, model, pairs):
     """The ORM score p(+) of each pair's correct then incorrect member, labelled 1 and 0."""
-    from mathray.core import readout
+    from mathray.core import readout   # imports torch: only training workers call this
 
     s, k = readout.positive_prob(_member_logits(trainer, model, pairs)).tolist(), len(pairs)
     return [[s[i], s[k + i]] for i in range(k)], [[1.0, 0.0]] * k

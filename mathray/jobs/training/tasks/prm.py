@@ -15,8 +15,8 @@ class PRMSettings(StrictModel):
 
 def step_scores(trainer, model, examples):
     """p(+) over (+, -) at every tag of each example, against its hard labels (PRM and ORM evaluation)."""
-    from mathray.core import readout
-    from mathray.jobs.training import objectives
+    from mathray.core import readout   # imports torch: only training workers call this
+    from mathray.jobs.training import objectives   # imports torch: only training workers call this
 
     two_way, _ = objectives.step_two_way(model, examples, trainer.label_ids, trainer.pad_id, trainer.args.device)
     flat, out, at = readout.positive_prob(two_way).tolist(), [], 0
@@ -31,7 +31,7 @@ def _phase(targets: str) -> PhaseSpec:
         return lambda rows: data.prm_examples(tokenizer, rows, labels.step_tag, cfg.data.max_len, targets)
 
     def loss(trainer, model, examples):
-        from mathray.jobs.training import objectives
+        from mathray.jobs.training import objectives   # imports torch: only training workers call this
 
         return objectives.prm_loss(model, examples, trainer.label_ids, trainer.pad_id, trainer.args.device,
                                    targets)[0]

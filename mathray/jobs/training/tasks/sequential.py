@@ -55,14 +55,14 @@ def _with_references(cfg, tokenizer, train, held, stats):
 
 
 def _fused_head(model) -> None:
-    from mathray.core import readout
-    from mathray.jobs.training import objectives
+    from mathray.core import readout   # imports torch: only training workers call this
+    from mathray.jobs.training import objectives   # imports torch: only training workers call this
 
     objectives.add_fused_head(readout._base_model(model))
 
 
 def _contrastive_loss(trainer, model, pairs):
-    from mathray.jobs.training import objectives
+    from mathray.jobs.training import objectives   # imports torch: only training workers call this
 
     s = trainer.settings
     return objectives.contrastive_loss(model, pairs, s["margin"], s["alpha"], s["length_normalize"],

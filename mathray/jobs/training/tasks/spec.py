@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from mathray.runtime.storage import ShardStore
+
 if TYPE_CHECKING:
     from mathray.jobs.training.config import TrainJobConfig
 
@@ -80,8 +82,6 @@ def single_phase(spec: PhaseSpec) -> Callable[[TrainJobConfig], list[Phase]]:
 
 
 def load_rows(uris: list[str], verify: bool = True) -> list[dict]:
-    from mathray.runtime.storage import ShardStore
-
     rows = []
     for uri in uris:
         rows += ShardStore(uri, verify=verify).read_all().to_pylist()

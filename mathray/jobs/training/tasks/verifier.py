@@ -29,14 +29,14 @@ def _pair_examples(cfg, tokenizer, labels):
 
 
 def _xent_loss(trainer, model, examples):
-    from mathray.jobs.training import objectives
+    from mathray.jobs.training import objectives   # imports torch: only training workers call this
 
     return objectives.verifier_xent_loss(model, examples, trainer.label_ids, trainer.pad_id, trainer.args.device,
                                          trainer.settings.get("xent_over", "two_way"))[0]
 
 
 def _margin_loss(trainer, model, pairs):
-    from mathray.jobs.training import objectives
+    from mathray.jobs.training import objectives   # imports torch: only training workers call this
 
     return objectives.verifier_margin_loss(model, pairs, trainer.label_ids, trainer.settings["margin"],
                                            trainer.pad_id, trainer.args.device)[0]
@@ -44,8 +44,8 @@ def _margin_loss(trainer, model, pairs):
 
 def _scores(trainer, model, examples):
     """S = p(positive) over the two label tokens per candidate, against its is_correct."""
-    from mathray.core import readout
-    from mathray.jobs.training import objectives
+    from mathray.core import readout   # imports torch: only training workers call this
+    from mathray.jobs.training import objectives   # imports torch: only training workers call this
 
     two_way, _, _ = objectives.verifier_two_way(model, examples, trainer.label_ids, trainer.pad_id,
                                                 trainer.args.device)
@@ -55,8 +55,8 @@ def _scores(trainer, model, examples):
 
 def _pair_scores(trainer, model, pairs):
     """S of each pair's correct then incorrect member, labelled 1 and 0."""
-    from mathray.core import readout
-    from mathray.jobs.training import objectives
+    from mathray.core import readout   # imports torch: only training workers call this
+    from mathray.jobs.training import objectives   # imports torch: only training workers call this
 
     members = [p["correct"] for p in pairs] + [p["incorrect"] for p in pairs]
     two_way, _, _ = objectives.verifier_two_way(model, members, trainer.label_ids, trainer.pad_id,
