@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from transformers import TrainerCallback
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 STEPS = int(os.environ.get("GPU_CHECK_STEPS", 30))
@@ -77,6 +79,18 @@ def build_data(root: Path) -> dict:
     return uris
 
 
+class StepLog(TrainerCallback):
+    """The training loss of every logged step, one JSON line each (added through ``TrainJobConfig.callbacks``)."""
+
+    def __init__(self, path: str, phase: str, step_offset: int):
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs and "loss" in logs:
+            with open(self.path, "a") as f:
+                f.write(json.dumps({"step": state.global_step, "loss": logs["loss"]}) + "\n")
+
+
 def run(name: str, cfg, model_config: Path) -> dict:
     import torch
 
@@ -85,7 +99,7 @@ def run(name: str, cfg, model_config: Path) -> dict:
 
     torch.cuda.reset_peak_memory_stats()
     log = Path(cfg.output) / "steps.jsonl"
-    cfg = cfg.model_copy(update={"step_log": str(log)})
+    cfg = cfg.model_copy(update={"callbacks": [{"cls": "gpu_check:StepLog", "kwargs": {"path": str(log)}}]})
     t0 = time.perf_counter()
     metrics = run_local(cfg)
     wall = time.perf_counter() - t0

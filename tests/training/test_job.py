@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers.train_callbacks import crash_after, step_log
+
 from mathray.runtime.storage import join, resolve
 from mathray.jobs.training.config import TrainJobConfig
 from mathray.jobs.training.job import run_training
@@ -23,15 +25,20 @@ def goes_down(losses: list[float], k: int = 3, by: float = 0.05) -> bool:
     return sum(losses[-k:]) / k < sum(losses[:k]) / k - by
 
 
-def job(tmp_path: Path, tiny_model: str, train_data: dict, task: str, steps: int = 16, **kw) -> TrainJobConfig:
+def job(tmp_path: Path, tiny_model: str, train_data: dict, task: str, steps: int = 16, crash_after_step=None,
+        **kw) -> TrainJobConfig:
+    """A tiny-model job logging every step to ``<tmp_path>/steps.jsonl``; ``crash_after_step``: rank 0 dies once
+    after that global step (``helpers.train_callbacks``)."""
+    callbacks = [step_log(tmp_path / "steps.jsonl")]
+    if crash_after_step is not None:
+        callbacks.append(crash_after(crash_after_step, tmp_path / "crashed"))
     return TrainJobConfig.model_validate({
         "task": task, "model": tiny_model, "output": str(tmp_path / "out"), "num_workers": 2,
         "data": {"ssft": [train_data["problems"]], "samples": [train_data["samples"]],
                  "step_labels": [train_data["step_labels"]], "max_len": 256},
         "optim": {"lr": 3e-3, "steps": steps, "batch_size": 8, "warmup_ratio": 0.0,
                   "lr_scheduler": "constant_with_warmup"},
-        "checkpoint_every": 8, "log_every": 1, "report_to": ["none"], "step_log": str(tmp_path / "steps.jsonl"),
-        **kw})
+        "checkpoint_every": 8, "log_every": 1, "report_to": ["none"], "callbacks": callbacks, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +117,7 @@ def test_sequential_margin_three_stages(ray_cluster, tmp_path, tiny_model, train
 def test_killed_worker_restores_from_last_checkpoint(ray_cluster, tmp_path, tiny_model, train_data):
     every, crash = 3, 5
     cfg = job(tmp_path, tiny_model, train_data, "ssft", steps=8, checkpoint_every=every, max_failures=1,
-              fault={"exit_after_step": crash, "marker": str(tmp_path / "crashed")})
+              crash_after_step=crash)
     result = run_training(cfg)
     log = steps_of(tmp_path / "steps.jsonl")
     first_pid = log[0]["pid"]
@@ -158,7 +165,7 @@ def assert_equal_training(weights: dict, log: list[dict], reference) -> None:
 
 @pytest.mark.faults
 def test_resumed_lora_dropout_run_equals_uninterrupted(ray_cluster, tmp_path, tiny_model, train_data, lora_reference):
-    cfg = lora_job(tmp_path, tiny_model, train_data, fault={"exit_after_step": 5, "marker": str(tmp_path / "crashed")})
+    cfg = lora_job(tmp_path, tiny_model, train_data, crash_after_step=5)
     run_training(cfg)
     log = steps_of(tmp_path / "steps.jsonl")
     assert (tmp_path / "crashed").exists() and len({s["pid"] for s in log}) == 2

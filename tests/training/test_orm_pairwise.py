@@ -11,6 +11,7 @@ import random
 import pyarrow as pa
 import pytest
 import torch
+from helpers.train_callbacks import step_log
 
 from mathray.core import readout
 from mathray.core.prompts import encode_orm, sample_prompt
@@ -110,7 +111,8 @@ def test_training_job_ranks_the_marked_correct_sample_first(ray_cluster, tmp_pat
                  "per_problem": 2, "eval_fraction": 0.25},
         "optim": {"lr": 3e-3, "steps": STEPS, "batch_size": 8, "warmup_ratio": 0.0,
                   "lr_scheduler": "constant_with_warmup"},
-        "checkpoint_every": STEPS, "log_every": 1, "report_to": ["none"], "step_log": str(tmp_path / "steps.jsonl")})
+        "checkpoint_every": STEPS, "log_every": 1, "report_to": ["none"],
+        "callbacks": [step_log(tmp_path / "steps.jsonl")]})
     result = run_training(cfg)
     log = [json.loads(line) for line in (tmp_path / "steps.jsonl").read_text().splitlines()]
     assert [s["phase"] for s in log] == ["orm_pairwise"] * STEPS

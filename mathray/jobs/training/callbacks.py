@@ -9,11 +9,10 @@ steps; no other step calls ``ray.train.report`` (each call costs a controller po
 """
 from __future__ import annotations
 
+import importlib
 import json
-import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -103,20 +102,6 @@ class RayCheckpointCallback(_ray_report_base()):
             self.unconfirmed = False
 
 
-class StepLogCallback(TrainerCallback):
-    """One JSON line per logged training step on rank 0 (``step_log``, a local file: tests, debugging)."""
-
-    def __init__(self, path: str, phase: str, offset: int):
-        self.path, self.phase, self.offset = path, phase, offset
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if state.is_world_process_zero and logs and "loss" in logs:
-            line = {"phase": self.phase, "step": state.global_step, "global_step": self.offset + state.global_step,
-                    "loss": logs["loss"], "pid": os.getpid(), "time": time.time()}
-            with open(self.path, "a") as f:
-                f.write(json.dumps(line) + "\n")
-
-
 class ProgressCallback(TrainerCallback):
     """Rank 0 records the run's global step at every log (``training.progress``: the pipeline's stage table)."""
 
@@ -128,24 +113,10 @@ class ProgressCallback(TrainerCallback):
             write_progress(self.output, self.offset + state.global_step, self.total, self.phase)
 
 
-class FaultCallback(TrainerCallback):
-    """Test hook (``TrainJobConfig.fault``): rank 0 dies like a killed process after a given global step."""
-
-    def __init__(self, exit_after_step: int, marker: str, offset: int):
-        self.at, self.marker, self.offset = exit_after_step, marker, offset
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if (self.offset + state.global_step == self.at and state.is_world_process_zero
-                and not os.path.exists(self.marker)):
-            Path(self.marker).write_text(str(os.getpid()))
-            os._exit(1)
-
-
 def job_callbacks(cfg: TrainJobConfig, phase_index: int, phase_kind: str, offset: int, on_ray: bool) -> list:
     out: list = [RayCheckpointCallback(phase_index)] if on_ray else []
     out.append(ProgressCallback(cfg.output, phase_kind, offset, sum(p.steps for p in phases(cfg))))
-    if cfg.step_log:
-        out.append(StepLogCallback(cfg.step_log, phase_kind, offset))
-    if cfg.fault.exit_after_step is not None and cfg.fault.marker:
-        out.append(FaultCallback(cfg.fault.exit_after_step, cfg.fault.marker, offset))
+    for spec in cfg.callbacks:
+        module, _, name = spec.cls.partition(":")
+        out.append(getattr(importlib.import_module(module), name)(phase=phase_kind, step_offset=offset, **spec.kwargs))
     return out

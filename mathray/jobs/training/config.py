@@ -27,7 +27,7 @@ and model, and names the run: re-running the same identity resumes from its late
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -72,11 +72,12 @@ class LoraSettings(StrictModel):
     target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
-class FaultInjection(StrictModel):
-    """Test-only: rank 0 exits the process once, after finishing step ``exit_after_step`` (global count),
-    when ``marker`` (a local file) does not exist yet; the marker makes it happen once."""
-    exit_after_step: int | None = None
-    marker: str | None = None
+class CallbackSpec(StrictModel):
+    """An extra ``transformers.TrainerCallback`` every worker adds to each phase's trainer (a custom logger, a
+    metric sink): ``cls`` is ``"module:Class"``, importable on the workers; it is built as
+    ``Class(phase=<phase kind>, step_offset=<steps of the earlier phases>, **kwargs)``."""
+    cls: str
+    kwargs: dict[str, Any] = {}
 
 
 class PlanSettings(StrictModel):
@@ -121,9 +122,8 @@ class TrainJobConfig(StrictModel):
     log_every: int = knob(10, ge=1)  # TrainingArguments.logging_steps
     eval_every: int = knob(0, ge=0)  # steps between evaluations (0: at the end of each phase only)
     report_to: list[str] = knob(["tensorboard"])   # TrainingArguments.report_to (tensorboard, wandb, none)
-    step_log: str | None = knob(None)   # local JSONL file, one line per logged step on rank 0 (tests)
     verify_inputs: bool = knob(True)    # check data shards against their commit markers' sha256 when read
-    fault: FaultInjection = knob(FaultInjection())
+    callbacks: list[CallbackSpec] = knob([])
     plan: PlanSettings = knob(PlanSettings())
 
     def check_runnable(self) -> None:

@@ -1,0 +1,46 @@
+"""Trainer callbacks the training tests add through ``TrainJobConfig.callbacks`` (importable on Ray Train workers:
+the test cluster puts ``tests/`` on their path)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+
+class StepLog(TrainerCallback):
+    """One JSON line per logged training step on rank 0, appended to ``path`` (a local file)."""
+
+    def __init__(self, path: str, phase: str, step_offset: int):
+        self.path, self.phase, self.offset = path, phase, step_offset
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs and "loss" in logs:
+            line = {"phase": self.phase, "step": state.global_step, "global_step": self.offset + state.global_step,
+                    "loss": logs["loss"], "pid": os.getpid(), "time": time.time()}
+            with open(self.path, "a") as f:
+                f.write(json.dumps(line) + "\n")
+
+
+class CrashAfterStep(TrainerCallback):
+    """Rank 0 dies like a killed process once, after finishing global step ``step``, when ``marker`` (a local
+    file) does not exist yet; it writes the marker first, so a resumed run passes the step."""
+
+    def __init__(self, step: int, marker: str, phase: str, step_offset: int):
+        self.at, self.marker, self.offset = step, marker, step_offset
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if (self.offset + state.global_step == self.at and state.is_world_process_zero
+                and not os.path.exists(self.marker)):
+            Path(self.marker).write_text(str(os.getpid()))
+            os._exit(1)
+
+
+def step_log(path) -> dict:
+    return {"cls": "helpers.train_callbacks:StepLog", "kwargs": {"path": str(path)}}
+
+
+def crash_after(step: int, marker) -> dict:
+    return {"cls": "helpers.train_callbacks:CrashAfterStep", "kwargs": {"step": step, "marker": str(marker)}}
