@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mathray.core import metrics, schemas
-from mathray.core.labels import LABELS_FILE
+from mathray.core.label_tokens import LABELS_FILE
 from mathray.core.steps import step_texts
 from mathray.core.toy import ToyTaskConfig, generate_problems, inject_error
 from mathray.jobs.evaluation import EvaluateConfig, run_evaluate

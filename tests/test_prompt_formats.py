@@ -95,7 +95,7 @@ def test_few_shot_prompt_reaches_rollouts_training_and_scoring(ray_cluster, tmp_
             "optim": {"lr": 1e-3, "steps": 2, "batch_size": 2, "warmup_ratio": 0.0}})
         run_local(cfg)
         trained[task] = str(tmp_path / task / "final")
-    from mathray.core.labels import load_labels
+    from mathray.core.label_tokens import load_labels
 
     tag = load_labels(trained["prm"], tok).step_tag
     prm_examples, _ = data.prm_examples(tok, labels, tag, 512)

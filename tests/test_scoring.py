@@ -75,7 +75,7 @@ def test_orm_score_and_trained_label_ids_are_used(checkpoints, tmp_path):
     import json
     import shutil
 
-    from mathray.core.labels import LABELS_FILE, load_labels
+    from mathray.core.label_tokens import LABELS_FILE, load_labels
 
     verifier, prm = checkpoints
     swapped = str(tmp_path / "swapped")

@@ -39,10 +39,10 @@ FEW_SHOT_SEPARATOR = "\n\n"
 STOP_STRINGS = ["\n\nProblem:", "\nProblem:"]
 VERIFIER_TEMPLATE = ("Here is a math problem: {problem}. Here is a candidate solution: {solution}. "
                      "The above candidate solution is")
-VERIFIER_LABELS = (" correct", " incorrect")   # (positive, negative) label strings; ids: ``core.labels``
+VERIFIER_LABELS = (" correct", " incorrect")   # (positive, negative) label strings; ids: ``core.label_tokens``
 SHEPHERD_TAG = "ки"                            # the Math-Shepherd data set's step tag
 STEP_TAG = " " + SHEPHERD_TAG                  # how mathray's PRM inputs tag a step
-PRM_LABELS = (" +", " -")                      # (good step, bad step) label strings; ids: ``core.labels``
+PRM_LABELS = (" +", " -")                      # (good step, bad step) label strings; ids: ``core.label_tokens``
 
 
 class PromptConfig(StrictModel):
@@ -113,7 +113,7 @@ def verifier_prompt(problem: str, solution: str) -> str:
 
 def encode_verifier(tokenizer, problem: str, solution: str, suffix: Sequence[int] = ()) -> list[int]:
     """Token ids of ``verifier_prompt(problem, solution)`` without special tokens (as ``encode_prm``), then
-    ``suffix`` (``labels.LabelTokens.verifier_suffix``: the label strings' shared leading tokens, usually
+    ``suffix`` (``label_tokens.LabelTokens.verifier_suffix``: the label strings' shared leading tokens, usually
     none); the verifier score is read from the logits at the last of them (``readout.verifier_logits``)."""
     return list(tokenizer.encode(verifier_prompt(problem, solution), add_special_tokens=False)) + list(suffix)
 
@@ -131,7 +131,7 @@ def encode_prm(tokenizer, prompt: str, steps: Sequence[str],
                tag_id: int | Sequence[int]) -> tuple[list[int], list[int]]:
     """Token ids of ``prompt`` (the generation prompt: ``sample_prompt(row)``) + each step followed by the tag,
     and the positions of the tags.
-    ``tag_id`` is one id or the ids of a multi-token tag (``labels.LabelTokens.step_tag``); a tag's position
+    ``tag_id`` is one id or the ids of a multi-token tag (``label_tokens.LabelTokens.step_tag``); a tag's position
     is that of its LAST token. Step i's score is read from the logits at ``positions[i]`` (and trained
     there)."""
     tag = [tag_id] if isinstance(tag_id, int) else list(tag_id)

@@ -2,7 +2,7 @@
 transformers forward inside a Ray Data actor pool (GPU in production, CPU in tests), SAMPLES shards in, SCORES
 shards out (resumable). Models load through ``runtime.models.fetch_model`` (local dirs, s3:// exports).
 
-What is read, exactly as training trains it (label and tag ids from ``core.labels.load_labels``: the ids the
+What is read, exactly as training trains it (label and tag ids from ``core.label_tokens.load_labels``: the ids the
 training job resolved and wrote into the export, so overridden or added label tokens are the scored ones):
 - verifier: ``prompts.encode_verifier(tok, problem, text)``; the logits at the last token over the verifier
   label ids; S_cls = ``readout.positive_prob``;
@@ -46,7 +46,7 @@ from mathray.core import prompts, schemas
 from mathray.core.conventions import (CONVENTIONS, MATHRAY, ChatTurns, ConventionError, SeparatorHead,
                                       SequenceClassifier, StepTag, convention)
 from mathray.runtime.engine import EngineConfig, build_llm
-from mathray.core.labels import load_labels
+from mathray.core.label_tokens import load_labels
 from mathray.core.steps import step_texts
 from mathray.runtime.models import fetch_model, model_fingerprint
 from mathray.runtime.spec import StageJobConfig, StageSpec, run_spec

@@ -17,7 +17,7 @@ import traceback
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2ForCausalLM  # noqa: F401 (imported once, here)
 
-from mathray.core.labels import resolve_labels
+from mathray.core.label_tokens import resolve_labels
 from mathray.core.toy import ToyTaskConfig, generate_problems
 from mathray.jobs.training import data, objectives
 

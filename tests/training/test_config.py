@@ -140,7 +140,7 @@ def test_sharding_on_cpu_is_refused_not_silently_ddp():
 def test_every_declared_task_names_real_config_fields():
     """Each task declaration reads DataConfig fields, owns a TrainJobConfig section when it has one, and its
     phases read data fields, label pairs and settings sections that exist, on the default config."""
-    from mathray.core.labels import LabelTokens
+    from mathray.core.label_tokens import LabelTokens
     from mathray.jobs.training.config import DataConfig
     from mathray.jobs.training.tasks import SECTIONS, TASKS
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mathray.core import prompts, readout
-from mathray.core.labels import LabelSettings, load_labels, resolve_labels
+from mathray.core.label_tokens import LabelSettings, load_labels, resolve_labels
 from mathray.core.steps import step_texts
 from mathray.jobs.scoring import Scorer, ScorerConfig
 from mathray.jobs.training import data, objectives

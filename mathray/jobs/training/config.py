@@ -32,7 +32,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from mathray.config import ConfigError, StrictModel, knob
-from mathray.core.labels import LabelSettings
+from mathray.core.label_tokens import LabelSettings
 from mathray.jobs.training.tasks import TASK_NAMES, TASKS
 from mathray.jobs.training.tasks.prm import PRMSettings
 from mathray.jobs.training.tasks.sequential import SequentialSettings

@@ -123,7 +123,7 @@ def ssft_examples(tokenizer, rows: Iterable[dict], max_len: int, eos_id: int | N
 def verifier_example(tokenizer, problem: str, solution: str, is_correct: bool, max_len: int,
                      suffix: Sequence[int] = ()) -> dict | None:
     """``{input_ids, last_index, is_correct}`` from ``encode_verifier`` (``suffix``: the label tokens' shared
-    prefix, ``labels.LabelTokens.verifier_suffix``); None when the input exceeds ``max_len`` (the label is read
+    prefix, ``label_tokens.LabelTokens.verifier_suffix``); None when the input exceeds ``max_len`` (the label is read
     at the LAST token, so the prompt cannot be cut without moving the readout position)."""
     ids = encode_verifier(tokenizer, problem, solution, suffix)
     if len(ids) > max_len:

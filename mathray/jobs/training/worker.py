@@ -3,7 +3,7 @@
 A run is the list of phases its task declares (``tasks``: one for most, three for sequential, two for its
 control), each a trainer run of its own. A phase loads its starting weights through
 ``runtime.models.fetch_model`` (the job's ``model`` for the first phase, the previous phase's export after
-that), resolves the label tokens (``core.labels``), builds its examples (its ``PhaseSpec``), trains with TRL's
+that), resolves the label tokens (``core.label_tokens``), builds its examples (its ``PhaseSpec``), trains with TRL's
 ``SFTTrainer`` or with ``trainers.ObjectiveTrainer`` on the spec's loss, evaluates on the held-out problems,
 and exports. Exports are ``publish_model`` calls, so a phase's output is complete before the checkpoint
 that says "phase done" is reported; a restored run skips finished phases and resumes the current one from
@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from mathray.config import code_version, resolved_config, result_hash
-from mathray.core.labels import LabelTokens, resolve_labels, save_labels
+from mathray.core.label_tokens import LabelTokens, resolve_labels, save_labels
 from mathray.jobs.training import callbacks, data, trainers
 from mathray.jobs.training.config import TrainJobConfig
 from mathray.jobs.training.lineage import record_identity
