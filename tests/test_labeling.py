@@ -4,6 +4,7 @@ import json
 import random
 
 import pytest
+from pyarrow.fs import FileSelector
 
 from mathray.core import schemas
 from mathray.config import load_config
@@ -12,7 +13,7 @@ from mathray.jobs.ingest import load_math_shepherd
 from mathray.jobs.rollout import LabelingConfig
 from mathray.jobs.labeling import (EXPORT_NAME, KEY, ShepherdConfig, export_text, labeling_cost, run_shepherd,
                                    shard_stats)
-from mathray.runtime.storage import ShardStore, read_bytes, shard_name
+from mathray.runtime.storage import ShardStore, read_bytes, resolve, shard_name
 from mathray.core.toy import ToyTaskConfig, generate_problems, inject_error
 
 K = 3
@@ -127,16 +128,16 @@ def _label_row(pid: str, sample_id: int, hard: list[int], rollouts: list[int], t
             "metadata": json.dumps({"batch": batch}), "first_error_step": None, "prompt": None}
 
 
-def test_cost_summary_and_export_come_from_markers_and_single_shards(tmp_path, monkeypatch):
+def test_cost_summary_and_export_come_from_markers_and_single_shards(storage_root, monkeypatch):
     """The summary is built from the shards' markers and the export shard by shard (``read_all`` is never
-    called); a labeller batch whose rows fall in two shards counts once."""
+    called), on local disk and on S3; a labeller batch whose rows fall in two shards counts once."""
     b1 = {"id": "b1", "engine_steps": 10, "generation_tokens": 100, "prefix_cache_queries": 40,
           "prefix_cache_hits": 30, "rollouts_aborted": 1, "rollouts_discarded": 2, "engine_empty_s": 0.5}
     b2 = {"id": "b2", "engine_steps": 5, "generation_tokens": 50, "prefix_cache_queries": 60,
           "prefix_cache_hits": 10, "rollouts_aborted": 0, "rollouts_discarded": 0, "engine_empty_s": 0.25}
     shards = [[_label_row("p1", 0, [1, 0], [3, 0], 30, b1)],
               [_label_row("p1", 1, [1, 1, 1], [3, 3, 0], 60, b1), _label_row("p2", 0, [0], [0], 0, b2)]]
-    store = ShardStore(str(tmp_path / "labels"))
+    store = ShardStore(f"{storage_root}/labels")
     for i, rows in enumerate(shards):
         table = schemas.to_table(rows, schemas.STEP_LABELS)
         store.commit_shard(shard_name(i), table, stats=shard_stats(table))
@@ -148,6 +149,8 @@ def test_cost_summary_and_export_come_from_markers_and_single_shards(tmp_path, m
     assert (cost["engine_steps"], cost["engine_tokens"], cost["rollouts_dropped"]) == (15, 150, 3)
     assert cost["engine_empty_s"] == 0.75 and cost["prefix_cache_hit_rate"] == 40 / 100
     lines = read_bytes(export_text(store)).decode().splitlines()
+    fs, root = resolve(store.uri)   # the temporary file or key of the streamed write is gone
+    assert not [i.path for i in fs.get_file_info(FileSelector(root)) if i.path.endswith(".part")]
     records = [json.loads(line) for line in lines]
     assert [(r["problem_id"], r["sample_id"]) for r in records] == [("p1", 0), ("p1", 1), ("p2", 0)]
     for rec, row in zip(records, shards[0] + shards[1]):
