@@ -141,6 +141,16 @@ def as_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=schema)
 
 
+def quarantine_table(bad: list[dict], source: str) -> pa.Table:
+    """QUARANTINE rows of a shard's refused rows, in input-row order; each names ``source`` and its input row,
+    or its own origin where it has one (``ORIGIN``/``ORIGIN_ROW``)."""
+    rows = []
+    for r in sorted(bad, key=lambda r: r[SRC_ROW]):
+        row_index = r[SRC_ROW] if r.get(ORIGIN_ROW) is None else r[ORIGIN_ROW]
+        rows.append(schemas.quarantine_row(r.get(ORIGIN) or source, row_index, r[QUARANTINE], r[RAW]))
+    return schemas.to_table(rows, schemas.QUARANTINE)
+
+
 def commit_part(store: ShardStore, name: str, part: pa.Table, target: CommitTarget) -> dict:
     """Check, write and mark one output shard from all of its rows (``part``)."""
     if name not in target.input_rows:
@@ -151,8 +161,7 @@ def commit_part(store: ShardStore, name: str, part: pa.Table, target: CommitTarg
     if store.is_committed(name):   # an earlier attempt of a retried task committed it
         return _summary(name, ALREADY_COMMITTED)
     bad_mask = part.column(QUARANTINE).is_valid()
-    skips: Counter = Counter()
-    kept = pc.invert(bad_mask)
+    kept, skips = pc.invert(bad_mask), Counter()
     if SKIP in part.column_names:
         skip_mask = pc.and_(kept, part.column(SKIP).is_valid())
         skips = Counter(part.filter(skip_mask).column(SKIP).to_pylist())
@@ -160,10 +169,7 @@ def commit_part(store: ShardStore, name: str, part: pa.Table, target: CommitTarg
     table = as_schema(unique_by(part.filter(kept), list(target.output_key)), target.output_schema)
     origin = [c for c in (ORIGIN, ORIGIN_ROW) if c in part.column_names]
     bad = part.filter(bad_mask).select([SRC_ROW, QUARANTINE, RAW, *origin]).to_pylist()
-    source = f"{target.input_uri}/{name}"
-    qtable = schemas.to_table([schemas.quarantine_row(r.get(ORIGIN) or source, r[SRC_ROW] if r.get(
-        ORIGIN_ROW) is None else r[ORIGIN_ROW], r[QUARANTINE], r[RAW]) for r in sorted(bad, key=lambda r: r[SRC_ROW])],
-        schemas.QUARANTINE)
+    qtable = quarantine_table(bad, f"{target.input_uri}/{name}")
     workers = []
     if WORKER in part.column_names:
         workers = sorted(pc.unique(part.column(WORKER).drop_null()).to_pylist())
