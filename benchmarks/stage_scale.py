@@ -14,6 +14,20 @@ characters / 4, vectorised), same 2-CPU local Ray cluster (object store 1 GiB), 
 Each side runs once on 4 shards first (worker start-up, imports), then once on everything. Prints rows/s of
 each, their ratio, and the driver's peak RSS while each ran (sampled every 50 ms). The data is deleted at
 the end. Last line: ``RESULT rows=... ratio_vs_ray_data=... driver_peak_rss_mb=...``.
+
+    SCALE_BENCH_PARTS=ingest,labeling MATHRAY_DATA_DIR=... .venv/bin/python benchmarks/stage_scale.py
+    (SCALE_BENCH_SIZES=200000,2000000 by default; SCALE_BENCH_PARTS default: stage)
+
+Driver memory at two sizes (a flat driver has the same peak RSS at both), each size measured in a fresh driver
+process (``--driver PART ROWS ROOT``; its data written beforehand by other processes):
+- ``ingest``: ``run_ingest`` of a GSM8K-format JSONL of ROWS records (the real GSM8K train + test records in
+  turn, each question suffixed with its record number so every problem is new), 10,000 records per shard, on
+  a 2-CPU local Ray cluster: the driver streams the file into records shards, workers parse and commit;
+- ``labeling``: the Math-Shepherd job's summary and export (``labeling_cost`` + ``export_text``) over a
+  STEP_LABELS output of ROWS rows in shards of 10,000 (5 steps of ~120 characters, a labeller batch per
+  shard, markers with ``shard_stats`` as the job writes them); no engine runs: a rollout of millions of
+  solutions does not fit this machine, and the summary and export read only the output.
+Prints each peak and ``RESULT ingest_driver_rss_mb_200k=... ingest_driver_rss_mb_2m=... ...``.
 """
 from __future__ import annotations
 
@@ -228,5 +242,133 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+# -- driver memory of ingest and of the labeling summary at two sizes -----------------------------------
+LABEL_SHARD_ROWS = INGEST_SHARD_ROWS = 10_000
+
+
+def write_gsm8k_source(path: str, rows: int) -> None:
+    """A GSM8K-format JSONL of ``rows`` records (runs in a spawned process)."""
+    from tests.helpers.data_dirs import full_data_dir
+
+    data = full_data_dir()
+    recs = [json.loads(line) for split in ("train", "test")
+            for line in (data / "gsm8k" / f"{split}.jsonl").read_text().splitlines() if line.strip()]
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(rows):
+            rec = recs[i % len(recs)]
+            f.write(json.dumps({"question": f"{rec['question']} (#{i})", "answer": rec["answer"]}) + "\n")
+
+
+def write_label_shards(uri: str, shard_ids: list[int]) -> None:
+    """STEP_LABELS shards ``shard_ids`` of ``LABEL_SHARD_ROWS`` rows, markers with the job's ``shard_stats``
+    (runs in a spawned process)."""
+    from mathray.core import schemas
+    from mathray.jobs.labeling import shard_stats
+    from mathray.runtime.storage import ShardStore, shard_name
+
+    store = ShardStore(uri)
+    for s in shard_ids:
+        rng = random.Random(s)
+        batch = json.dumps({"batch": {"id": f"b{s}", "engine_steps": 100, "generation_tokens": 5000,
+                                      "prefix_cache_queries": 900, "prefix_cache_hits": 600}})
+        rows = []
+        for i in range(LABEL_SHARD_ROWS):
+            hard = [1] * rng.randrange(6) + [0] * 5
+            rows.append({"problem_id": f"p{s:04d}-{i // 64:03d}", "sample_id": i % 64,
+                         "problem": f"Problem {s}-{i // 64}: " + "x" * 200,
+                         "steps": [f"Step {k + 1}: " + "y" * 120 for k in range(5)], "hard_labels": hard[:5],
+                         "label_source": "shepherd-full", "rollouts": [3] * 4 + [0], "tokens_generated": 240,
+                         "metadata": batch, "soft_labels": None, "first_error_step": None, "prompt": None})
+        table = schemas.to_table(rows, schemas.STEP_LABELS)
+        store.commit_shard(shard_name(s), table, stats=shard_stats(table))
+
+
+def prepare(part: str, rows: int, root: Path) -> str:
+    """Write the data a driver of ``part`` reads, in two spawned processes; returns its location."""
+    ctx = multiprocessing.get_context("spawn")
+    if part == "ingest":
+        path = str(root / "gsm8k.jsonl")
+        procs = [ctx.Process(target=write_gsm8k_source, args=(path, rows))]
+    else:
+        path = str(root / "step_labels")
+        n = -(-rows // LABEL_SHARD_ROWS)
+        procs = [ctx.Process(target=write_label_shards, args=(path, list(range(i, n, 2)))) for i in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0, f"writing the {part} data failed"
+    return path
+
+
+def drive(part: str, rows: int, data: str, root: Path) -> None:
+    """One measured driver (``--driver``): prints ``PEAK <MiB> <seconds> <checked rows>``."""
+    if part == "ingest":
+        from mathray.jobs.ingest import IngestConfig, run_ingest
+        from mathray.runtime.entry import init_ray
+
+        init_ray(num_cpus=2, object_store_memory=2**30, include_dashboard=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+        cfg = IngestConfig(source={"format": "gsm8k", "path": data}, output=str(root / "problems"),
+                           shard_rows=INGEST_SHARD_ROWS)
+        with PeakRss() as rss:
+            t0 = time.time()
+            summary = run_ingest(cfg)
+            wall = time.time() - t0
+        checked = summary.problems
+    else:
+        from mathray.jobs.labeling import export_text, labeling_cost
+        from mathray.runtime.storage import ShardStore
+
+        with PeakRss() as rss:
+            t0 = time.time()
+            cost = labeling_cost(ShardStore(data))
+            export = export_text(ShardStore(data))
+            wall = time.time() - t0
+        with open(export, "rb") as f:
+            lines = sum(1 for _ in f)
+        assert lines == cost["solutions"], (lines, cost["solutions"])
+        checked = lines
+    assert checked == rows, (part, checked, rows)
+    print(f"PEAK {rss.peak / 2**20:.0f} {wall:.1f} {checked}", flush=True)
+
+
+def size_name(rows: int) -> str:
+    return f"{rows // 1_000_000}m" if rows % 1_000_000 == 0 else f"{rows // 1000}k"
+
+
+def driver_memory(parts: list[str], sizes: list[int]) -> None:
+    import subprocess
+
+    results = []
+    for part in parts:
+        for rows in sizes:
+            root = Path(tempfile.mkdtemp(prefix=f"stage-scale-{part}-", dir=os.environ.get("SCALE_BENCH_DIR")))
+            try:
+                t0 = time.time()
+                data = prepare(part, rows, root)
+                prep_s = time.time() - t0
+                out = subprocess.run([sys.executable, __file__, "--driver", part, str(rows), data, str(root)],
+                                     capture_output=True, text=True, check=False)
+                peak = [line for line in out.stdout.splitlines() if line.startswith("PEAK ")]
+                assert out.returncode == 0 and peak, out.stdout[-2000:] + out.stderr[-4000:]
+                mb, wall, _ = peak[0].split()[1:]
+                print(f"{part} {rows} rows: driver peak RSS {mb} MiB, {wall}s (data written in {prep_s:.0f}s)",
+                      flush=True)
+                results.append(f"{part}_driver_rss_mb_{size_name(rows)}={mb} {part}_wall_s_{size_name(rows)}={wall}")
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+    print("RESULT " + " ".join(results))
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 6 and sys.argv[1] == "--driver":
+        drive(sys.argv[2], int(sys.argv[3]), sys.argv[4], Path(sys.argv[5]))
+    else:
+        chosen = os.environ.get("SCALE_BENCH_PARTS", "stage").split(",")
+        if "stage" in chosen:
+            main()
+        others = [p for p in chosen if p in ("ingest", "labeling")]
+        if others:
+            sizes = [int(n) for n in os.environ.get("SCALE_BENCH_SIZES", "200000,2000000").split(",")]
+            driver_memory(others, sizes)

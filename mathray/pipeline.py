@@ -304,7 +304,7 @@ def _train_run(node: Node) -> tuple[object, str]:
 KINDS: dict[str, NodeKind] = {
     "model": NodeKind(lambda n: Lineage.of("tiny_model", n.cfg), "model",
                       lambda n: (build_base_model(n.cfg, n.output, node_lineage(n)), "built")),
-    "ingest": NodeKind(lambda n: ingest_lineage(n.cfg), "shards", _ingest_run),
+    "ingest": NodeKind(lambda n: ingest_lineage(n.cfg), "shards", _ingest_run, True),
     "train": NodeKind(lambda n: training_lineage(n.cfg), "model", _train_run),
     "sample": NodeKind(lambda n: stage_lineage(SAMPLE, n.cfg), "shards", partial(_stage_run, run_sampling), True),
     "shepherd": NodeKind(lambda n: stage_lineage(SHEPHERD, n.cfg), "shards", partial(_stage_run, run_shepherd),

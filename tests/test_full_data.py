@@ -29,7 +29,7 @@ def test_fixtures_are_lines_of_the_full_files(full_data, fixture_data):
         assert fixture == [full[i] for i in entry["rows"]], name
 
 
-def test_gsm8k_test_1319_integer_answers(tmp_path, full_data):
+def test_gsm8k_test_1319_integer_answers(tmp_path, full_data, ray_cluster):
     summary, store = _ingest(tmp_path, {"format": "gsm8k", "path": str(full_data / "gsm8k/test.jsonl")},
                              shard_rows=500)
     rows = store.read_all().to_pylist()
@@ -39,7 +39,7 @@ def test_gsm8k_test_1319_integer_answers(tmp_path, full_data):
     assert len(store.committed()) == 3
 
 
-def test_math500_500_answers_are_last_boxes(tmp_path, full_data):
+def test_math500_500_answers_are_last_boxes(tmp_path, full_data, ray_cluster):
     _, store = _ingest(tmp_path, {"format": "math500", "path": str(full_data / "math500/test.jsonl")})
     rows = store.read_all().to_pylist()
     assert len(rows) == 500
@@ -47,7 +47,7 @@ def test_math500_500_answers_are_last_boxes(tmp_path, full_data):
     assert all(isinstance(r["level"], int) and r["subject"] for r in rows)
 
 
-def test_math_train_7500(tmp_path, full_data):
+def test_math_train_7500(tmp_path, full_data, ray_cluster):
     summary, store = _ingest(tmp_path, {"format": "math", "path": str(full_data / "math/train.jsonl")},
                              shard_rows=2000)
     rows = store.read_all(["problem_id", "answer", "level"]).to_pylist()
@@ -56,7 +56,7 @@ def test_math_train_7500(tmp_path, full_data):
     assert sum(r["level"] is None for r in rows) == 2  # the two "Level ?" rows
 
 
-def test_math_12k_split_without_math500(tmp_path, full_data):
+def test_math_12k_split_without_math500(tmp_path, full_data, ray_cluster):
     """The PRM800K training split: MATH train + test minus the 500 MATH-500 problems = 12,000 problems, two
     of which have an empty \\boxed{} (no reference answer) and are quarantined with that reason."""
     summary, store = _ingest(tmp_path, {"format": "math", "path": str(full_data / "math/train.jsonl"),

@@ -11,6 +11,11 @@ from mathray.runtime.storage import ShardStore, join
 from rayjobs import ingest as ingest_job
 
 
+@pytest.fixture(autouse=True)
+def _ray(ray_cluster):
+    """Ingest's stages run on Ray (one local cluster for the session)."""
+
+
 def _lines(path) -> list[str]:
     return [line for line in path.read_text().splitlines() if line.strip()]
 
@@ -199,3 +204,24 @@ def test_duplicate_ids_and_out_of_range_integers_are_quarantined_with_reasons(tm
     reasons = {q["row_index"]: q["reason"] for q in store.read_all_quarantine().to_pylist()}
     assert reasons[3] == "duplicate problem_id 'm-a' with other content (first at record 0)"
     assert reasons[4] == "field 'level': integer 1099511627776 outside the range of int32 [-2147483648, 2147483647]"
+
+
+def test_repeats_across_shards_are_found_and_quarantine_rows_name_the_source_record(tmp_path):
+    """Records of one problem_id in different shards (2 records each): the same content is kept once, other
+    content is quarantined naming the first record; quarantine rows give the source file and the record's
+    position in it; the work area is gone once the outputs are complete."""
+    f = tmp_path / "spread.jsonl"
+    recs = [{"q": "1+1?", "a": "2", "id": "a"}, {"q": "2+2?", "a": "4", "id": "b"},
+            {"q": "3+3?", "a": "6", "id": "c"}, {"q": "1+1?", "a": "2", "id": "a"},    # same as record 0
+            {"q": "9+9?", "a": "18", "id": "b"}, {"q": "4+4?", "a": "8"}]              # other content; no id
+    f.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    summary, store = _ingest(tmp_path, "mapped", f, shard_rows=2, source={"id_prefix": "m", "fields": {
+        "problem": "q", "answer": "a", "id": "id"}})
+    assert [r["problem_id"] for r in store.read_all().to_pylist()] == ["m-a", "m-b", "m-c", "m-00005"]
+    assert (summary.records, summary.problems, summary.duplicates, summary.quarantined) == (6, 4, 1, 1)
+    assert summary.shards_committed == 3
+    (q,) = store.read_all_quarantine().to_pylist()
+    assert (q["source"], q["row_index"]) == (str(f), 4)
+    assert q["reason"] == "duplicate problem_id 'm-b' with other content (first at record 1)"
+    assert json.loads(q["raw"]) == recs[4]
+    assert not ShardStore(join(store.uri, "_ingest", "records")).committed()

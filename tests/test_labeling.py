@@ -4,14 +4,16 @@ import json
 import random
 
 import pytest
+from pyarrow.fs import FileSelector
 
 from mathray.core import schemas
 from mathray.config import load_config
 from mathray.runtime.engine import EngineConfig
 from mathray.jobs.ingest import load_math_shepherd
 from mathray.jobs.rollout import LabelingConfig
-from mathray.jobs.labeling import EXPORT_NAME, KEY, ShepherdConfig, run_shepherd
-from mathray.runtime.storage import ShardStore, read_bytes, shard_name
+from mathray.jobs.labeling import (EXPORT_NAME, KEY, ShepherdConfig, export_text, labeling_cost, run_shepherd,
+                                   shard_stats)
+from mathray.runtime.storage import ShardStore, read_bytes, resolve, shard_name
 from mathray.core.toy import ToyTaskConfig, generate_problems, inject_error
 
 K = 3
@@ -117,6 +119,43 @@ def test_both_modes_label_every_step(ray_cluster, tiny_model_dir, toy_samples, t
         assert r["soft_labels"][:-1] == [0.0] * (n - 1) and r["hard_labels"][-1] == int(key[1] == 0)
         assert r["first_error_step"] == 0
     assert full.cost["rollouts"] > summary.cost["rollouts"]
+
+
+def _label_row(pid: str, sample_id: int, hard: list[int], rollouts: list[int], tokens: int, batch: dict) -> dict:
+    return {"problem_id": pid, "sample_id": sample_id, "problem": f"What is {pid}?",
+            "steps": [f"step {i}" for i in range(len(hard))], "hard_labels": hard, "soft_labels": None,
+            "label_source": "shepherd-full", "rollouts": rollouts, "tokens_generated": tokens,
+            "metadata": json.dumps({"batch": batch}), "first_error_step": None, "prompt": None}
+
+
+def test_cost_summary_and_export_come_from_markers_and_single_shards(storage_root, monkeypatch):
+    """The summary is built from the shards' markers and the export shard by shard (``read_all`` is never
+    called), on local disk and on S3; a labeller batch whose rows fall in two shards counts once."""
+    b1 = {"id": "b1", "engine_steps": 10, "generation_tokens": 100, "prefix_cache_queries": 40,
+          "prefix_cache_hits": 30, "rollouts_aborted": 1, "rollouts_discarded": 2, "engine_empty_s": 0.5}
+    b2 = {"id": "b2", "engine_steps": 5, "generation_tokens": 50, "prefix_cache_queries": 60,
+          "prefix_cache_hits": 10, "rollouts_aborted": 0, "rollouts_discarded": 0, "engine_empty_s": 0.25}
+    shards = [[_label_row("p1", 0, [1, 0], [3, 0], 30, b1)],
+              [_label_row("p1", 1, [1, 1, 1], [3, 3, 0], 60, b1), _label_row("p2", 0, [0], [0], 0, b2)]]
+    store = ShardStore(f"{storage_root}/labels")
+    for i, rows in enumerate(shards):
+        table = schemas.to_table(rows, schemas.STEP_LABELS)
+        store.commit_shard(shard_name(i), table, stats=shard_stats(table))
+    monkeypatch.setattr(ShardStore, "read_all", lambda *a, **k: pytest.fail("the driver read every row"))
+    cost = labeling_cost(store)
+    # by hand: 3 solutions, 2 + 3 + 1 = 6 steps, 3 + 6 + 0 = 9 rollouts, 90 tokens; b1 once plus b2
+    assert (cost["solutions"], cost["steps"], cost["rollouts"], cost["tokens_generated"]) == (3, 6, 9, 90)
+    assert cost["rollouts_per_step"] == 1.5 and cost["tokens_per_solution"] == 30
+    assert (cost["engine_steps"], cost["engine_tokens"], cost["rollouts_dropped"]) == (15, 150, 3)
+    assert cost["engine_empty_s"] == 0.75 and cost["prefix_cache_hit_rate"] == 40 / 100
+    lines = read_bytes(export_text(store)).decode().splitlines()
+    fs, root = resolve(store.uri)   # the temporary file or key of the streamed write is gone
+    assert not [i.path for i in fs.get_file_info(FileSelector(root)) if i.path.endswith(".part")]
+    records = [json.loads(line) for line in lines]
+    assert [(r["problem_id"], r["sample_id"]) for r in records] == [("p1", 0), ("p1", 1), ("p2", 0)]
+    for rec, row in zip(records, shards[0] + shards[1]):
+        back = load_math_shepherd(rec, 0, "t").step_labels
+        assert back["hard_labels"] == row["hard_labels"] and back["problem"] == row["problem"]
 
 
 def test_shipped_config_and_bad_config():

@@ -17,13 +17,24 @@ reason. Formats:
 
 Sources are local or S3 files, a MATH-layout directory, or a split of a Hugging Face hub data set
 (``hf://owner/name?split=...``, see ``mathray.jobs.hub``).
+
+The job (``run_ingest``) runs as every data job does, through ``runtime.spec``/``runtime.stage``:
+1. the driver streams the source's records, unparsed, into RECORDS shards of ``shard_rows`` (a work area under
+   the problems output, ``_ingest/``; one shard in memory at a time);
+2. one Ray task reads them in order and records which records repeat an earlier record's problem_id
+   (``first_seen``: the same problem again is kept once, other content under the same id is quarantined);
+3. the stages ``INGEST_PROBLEMS`` (and, for the formats with step labels, ``INGEST_STEP_LABELS``): actors
+   parse and validate each record and the runner commits the output shard of each records shard, with its
+   quarantine rows (named by the source file and record number) and its skipped records counted in the
+   marker. The driver reads only commit markers; the work area's shards are deleted once the outputs are
+   complete.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
@@ -236,9 +247,18 @@ class UnreadableInput(JobFailed):
     """The whole input cannot be read (missing, not the expected container format)."""
 
 
-def iter_jsonl_bytes(data: bytes) -> Iterator[tuple[Any, str | None, str]]:
-    """(record or None, error or None, raw line) per non-empty line; bad lines never stop the read."""
-    for raw in data.split(b"\n"):
+def _decoded_lines(chunks: Iterator[bytes]) -> Iterator[tuple[str | None, str | None, str]]:
+    """(line, None, line) per non-empty line of a byte stream, or (None, error, raw text) for a line that is
+    not UTF-8; the stream is read chunk by chunk."""
+    def lines() -> Iterator[bytes]:
+        rest = b""
+        for chunk in chunks:
+            parts = (rest + chunk).split(b"\n")
+            rest = parts.pop()
+            yield from parts
+        yield rest
+
+    for raw in lines():
         if not raw.strip():
             continue
         try:
@@ -247,15 +267,58 @@ def iter_jsonl_bytes(data: bytes) -> Iterator[tuple[Any, str | None, str]]:
             yield None, f"line is not valid UTF-8 ({e.reason} at byte {e.start})", raw[:2000].decode(
                 "utf-8", "replace")
             continue
+        yield line, None, line
+
+
+def _file_chunks(path: str, size: int = 1 << 22) -> Iterator[bytes]:
+    from mathray.runtime.storage import resolve
+
+    fs, local = resolve(path)
+    with fs.open_input_stream(local) as f:
+        while chunk := f.read(size):
+            yield chunk
+
+
+def _parquet_records(path: str) -> Iterator[dict]:
+    import pyarrow.parquet as pq
+
+    from mathray.runtime.storage import resolve
+
+    fs, local = resolve(path)
+    try:
+        reader = pq.ParquetFile(fs.open_input_file(local))
+    except Exception as e:  # noqa: BLE001
+        raise UnreadableInput(f"{path} is not a readable parquet file: {e}") from e
+    for batch in reader.iter_batches(batch_size=1024):
+        yield from batch.to_pylist()
+
+
+def _directory_records(path: str) -> Iterator[tuple[str | None, str | None, str]]:
+    """MATH layout: one JSON file per problem; its path relative to ``path`` becomes ``unique_id``."""
+    local = Path(path)
+    files = sorted(local.rglob("*.json"))
+    if not files:
+        raise UnreadableInput(f"directory {path} has no *.json files")
+    for f in files:
+        rel = f.relative_to(local).as_posix()
         try:
-            yield json.loads(line), None, line
-        except json.JSONDecodeError as e:
-            yield None, f"invalid JSON: {e.msg} (column {e.colno})", line
+            obj = json.loads(f.read_text(encoding="utf-8"))
+            if isinstance(obj, dict):
+                obj.setdefault("unique_id", rel)
+            yield _json_text(obj), None, rel
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            yield None, f"{rel}: {e}", rel
 
 
-def iter_records(path: str) -> Iterator[tuple[Any, str | None, str]]:
-    """Records from a local/S3 JSONL or parquet file, a directory of per-problem JSON files (MATH layout),
-    or a split of a Hugging Face hub data set (``hf://owner/name?split=...``)."""
+def _json_text(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def iter_raw_records(path: str) -> Iterator[tuple[str | None, str | None, str]]:
+    """(record as JSON text, None, raw) per record, or (None, error, raw) for one that cannot be read as text,
+    of a local/S3 JSONL or parquet file, a directory of per-problem JSON files (MATH layout), or a split of a
+    Hugging Face hub data set (``hf://owner/name?split=...``). JSONL lines are passed on unparsed (workers
+    parse them); files are streamed, never read whole."""
     from mathray.runtime import storage
 
     if is_hub_uri(path):
@@ -264,39 +327,33 @@ def iter_records(path: str) -> Iterator[tuple[Any, str | None, str]]:
         except ValueError as e:
             raise UnreadableInput(str(e)) from e
         for rec in ds:
-            yield rec, None, ""
+            yield _json_text(rec), None, ""
         return
-    local = Path(path)
-    if "://" not in path and local.is_dir():
-        files = sorted(local.rglob("*.json"))
-        if not files:
-            raise UnreadableInput(f"directory {path} has no *.json files")
-        for f in files:
-            rel = f.relative_to(local).as_posix()
-            try:
-                obj = json.loads(f.read_text(encoding="utf-8"))
-                if isinstance(obj, dict):
-                    obj.setdefault("unique_id", rel)
-                yield obj, None, rel
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                yield None, f"{rel}: {e}", rel
+    if "://" not in path and Path(path).is_dir():
+        yield from _directory_records(path)
         return
     if not storage.exists(path):
         raise UnreadableInput(f"input not found: {path}")
-    data = storage.read_bytes(path)
     if path.endswith(".parquet"):
-        import io
-
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(io.BytesIO(data))
-        except Exception as e:  # noqa: BLE001
-            raise UnreadableInput(f"{path} is not a readable parquet file: {e}") from e
-        for rec in table.to_pylist():
-            yield rec, None, ""
+        for rec in _parquet_records(path):
+            yield _json_text(rec), None, ""
         return
-    yield from iter_jsonl_bytes(data)
+    yield from _decoded_lines(_file_chunks(path))
+
+
+def parse_record(text: str) -> tuple[Any, str | None]:
+    """(record, None) for JSON text, or (None, why it is not JSON)."""
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as e:
+        return None, f"invalid JSON: {e.msg} (column {e.colno})"
+
+
+def iter_records(path: str) -> Iterator[tuple[Any, str | None, str]]:
+    """``iter_raw_records`` parsed: (record or None, error or None, raw); bad records never stop the read."""
+    for text, err, raw in iter_raw_records(path):
+        obj, err = (None, err) if err else parse_record(text)
+        yield obj, err, raw
 
 
 def source_fingerprint(path: str) -> str:
@@ -315,7 +372,8 @@ def source_fingerprint(path: str) -> str:
             h.update(f.relative_to(local).as_posix().encode())
             h.update(f.read_bytes())
     elif storage.exists(path):
-        h.update(storage.read_bytes(path))
+        for chunk in _file_chunks(path):
+            h.update(chunk)
     else:
         raise UnreadableInput(f"input not found: {path}")
     return "file@" + h.hexdigest()[:16]
@@ -324,7 +382,11 @@ def source_fingerprint(path: str) -> str:
 # -- the ingest job -----------------------------------------------------------------------------------
 from pydantic import field_validator  # noqa: E402
 
+import pyarrow as pa  # noqa: E402
+
 from mathray.config import ConfigError, StrictModel, knob  # noqa: E402  (kept beside the job it configures)
+from mathray.core import schemas  # noqa: E402
+from mathray.runtime.spec import StageJobConfig, StageSpec, run_spec  # noqa: E402
 
 
 class FieldMapConfig(StrictModel):
@@ -364,6 +426,7 @@ class IngestConfig(StrictModel):
     step_labels_output: str | None = knob(None)  # default: a sibling 'step_labels' directory of output
     shard_rows: int = 1000
     resume: Literal["auto", "overwrite"] = knob("auto")   # overwrite: clear outputs of another lineage
+    workers: int = knob(2, ge=1)      # actors parsing and validating records, at most
 
 
 @dataclass
@@ -386,38 +449,53 @@ class IngestSummary:
                 f"{self.shards_skipped}"]
 
 
-def _loaded_records(cfg: IngestConfig) -> Iterator[tuple[Loaded, str]]:
+LABEL_FORMATS = ("prm800k", "math_shepherd")   # the formats that give STEP_LABELS rows
+
+# The records as read from the source (the ingest stages' input): JSON text, parsed in the workers, or the
+# reason the reader could not make text of it (with the raw bytes as text)
+RECORDS = pa.schema([
+    pa.field("index", pa.int64(), nullable=False),       # position in the source (all paths, in order)
+    pa.field("source", pa.string(), nullable=False),     # the path or hub split it came from
+    pa.field("record", pa.string()),
+    pa.field("error", pa.string()),
+    pa.field("raw", pa.string()),
+])
+# Per records shard: its records (by position) whose problem an earlier record already has
+DUPLICATES = pa.schema([pa.field("row", pa.int64(), nullable=False),
+                        pa.field("duplicate", pa.string(), nullable=False)])   # "same" or the quarantine reason
+SAME = "same"
+LEFT_OUT, REPEATED, NOT_THIS_OUTPUT = "left out by the format or source.exclude", "repeated problem", "no row here"
+WORK_DIR = "_ingest"   # under the problems output: records, duplicates, excluded.json
+
+
+def _raw_records(cfg: IngestConfig) -> Iterator[dict]:
+    """RECORDS rows of the configured source(s), in order (the toy task's rows are its records)."""
     src = cfg.source
-    prefix = src.id_prefix or src.format
     if src.format == "toy":
         from mathray.core import toy
 
-        task = toy.ToyTaskConfig(**cfg.toy)
-        for row in toy.generate_problems(task, src.split):
-            yield Loaded(problem=row), ""
+        rows = toy.generate_problems(toy.ToyTaskConfig(**cfg.toy), src.split)
+        for i, row in enumerate(rows):
+            yield {"index": i, "source": f"toy:{src.split}", "record": _json_text(row), "error": None, "raw": None}
         return
     if src.format not in LOADERS and src.format != "mapped":
         raise ConfigError(f"unknown source.format {src.format!r}")
     if not src.path:
         raise ConfigError("source.path is required for format " + src.format)
-    fields = FieldMap(**src.fields.model_dump())
-    excluded = excluded_problems(src.exclude)
     i = 0
     for path in [src.path, *src.more_paths]:
-        for obj, err, raw in iter_records(path):
-            item = Loaded(error=err) if err else load_record(src.format, obj, i, prefix, fields)
-            if item.problem and _problem_key(item.problem["problem"]) in excluded:
-                item = Loaded(skip="problem is in an excluded set (source.exclude)")
-            yield item, (raw if err else obj)
+        for text, err, raw in iter_raw_records(path):
+            yield {"index": i, "source": path, "record": text, "error": err, "raw": raw if err else None}
             i += 1
 
 
 def _problem_key(text: str) -> str:
-    return " ".join(text.split())
+    return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:32]
 
 
 def excluded_problems(paths: list[str]) -> set[str]:
-    """Problem texts (whitespace-normalised) of every record of ``paths`` that has a ``problem``/``question``."""
+    """Keys (hashes of the whitespace-normalised text) of the problems of every record of ``paths`` that has
+    a ``problem``/``question``."""
     out = set()
     for path in paths:
         for obj, err, _ in iter_records(path):
@@ -443,115 +521,278 @@ def ingest_lineage(cfg: IngestConfig):
     return Lineage.of("ingest", cfg, inputs)
 
 
-LABEL_FORMATS = ("prm800k", "math_shepherd")   # the formats that give STEP_LABELS rows
+# -- what one record gives (the same code in the workers of both stages and of the duplicates pass) ------
+def loaded(row: dict, cfg: IngestConfig, excluded: frozenset) -> tuple[Loaded, Any]:
+    """A RECORDS row as ``Loaded``, and what its quarantine rows keep as ``raw``."""
+    if row["error"]:
+        return Loaded(error=row["error"]), row["raw"]
+    obj, err = parse_record(row["record"])
+    if err:
+        return Loaded(error=err), row["record"]
+    src = cfg.source
+    if src.format == "toy":
+        return Loaded(problem=obj), obj
+    item = load_record(src.format, obj, row["index"], src.id_prefix or src.format,
+                       FieldMap(**src.fields.model_dump()))
+    if item.problem and excluded and _problem_key(item.problem["problem"]) in excluded:
+        item = Loaded(skip="problem is in an excluded set (source.exclude)")
+    return item, obj
+
+
+def first_seen(seen: dict, item: Loaded, index: int) -> str | None:
+    """None for a record without a valid problem row or whose problem_id is new (recorded in ``seen``);
+    ``SAME`` for a repeat of an earlier record's problem; else the reason to quarantine the record."""
+    from mathray.core import schemas
+
+    row = item.problem
+    if item.error or item.skip or row is None or schemas.row_problem(row, schemas.PROBLEMS) is not None:
+        return None
+    digest = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).digest()[:16]
+    first = seen.setdefault(row["problem_id"], (index, digest))
+    if first[0] == index:
+        return None
+    return SAME if first[1] == digest else (
+        f"duplicate problem_id {row['problem_id']!r} with other content (first at record {first[0]})")
+
+
+@dataclass
+class Outcome:
+    """What one record gives: its rows of each output, its quarantine reasons, or why it gives none."""
+
+    problem: dict | None = None
+    step_labels: dict | None = None
+    bad: list[str] = field(default_factory=list)
+    skip: str | None = None
+
+
+def outcome(item: Loaded, duplicate: str | None) -> Outcome:
+    """Validated rows of a record: a repeated problem is kept once (its step labels are kept), a problem_id
+    repeated with other content quarantines the record, a row not of its schema is quarantined."""
+    from mathray.core import schemas
+
+    if item.error:
+        return Outcome(bad=[item.error])
+    if item.skip:
+        return Outcome(skip=LEFT_OUT)
+    if duplicate and duplicate != SAME:
+        return Outcome(bad=[duplicate])
+    out = Outcome(skip=REPEATED if duplicate == SAME else None)
+    rows = {"problem": (None if duplicate == SAME else item.problem, schemas.PROBLEMS),
+            "step_labels": (item.step_labels, schemas.STEP_LABELS)}
+    for name, (row, schema) in rows.items():
+        if row is None:
+            continue
+        reason = schemas.row_problem(row, schema)
+        if reason:
+            out.bad.append(reason)
+        else:
+            setattr(out, name, row)
+    return out
+
+
+def usable(o: Outcome) -> bool:
+    return bool(o.problem or o.step_labels or o.skip)
+
+
+# -- the stages ----------------------------------------------------------------------------------------
+class IngestStageConfig(StageJobConfig):
+    """What each ingest stage runs with (``run_ingest`` builds it): RECORDS shards in, the ``part`` output
+    (PROBLEMS or STEP_LABELS) out."""
+
+    ingest: IngestConfig
+    part: Literal["problems", "step_labels"]
+    work: str = knob("")              # the ingest's work area: duplicates and excluded problems
+
+
+class IngestLoader:
+    """The ingest stages' actor: parses and validates each record (``loaded``/``outcome``) and gives its row
+    of this stage's output, its quarantine rows (malformed records go to the step labels' quarantine for the
+    formats that give step labels, else to the problems'), or one ``SKIP`` row saying why it gives none."""
+
+    def __init__(self, cfg: dict, device: str):
+        from mathray.runtime.storage import ShardStore, join, read_bytes
+
+        c = IngestStageConfig.model_validate(cfg)
+        self.cfg, self.part = c.ingest, c.part
+        self.schema = schemas.PROBLEMS if self.part == "problems" else schemas.STEP_LABELS
+        self.quarantines = self.part == "step_labels" or self.cfg.source.format not in LABEL_FORMATS
+        self.excluded = frozenset(json.loads(read_bytes(join(c.work, "excluded.json"))))
+        self.duplicates = ShardStore(join(c.work, "duplicates"))
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        from mathray.runtime.commit import ORIGIN, ORIGIN_ROW, SKIP
+        from mathray.runtime.stage import SRC_ROW, SRC_SHARD, is_quarantined, rows_to_table
+
+        rows = batch.to_pylist()
+        decisions = {}
+        for name in {r[SRC_SHARD] for r in rows}:
+            for d in self.duplicates.read_shard(name).to_pylist():
+                decisions[(name, d["row"])] = d["duplicate"]
+        out = []
+        for row in rows:
+            if is_quarantined(row):
+                out.append(row)
+                continue
+            item, raw = loaded(row, self.cfg, self.excluded)
+            out += self.rows_of(row, outcome(item, decisions.get((row[SRC_SHARD], row[SRC_ROW]))), raw)
+        table = rows_to_table(out, self.schema)
+        for name, typ in ((SKIP, pa.string()), (ORIGIN, pa.string()), (ORIGIN_ROW, pa.int64())):
+            table = table.append_column(name, pa.array([r.get(name) for r in out], typ))
+        return table
+
+    def rows_of(self, src: dict, o: Outcome, raw: Any) -> list[dict]:
+        from mathray.runtime.commit import ORIGIN, ORIGIN_ROW, SKIP
+        from mathray.runtime.stage import N_OUT, RAW, quarantined, with_source
+
+        row = o.problem if self.part == "problems" else o.step_labels
+        bad = o.bad if self.quarantines else []
+        if row is None and not bad:
+            return [{**with_source({}, src, 1), SKIP: o.skip or NOT_THIS_OUTPUT}]
+        n = len(bad) + (row is not None)
+        out = [with_source(dict(row), src, n)] if row is not None else []
+        for reason in bad:
+            out.append({**quarantined(src, reason), N_OUT: n, ORIGIN: src["source"], ORIGIN_ROW: src["index"],
+                        RAW: raw if isinstance(raw, str) else schemas.raw_json(raw)})
+        return out
+
+
+def _lineage(cfg: IngestStageConfig):
+    return ingest_lineage(cfg.ingest)
+
+
+def _pool(cfg: IngestStageConfig, device: str) -> dict:
+    from ray.data import ActorPoolStrategy
+
+    return {"compute": ActorPoolStrategy(min_size=1, max_size=cfg.ingest.workers), "num_cpus": 1,
+            "batch_size": None}
+
+
+def _spec(part: str) -> StageSpec:
+    key = ("problem_id",) if part == "problems" else ("problem_id", "sample_id")
+    return StageSpec(job="ingest", input_schema=RECORDS, output_schema=getattr(schemas, part.upper()),
+                     input_key=("index",), output_key=key, actor=IngestLoader, pool=_pool,
+                     device=lambda cfg: "cpu", models=lambda cfg: {}, stats=lambda table: {}, lineage=_lineage)
+
+
+INGEST_PROBLEMS, INGEST_STEP_LABELS = _spec("problems"), _spec("step_labels")
+
+
+# -- the driver: read the source into records shards, find repeated problems, run the stages ------------
+def read_source(cfg: IngestConfig, records, lineage) -> None:
+    """Stream the source's records into RECORDS shards of ``shard_rows`` (one shard in memory at a time);
+    nothing to do when the records of this lineage are all there (a re-run after a crash)."""
+    from mathray.config import code_version
+    from mathray.runtime.storage import CorruptShard, shard_name
+
+    try:
+        manifest = records.read_manifest()
+    except CorruptShard:
+        manifest = None
+    if manifest and manifest.get("complete") and manifest.get("lineage", {}).get("hash") == lineage.hash:
+        return
+    records.clear()
+    version = code_version()
+
+    def commit(index: int, batch: list[dict]) -> None:
+        records.commit_shard(shard_name(index), pa.Table.from_pylist(batch, schema=RECORDS),
+                             config_hash=lineage.hash, lineage=lineage.hash, code_version=version)
+
+    batch, index = [], 0
+    for row in _raw_records(cfg):
+        batch.append(row)
+        if len(batch) == cfg.shard_rows:
+            commit(index, batch)
+            batch, index = [], index + 1
+    if batch or index == 0:
+        commit(index, batch)
+    records.write_manifest({"job": "ingest", "lineage": lineage.record(), "code_version": version})
+
+
+def find_duplicates(cfg_json: dict, work: str, lineage_hash: str) -> int:
+    """A Ray task (it needs every record in order, and its memory grows with the problems seen, so it is not
+    the driver's): one DUPLICATES shard per records shard (``first_seen``); returns how many records give
+    a row or are left out by rule (zero: the source has no usable record)."""
+    from mathray.runtime.storage import ShardStore, join, read_bytes
+
+    cfg = IngestConfig.model_validate(cfg_json)
+    records, duplicates = ShardStore(join(work, "records")), ShardStore(join(work, "duplicates"))
+    excluded = frozenset(json.loads(read_bytes(join(work, "excluded.json"))))
+    duplicates.clear()
+    seen: dict = {}
+    n_usable = 0
+    for name in records.committed():
+        found = []
+        for pos, row in enumerate(records.read_shard(name).to_pylist()):
+            item, _ = loaded(row, cfg, excluded)
+            decision = first_seen(seen, item, row["index"])
+            n_usable += usable(outcome(item, decision))
+            if decision:
+                found.append({"row": pos, "duplicate": decision})
+        duplicates.commit_shard(name, pa.Table.from_pylist(found, schema=DUPLICATES), lineage=lineage_hash)
+    return n_usable
 
 
 def run_ingest(cfg: IngestConfig) -> IngestSummary:
-    """Read the source, validate rows, and commit PROBLEMS (and STEP_LABELS) shards of ``shard_rows``
-    input records each; malformed records go to each shard's quarantine, and so does a record whose
-    problem_id an earlier record of the source has with other content (the same content again is kept once
-    and counted). Re-runs skip committed shards. The outputs' writer leases are held throughout."""
-    import contextlib
+    """Read the source into records shards (the driver streams them), then parse, validate and commit
+    PROBLEMS (and STEP_LABELS) shards of ``shard_rows`` records each through the stage runner (Ray must be
+    up: ``runtime.entry.init_ray``). Malformed records go to each shard's quarantine, and so does a record
+    whose problem_id an earlier record of the source has with other content (the same content again is kept
+    once and counted). Re-runs skip committed shards. The work area's writer lease is held throughout, each
+    output's while its stage runs."""
+    import ray
 
     from mathray.runtime.lease import OutputLease
-    from mathray.runtime.storage import ShardStore, join
-
-    problems = ShardStore(cfg.output)
-    labels = ShardStore(cfg.step_labels_output or join(cfg.output, "..", "step_labels"))
-    with contextlib.ExitStack() as leases:
-        leases.enter_context(OutputLease(problems.uri, "ingest"))
-        if cfg.source.format in LABEL_FORMATS:
-            leases.enter_context(OutputLease(labels.uri, "ingest"))
-        return _ingest(cfg, problems, labels)
-
-
-def _ingest(cfg: IngestConfig, problems, labels) -> IngestSummary:
-    from mathray.config import code_version, resolved_config
-    from mathray.core import schemas
     from mathray.runtime.stage import check_lineage
-    from mathray.runtime.storage import shard_name
+    from mathray.runtime.storage import ShardStore, join, write_bytes_atomic
 
     lineage = ingest_lineage(cfg)
-    chash, version = lineage.hash, code_version()
-    for store in (problems, labels):
-        check_lineage(store, lineage, cfg.resume)
-        store.clear_uncommitted()
-    problems.write_run_info(resolved_config(cfg), chash, version, "ingest", lineage.record())
-    summary = IngestSummary()
-    source_name = cfg.source.path or f"toy:{cfg.source.split}"
-    wrote_labels = False
-    first_seen: dict[str, tuple[int, str]] = {}   # problem_id -> (record index, content digest)
+    outputs = _outputs(cfg)
+    if cfg.resume == "auto":   # refuse another lineage's output before reading the source
+        for store in outputs.values():
+            check_lineage(store, lineage, cfg.resume)
+    work = join(outputs["problems"].uri, WORK_DIR)
+    records = ShardStore(join(work, "records"))
+    with OutputLease(work, "ingest"):
+        excluded = sorted(excluded_problems(cfg.source.exclude))
+        write_bytes_atomic(join(work, "excluded.json"), json.dumps(excluded).encode())
+        read_source(cfg, records, lineage)
+        task = ray.remote(num_cpus=1, max_retries=3)(find_duplicates)
+        n_usable = ray.get(task.remote(cfg.model_dump(mode="json"), work, lineage.hash))
+        stages = {part: run_spec(INGEST_PROBLEMS if part == "problems" else INGEST_STEP_LABELS,
+                                 IngestStageConfig(input=records.uri, output=store.uri, resume=cfg.resume,
+                                                   ingest=cfg, part=part, work=work))
+                  for part, store in outputs.items()}
+        summary = ingest_summary(records, outputs, stages["problems"])
+        if summary.records and not n_usable:
+            for store in outputs.values():   # not complete: a pipeline runs it again (and fails again)
+                store.write_manifest({"job": "ingest", "lineage": lineage.record()}, complete=False)
+            raise UnreadableInput(f"no usable record in {cfg.source.path or 'the source'}: all {summary.records} "
+                                  "were malformed (see the quarantine output)")
+        for store in (records, ShardStore(join(work, "duplicates"))):
+            store.clear()
+    return summary
 
-    def duplicate(row: dict, row_index: int) -> str | None:
-        """None for a new problem_id; "same" for a repeat of the same problem; else the quarantine reason."""
-        digest = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()
-        seen = first_seen.setdefault(row["problem_id"], (row_index, digest))
-        if seen[0] == row_index:
-            return None
-        return "same" if seen[1] == digest else (
-            f"duplicate problem_id {row['problem_id']!r} with other content (first at record {seen[0]})")
 
-    def flush(index: int, batch: list[tuple[Loaded, Any]]) -> None:
-        nonlocal wrote_labels
-        name = shard_name(index)
-        prob_rows, label_rows, bad = [], [], []
-        for j, (item, raw) in enumerate(batch):
-            row_index = index * cfg.shard_rows + j
-            if item.error:
-                bad.append(schemas.quarantine_row(source_name, row_index, item.error, raw))
-                continue
-            if item.skip:
-                summary.skipped += 1
-                continue
-            valid = item.problem is not None and schemas.row_problem(item.problem, schemas.PROBLEMS) is None
-            dup = duplicate(item.problem, row_index) if valid else None
-            if dup == "same":
-                summary.duplicates += 1
-                item = Loaded(step_labels=item.step_labels)
-            elif dup:
-                bad.append(schemas.quarantine_row(source_name, row_index, dup, raw))
-                continue
-            for row, schema, out in ((item.problem, schemas.PROBLEMS, prob_rows),
-                                     (item.step_labels, schemas.STEP_LABELS, label_rows)):
-                if row is None:
-                    continue
-                reason = schemas.row_problem(row, schema)
-                if reason:
-                    bad.append(schemas.quarantine_row(source_name, row_index, reason, raw))
-                else:
-                    out.append(row)
-        summary.quarantined += len(bad)
-        summary.problems += len(prob_rows)
-        summary.step_labels += len(label_rows)
-        qtable = schemas.to_table(bad, schemas.QUARANTINE)
-        has_labels = bool(label_rows) or cfg.source.format in LABEL_FORMATS
-        if has_labels and not labels.is_committed(name):
-            labels.commit_shard(name, schemas.to_table(label_rows, schemas.STEP_LABELS), qtable,
-                                config_hash=chash, lineage=chash, code_version=version)
-            wrote_labels = True
-        if problems.is_committed(name):
-            summary.shards_skipped += 1
-            return
-        problems.commit_shard(name, schemas.to_table(prob_rows, schemas.PROBLEMS),
-                              None if has_labels else qtable, config_hash=chash, lineage=chash,
-                              code_version=version)
-        summary.shards_committed += 1
+def _outputs(cfg: IngestConfig) -> dict:
+    from mathray.runtime.storage import ShardStore, join
 
-    batch: list = []
-    index = 0
-    for item in _loaded_records(cfg):
-        summary.records += 1
-        batch.append(item)
-        if len(batch) == cfg.shard_rows:
-            flush(index, batch)
-            batch, index = [], index + 1
-    if batch or index == 0:
-        flush(index, batch)
-    if summary.records and summary.problems + summary.step_labels + summary.skipped + summary.duplicates == 0:
-        raise UnreadableInput(f"no usable record in {source_name}: all {summary.records} were malformed "
-                              "(see the quarantine output)")
-    extra = {"job": "ingest", "lineage": lineage.record(), "code_version": version}
-    problems.write_manifest(extra)
-    if wrote_labels or labels.committed():
-        labels.write_manifest(extra)
+    out = {"problems": ShardStore(cfg.output)}
+    if cfg.source.format in LABEL_FORMATS:
+        out["step_labels"] = ShardStore(cfg.step_labels_output or join(cfg.output, "..", "step_labels"))
+    return out
+
+
+def ingest_summary(records, outputs: dict, problems_stage) -> IngestSummary:
+    """The counts over every committed shard (this run's and earlier ones), from the commit markers."""
+    summary = IngestSummary(records=sum(c.rows for c in records.committed().values()),
+                            shards_committed=problems_stage.shards_committed,
+                            shards_skipped=problems_stage.shards_skipped)
+    quarantine_in = "step_labels" if "step_labels" in outputs else "problems"
+    for part, store in outputs.items():
+        for commit in store.committed().values():
+            setattr(summary, part, getattr(summary, part) + commit.rows)
+            skipped = (commit.stats or {}).get("skipped", {}) if part == "problems" else {}
+            summary.skipped += skipped.get(LEFT_OUT, 0)
+            summary.duplicates += skipped.get(REPEATED, 0)
+            summary.quarantined += commit.quarantined_rows if part == quarantine_in else 0
     return summary

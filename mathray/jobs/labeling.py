@@ -22,11 +22,11 @@ import pyarrow as pa
 from mathray.config import knob
 from mathray.core import schemas
 from mathray.core.shepherd import shepherd_text
-from mathray.jobs.rollout import OUTPUT_SCHEMA, LabelingConfig, RolloutLabeler, cost_summary
+from mathray.jobs.rollout import OUTPUT_SCHEMA, LabelingConfig, RolloutLabeler, merge_costs, shard_cost
 from mathray.runtime.engine import EngineConfig, pool_kwargs
 from mathray.runtime.spec import StageJobConfig, StageSpec, run_spec
 from mathray.runtime.stage import StageSummary
-from mathray.runtime.storage import ShardStore, join, write_bytes_atomic
+from mathray.runtime.storage import ShardStore, join, write_chunks_atomic
 
 KEY = ("problem_id", "sample_id")
 EXPORT_NAME = "math_shepherd.jsonl"
@@ -78,19 +78,35 @@ class ShepherdSummary:
 
 
 def shard_stats(table: pa.Table) -> dict:
-    return {k: v for k, v in cost_summary(table).items() if k in ("rollouts", "tokens_generated", "steps")}
+    """A shard's cost parts (``rollout.shard_cost``), kept in its commit marker: the summary is built from
+    the markers, never from the rows."""
+    return shard_cost(table)
+
+
+def labeling_cost(store: ShardStore) -> dict:
+    """The cost summary of every committed shard, from the shards' markers (one small record per shard)."""
+    return merge_costs(c.stats or {} for c in store.committed().values())
+
+
+EXPORT_COLUMNS = ["problem_id", "sample_id", "problem", "steps", "hard_labels"]
+
+
+def _export_lines(store: ShardStore):
+    """The Math-Shepherd JSON lines of each committed shard in turn (one shard's rows in memory at a time)."""
+    for name in store.committed():
+        lines = []
+        for r in store.read_shard(name, columns=EXPORT_COLUMNS).to_pylist():
+            rec = shepherd_text(r["problem"], r["steps"], r["hard_labels"])
+            lines.append(json.dumps({**rec, "problem_id": r["problem_id"], "sample_id": r["sample_id"]},
+                                    ensure_ascii=False) + "\n")
+        yield "".join(lines).encode()
 
 
 def export_text(store: ShardStore) -> str:
-    """Every committed STEP_LABELS row as one Math-Shepherd JSON line (``input``/``label``)."""
-    table = store.read_all(columns=["problem_id", "sample_id", "problem", "steps", "hard_labels"])
-    lines = []
-    for r in table.to_pylist():
-        rec = shepherd_text(r["problem"], r["steps"], r["hard_labels"])
-        lines.append(json.dumps({**rec, "problem_id": r["problem_id"], "sample_id": r["sample_id"]},
-                                ensure_ascii=False))
+    """Every committed STEP_LABELS row as one Math-Shepherd JSON line (``input``/``label``), written shard by
+    shard."""
     uri = join(store.uri, EXPORT_NAME)
-    write_bytes_atomic(uri, ("\n".join(lines) + "\n" if lines else "").encode())
+    write_chunks_atomic(uri, _export_lines(store))
     return uri
 
 
@@ -117,9 +133,7 @@ def run_shepherd(cfg: ShepherdConfig) -> ShepherdSummary:
     """Label every uncommitted input shard (Ray must be up: ``runtime.entry.init_ray``)."""
     stage = run_spec(SHEPHERD, cfg)
     out_store = ShardStore(cfg.output)
-    done = out_store.committed()
-    table = out_store.read_all() if done else schemas.to_table([], OUTPUT_SCHEMA)
-    summary = ShepherdSummary(stage=stage, mode=cfg.labeling.mode, cost=cost_summary(table))
-    if cfg.export_text and done:
+    summary = ShepherdSummary(stage=stage, mode=cfg.labeling.mode, cost=labeling_cost(out_store))
+    if cfg.export_text and stage.totals.get("shards"):
         summary.export_uri = export_text(out_store)
     return summary

@@ -33,7 +33,7 @@ comparable.
 A row's ``rollouts`` and ``tokens_generated`` count the completions its labels rest on (for a prefix
 stopped early, 0..c), so a re-run writes the same row whichever completions happened to finish first. Cost
 and cache accounting of the call ride on each row's ``metadata`` (JSON) under a batch id, which
-``cost_summary`` counts once per batch: vLLM's counters read from its Prometheus metrics via
+``merge_costs`` counts once per batch: vLLM's counters read from its Prometheus metrics via
 ``llm.get_metrics()`` (prefix-cache queries and hits, prompt and generated tokens, the latter including
 completions dropped part-way), completions aborted or discarded, engine steps, and the time the engine sat
 empty waiting on grades.
@@ -426,28 +426,40 @@ class RolloutLabeler:
         self.grader.close()
 
 
-def cost_summary(table: pa.Table) -> dict:
-    """Rollouts, generated tokens (per labelled step and per solution) and the prefix-cache hit rate of
-    STEP_LABELS rows written by ``RolloutLabeler`` (batches counted once)."""
+BATCH_COUNTERS = ("prefix_cache_queries", "prefix_cache_hits", "engine_steps", "generation_tokens",
+                  "rollouts_aborted", "rollouts_discarded", "engine_empty_s")
+
+
+def shard_cost(table: pa.Table) -> dict:
+    """The cost parts of STEP_LABELS rows written by ``RolloutLabeler`` (one shard's): sums over the rows, and
+    the engine counters of each labeller batch by its id (a batch may span shards: ``merge_costs`` counts
+    it once)."""
     rows = table.select(["steps", "rollouts", "tokens_generated", "metadata"]).to_pylist()
-    steps = sum(len(r["steps"]) for r in rows)
-    rollouts = sum(sum(r["rollouts"] or []) for r in rows)
-    tokens = sum(r["tokens_generated"] or 0 for r in rows)
     batches = {}
     for r in rows:
         b = json.loads(r["metadata"] or "{}").get("batch")
         if b:
-            batches[b["id"]] = b
-    queries = sum(b.get("prefix_cache_queries", 0) for b in batches.values())
-    hits = sum(b.get("prefix_cache_hits", 0) for b in batches.values())
-    n = max(len(rows), 1)
-    return {"solutions": len(rows), "steps": steps, "rollouts": rollouts, "tokens_generated": tokens,
-            "rollouts_per_step": rollouts / max(steps, 1), "tokens_per_step": tokens / max(steps, 1),
-            "rollouts_per_solution": rollouts / n, "tokens_per_solution": tokens / n,
-            "engine_steps": sum(b.get("engine_steps", 0) for b in batches.values()),
-            "engine_tokens": sum(b.get("generation_tokens", 0) for b in batches.values()),
-            "rollouts_dropped": sum(b.get("rollouts_aborted", 0) + b.get("rollouts_discarded", 0)
-                                    for b in batches.values()),
-            "engine_empty_s": sum(b.get("engine_empty_s", 0.0) for b in batches.values()),
-            "prefix_cache_queries": queries, "prefix_cache_hits": hits,
-            "prefix_cache_hit_rate": hits / queries if queries else None}
+            batches[b["id"]] = {k: b.get(k, 0) for k in BATCH_COUNTERS}
+    return {"solutions": len(rows), "steps": sum(len(r["steps"]) for r in rows),
+            "rollouts": sum(sum(r["rollouts"] or []) for r in rows),
+            "tokens_generated": sum(r["tokens_generated"] or 0 for r in rows), "batches": batches}
+
+
+def merge_costs(parts) -> dict:
+    """Rollouts, generated tokens (per labelled step and per solution) and the prefix-cache hit rate from
+    ``shard_cost`` parts (batches counted once)."""
+    sums = {"solutions": 0, "steps": 0, "rollouts": 0, "tokens_generated": 0}
+    batches: dict = {}
+    for part in parts:
+        for k in sums:
+            sums[k] += part.get(k, 0)
+        batches.update(part.get("batches") or {})
+    total = {k: sum(b.get(k, 0) for b in batches.values()) for k in BATCH_COUNTERS}
+    steps, n, queries = max(sums["steps"], 1), max(sums["solutions"], 1), total["prefix_cache_queries"]
+    return {**sums, "rollouts_per_step": sums["rollouts"] / steps, "tokens_per_step": sums["tokens_generated"] / steps,
+            "rollouts_per_solution": sums["rollouts"] / n, "tokens_per_solution": sums["tokens_generated"] / n,
+            "engine_steps": total["engine_steps"], "engine_tokens": total["generation_tokens"],
+            "rollouts_dropped": total["rollouts_aborted"] + total["rollouts_discarded"],
+            "engine_empty_s": total["engine_empty_s"], "prefix_cache_queries": queries,
+            "prefix_cache_hits": total["prefix_cache_hits"],
+            "prefix_cache_hit_rate": total["prefix_cache_hits"] / queries if queries else None}

@@ -12,7 +12,8 @@ one Ray Data block from the read to the commit step, so the commit step sees all
 ``commit_blocks`` (a map task after the transform) checks that every input row of a shard is accounted for
 (each ``_src_row`` 0..n-1 has exactly ``_n_out`` rows), de-duplicates by the output key, writes the shard,
 its quarantine rows and its commit marker through ``ShardStore.commit_shard`` (marker last), and returns one
-small summary row per shard: the only thing the driver receives.
+small summary row per shard: the only thing the driver receives. Rows with ``_skip`` set stand for input rows
+that give no output (counted in the marker's stats, not written).
 
 Exactly once under retries: a retried task recomputes a whole shard and its commit step finds the marker
 of an earlier attempt and writes nothing ("already-committed"); a block that does not hold a whole shard is
@@ -39,6 +40,12 @@ from mathray.runtime.storage import ShardStore
 
 SRC_SHARD, SRC_ROW, N_OUT, QUARANTINE, RAW = "_src_shard", "_src_row", "_n_out", "_quarantine", "_raw"
 WORKER = "_worker"   # the Ray actor (or process) that computed the row: which replicas did the work
+# optional column: the input row gives no output row, for this reason (e.g. a record its data format leaves out);
+# such rows are counted per reason in the shard's stats (``skipped``), neither written nor quarantined
+SKIP = "_skip"
+# optional columns: where a quarantined row came from when that is not its input shard's row (ingest: the source
+# file and the record's position in it), as its quarantine row's ``source`` and ``row_index``
+ORIGIN, ORIGIN_ROW = "_origin", "_origin_row"
 
 COMMITTED, ALREADY_COMMITTED, INCOMPLETE = "committed", "already-committed", "incomplete"
 SUMMARY_SCHEMA = pa.schema([
@@ -134,6 +141,16 @@ def as_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=schema)
 
 
+def quarantine_table(bad: list[dict], source: str) -> pa.Table:
+    """QUARANTINE rows of a shard's refused rows, in input-row order; each names ``source`` and its input row,
+    or its own origin where it has one (``ORIGIN``/``ORIGIN_ROW``)."""
+    rows = []
+    for r in sorted(bad, key=lambda r: r[SRC_ROW]):
+        row_index = r[SRC_ROW] if r.get(ORIGIN_ROW) is None else r[ORIGIN_ROW]
+        rows.append(schemas.quarantine_row(r.get(ORIGIN) or source, row_index, r[QUARANTINE], r[RAW]))
+    return schemas.to_table(rows, schemas.QUARANTINE)
+
+
 def commit_part(store: ShardStore, name: str, part: pa.Table, target: CommitTarget) -> dict:
     """Check, write and mark one output shard from all of its rows (``part``)."""
     if name not in target.input_rows:
@@ -144,15 +161,19 @@ def commit_part(store: ShardStore, name: str, part: pa.Table, target: CommitTarg
     if store.is_committed(name):   # an earlier attempt of a retried task committed it
         return _summary(name, ALREADY_COMMITTED)
     bad_mask = part.column(QUARANTINE).is_valid()
-    table = as_schema(unique_by(part.filter(pc.invert(bad_mask)), list(target.output_key)), target.output_schema)
-    bad = part.filter(bad_mask).select([SRC_ROW, QUARANTINE, RAW]).to_pylist()
-    source = f"{target.input_uri}/{name}"
-    qtable = schemas.to_table([schemas.quarantine_row(source, r[SRC_ROW], r[QUARANTINE], r[RAW])
-                               for r in sorted(bad, key=lambda r: r[SRC_ROW])], schemas.QUARANTINE)
+    kept, skips = pc.invert(bad_mask), Counter()
+    if SKIP in part.column_names:
+        skip_mask = pc.and_(kept, part.column(SKIP).is_valid())
+        skips = Counter(part.filter(skip_mask).column(SKIP).to_pylist())
+        kept = pc.and_(kept, pc.invert(skip_mask))
+    table = as_schema(unique_by(part.filter(kept), list(target.output_key)), target.output_schema)
+    origin = [c for c in (ORIGIN, ORIGIN_ROW) if c in part.column_names]
+    bad = part.filter(bad_mask).select([SRC_ROW, QUARANTINE, RAW, *origin]).to_pylist()
+    qtable = quarantine_table(bad, f"{target.input_uri}/{name}")
     workers = []
     if WORKER in part.column_names:
         workers = sorted(pc.unique(part.column(WORKER).drop_null()).to_pylist())
-    stats = {**target.stats(table), "workers": workers}
+    stats = {**target.stats(table), "workers": workers, **({"skipped": dict(skips)} if skips else {})}
     store.commit_shard(name, table, qtable, config_hash=target.lineage, lineage=target.lineage,
                        code_version=target.code_version, stats=stats)
     reasons = Counter(r[QUARANTINE] for r in bad)

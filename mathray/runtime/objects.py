@@ -100,13 +100,19 @@ def read_bytes(uri: str) -> bytes:
 def write_local_durable(path: str, data: bytes, tmp_dir: str | None = None) -> None:
     """Write ``data`` to a temporary file (in ``tmp_dir``, else beside ``path``), fsync it, rename it to
     ``path`` and fsync the directory: after a crash, ``path`` holds either nothing or all of ``data``."""
+    write_local_chunks(path, [data], tmp_dir)
+
+
+def write_local_chunks(path: str, chunks, tmp_dir: str | None = None) -> None:
+    """``write_local_durable`` of the concatenated byte ``chunks``, written one at a time."""
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
     if tmp_dir:
         os.makedirs(tmp_dir, exist_ok=True)
     tmp = os.path.join(tmp_dir or directory, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.part")
     with open(tmp, "wb") as f:
-        f.write(data)
+        for chunk in chunks:
+            f.write(chunk)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -129,6 +135,25 @@ def write_bytes_atomic(uri: str, data: bytes) -> None:
         write_local_durable(path, data)
     else:
         retried(fs, uri, f"writing {uri}", write_object, fs, path, data)
+
+
+def write_chunks_atomic(uri: str, chunks) -> None:
+    """``write_bytes_atomic`` of the concatenated byte ``chunks`` without holding them all: local, a temporary
+    file that is fsynced and renamed; S3, a streamed upload to a temporary key, copied to ``uri`` once whole
+    (a failure part-way leaves ``uri`` as it was). Not retried: the chunks can be read only once."""
+    fs, path = resolve(uri)
+    if is_local(fs):
+        write_local_chunks(path, chunks)
+        return
+    tmp = f"{path}.{uuid.uuid4().hex[:8]}.part"
+    try:
+        with fs.open_output_stream(tmp) as f:
+            for chunk in chunks:
+                f.write(chunk)
+        fs.move(tmp, path)
+    finally:
+        if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
+            fs.delete_file(tmp)
 
 
 def table_to_parquet_bytes(table: pa.Table) -> bytes:

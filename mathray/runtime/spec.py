@@ -56,6 +56,9 @@ class StageSpec:
     shard_sets: Callable[[Any], dict[str, str]] | None = None
     before_actor: Callable[[Any, Any], Any] | None = None   # e.g. replicate rows
     after_actor: Callable[[Any, Any], Any] | None = None    # e.g. grading tasks
+    # cfg -> Lineage, for a job whose output depends on more than its input shards and models (ingest: the
+    # source files the input shards were read from); default ``stage_lineage``
+    lineage: Callable[[Any], Any] | None = None
 
 
 def stage_lineage(spec: StageSpec, cfg) -> Lineage:
@@ -74,7 +77,7 @@ def run_spec(spec: StageSpec, cfg, *, actor: type | None = None,
              stats: Callable[[pa.Table], dict] | None = None) -> StageSummary:
     """Run the job ``spec`` with ``cfg`` (Ray must be up: ``runtime.entry.init_ray``). ``actor``/``stats``
     replace the spec's (tests and benchmarks wrap them)."""
-    lineage = stage_lineage(spec, cfg)
+    lineage = spec.lineage(cfg) if spec.lineage else stage_lineage(spec, cfg)
     device = resolve_device(spec.device(cfg))
     actor_cls = row_guarded(actor or spec.actor, spec.output_schema)   # a row its code raises on: quarantined
 

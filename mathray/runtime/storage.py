@@ -49,7 +49,7 @@ import yaml
 
 from mathray.runtime.objects import (absolute, exists, is_local, join, read_bytes, read_whole,  # noqa: F401
                                      resolve, retried, s3_filesystem, table_to_parquet_bytes, write_object,
-                                     write_bytes_atomic, write_local_durable)
+                                     write_bytes_atomic, write_chunks_atomic, write_local_durable)
 
 from mathray.runtime.errors import CorruptShard
 from mathray.runtime.lease import attempt_alive, attempt_id, check_held
