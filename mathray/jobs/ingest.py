@@ -38,10 +38,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
+import pyarrow as pa
+from pydantic import field_validator
+
+from mathray.config import ConfigError, StrictModel, code_version, knob
+from mathray.core import schemas, toy
 from mathray.core.prompts import SHEPHERD_TAG
 from mathray.grading.extract import last_boxed
 from mathray.jobs.hub import hub_fingerprint, is_hub_uri, load_hub_split, parse_hub_uri
-from mathray.runtime.entry import JobFailed
+from mathray.runtime import storage
+from mathray.runtime.commit import ORIGIN, ORIGIN_ROW, SKIP
+from mathray.runtime.errors import JobFailed
+from mathray.runtime.lease import OutputLease
+from mathray.runtime.lineage import Lineage
+from mathray.runtime.spec import StageJobConfig, StageSpec, run_spec
+from mathray.runtime.stage import (N_OUT, RAW, SRC_ROW, SRC_SHARD, check_lineage, is_quarantined, quarantined,
+                                   rows_to_table, with_source)
+from mathray.runtime.storage import CorruptShard, ShardStore, join, read_bytes, resolve, shard_name, write_bytes_atomic
 
 
 @dataclass
@@ -271,8 +284,6 @@ def _decoded_lines(chunks: Iterator[bytes]) -> Iterator[tuple[str | None, str | 
 
 
 def _file_chunks(path: str, size: int = 1 << 22) -> Iterator[bytes]:
-    from mathray.runtime.storage import resolve
-
     fs, local = resolve(path)
     with fs.open_input_stream(local) as f:
         while chunk := f.read(size):
@@ -281,8 +292,6 @@ def _file_chunks(path: str, size: int = 1 << 22) -> Iterator[bytes]:
 
 def _parquet_records(path: str) -> Iterator[dict]:
     import pyarrow.parquet as pq
-
-    from mathray.runtime.storage import resolve
 
     fs, local = resolve(path)
     try:
@@ -319,8 +328,6 @@ def iter_raw_records(path: str) -> Iterator[tuple[str | None, str | None, str]]:
     of a local/S3 JSONL or parquet file, a directory of per-problem JSON files (MATH layout), or a split of a
     Hugging Face hub data set (``hf://owner/name?split=...``). JSONL lines are passed on unparsed (workers
     parse them); files are streamed, never read whole."""
-    from mathray.runtime import storage
-
     if is_hub_uri(path):
         try:
             ds = load_hub_split(path)
@@ -358,8 +365,6 @@ def iter_records(path: str) -> Iterator[tuple[Any, str | None, str]]:
 
 def source_fingerprint(path: str) -> str:
     """Content hash of a source file, of a MATH-layout directory's files, or of a hub split's data."""
-    from mathray.runtime import storage
-
     if is_hub_uri(path):
         try:
             return hub_fingerprint(path)
@@ -380,15 +385,6 @@ def source_fingerprint(path: str) -> str:
 
 
 # -- the ingest job -----------------------------------------------------------------------------------
-from pydantic import field_validator  # noqa: E402
-
-import pyarrow as pa  # noqa: E402
-
-from mathray.config import ConfigError, StrictModel, knob  # noqa: E402  (kept beside the job it configures)
-from mathray.core import schemas  # noqa: E402
-from mathray.runtime.spec import StageJobConfig, StageSpec, run_spec  # noqa: E402
-
-
 class FieldMapConfig(StrictModel):
     problem: str = "problem"
     answer: str | None = "answer"
@@ -472,8 +468,6 @@ def _raw_records(cfg: IngestConfig) -> Iterator[dict]:
     """RECORDS rows of the configured source(s), in order (the toy task's rows are its records)."""
     src = cfg.source
     if src.format == "toy":
-        from mathray.core import toy
-
         rows = toy.generate_problems(toy.ToyTaskConfig(**cfg.toy), src.split)
         for i, row in enumerate(rows):
             yield {"index": i, "source": f"toy:{src.split}", "record": _json_text(row), "error": None, "raw": None}
@@ -507,8 +501,6 @@ def excluded_problems(paths: list[str]) -> set[str]:
 
 def ingest_lineage(cfg: IngestConfig):
     """Config and the source's content fingerprint (the toy task is its config)."""
-    from mathray.runtime.lineage import Lineage
-
     src = cfg.source
     if src.format != "toy" and not src.path:
         raise ConfigError("source.path is required for format " + src.format)
@@ -542,8 +534,6 @@ def loaded(row: dict, cfg: IngestConfig, excluded: frozenset) -> tuple[Loaded, A
 def first_seen(seen: dict, item: Loaded, index: int) -> str | None:
     """None for a record without a valid problem row or whose problem_id is new (recorded in ``seen``);
     ``SAME`` for a repeat of an earlier record's problem; else the reason to quarantine the record."""
-    from mathray.core import schemas
-
     row = item.problem
     if item.error or item.skip or row is None or schemas.row_problem(row, schemas.PROBLEMS) is not None:
         return None
@@ -568,8 +558,6 @@ class Outcome:
 def outcome(item: Loaded, duplicate: str | None) -> Outcome:
     """Validated rows of a record: a repeated problem is kept once (its step labels are kept), a problem_id
     repeated with other content quarantines the record, a row not of its schema is quarantined."""
-    from mathray.core import schemas
-
     if item.error:
         return Outcome(bad=[item.error])
     if item.skip:
@@ -610,8 +598,6 @@ class IngestLoader:
     formats that give step labels, else to the problems'), or one ``SKIP`` row saying why it gives none."""
 
     def __init__(self, cfg: dict, device: str):
-        from mathray.runtime.storage import ShardStore, join, read_bytes
-
         c = IngestStageConfig.model_validate(cfg)
         self.cfg, self.part = c.ingest, c.part
         self.schema = schemas.PROBLEMS if self.part == "problems" else schemas.STEP_LABELS
@@ -620,9 +606,6 @@ class IngestLoader:
         self.duplicates = ShardStore(join(c.work, "duplicates"))
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from mathray.runtime.commit import ORIGIN, ORIGIN_ROW, SKIP
-        from mathray.runtime.stage import SRC_ROW, SRC_SHARD, is_quarantined, rows_to_table
-
         rows = batch.to_pylist()
         decisions = {}
         for name in {r[SRC_SHARD] for r in rows}:
@@ -641,9 +624,6 @@ class IngestLoader:
         return table
 
     def rows_of(self, src: dict, o: Outcome, raw: Any) -> list[dict]:
-        from mathray.runtime.commit import ORIGIN, ORIGIN_ROW, SKIP
-        from mathray.runtime.stage import N_OUT, RAW, quarantined, with_source
-
         row = o.problem if self.part == "problems" else o.step_labels
         bad = o.bad if self.quarantines else []
         if row is None and not bad:
@@ -681,9 +661,6 @@ INGEST_PROBLEMS, INGEST_STEP_LABELS = _spec("problems"), _spec("step_labels")
 def read_source(cfg: IngestConfig, records, lineage) -> None:
     """Stream the source's records into RECORDS shards of ``shard_rows`` (one shard in memory at a time);
     nothing to do when the records of this lineage are all there (a re-run after a crash)."""
-    from mathray.config import code_version
-    from mathray.runtime.storage import CorruptShard, shard_name
-
     try:
         manifest = records.read_manifest()
     except CorruptShard:
@@ -712,8 +689,6 @@ def find_duplicates(cfg_json: dict, work: str, lineage_hash: str) -> int:
     """A Ray task (it needs every record in order, and its memory grows with the problems seen, so it is not
     the driver's): one DUPLICATES shard per records shard (``first_seen``); returns how many records give
     a row or are left out by rule (zero: the source has no usable record)."""
-    from mathray.runtime.storage import ShardStore, join, read_bytes
-
     cfg = IngestConfig.model_validate(cfg_json)
     records, duplicates = ShardStore(join(work, "records")), ShardStore(join(work, "duplicates"))
     excluded = frozenset(json.loads(read_bytes(join(work, "excluded.json"))))
@@ -740,10 +715,6 @@ def run_ingest(cfg: IngestConfig) -> IngestSummary:
     once and counted). Re-runs skip committed shards. The work area's writer lease is held throughout, each
     output's while its stage runs."""
     import ray
-
-    from mathray.runtime.lease import OutputLease
-    from mathray.runtime.stage import check_lineage
-    from mathray.runtime.storage import ShardStore, join, write_bytes_atomic
 
     lineage = ingest_lineage(cfg)
     outputs = _outputs(cfg)
@@ -774,8 +745,6 @@ def run_ingest(cfg: IngestConfig) -> IngestSummary:
 
 
 def _outputs(cfg: IngestConfig) -> dict:
-    from mathray.runtime.storage import ShardStore, join
-
     out = {"problems": ShardStore(cfg.output)}
     if cfg.source.format in LABEL_FORMATS:
         out["step_labels"] = ShardStore(cfg.step_labels_output or join(cfg.output, "..", "step_labels"))
