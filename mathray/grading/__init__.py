@@ -46,7 +46,9 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   value reference, a letter with its value (``(D)\\ 27``) is that value, and a lone letter the value its
   options list names.
 - Base subscripts are significant (``101_2`` != 101) unless the text states the base next to the digits
-  ("in base 2 the number is 1011" = ``1011_2``; "2A in hexadecimal" = ``2A_{16}``).
+  ("in base 2 the number is 1011" = ``1011_2``; "2A in hexadecimal" = ``2A_{16}``); digits whose sentence
+  says they are written in another base are not the base-ten number ("In base 8, the number is 147" is not
+  147). A true chain of one integer in several bases (``25_{10} = 121_4``) equals it in each of them.
 - Brackets nested deeper than an answer uses (``[[[[[1]]]]]``) are refused, never equal to the value.
 - Hedged answers ("3 or 4") are not correct: they are a list, which never equals one value.
 
@@ -64,7 +66,7 @@ from dataclasses import dataclass
 import re
 
 from mathray.grading.cluster import cluster_answers
-from mathray.grading.context import choice_letter, chosen_value, picked_letter, stated_base
+from mathray.grading.context import choice_letter, chosen_value, picked_letter, stated_base, written_base
 from mathray.grading.equivalence import (DEFAULT_BUDGET_S, Deadline, Verdict, compare, compare_normalized,
                                          is_equivalent)
 from mathray.grading.extract import MAX_TEXT_CHARS, clean, extract_answer, extract_reference, last_boxed, tidy
@@ -111,13 +113,27 @@ def _same_value(a: str, b: str) -> bool:
 
 
 def _with_stated_base(prediction: str, answer: str, reference: str) -> str:
-    """``1011`` -> ``1011_{2}`` when the reference has base 2 and the text says "in base 2" next to the digits."""
+    """``1011`` -> ``1011_{2}`` when the reference has base 2 and the text says "in base 2" next to the digits;
+    ``147`` -> ``147_{8}`` against a reference in base ten when the digits' sentence says "in base 8"."""
     ref_base = parse_base(normalize(reference))
     digits = normalize(answer)
-    if not ref_base or ref_base[1] == 10 or not re.fullmatch(r"[0-9A-Za-z]{1,64}", digits):
+    if not re.fullmatch(r"[0-9A-Za-z]{1,64}", digits):
         return answer
-    base = stated_base(tidy(prediction), digits)
-    return f"{digits}_{{{base}}}" if base else answer
+    if ref_base and ref_base[1] != 10:
+        base = stated_base(tidy(prediction), digits)
+    elif re.fullmatch(r"\d{1,64}", digits):
+        base = written_base(tidy(prediction), digits)
+    else:
+        return answer
+    return f"{digits}_{{{base}}}" if base and _is_numeral(digits, base) else answer
+
+
+def _is_numeral(digits: str, base: int) -> bool:
+    try:
+        int(digits, base)
+    except ValueError:
+        return False
+    return True
 
 
 def _reference_answer(reference: str) -> str:

@@ -7,12 +7,15 @@ letter it picks and the base it writes digits in.
   or right before one ("16, which corresponds to option (B)"), picks that letter, unless the prediction's
   own list of options names another value for that letter (the answer then contradicts itself). An answer that is a value picks the letter that the prediction's list of options
   names for that value ("(A) 18, (B) 20, (C) 22 ... \\boxed{22}" picks C); without such a list a value picks
-  no letter. A list of options is two or more ``(X) value`` items; the first value given for a letter counts.
+  no letter. A list of options is two or more ``(X) value`` items; the first value given for a letter counts (an answer that is itself an item, "(C) 45", is not read as one).
 - Values: against a reference that is a value, an answer that is a letter and its value (``(D)\\ 27``)
   stands for the value, and a lone letter for the value the prediction's own list of options names for it;
   a letter whose value contradicts that list stands for nothing.
 - Bases: bare digits (``1011``) against a reference with a base (``1011_2``) take the base that the text
-  states nearest to the digits ("in base 2 the number is 1011", "1011 in binary"), if any.
+  states nearest to the digits ("in base 2 the number is 1011", "1011 in binary"), if any. Against a
+  reference in base ten, bare digits take a base only where their own sentence says they are written "in
+  base N" (N other than ten) and converts nothing from another base ("In base 8, the number is 147" is
+  ``147_8``; "Converting 21 from base 5 gives 11" stays 11).
 """
 from __future__ import annotations
 
@@ -30,6 +33,8 @@ _LETTER_BEFORE = re.compile(r"(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A
 _BASE = re.compile(r"\bbase[- ]?(\d{1,2})\b|\b(binary|ternary|octal|hexadecimal)\b", re.IGNORECASE)
 _BASE_WORDS = {"binary": 2, "ternary": 3, "octal": 8, "hexadecimal": 16}
 _BASE_WINDOW = 120
+_WRITTEN_IN_BASE = re.compile(r"\bin (?:base[- ]?(\d{1,2})\b|(binary|ternary|octal|hexadecimal)\b)", re.IGNORECASE)
+_OTHER_BASE_CUE = re.compile(r"\bfrom\b|\bbase[- ]?(?:10|ten)\b|\bdecimal\b", re.IGNORECASE)
 
 
 def choice_letter(reference: str) -> str | None:
@@ -46,10 +51,17 @@ def options(text: str) -> dict[str, str]:
     return found if len(found) >= 2 else {}
 
 
+def _other_options(text: str, answer: str, m: re.Match | None) -> dict[str, str]:
+    """The options the text lists besides the answer itself: an answer that is an option item ("(C) 45") is
+    left out, so "(C) 45, since (A) 30, ..., (C) 50" is checked against the list that follows it."""
+    at = text.rfind(answer) if m and m.group(3).strip() else -1
+    return options(text[:at] + text[at + len(answer) :] if at >= 0 else text)
+
+
 def picked_letter(text: str, answer: str, same_value) -> str | None:
     """The letter the prediction picks (see the module docstring); ``same_value(a, b)`` compares values."""
-    listed = options(text)
     m = _LETTER_ANSWER.fullmatch(answer)
+    listed = _other_options(text, answer, m)
     if m:
         letter, value = m.group(2), m.group(3).strip().strip("$").strip()
         if value and letter in listed and not same_value(value, listed[letter]):
@@ -74,7 +86,7 @@ def chosen_value(text: str, answer: str, same_value) -> str | None:
     if not m or not (m.group(1) or answer.startswith("\\") or not m.group(3).strip()):
         return answer  # a value after a bare letter ("C = 5", "A, B") is not a choice
     letter, value = m.group(2), m.group(3).strip().strip("$").strip()
-    listed = options(text)
+    listed = _other_options(text, answer, m)
     if not value:
         return listed.get(letter, answer)
     return None if letter in listed and not same_value(value, listed[letter]) else value
@@ -102,3 +114,21 @@ def stated_base(text: str, digits: str) -> int | None:
             base = int(m.group(1)) if m.group(1) else _BASE_WORDS[m.group(2).lower()]
             best = (distance, base)
     return best[1] if best and 2 <= best[1] <= 36 else None
+
+
+def written_base(text: str, digits: str) -> int | None:
+    """The base other than ten that the sentence of the last standalone ``digits`` says they are written in
+    ("In base 8, the number is 147."), when it names exactly one and converts nothing; else None."""
+    occurrences = list(re.finditer(r"(?<![\w.])%s(?![\w_]|\.\d)" % re.escape(digits), text))
+    if not occurrences:
+        return None
+    at = occurrences[-1]
+    start = max(text.rfind(". ", 0, at.start()), text.rfind("\n", 0, at.start())) + 1
+    end = min((k for k in (text.find(". ", at.end()), text.find("\n", at.end())) if k >= 0), default=len(text))
+    sentence = text[start:end]
+    if _OTHER_BASE_CUE.search(sentence):
+        return None
+    bases = {int(m.group(1)) if m.group(1) else _BASE_WORDS[m.group(2).lower()]
+             for m in _WRITTEN_IN_BASE.finditer(sentence)}
+    base = bases.pop() if len(bases) == 1 else None
+    return base if base is not None and base != 10 and 2 <= base <= 36 else None

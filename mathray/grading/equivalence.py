@@ -26,6 +26,7 @@ _MARGIN_S = 0.3  # of the default budget (15% of any budget) kept back for killi
 _RELATION = re.compile(r"\\le|\\ge|\\ne|<|>|=")
 _SYMBOLS = {"\\infty", "-\\infty", "\\emptyset"}
 MAX_BRACKET_DEPTH = 4  # deeper ( / [ nesting is refused: ((1,2),(3,4)) is 2 deep
+MAX_BRACE_DEPTH = 10  # deeper { nesting is refused: \frac{\sqrt{\frac{1}{\sqrt{2}}}}{2} is 4 deep
 
 
 @dataclass(frozen=True)
@@ -266,12 +267,36 @@ def _chain_value(s: str) -> str:
     return side if side is not None and not re.search(r"[a-zA-Z]", re.sub(r"\\[a-zA-Z]+", "", s)) else s
 
 
+def _numeral_side(chain: str, reference: str) -> str:
+    """A true chain of one integer written in several bases (``25_{10}=121_4``) names that integer in each of
+    them: against a reference numeral, the side in the reference's base (base ten for bare digits) is the
+    answer. Any other string is returned as it is."""
+    ref = parse_base(reference)
+    ref_base = ref[1] if ref else 10 if re.fullmatch(r"\d{1,64}", reference) else None
+    sides = chain.split("=")
+    if ref_base is None or len(sides) > 8:
+        return chain
+    values, picked, subscripts = set(), None, 0
+    for side in sides:
+        numeral = parse_base(side)
+        digits, base = numeral if numeral else (side, 10)
+        subscripts += numeral is not None
+        try:
+            values.add(int(digits, base))
+        except ValueError:  # not a numeral in that base
+            return chain
+        if base == ref_base:
+            picked = side
+    return picked if picked is not None and subscripts and len(values) == 1 else chain
+
+
 def _equation_against_value(a: str, b: str, *, by_prediction: bool) -> tuple[str, str] | None:
     """(a, b), with an equation compared against a value replaced by the value it states (``stated_value``;
     ``by_prediction`` applies to ``a``, the prediction); None when that equation states no value. Two equations,
     or two values, are returned as they are."""
     if "=" not in a and "=" not in b and "\\approx" not in a and "\\approx" not in b:
         return a, b  # no equation on either side
+    a = _numeral_side(a, b) if "=" in a else a
     a, b = _chain_value(a), _chain_value(b)
     side_a, side_b = last_side(a), last_side(b)
     if (side_a is None) == (side_b is None):
@@ -294,9 +319,9 @@ def canonical_key(answer: str) -> str:
 
 
 def _too_nested(s: str) -> bool:
-    """Grouping brackets (not a function's, as in ``f(f(f(2)))``) nested deeper than answers write them
-    (``[[[[[1]]]]]``)."""
-    depth = 0
+    """Grouping brackets (not a function's, as in ``f(f(f(2)))``) or braces (``\\sqrt{\\sqrt{\\sqrt{...}}}``)
+    nested deeper than answers write them (``[[[[[1]]]]]``)."""
+    depth = braces = 0
     for i, c in enumerate(s):
         if c in "([" and (i == 0 or not s[i - 1].isalnum()):
             depth += 1
@@ -304,6 +329,12 @@ def _too_nested(s: str) -> bool:
                 return True
         elif c in ")]":
             depth = max(0, depth - 1)
+        elif c == "{":
+            braces += 1
+            if braces > MAX_BRACE_DEPTH:
+                return True
+        elif c == "}":
+            braces = max(0, braces - 1)
     return False
 
 

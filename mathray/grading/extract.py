@@ -22,7 +22,8 @@ finds something wins:
 5. a bold final line ``**X**``;
 6. a bare prediction: a short single line that is not a sentence (``-5``, ``\\frac12``, ``$29.00``) is its
    own answer;
-7. the last sentence, when the text ends a sentence: its linked or only number/math ("So she earns \\$18.",
+7. the last sentence, when the text ends a sentence (or is a closed reasoning block that nothing follows,
+   whose last line counts as a sentence): its linked or only number/math ("So she earns \\$18.",
    "We conclude that there are 6 ways."); hypotheticals after an answer sentence ("If she had waited, she
    would have paid $18.") are set aside; the sentence before the last only when the last has no number
    or math at all ("I hope this helps!");
@@ -104,6 +105,15 @@ def set_aside_reasoning(text: str) -> str:
         if after.strip():
             return after
     return _BLOCK_TAG.sub("", text)
+
+
+def closed_block_only(text: str) -> bool:
+    """Whether the text is a reasoning block that closes with nothing after it: the model's notes are complete,
+    so their last line is a finished statement even without a full stop ("7*14 = 98, remainder 2")."""
+    if "<" not in text and "◁" not in text:
+        return False
+    ends = list(_BLOCK_END.finditer(text))
+    return bool(ends) and not _BLOCK_TAG.sub("", text[ends[-1].end() :]).strip()
 
 
 def inside_answer_tags(text: str) -> str:
@@ -281,16 +291,18 @@ def extract_answer(text: str | None, *, number_fallback: bool = False) -> str | 
     """The final answer in ``text`` (see the module docstring for the rules), or None."""
     if not text or len(text) > MAX_TEXT_CHARS:
         return None
-    text = cut_runon(inside_answer_tags(set_aside_reasoning(tidy(text))))
+    text = tidy(text)
+    ended = closed_block_only(text)
+    text = cut_runon(inside_answer_tags(set_aside_reasoning(text)))
     if "####" in text:  # GSM8K: the first "####" counts, even if the model ran on
         line = text.split("####", 1)[1].lstrip(" ").split("\n", 1)[0]
         return clean(answer_in_phrase(clean(line) or "", marked=True) or line)
     revision = _last_correction(text)
     if revision is not None:
-        revised = _stated_answer(text[revision:], number_fallback=False, bare=False)
+        revised = _stated_answer(text[revision:], number_fallback=False, bare=False, ended=ended)
         if revised is not None:
             return revised
-    return _stated_answer(text, number_fallback=number_fallback, bare=True)
+    return _stated_answer(text, number_fallback=number_fallback, bare=True, ended=ended)
 
 
 def _last_correction(text: str) -> int | None:
@@ -305,8 +317,9 @@ def _last_correction(text: str) -> int | None:
     return last
 
 
-def _stated_answer(text: str, *, number_fallback: bool, bare: bool) -> str | None:
-    """Rules 2-8 of the module docstring on ``text`` (rule 6, a bare prediction, only with ``bare``)."""
+def _stated_answer(text: str, *, number_fallback: bool, bare: bool, ended: bool) -> str | None:
+    """Rules 2-8 of the module docstring on ``text`` (rule 6, a bare prediction, only with ``bare``; ``ended``:
+    the text is known to be complete, so its last line counts as a sentence without a full stop)."""
     boxed = _boxed_list(text)
     if boxed is not None:
         return clean(boxed)
@@ -325,7 +338,7 @@ def _stated_answer(text: str, *, number_fallback: bool, bare: bool) -> str | Non
         return clean(answer_in_phrase(bold[-1], marked=True))
     if bare and is_bare(text):
         return clean(text)
-    if _ends_sentence(text):
+    if ended or _ends_sentence(text):
         ans = _from_last_sentences(text)
         if ans is not None:
             return ans

@@ -117,6 +117,14 @@ HOSTILE_ANSWERS = [
     "16, which corresponds to option " * 5_000 + "(B).",
     "every real " * 15_000 + "x.",
     "four and a half " * 10_000 + "hours.",
+    "three and a " * 15_000 + "quarter.",
+    "half a dozen " * 12_000 + "dozen.",
+    "$x = 3$ (a double root) and " * 6_000 + "$x = 1$.",
+    "holds when " + "$x < 1$ or " * 15_000 + "$x > 4$.",
+    "<think>\n" + "98, remainder " * 12_000 + "2\n</think>\n",
+    "$" + "7_{10} = " * 20_000 + "111_2$",
+    "In base 8, " * 15_000 + "147.",
+    "(C) 45, since " + "(A) 30, " * 20_000 + "(C) 50.",
 ]
 
 _SLOW_ELEMENT = "\\lfloor \\sin^{2}(%dx)+\\cos^{2}(%dx)+\\tan^{2}(5x)\\cos^{2}(5x) \\rfloor"
@@ -142,4 +150,6 @@ HOSTILE_PAIRS = [
     # hostile text against the references that switch on context rules: a choice letter, a base
     ("(A) " * 49_000 + "(B) 7", "A"),
     ("in base 2 " * 15_000 + "1011", "1011_3"),
+    ("In base 8, the number is " * 7_000 + "147.", "147"),
+    ("The answer is (C) 45, since " + "(A) 30, " * 20_000 + "(C) 50.", "C"),
 ]

@@ -103,7 +103,7 @@ def _normalize(ans: str) -> str:
     s = _TRIG_DEGREES.sub(r"\1(\\frac{\2\\pi}{180})", s)  # "\\tan 45^\\circ" is tan(pi/4), not tan(45)
     s = _DEGREE.sub("", s)  # elsewhere degrees are the unit of the answer: "45^\\circ" = 45
     s = re.sub(r"\\text\{ ?(or) ?\}", r" \1 ", s)
-    s = re.sub(r"\\text\{ ?(and) ?\}|(?<=[\d})\]] )and(?= )", ",", s)
+    s = re.sub(r"\\text\{ ?(and) ?\}|(?<=[\d})\]] )and(?= )|(?<=[\d})\]]), ?and(?= )", ",", s)  # "2, 3, and 4" too
     s = re.sub(r"\s+", " ", s).strip()
     for _ in range(3):
         t = _TRAILING_UNITS.sub("", s).strip()

@@ -14,7 +14,9 @@ A reason clause ("since ...", "because ...") and a hypothetical one (", but if s
 above ten, a token of capitals and digits ("2A in hexadecimal") is an item. A polynomial equation in prose
 ("the plane is 2x - y + 3z + 14=0") and a phrase naming a set ("no real solutions", "all real numbers",
 "infinitely many") that end the phrase are the answer as a whole, and so is a choice letter that ends it
-after "option" or "choice" ("the correct option is C").
+after "option" or "choice" ("the correct option is C"), and so are relations of one variable joined by
+or/and/commas that end it ("holds when $x < -1$ or $x > 4$"). Unmarked, a closing clause that names a result
+("7*14 = 98, remainder 2") states it. A parenthesised aside of plain words ("(a double root)") is set aside.
 Number words include phrases ("one hundred twenty", "two thirds").
 
 Callers collapse runs of spaces first; every scan here is one left-to-right pass or a regex without
@@ -29,7 +31,8 @@ from mathray.grading.words import NUMBER_PHRASE, SET_PHRASE
 MAX_BARE_CHARS = 400  # a one-line prediction this short with (almost) no prose is its own answer
 
 _CURRENCY = "€£¥₹"
-_NUMBER = (r"(?:\\\$|[$" + _CURRENCY + r"])? ?-?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:/\d+)?"
+# a comma inside a number groups three digits ("1,250"); "4, 7, 10" is a list
+_NUMBER = (r"(?:\\\$|[$" + _CURRENCY + r"])? ?-?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?:/\d+)?"
            r"(?: ?(?:\\?%|[" + _CURRENCY + r"]))?")
 # a standalone number: not part of a product, power, sum or word ("3x+1", "2^5", "9 * 2" give none)
 _GLUED_UNITS = r"(?:st|nd|rd|th|g|kg|kgs|mg|cm|mm|m|km|ml|l|lb|lbs|oz|ft|in|h|hr|hrs|min|mins|s|sec|secs|mph|kmh|mi)\b"
@@ -76,6 +79,14 @@ _PROSE_EQUATION = re.compile(r"(?<![\w^.])(-? ?(?:%s)(?: ?[-+] ?(?:%s))+ ?= ?0)(
 # a phrase that ends naming a choice letter in prose: "the correct option is C", "is choice (C)"
 _NAMED_CHOICE = re.compile(r"\b(?:option|choice)(?: is| would be)? (\(?[A-J]\)?) ?[.!]? ?$")
 _COMMAND = re.compile(r"\\[A-Za-z]+(?:\{[^{}]*\})?")
+# a parenthesised aside of plain lowercase words ("$x = 3$ (a double root) and $x = -1$"), not a roman numeral
+_ASIDE = re.compile(r"(?<![{\w]) ?\((?![ivxl]+\))(?=[a-z ]*[a-z]{2})[a-z][a-z ,'-]{0,60}\)")
+# a closing clause that names a result: "7*14 = 98, remainder 2", "340 + 51 = 391, total 391"
+_NAMED_RESULT = re.compile(r", ?(?:so |hence |thus |the )?(?:remainder|total|sum|product|difference|quotient|result"
+                           r"|answer)(?: is| =|:)? ?(%s) ?[.!]? ?$" % _MATH_OR_NUMBER.pattern, re.IGNORECASE)
+_RELATION_ITEM = re.compile(r"\\(?:le|ge|leq|geq|ne|neq)\b|[<>=]")
+_TRAILING_ITEMS = re.compile(r"(\x00\d+\x00(?:%s\x00\d+\x00)+) ?[.!]? ?$" % _JOIN)
+_SINGLE_VARIABLE = re.compile(r"(?<![\\A-Za-z])[A-Za-z](?![A-Za-z])")
 _CONNECTORS = {"or", "and"}
 _MATH_CHAR = re.compile(r"[\d\x00\x01\\^_{}()\[\]=+*/<>|&$%]|(?<![A-Za-z])-|-(?![A-Za-z])")
 _VERBS = {"is", "are", "was", "were", "be", "equals", "get", "gets", "makes", "has", "have"}
@@ -241,12 +252,25 @@ def _only_number_phrase(masked: str) -> str | None:
     return found[0]
 
 
+def _relation_list(masked: str, maths: list[str]) -> str | None:
+    """Math items that end the phrase joined by or/and/commas, each a relation of the same one variable
+    ("holds when $x < -1$ or $x > 4$", "$x = 1$ or $x = 2$"), as a whole."""
+    m = _TRAILING_ITEMS.search(masked)
+    if not m:
+        return None
+    items = [maths[int(k)] for k in re.findall(r"\x00(\d+)\x00", m.group(1))]
+    variables = {frozenset(_SINGLE_VARIABLE.findall(_COMMAND.sub(" ", item))) for item in items}
+    if len(variables) != 1 or len(next(iter(variables))) != 1 or not all(map(_RELATION_ITEM.search, items)):
+        return None
+    return _unmask(m.group(1), maths)
+
+
 def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
     """The answer stated by ``text``. ``marked``: the phrase follows an answer marker ("The answer is"), so
     its leading item and a short word answer ("Evelyn") count; unmarked, only a linked or single item.
     Reason clauses are set aside first: "Because $x \\ne 0$, $x = 5$", "... is $\\frac14$ since ...",
     "3x+1, which is linear" (after a marker)."""
-    text = text.strip()
+    text = _ASIDE.sub("", text.strip()) if "(" in text else text.strip()
     hypothetical = _HYPOTHETICAL_CLAUSE.search(text)
     if hypothetical and hypothetical.start() > 0:
         text = text[: hypothetical.start()]
@@ -273,6 +297,10 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
         return _unmask(stated, maths)
     if marked and (lead := _leading(masked, maths)) is not None:
         return lead
+    if not marked and (named := _NAMED_RESULT.search(masked[-_TAIL_CHARS:])):
+        return _unmask(named.group(1), maths)
+    if relations := _relation_list(masked[-_TAIL_CHARS:], maths):
+        return relations
     if choice := _NAMED_CHOICE.search(masked[-_TAIL_CHARS:]):
         return choice.group(1)
     links = list(_LINK.finditer(masked))

@@ -1,4 +1,5 @@
-"""Answers written in words: numbers ("five", "one hundred twenty", "two thirds", "seven and a half") and the
+"""Answers written in words: numbers ("five", "one hundred twenty", "two thirds", "seven and a half", "three and a
+quarter", "half a dozen", "two dozen") and the
 phrases that name an empty set, all real numbers or infinity ("no solutions", "all real numbers",
 "infinitely many solutions").
 
@@ -29,8 +30,11 @@ _DENOMINATORS = {"half": 2, "halves": 2, "third": 3, "quarter": 4, "fourth": 4, 
 _WORD = "(?:%s)" % "|".join(sorted(list(NUMBER_WORDS) + list(_SCALES), key=len, reverse=True))
 _DENOMINATOR = "(?:halves|(?:%s)s?)" % "|".join(sorted(set(_DENOMINATORS) - {"halves"}, key=len, reverse=True))
 _INTEGER = r"%s(?:(?:[ -]| and )%s)*" % (_WORD, _WORD)
-NUMBER_PHRASE = (r"(?:(?:negative|minus) )?(?:(?:%s|\d+) and (?:a|one)[ -]half|(?:%s|a)[ -]%s|%s)(?![\w-])"
-                 % (_INTEGER, _INTEGER, _DENOMINATOR, _INTEGER))
+# a mixed number ("three and a quarter", "2 and three fifths"), dozens ("half a dozen", "two dozen"), a fraction
+# ("two thirds", "a quarter") or an integer
+# (the numerator of a mixed number's fraction and the count of dozens are one word, which keeps the scan linear)
+NUMBER_PHRASE = (r"(?:(?:negative|minus) )?(?:(?:%s|\d+) and (?:%s|a)[ -]%s|(?:half a|a|%s) dozen|(?:%s|a)[ -]%s|%s)"
+                 r"(?![\w-])" % (_INTEGER, _WORD, _DENOMINATOR, _WORD, _INTEGER, _DENOMINATOR, _INTEGER))
 _NUMBER_PHRASE = re.compile(NUMBER_PHRASE, re.IGNORECASE)
 
 # SET_PHRASE runs on masked text (``phrases``), where "every real $x$" reads "every real \x00k\x00"
@@ -59,24 +63,44 @@ def set_phrase_value(s: str) -> str | None:
 
 def words_value(s: str) -> Fraction | None:
     """The exact value of a whole number phrase ("twenty-one", "one hundred and five", "three quarters",
-    "7 and a half"), or None."""
+    "7 and a half", "three and a quarter", "half a dozen"), or None."""
     t = s.strip().lower()
     if len(t) > 200 or not _NUMBER_PHRASE.fullmatch(t):
         return None
     tokens = [w for w in re.split(r"[ -]+", t) if w]
     sign = -1 if tokens[0] in ("negative", "minus") else 1
     tokens = tokens[1:] if sign < 0 else tokens
-    if tokens[-2:] in (["a", "half"], ["one", "half"]) and len(tokens) > 3 and tokens[-3] == "and":
-        whole = int(tokens[0]) if len(tokens) == 4 and tokens[0].isdigit() else _integer(tokens[:-3])
-        return None if whole is None else sign * (whole + Fraction(1, 2))
+    value = _dozens(tokens) if tokens[-1] == "dozen" else _mixed_or_fraction(tokens)
+    return None if value is None else sign * value
+
+
+def _dozens(tokens: list[str]) -> Fraction | None:
+    """``half a dozen`` -> 6, ``a dozen`` -> 12, ``two dozen`` -> 24."""
+    count = {("half", "a"): Fraction(1, 2), ("a",): Fraction(1)}.get(tuple(tokens[:-1]))
+    if count is None:
+        whole = _integer(tokens[:-1])
+        count = None if whole is None else Fraction(whole)
+    return None if count is None else 12 * count
+
+
+def _mixed_or_fraction(tokens: list[str]) -> Fraction | None:
+    """A mixed number (whole "and" a proper fraction), a proper fraction, or an integer."""
     denominator = _DENOMINATORS.get(tokens[-1]) or _DENOMINATORS.get(tokens[-1][:-1])
-    if denominator and len(tokens) > 1:
-        numerator = 1 if tokens[:-1] == ["a"] else _integer(tokens[:-1])
-        if not numerator or numerator >= denominator:  # "eight quarters" (of a year) is a count, not 2
+    if not denominator or len(tokens) < 2:
+        value = _integer(tokens)
+        return None if value is None else Fraction(value)
+    whole = Fraction(0)
+    cut = max((i for i, w in enumerate(tokens) if w == "and"), default=None)  # "three and a quarter"
+    if cut is not None:
+        head = tokens[:cut]
+        integer = int(head[0]) if len(head) == 1 and head[0].isdigit() else _integer(head)
+        if integer is None:
             return None
-        return sign * Fraction(numerator, denominator)
-    value = _integer(tokens)
-    return None if value is None else sign * Fraction(value)
+        whole, tokens = Fraction(integer), tokens[cut + 1 :]
+    numerator = 1 if tokens[:-1] == ["a"] else _integer(tokens[:-1])
+    if not numerator or numerator >= denominator:  # "eight quarters" (of a year) is a count, not 2
+        return None
+    return whole + Fraction(numerator, denominator)
 
 
 def _integer(tokens: list[str]) -> int | None:
