@@ -54,8 +54,8 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
 
 Time and safety: answer text is never executed. Each ``grade``/``compare`` call has one time budget
 (``timeout``, default 2 s) for all the sympy work it needs. Cheap paths (strings, exact numbers, a
-70-digit in-process evaluator, ``numeric``) are bounded by construction and linear in the input; sympy
-(latex2sympy2_extended) runs only on answers that pass ``symbolic.unsafe_reason``, inside a sandbox
+70-digit in-process evaluator, ``numeric_compare``) are bounded by construction and linear in the input; sympy
+(latex2sympy2_extended) runs only on answers that pass ``sympy_compare.unsafe_reason``, inside a sandbox
 worker process that is killed when the budget runs out (``sandbox``). A worker that dies or cannot
 start gives the reason ``sandbox-error`` (logged with its stderr), never a silent verdict.
 """
@@ -71,7 +71,7 @@ from mathray.grading.equivalence import (DEFAULT_BUDGET_S, Deadline, Verdict, co
                                          is_equivalent)
 from mathray.grading.extract import MAX_TEXT_CHARS, clean, extract_answer, extract_reference, last_boxed, tidy
 from mathray.grading.normalize import normalize
-from mathray.grading.numbers import parse_base
+from mathray.grading.number_strings import parse_base
 
 
 @dataclass(frozen=True)

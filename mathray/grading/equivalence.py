@@ -1,5 +1,5 @@
 """Answer equivalence: structure (``structure``), then exact numbers, text and in-process 70-digit values
-(``numeric``) in the calling process, then sympy in a sandbox worker only for what is still undecided.
+(``numeric_compare``) in the calling process, then sympy in a sandbox worker only for what is still undecided.
 
 ``compare(a, b)`` returns a ``Verdict(equal, reason)`` with reason ``equal`` | ``not-equal`` | ``timeout`` |
 ``parse-error`` | ``refused`` | ``sandbox-error`` | ``no-answer``; ``is_equivalent(a, b)`` is its bool.
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from mathray.grading.normalize import MAX_ANSWER_CHARS, normalize
-from mathray.grading.numbers import integer_digits, parse_base, parse_number, text_key
-from mathray.grading.numeric import numerically_equal, relations_equal
+from mathray.grading.number_strings import integer_digits, parse_base, parse_number, text_key
+from mathray.grading.numeric_compare import numerically_equal, relations_equal
 from mathray.grading.sandbox import get_pool
 from mathray.grading.structure import MAX_ELEMENTS, last_side, parse_structure, stated_value
-from mathray.grading.symbolic_call import SandboxedCheck
+from mathray.grading.sandboxed_symbolic import SandboxedCheck
 
 DEFAULT_BUDGET_S = 2.0  # per grade/compare call, all sandbox calls together
 _MARGIN_S = 0.3  # of the default budget (15% of any budget) kept back for killing a worker and returning

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 
-from mathray.grading.numbers import parse_number
+from mathray.grading.number_strings import parse_number
 from mathray.grading.words import format_value, set_phrase_value, words_value
 
 MAX_ANSWER_CHARS = 2_000  # longer answers are compared as strings only

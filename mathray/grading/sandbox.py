@@ -31,12 +31,12 @@ import threading
 import time
 from pathlib import Path
 
-from mathray.grading.symbolic import warm_up
+from mathray.grading.sympy_compare import warm_up
 
-ALLOWED = {"symbolic_equal": "mathray.grading.symbolic:symbolic_equal", "warm_up": "mathray.grading.symbolic:warm_up",
+ALLOWED = {"symbolic_equal": "mathray.grading.sympy_compare:symbolic_equal", "warm_up": "mathray.grading.sympy_compare:warm_up",
            "echo": "mathray.grading.sandbox:_echo", "sleep": "mathray.grading.sandbox:_sleep",
            "exit": "mathray.grading.sandbox:_exit"}
-PRELOAD = ("mathray.grading.symbolic", "sympy", "latex2sympy2_extended.latex2sympy2")
+PRELOAD = ("mathray.grading.sympy_compare", "sympy", "latex2sympy2_extended.latex2sympy2")
 DEFAULT_TIMEOUT_S = 1.0
 STARTUP_TIMEOUT_S = 60.0  # for ``wait_ready``: imports and parser warm-up take seconds, longer on a loaded machine
 WORKER_MEMORY_BYTES = 2**30  # address space; a worker idles at ~70 MB

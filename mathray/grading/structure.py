@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from mathray.grading.normalize import MAX_ANSWER_CHARS, normalize
-from mathray.grading.numbers import parse_number
+from mathray.grading.number_strings import parse_number
 
 MAX_PM = 4
 MAX_ELEMENTS = 32

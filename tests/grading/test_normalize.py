@@ -5,7 +5,7 @@ from fractions import Fraction
 import pytest
 
 from mathray.grading.normalize import normalize
-from mathray.grading.numbers import integer_digits, parse_base, parse_number, text_key
+from mathray.grading.number_strings import integer_digits, parse_base, parse_number, text_key
 
 
 @pytest.mark.parametrize("text, value", [

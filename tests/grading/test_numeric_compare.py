@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from mathray.grading.numeric import evaluate, numerically_equal
+from mathray.grading.numeric_compare import evaluate, numerically_equal
 
 
 @pytest.mark.parametrize("text, value", [

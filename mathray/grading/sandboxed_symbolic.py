@@ -9,7 +9,7 @@ cached: it says nothing about the answers, and the pool has already replaced the
 from __future__ import annotations
 
 from mathray.grading.sandbox import get_pool
-from mathray.grading.symbolic import unsafe_reason
+from mathray.grading.sympy_compare import unsafe_reason
 
 CACHE_MAX = 65_536
 CACHE_TIMEOUT_MIN_S = 1.0
