@@ -15,7 +15,7 @@ Two sets (label = mathematically equal or not):
 3. The earlier reasoning batches 1 and 2 (seen when rules were written) and the held-out batch 5
    (tests/grading/real_outputs/heldout_reasoning_5.jsonl): reasoning-model and chat output endings;
    accuracy and false positives of both graders, per batch (counts by kind only, no cases shown).
-Then the worst latency of mathray on every hostile input of mathray/grading/hostile.py (each answer three
+Then the worst latency of mathray on every hostile input of tests/grading/hostile.py (each answer three
 ways, and the hostile pairs), and of math-verify on the first 40 hostile answers (the set of earlier
 runs) in a child process capped at 30 s, since its signal-based timeout may not stop C-level work.
 Last line: ``RESULT ...``.
@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mathray.grading import compare, grade  # noqa: E402
-from mathray.grading.hostile import HOSTILE_ANSWERS, HOSTILE_PAIRS  # noqa: E402
+from tests.grading.hostile import HOSTILE_ANSWERS, HOSTILE_PAIRS  # noqa: E402
 from tests.grading.real_outputs import load_earlier_batches, load_heldout, load_real_outputs  # noqa: E402
 from tests.helpers.data_dirs import DATA_DIR_ENV, full_data_dir  # noqa: E402
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from mathray.grading import compare, grade
-from mathray.grading.hostile import HOSTILE_ANSWERS, HOSTILE_PAIRS
+from tests.grading.hostile import HOSTILE_ANSWERS, HOSTILE_PAIRS
 
 LIMIT_S = 2.0  # the default per-call budget: the spec of these checks
 SCHEDULING_SLACK_S = 0.5

@@ -1,4 +1,4 @@
-"""Hostile inputs the grader must survive (tests and benchmarks/grader.py use them).
+"""Hostile inputs the grader must survive (tests/grading/test_hostile.py and benchmarks/grader.py use them).
 
 ``HOSTILE_ANSWERS``: answer or prediction strings; each must grade not-equal to an ordinary answer within
 the time budget, with bounded memory and without side effects. ``HOSTILE_PAIRS``: (prediction, reference)
