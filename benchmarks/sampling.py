@@ -16,7 +16,7 @@ steady state, excluding engine start:
 
     .venv/bin/python benchmarks/sampling.py     (SAMPLING_BENCH_PROBLEMS=N: another size; default 1024)
 
-1024 problems give ~40 s of steady generation per side on 2 cores (about 4.5 minutes in all); with 256,
+1024 problems give ~40 s of steady generation per side on 2 cores (about 4.5 minutes in all for (a)-(c)); with 256,
 one-second stalls on a shared machine moved the ratios by ~10% (benchmarks/RESULTS.md).
 """
 from __future__ import annotations
@@ -94,12 +94,18 @@ def job_run(cfg) -> tuple[float, int]:
     return wall, tokens
 
 
+def steady_rate(t_small: int, w_small: float, t_all: int, w_all: float) -> float:
+    """Tokens/s of the full run beyond the small one; NaN when the full run took no longer (the machine's
+    load changed between the two), where no steady rate can be read."""
+    return (t_all - t_small) / (w_all - w_small) if w_all > w_small else float("nan")
+
+
 def job_tokens_per_s(model: str, small: str, full: str, tmp: Path, expand: str) -> tuple[float, float, int]:
     w_small, t_small = job_run(make_config(model, small, str(tmp / f"{expand}-small"), expand))
     w_all, t_all = job_run(make_config(model, full, str(tmp / f"{expand}-all"), expand))
     print(f"  job expand={expand}: small {t_small} tokens in {w_small:.1f}s, all {t_all} tokens in "
           f"{w_all:.1f}s", flush=True)
-    return (t_all - t_small) / max(w_all - w_small, 1e-9), w_all, t_all
+    return steady_rate(t_small, w_small, t_all, w_all), w_all, t_all
 
 
 def ray_data_llm_unavailable() -> str | None:
@@ -167,7 +173,7 @@ def ray_data_llm_tokens_per_s(model: str, small: str, full: str, tmp: Path) -> t
     w_all, t_all = ray_data_llm_run(cfg, full, str(tmp / "rdl-all"))
     print(f"  ray.data.llm: small {t_small} tokens in {w_small:.1f}s, all {t_all} tokens in {w_all:.1f}s",
           flush=True)
-    return (t_all - t_small) / max(w_all - w_small, 1e-9), w_all, t_all
+    return steady_rate(t_small, w_small, t_all, w_all), w_all, t_all
 
 
 def main() -> None:
