@@ -6,13 +6,13 @@ Same tiny model, prompts (toy problems, plain format) and sampling parameters ev
 steady state, excluding engine start:
 - (a): one warm-up call, then one timed ``generate`` over all prompts (token-id prompts, per-problem seeds,
   exactly the requests the job's engine makes).
+- (b), (c), (d): each runs twice, on SMALL and on ALL problems; steady tokens/s is
+  (tokens_all - tokens_small) / (wall_all - wall_small), so engine start, Ray Data planning and pipeline
+  fill/drain (the same in both runs) cancel out. Total wall times are printed too.
 - (d): ``ray.data.llm`` keeps only the first output of each request, so each problem becomes N rows with
   n=1 and seeds s+i (the seeds of (b) and (c)) and prefix caching shares the prompt; engine arguments are the
   job's (``llm_kwargs``), the replica asks for one CPU, the output is written as parquet. Skipped, with the
   reason printed, where ``ray.data.llm`` does not import.
-- (b), (c), (d): each runs twice, on SMALL and on ALL problems; steady tokens/s is
-  (tokens_all - tokens_small) / (wall_all - wall_small), so engine start, Ray Data planning and pipeline
-  fill/drain (the same in both runs) cancel out. Total wall times are printed too.
 
     .venv/bin/python benchmarks/sampling.py     (SAMPLING_BENCH_PROBLEMS=N: another size; default 1024)
 
