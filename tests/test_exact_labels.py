@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from helpers.quarantine import read_all_quarantine
 from mathray.core.toy import ToyTaskConfig
 from mathray.jobs.exact_labels import exact_row
 
@@ -62,6 +63,6 @@ def test_exact_labels_job_on_a_local_cluster(ray_cluster, tmp_path):
             continue
         departs = next((i for i, (a, b) in enumerate(zip(lines, reference[s["problem_id"]])) if a != b), None)
         assert rows[(s["problem_id"], s["sample_id"])]["first_error_step"] == departs
-    quarantined = ShardStore(str(tmp_path / "out")).read_all_quarantine().column("reason").to_pylist()
+    quarantined = read_all_quarantine(ShardStore(str(tmp_path / "out"))).column("reason").to_pylist()
     assert len(quarantined) == 3 and all("after the last step" in q for q in quarantined)
     assert summary.rows_quarantined == 3

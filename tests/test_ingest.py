@@ -5,6 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from helpers.quarantine import read_all_quarantine
 from mathray.grading.extract import last_boxed
 from mathray.jobs.ingest import IngestConfig, UnreadableInput, run_ingest
 from mathray.runtime.storage import ShardStore, join
@@ -52,7 +53,7 @@ def test_math_train_empty_boxes_quarantined(tmp_path, fixture_data):
     # two MATH train solutions end in an empty "\boxed{}" (a defect of the data set: number_theory/7115 and
     # 7117), so they have no reference answer and are quarantined with the reason.
     assert summary.records == n and len(rows) == n - 2 and summary.quarantined == 2
-    reasons = store.read_all_quarantine().to_pylist()
+    reasons = read_all_quarantine(store).to_pylist()
     assert {json.loads(q["raw"])["unique_id"] for q in reasons} == {
         "train/number_theory/7115.json", "train/number_theory/7117.json"}
     assert all("empty" in q["reason"] for q in reasons)
@@ -111,7 +112,7 @@ def test_malformed_jsonl_quarantined_job_exits_0(tmp_path, fixture_data, capsys)
     assert "quarantined: 6" in printed and "problems: 5" in printed
     store = ShardStore(out)
     assert store.read_all().num_rows == 5
-    reasons = store.read_all_quarantine().column("reason").to_pylist()
+    reasons = read_all_quarantine(store).column("reason").to_pylist()
     assert len(reasons) == 6
     assert any("answer" in r for r in reasons) and any("UTF-8" in r for r in reasons)
     assert any("invalid JSON" in r for r in reasons) and any("not an object" in r for r in reasons)
@@ -201,7 +202,7 @@ def test_duplicate_ids_and_out_of_range_integers_are_quarantined_with_reasons(tm
     rows = store.read_all().to_pylist()
     assert [(r["problem_id"], r["problem"]) for r in rows] == [("m-a", "1+1?"), ("m-b", "2+2?")]
     assert summary.duplicates == 1 and summary.quarantined == 2
-    reasons = {q["row_index"]: q["reason"] for q in store.read_all_quarantine().to_pylist()}
+    reasons = {q["row_index"]: q["reason"] for q in read_all_quarantine(store).to_pylist()}
     assert reasons[3] == "duplicate problem_id 'm-a' with other content (first at record 0)"
     assert reasons[4] == "field 'level': integer 1099511627776 outside the range of int32 [-2147483648, 2147483647]"
 
@@ -220,7 +221,7 @@ def test_repeats_across_shards_are_found_and_quarantine_rows_name_the_source_rec
     assert [r["problem_id"] for r in store.read_all().to_pylist()] == ["m-a", "m-b", "m-c", "m-00005"]
     assert (summary.records, summary.problems, summary.duplicates, summary.quarantined) == (6, 4, 1, 1)
     assert summary.shards_committed == 3
-    (q,) = store.read_all_quarantine().to_pylist()
+    (q,) = read_all_quarantine(store).to_pylist()
     assert (q["source"], q["row_index"]) == (str(f), 4)
     assert q["reason"] == "duplicate problem_id 'm-b' with other content (first at record 1)"
     assert json.loads(q["raw"]) == recs[4]

@@ -6,6 +6,7 @@ import random
 import pytest
 from pyarrow.fs import FileSelector
 
+from helpers.quarantine import read_all_quarantine
 from mathray.core import schemas
 from mathray.config import load_config
 from mathray.runtime.engine import EngineConfig
@@ -94,7 +95,7 @@ def test_both_modes_label_every_step(ray_cluster, tiny_model_dir, toy_samples, t
             assert 1 <= sum(1 for x in r["rollouts"] if x) <= 3 and set(r["rollouts"]) <= {0, K}
             assert r["tokens_generated"] > 0
             assert all((s is None) == (x == 0) for s, x in zip(r["soft_labels"][:-1], r["rollouts"][:-1]))
-    reasons = sorted(q["reason"] for q in store.read_all_quarantine().to_pylist())
+    reasons = sorted(q["reason"] for q in read_all_quarantine(store).to_pylist())
     assert reasons == ["empty required field 'text'", "no parsable steps (auto format)"]
     assert summary.cost["solutions"] == 8 and summary.cost["prefix_cache_queries"] > 0
     assert any("prefix cache" in line for line in summary.lines())
@@ -207,7 +208,7 @@ def fault_reference(ray_cluster, tiny_model_dir, fault_samples, tmp_path_factory
 def test_a_prompt_the_engine_refuses_is_quarantined_and_the_job_continues(fault_reference):
     out, summary = fault_reference
     assert summary.stage.complete and summary.stage.shards_committed == FAULT_SHARDS
-    q = ShardStore(out).read_all_quarantine().to_pylist()
+    q = read_all_quarantine(ShardStore(out)).to_pylist()
     assert len(q) == 1 and q[0]["reason"].startswith("engine refused the prompt: ") and "512" in q[0]["reason"]
     assert json.loads(q[0]["raw"])["sample_id"] == 2
     assert len(ShardStore(out).read_all()) == 2 * FAULT_SHARDS

@@ -21,6 +21,7 @@ import pytest
 import yaml
 from helpers.faults import assert_same_rows
 
+from helpers.quarantine import read_all_quarantine
 from mathray.core import schemas
 from mathray.runtime.engine import EngineConfig
 from mathray.runtime.models import model_fingerprint
@@ -160,7 +161,7 @@ def test_end_to_end_20_problems_give_80_graded_rows(reference_run, tiny_model):
     assert df.cumulative_logprob.notna().all() and (df.cumulative_logprob <= 0).all()
     assert (df.generator == model_fingerprint(tiny_model)).all() and df.sampling_params_hash.nunique() == 1
     assert all(r.seed == problem_seed(7, r.problem_id) + r.sample_id for r in df.itertuples())
-    reasons = sorted(ShardStore(out).read_all_quarantine().to_pylist(), key=lambda r: r["source"])
+    reasons = sorted(read_all_quarantine(ShardStore(out)).to_pylist(), key=lambda r: r["source"])
     assert [r["reason"] for r in reasons][::2] == ["empty required field 'problem'",
                                                   "field 'problem': not valid UTF-8 text"]
     assert re.fullmatch(r"prompt is 2\d{3} tokens, max_model_len is 512", reasons[1]["reason"])

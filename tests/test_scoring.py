@@ -3,6 +3,7 @@ computation on the same checkpoints (to 1e-4); quarantine; resume."""
 import pyarrow as pa
 import pytest
 import torch
+from helpers.quarantine import read_all_quarantine
 from helpers.score_data import commit_samples, sample_rows
 
 from mathray.core import prompts, readout, schemas
@@ -118,7 +119,7 @@ def test_score_job_matches_direct_computation_and_resumes(ray_cluster, checkpoin
     assert sorted(out.committed()) == ["part-00000", "part-00001", "part-00002"]
     scores = {(r["problem_id"], r["sample_id"]): r for r in out.read_all().to_pylist()}
     assert len(scores) == len(rows)
-    assert out.read_all_quarantine().column("reason").to_pylist() == ["empty required field 'text'"]
+    assert read_all_quarantine(out).column("reason").to_pylist() == ["empty required field 'text'"]
     for row in rows:
         got = scores[(row["problem_id"], row["sample_id"])]
         v, _ = direct_scores(verifier, row)

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pyarrow as pa
 import pytest
 
+from helpers.quarantine import read_all_quarantine
 from mathray.core import schemas
 from mathray.config import StrictModel
 from mathray.runtime.lineage import Lineage, LineageMismatch
@@ -140,7 +141,7 @@ def test_stage_outputs_quarantine_and_resume(resumed):
     assert second.shards_skipped == 1 and second.shards_committed == 2
     assert out.committed()["part-00000"].sha256 == sha0
     assert _contents(out) == _expected_shards()
-    q = out.read_all_quarantine().to_pylist()
+    q = read_all_quarantine(out).to_pylist()
     assert sorted(r["reason"] for r in q) == ["empty required field 'problem'", "problem marked BAD"]
     assert out.read_manifest()["rows"] == 26 and out.read_manifest()["quarantined_rows"] == 2
     assert _run(inp, out).shards_committed == 0
@@ -201,7 +202,7 @@ def test_stage_code_raising_on_one_row_quarantines_it_and_the_job_continues(ray_
     expected = [r for shard in _expected_shards().values() for r in shard]
     assert rows == [r for r in expected if r["problem_id"] != "p0-3"]   # every other row exactly as without the bug
     q = {json.loads(r["raw"])["problem_id"]: r["reason"]
-         for r in ShardStore(str(tmp_path / "guarded")).read_all_quarantine().to_pylist()}
+         for r in read_all_quarantine(ShardStore(str(tmp_path / "guarded"))).to_pylist()}
     assert q["p0-3"] == "Exploder raised ZeroDivisionError: division by zero in the stage's own code"
     assert guarded.rows_quarantined == 3                       # the BAD and the empty problem, and p0-3
 

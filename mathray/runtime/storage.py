@@ -204,10 +204,6 @@ class ShardStore:
         return pa.concat_tables([self.read_shard(n, columns, c) for n, c in commits.items()],
                                 promote_options="default")
 
-    def read_all_quarantine(self) -> pa.Table | None:
-        tables = [t for n in self.committed() if (t := self.read_quarantine(n)) is not None]
-        return pa.concat_tables(tables, promote_options="default") if tables else None
-
     # -- writing ---------------------------------------------------------------------------------
     def _put(self, path: str, data: bytes) -> None:
         if self.local:
