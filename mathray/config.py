@@ -95,10 +95,10 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
         raise ConfigError(_format_errors(cls, e)) from None
 
 
-def knob(default: Any = ..., **kwargs) -> Any:
+def outside_lineage(default: Any = ..., **kwargs) -> Any:
     """A config field that cannot change a job's results (logging, progress, pool sizes, poll intervals,
     paths of outputs): left out of ``result_config``/``result_hash``, so changing it never invalidates
-    committed outputs. Use like ``Field``: ``log_every: int = knob(10, ge=1)``."""
+    committed outputs. Use like ``Field``: ``log_every: int = outside_lineage(10, ge=1)``."""
     return Field(default, json_schema_extra={"affects_results": False}, **kwargs)
 
 
@@ -108,7 +108,7 @@ def _affects_results(model: type[BaseModel], name: str) -> bool:
 
 
 def result_config(cfg: BaseModel) -> dict:
-    """The resolved config without its ``knob`` fields (recursively): what a job's results depend on."""
+    """The resolved config without its ``outside_lineage`` fields (recursively): what a job's results depend on."""
     def strip(value: Any) -> Any:
         if isinstance(value, BaseModel):
             return {k: strip(getattr(value, k)) for k in type(value).model_fields if _affects_results(type(value), k)}

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Literal
 
-from mathray.config import StrictModel, code_version, knob
+from mathray.config import StrictModel, code_version, outside_lineage
 from mathray.jobs.evaluation import EvaluateConfig, GeneratorPools, evaluation_lineage, run_evaluate
 from mathray.jobs.exact_labels import EXACT_LABELS, ExactLabelConfig, run_exact_labels
 from mathray.jobs.ingest import IngestConfig, ingest_lineage, run_ingest
@@ -77,9 +77,9 @@ class SequentialSection(StrictModel):
 
 
 class PipelineConfig(StrictModel):
-    root: str = knob("runs/default")          # run root: a local path or s3://bucket/prefix
-    max_parallel: int = knob(1, ge=1)         # nodes run at the same time when their inputs are ready
-    progress_every_s: float = knob(30.0, gt=0)  # stage table refresh while nodes run
+    root: str = outside_lineage("runs/default")  # run root: a local path or s3://bucket/prefix
+    max_parallel: int = outside_lineage(1, ge=1)  # nodes run at the same time when their inputs are ready
+    progress_every_s: float = outside_lineage(30.0, gt=0)  # stage table refresh while nodes run
     model: ModelSection = ModelSection()
     data: DataSection = DataSection()
     ssft: TrainJobConfig = TrainJobConfig(task="ssft")
@@ -99,7 +99,7 @@ class PipelineConfig(StrictModel):
 class Node:
     """One job of the graph: its config with derived paths, and how to fingerprint, check and run it."""
     name: str
-    kind: str                     # a key of KINDS: model | ingest | train | sample | shepherd | exact_labels | score | evaluate
+    kind: str                     # a key of KINDS (model, ingest, train, sample, shepherd, score, ...)
     deps: list[str]
     cfg: object
     output: str                   # where the node's result lives (shard set, model export, report)

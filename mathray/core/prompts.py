@@ -30,7 +30,7 @@ import hashlib
 import random
 from typing import Literal, Sequence
 
-from mathray.config import StrictModel, knob
+from mathray.config import StrictModel, outside_lineage
 
 from mathray.core.exemplars import FIXED_SHOTS
 
@@ -50,7 +50,7 @@ class PromptConfig(StrictModel):
     shots: Literal["pool", "minerva_math", "gsm8k_cot"] = "pool"   # few_shot: where the exemplars come from
     num_shots: int = 4                 # pool: exemplars per prompt (the fixed sets use all of theirs)
     # pool: PROBLEMS shards whose reference_solution are the exemplars (its content is in the lineage)
-    exemplar_pool: str | None = knob(None)
+    exemplar_pool: str | None = outside_lineage(None)
     seed: int = 0
 
 

@@ -21,7 +21,7 @@ from typing import Sequence
 
 from pydantic import Field
 
-from mathray.config import StrictModel, code_version, config_hash, knob
+from mathray.config import StrictModel, code_version, config_hash, outside_lineage
 from mathray.core import findings, metrics, selectors
 from mathray.core.selectors import Candidate
 from mathray.grading import cluster_answers
@@ -36,17 +36,18 @@ DONE_MARK = "_COMPLETE.json"
 
 class GeneratorPools(StrictModel):
     """Another generator's samples on the same problems (e.g. the sequential model and its control)."""
-    samples: str = knob("")               # SAMPLES shards
-    greedy_samples: str | None = knob(None)
+    samples: str = outside_lineage("")    # SAMPLES shards
+    greedy_samples: str | None = outside_lineage(None)
 
 
 class EvaluateConfig(StrictModel):
-    samples: str = knob("runs/default/samples_test")  # SAMPLES shards: the candidate pools
-    scores: str | None = knob(None)       # SCORES shards of those samples (None: voting/oracle rows only)
-    greedy_samples: str | None = knob(None)  # SAMPLES shards of a greedy run (one per problem): Pass@1 (greedy)
+    samples: str = outside_lineage("runs/default/samples_test")  # SAMPLES shards: the candidate pools
+    scores: str | None = outside_lineage(None)  # SCORES shards of those samples (None: voting/oracle rows only)
+    # SAMPLES shards of a greedy run (one per problem): Pass@1 (greedy)
+    greedy_samples: str | None = outside_lineage(None)
     # other generators' pools, reported by name with the score-free rows (Pass@1, Maj1@N, Pass@N)
-    generators: dict[str, GeneratorPools] = knob({})
-    output: str | None = knob(None)       # report directory; default: <parent of scores or samples>/report
+    generators: dict[str, GeneratorPools] = outside_lineage({})
+    output: str | None = outside_lineage(None)  # report directory; default: <parent of scores or samples>/report
     split: str = "test"                   # the data split, named in the report
     k: int = Field(8, ge=1)               # K of RR.Top-K, W.RR.MajK, MajK (Liu et al.: 8)
     top_n: int = Field(5, ge=1)           # N of Maj1.TopN
@@ -59,10 +60,10 @@ class EvaluateConfig(StrictModel):
     finding_prm_aggregation: str = "product"
     confidence: float = 0.95
     seed: int = 0                         # subsets and bootstrap
-    verify_inputs: bool = knob(True)      # check shards against their commit markers' sha256 when read
+    verify_inputs: bool = outside_lineage(True)  # check shards against their commit markers' sha256 when read
     # STEP_LABELS of the same samples with their true first errors (e.g. exact_labels on the toy task): the
     # report gets a first-error table of the PRM's step scores (jobs.step_evaluation)
-    step_labels: str | None = knob(None)
+    step_labels: str | None = outside_lineage(None)
     first_error_threshold: float = 0.5    # a step scoring below it is the predicted first error
 
 

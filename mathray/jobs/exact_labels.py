@@ -14,7 +14,7 @@ import json
 
 import pyarrow as pa
 
-from mathray.config import knob
+from mathray.config import outside_lineage
 from mathray.core import schemas, toy
 from mathray.core.steps import step_texts
 from mathray.runtime.spec import StageJobConfig, StageSpec, run_spec
@@ -23,9 +23,9 @@ from mathray.runtime.storage import ShardStore
 
 
 class ExactLabelConfig(StageJobConfig):
-    input: str = knob("runs/default/samples/test")          # SAMPLES shards of toy-task problems
-    output: str = knob("runs/default/step_labels/test_exact")
-    problems: str = knob("runs/default/problems/test")      # their PROBLEMS shards (expressions in metadata)
+    input: str = outside_lineage("runs/default/samples/test")  # SAMPLES shards of toy-task problems
+    output: str = outside_lineage("runs/default/step_labels/test_exact")
+    problems: str = outside_lineage("runs/default/problems/test")  # their PROBLEMS shards (expressions in metadata)
     toy: dict = {}                                          # the task's ToyTaskConfig fields (names the error kinds)
     step_format: str = "auto"                               # as the scorer splits steps
 

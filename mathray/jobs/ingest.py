@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator, Literal
 import pyarrow as pa
 from pydantic import field_validator
 
-from mathray.config import ConfigError, StrictModel, code_version, knob
+from mathray.config import ConfigError, StrictModel, code_version, outside_lineage
 from mathray.core import schemas, toy
 from mathray.core.prompts import SHEPHERD_TAG
 from mathray.grading.extract import last_boxed
@@ -399,9 +399,10 @@ class SourceConfig(StrictModel):
     format: str = "toy"               # toy | gsm8k | math | math500 | prm800k | math_shepherd | mapped
     # where the records are: knobs, since the lineage holds each source's content fingerprint instead.
     # A local path, s3:// URI, directory (MATH layout) or hub split: hf://owner/name?split=test[&config=main]
-    path: str | None = knob(None)
-    more_paths: list[str] = knob([])  # further sources of the same format, read after ``path`` (MATH train + test)
-    exclude: list[str] = knob([])     # sources whose problems are left out (same problem text), e.g. MATH-500
+    path: str | None = outside_lineage(None)
+    # further sources of the same format, read after ``path`` (MATH train + test)
+    more_paths: list[str] = outside_lineage([])
+    exclude: list[str] = outside_lineage([])  # sources whose problems are left out (same problem text): MATH-500
     id_prefix: str | None = None      # problem_id prefix; default: the format name
     fields: FieldMapConfig = FieldMapConfig()
     split: str = "train"              # toy only: train | test
@@ -418,11 +419,11 @@ class SourceConfig(StrictModel):
 class IngestConfig(StrictModel):
     source: SourceConfig = SourceConfig()
     toy: dict = {}                    # ToyTaskConfig fields (format: toy)
-    output: str = knob("runs/default/problems")
-    step_labels_output: str | None = knob(None)  # default: a sibling 'step_labels' directory of output
+    output: str = outside_lineage("runs/default/problems")
+    step_labels_output: str | None = outside_lineage(None)  # default: a sibling 'step_labels' directory of output
     shard_rows: int = 1000
-    resume: Literal["auto", "overwrite"] = knob("auto")   # overwrite: clear outputs of another lineage
-    workers: int = knob(2, ge=1)      # actors parsing and validating records, at most
+    resume: Literal["auto", "overwrite"] = outside_lineage("auto")  # overwrite: clear outputs of another lineage
+    workers: int = outside_lineage(2, ge=1)  # actors parsing and validating records, at most
 
 
 @dataclass
@@ -589,7 +590,7 @@ class IngestStageConfig(StageJobConfig):
 
     ingest: IngestConfig
     part: Literal["problems", "step_labels"]
-    work: str = knob("")              # the ingest's work area: duplicates and excluded problems
+    work: str = outside_lineage("")   # the ingest's work area: duplicates and excluded problems
 
 
 class IngestLoader:

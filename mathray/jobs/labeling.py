@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from mathray.config import knob
+from mathray.config import outside_lineage
 from mathray.core import schemas
 from mathray.core.shepherd import shepherd_text
 from mathray.jobs.rollout import OUTPUT_SCHEMA, LabelingConfig, RolloutLabeler, merge_costs, shard_cost
@@ -33,11 +33,11 @@ EXPORT_NAME = "math_shepherd.jsonl"
 
 
 class ShepherdConfig(StageJobConfig):
-    input: str = knob("runs/default/samples")         # SAMPLES shards (the sampling job's output)
-    output: str = knob("runs/default/step_labels")
+    input: str = outside_lineage("runs/default/samples")  # SAMPLES shards (the sampling job's output)
+    output: str = outside_lineage("runs/default/step_labels")
     engine: EngineConfig = EngineConfig()             # the completer (usually the generator itself)
     labeling: LabelingConfig = LabelingConfig()
-    export_text: bool = knob(True)                    # also write <output>/math_shepherd.jsonl (ки + +/-)
+    export_text: bool = outside_lineage(True)         # also write <output>/math_shepherd.jsonl (ки + +/-)
 
 
 class ShepherdLabeler(RolloutLabeler):

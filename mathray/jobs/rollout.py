@@ -54,7 +54,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from mathray.core import schemas
-from mathray.config import StrictModel, knob
+from mathray.config import StrictModel, outside_lineage
 from mathray.runtime.engine import EngineConfig, build_llm, refusal_errors
 from mathray.runtime.models import model_fingerprint
 from mathray.core.prompts import STOP_STRINGS, sample_prompt
@@ -94,11 +94,11 @@ class LabelingConfig(StrictModel):
     # completions (sequences) in the engine at once; None: the engine's max_num_seqs plus a quarter, enough
     # to refill its batch between two steps of this loop, few enough that with stop_at_correct a prefix's
     # later completions (often never needed) wait behind every prefix's earlier ones
-    max_in_flight: int | None = knob(None, ge=1)
+    max_in_flight: int | None = outside_lineage(None, ge=1)
     # processes that grade rollouts beside each engine actor; 0: grade in the actor's own loop (vLLM's engine
     # core is a process of its own, so it keeps generating meanwhile; no pickling, no extra process)
-    grading_processes: int = knob(1, ge=0)
-    solutions_per_call: int | None = knob(None, ge=1)   # rows per actor call; None: whole input shards
+    grading_processes: int = outside_lineage(1, ge=0)
+    solutions_per_call: int | None = outside_lineage(None, ge=1)  # rows per actor call; None: whole input shards
 
     @model_validator(mode="after")
     def _check(self) -> "LabelingConfig":

@@ -33,7 +33,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from mathray import grading
-from mathray.config import StrictModel, knob
+from mathray.config import StrictModel, outside_lineage
 from mathray.core import prompts, schemas
 from mathray.core.prompts import PromptConfig
 from mathray.runtime.engine import EngineConfig, build_llm, generate_or_refuse, pool_kwargs, sampling_params_hash
@@ -56,8 +56,8 @@ class SamplingConfig(StrictModel):
     seed: int = 0                         # run seed; per-problem seeds derive from it
     greedy: bool = False                  # Pass@1 pass: temperature 0, n=1
     logprobs: bool = True                 # fill cumulative_logprob (the sampled tokens' log-probs)
-    # n: SamplingParams(n=N); rows: N rows with n=1 (benchmark). Same samples either way: a knob.
-    expand: Literal["n", "rows"] = knob("n")
+    # n: SamplingParams(n=N); rows: N rows with n=1 (benchmark). Same samples either way: outside the lineage.
+    expand: Literal["n", "rows"] = outside_lineage("n")
 
     @model_validator(mode="after")
     def _check(self) -> "SamplingConfig":
@@ -67,8 +67,8 @@ class SamplingConfig(StrictModel):
 
 
 class SampleJobConfig(StageJobConfig):
-    input: str = knob("runs/default/problems")      # PROBLEMS shards (ingest output)
-    output: str = knob("runs/default/samples")      # SAMPLES shards, one per input shard
+    input: str = outside_lineage("runs/default/problems")  # PROBLEMS shards (ingest output)
+    output: str = outside_lineage("runs/default/samples")  # SAMPLES shards, one per input shard
     engine: EngineConfig = EngineConfig()
     sampling: SamplingConfig = SamplingConfig()
     prompt: PromptConfig = PromptConfig()

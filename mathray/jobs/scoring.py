@@ -41,7 +41,7 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import model_validator
 
-from mathray.config import ConfigError, StrictModel, knob
+from mathray.config import ConfigError, StrictModel, outside_lineage
 from mathray.core import prompts, schemas
 from mathray.core.conventions import (CONVENTIONS, MATHRAY, ChatTurns, ConventionError, SeparatorHead,
                                       SequenceClassifier, StepTag, convention)
@@ -54,9 +54,9 @@ from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, wi
 
 
 class ScorerConfig(StrictModel):
-    verifier: str | None = knob(None)  # verifier model URI (causal LM), None: no S_cls (fingerprinted)
-    orm: str | None = knob(None)       # ORM model URI (causal LM), None: no orm_score (fingerprinted)
-    prm: str | None = knob(None)       # PRM model URI (causal LM), None: no step scores (fingerprinted)
+    verifier: str | None = outside_lineage(None)  # verifier model URI (causal LM), None: no S_cls (fingerprinted)
+    orm: str | None = outside_lineage(None)  # ORM model URI (causal LM), None: no orm_score (fingerprinted)
+    prm: str | None = outside_lineage(None)  # PRM model URI (causal LM), None: no step scores (fingerprinted)
     step_format: str = "auto"          # steps.split_steps format; must be what the PRM was trained on
     # how each model reads a solution (core.conventions): mathray's exports, or a published model's convention
     prm_convention: str = "mathray"    # mathray | math-shepherd | rlhflow | qwen-math-prm
@@ -66,12 +66,12 @@ class ScorerConfig(StrictModel):
     max_length: int = 1024             # longer inputs are quarantined (not truncated)
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     exact_head: bool = False           # full forward (all logits) instead of the LM head at read positions
-    batch_size: int = knob(16, ge=1)   # sequences per forward pass
-    device: Literal["auto", "gpu", "cpu"] = knob("auto")
-    min_replicas: int = knob(1, ge=1)
-    max_replicas: int = knob(1, ge=1)
-    cpus_per_replica: int = knob(1, ge=1)  # CPU: Ray num_cpus and torch threads of each replica
-    rows_per_call: int = knob(64, ge=1)    # rows per actor call (map_batches batch_size)
+    batch_size: int = outside_lineage(16, ge=1)  # sequences per forward pass
+    device: Literal["auto", "gpu", "cpu"] = outside_lineage("auto")
+    min_replicas: int = outside_lineage(1, ge=1)
+    max_replicas: int = outside_lineage(1, ge=1)
+    cpus_per_replica: int = outside_lineage(1, ge=1)  # CPU: Ray num_cpus and torch threads of each replica
+    rows_per_call: int = outside_lineage(64, ge=1)  # rows per actor call (map_batches batch_size)
 
     @model_validator(mode="after")
     def _known_conventions(self):
@@ -85,8 +85,8 @@ class ScorerConfig(StrictModel):
 
 
 class ScoreConfig(StageJobConfig):
-    input: str = knob("runs/default/samples_test")    # SAMPLES shards (a sampling job's output)
-    output: str = knob("runs/default/scores_test")    # SCORES shards, one per input shard, same names
+    input: str = outside_lineage("runs/default/samples_test")  # SAMPLES shards (a sampling job's output)
+    output: str = outside_lineage("runs/default/scores_test")  # SCORES shards, one per input shard, same names
     # samples: SAMPLES rows, steps split from the text; step_labels: STEP_LABELS rows (ingested PRM800K,
     # Math-Shepherd or ProcessBench cases, or a labeling job's output), the PRM reads their steps as given
     input_kind: Literal["samples", "step_labels"] = "samples"

@@ -23,7 +23,7 @@ from collections import defaultdict
 
 from pydantic import Field
 
-from mathray.config import StrictModel, code_version, knob
+from mathray.config import StrictModel, code_version, outside_lineage
 from mathray.core import first_error
 from mathray.core.first_error import NO_ERROR, Case
 from mathray.runtime.lease import OutputLease
@@ -35,13 +35,13 @@ LABEL_COLUMNS = ["problem_id", "sample_id", "hard_labels", "first_error_step", "
 
 
 class StepEvalConfig(StrictModel):
-    labels: str = knob("runs/default/step_labels")    # STEP_LABELS shards: the labelled first errors
-    scores: str = knob("runs/default/step_scores")    # SCORES shards of the same rows (score, step_labels)
-    output: str | None = knob(None)                   # report directory; default: <parent of scores>/first_error
+    labels: str = outside_lineage("runs/default/step_labels")  # STEP_LABELS shards: the labelled first errors
+    scores: str = outside_lineage("runs/default/step_scores")  # SCORES shards of the same rows (score, step_labels)
+    output: str | None = outside_lineage(None)  # report directory; default: <scores>/../first_error
     threshold: float = 0.5                            # a step scoring below it is flagged
     choose_share: float = Field(0.5, gt=0, lt=1)      # share of problems the best threshold is chosen on
     seed: int = 0                                     # which problems those are
-    verify_inputs: bool = knob(True)                  # check shards against their commit markers' sha256
+    verify_inputs: bool = outside_lineage(True)       # check shards against their commit markers' sha256
 
 
 def labelled_first_error(row: dict) -> int:

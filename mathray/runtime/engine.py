@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from mathray.config import ConfigError, StrictModel, knob
+from mathray.config import ConfigError, StrictModel, outside_lineage
 from mathray.runtime.entry import started_local_cluster
 from mathray.runtime.models import fetch_model
 
@@ -25,26 +25,26 @@ class EngineConfig(StrictModel):
     """One engine replica and its pool. Knobs (pool sizes, memory, batching, device) change how fast rows are
     computed, not which rows: they stay out of the lineage hash; the model enters it by fingerprint."""
 
-    model: str = knob("runs/default/models/ssft")   # model URI (mathray export, local HF dir) or hub id
-    tokenizer: str | None = knob(None)
+    model: str = outside_lineage("runs/default/models/ssft")  # model URI (mathray export, local HF dir) or hub id
+    tokenizer: str | None = outside_lineage(None)
     dtype: str = "auto"
     max_model_len: int = 1024
-    tensor_parallel_size: int = knob(1)
-    pipeline_parallel_size: int = knob(1)
-    enable_prefix_caching: bool = knob(True)
-    enforce_eager: bool = knob(False)          # True on CPU and in tests: skips graph capture at start-up
-    gpu_memory_utilization: float = knob(0.9)
-    kv_cache_memory_bytes: int | None = knob(None)   # CPU: KV cache size (default 256 MiB on CPU)
-    max_num_seqs: int | None = knob(None)
+    tensor_parallel_size: int = outside_lineage(1)
+    pipeline_parallel_size: int = outside_lineage(1)
+    enable_prefix_caching: bool = outside_lineage(True)
+    enforce_eager: bool = outside_lineage(False)  # True on CPU and in tests: skips graph capture at start-up
+    gpu_memory_utilization: float = outside_lineage(0.9)
+    kv_cache_memory_bytes: int | None = outside_lineage(None)  # CPU: KV cache size (default 256 MiB on CPU)
+    max_num_seqs: int | None = outside_lineage(None)
     seed: int = 0
     engine_kwargs: dict = {}                   # any other vllm.LLM argument
     # the actor pool
-    device: Literal["auto", "gpu", "cpu"] = knob("auto")   # see resolve_device
-    min_replicas: int = knob(1, ge=1)          # Ray Data actor pools keep at least one replica
-    max_replicas: int = knob(1, ge=1)          # the pool grows up to this as GPU nodes join
-    batch_size: int = knob(32, ge=1)           # rows per engine call; small batches keep engines busy
-    accelerator_type: str | None = knob(None)  # e.g. A10G, to pin a node type
-    resources: dict[str, float] = knob({})     # custom Ray resources each replica asks for (node selection)
+    device: Literal["auto", "gpu", "cpu"] = outside_lineage("auto")  # see resolve_device
+    min_replicas: int = outside_lineage(1, ge=1)  # Ray Data actor pools keep at least one replica
+    max_replicas: int = outside_lineage(1, ge=1)  # the pool grows up to this as GPU nodes join
+    batch_size: int = outside_lineage(32, ge=1)  # rows per engine call; small batches keep engines busy
+    accelerator_type: str | None = outside_lineage(None)  # e.g. A10G, to pin a node type
+    resources: dict[str, float] = outside_lineage({})  # custom Ray resources each replica asks for (node selection)
 
     @field_validator("model", "tokenizer")
     @classmethod

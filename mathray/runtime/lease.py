@@ -42,7 +42,7 @@ import psutil
 
 from mathray.runtime import env, retries
 from mathray.runtime.errors import LeaseLost, OutputLeased
-from mathray.runtime.objects import resolve
+from mathray.runtime.object_io import resolve
 
 log = logging.getLogger(__name__)
 LEASE_FILE = "_lease.json"

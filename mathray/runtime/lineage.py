@@ -1,7 +1,7 @@
 """Lineage: what an output was computed from, so a re-run can tell "same work, resume" from "different work".
 
 A stage output's lineage is its job, the hash of its result-affecting config (``config.result_config``:
-every field except the ``knob`` ones, e.g. logging, pool sizes, input/output URIs) and the fingerprint of
+every field except the ``outside_lineage`` ones, e.g. logging, pool sizes, input/output URIs) and the fingerprint of
 every input it read: a shard set's fingerprint covers its committed shards' names and sha256 sums, a model's
 is ``runtime.models.model_fingerprint`` (its completion mark). Two runs with equal lineage hashes compute the
 same rows, so committed shards of one are valid for the other; any difference makes a stage refuse to mix

@@ -39,7 +39,7 @@ import pyarrow.fs as pafs
 
 from mathray.runtime import env
 from mathray.runtime.errors import ModelNotReady
-from mathray.runtime.objects import resolve
+from mathray.runtime.object_io import resolve
 
 COMPLETE_MARK = "_COMPLETE.json"
 EXPORT_INFO = "mathray_export.json"

@@ -19,7 +19,7 @@ from typing import Any, Callable, Literal
 
 import pyarrow as pa
 
-from mathray.config import StrictModel, knob
+from mathray.config import StrictModel, outside_lineage
 from mathray.runtime.engine import resolve_device
 from mathray.runtime.guard import row_guarded
 from mathray.runtime.lineage import Lineage, shard_set_fingerprint
@@ -32,11 +32,11 @@ class StageJobConfig(StrictModel):
     """Fields every Ray Data stage job has. Input and output URIs are knobs: what the output depends on is
     the input's content (its fingerprint is part of the lineage), not where it lives."""
 
-    input: str = knob("")
-    output: str = knob("")
-    resume: Literal["auto", "overwrite"] = knob("auto")   # overwrite: clear an output of another lineage
-    max_shards: int | None = knob(None)                   # take at most this many pending shards this run
-    verify_inputs: bool = knob(True)   # check input shards against their commit markers' sha256 when read
+    input: str = outside_lineage("")
+    output: str = outside_lineage("")
+    resume: Literal["auto", "overwrite"] = outside_lineage("auto")  # overwrite: clear an output of another lineage
+    max_shards: int | None = outside_lineage(None)        # take at most this many pending shards this run
+    verify_inputs: bool = outside_lineage(True)  # check input shards against their commit markers' sha256 when read
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ Object-store calls are retried on transient failures (``runtime.retries``: bound
 ``StorageUnavailable`` naming the endpoint).
 
 URIs, filesystems and whole-object I/O (``resolve``, ``join``, ``exists``, ``read_bytes``,
-``write_bytes_atomic``) live in ``runtime.objects`` and are importable from here.
+``write_bytes_atomic``) live in ``runtime.object_io`` and are importable from here.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
-from mathray.runtime.objects import (absolute, exists, is_local, join, read_bytes, read_whole,  # noqa: F401
+from mathray.runtime.object_io import (absolute, exists, is_local, join, read_bytes, read_whole,  # noqa: F401
                                      resolve, retried, s3_filesystem, table_to_parquet_bytes, write_object,
                                      write_bytes_atomic, write_chunks_atomic, write_local_durable)
 

@@ -21,7 +21,7 @@ resolved config, run identity, code version and data stats, completion mark last
                                          optimizer, scheduler and per-rank RNG states) + mathray_phase.json
     <storage>/<name>/mathray_run.json    the run identity a resume must match
 
-Fields marked ``knob`` cannot change the trained weights (logging, checkpoint cadence, paths of outputs,
+Fields marked ``outside_lineage`` cannot change the trained weights (logging, checkpoint cadence, paths of outputs,
 failure policy); the run identity (``lineage.run_identity``) is the rest plus the fingerprints of the input data
 and model, and names the run: re-running the same identity resumes from its latest checkpoint.
 """
@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from mathray.config import ConfigError, StrictModel, knob
+from mathray.config import ConfigError, StrictModel, outside_lineage
 from mathray.core.label_tokens import LabelSettings
 from mathray.jobs.training.tasks import TASK_NAMES, TASKS
 from mathray.jobs.training.tasks.prm import PRMSettings
@@ -41,9 +41,9 @@ from mathray.jobs.training.tasks.verifier import VerifierSettings
 
 class DataConfig(StrictModel):
     # input URIs are knobs: the run identity holds their content fingerprints instead (runtime.lineage)
-    ssft: list[str] = knob([])          # PROBLEMS (reference_solution) and/or SAMPLES (correct rows) URIs
-    samples: list[str] = knob([])       # graded SAMPLES URIs: verifier/ORM candidates, sequential stage-3 pairs
-    step_labels: list[str] = knob([])   # STEP_LABELS URIs (PRM800K ingest, Math-Shepherd labeler)
+    ssft: list[str] = outside_lineage([])  # PROBLEMS (reference_solution) and/or SAMPLES (correct rows) URIs
+    samples: list[str] = outside_lineage([])  # graded SAMPLES URIs: verifier/ORM candidates, sequential pairs
+    step_labels: list[str] = outside_lineage([])  # STEP_LABELS URIs (PRM800K ingest, Math-Shepherd labeler)
     max_len: int = Field(1024, ge=8)     # tokens per sequence (reference repo: 1024)
     append_eos: bool = True              # SSFT targets end with eos so the generator learns to stop
     per_problem: int = Field(10, ge=1)   # verifier/ORM candidates (or pairs) per problem; Liu: "10 examples"
@@ -89,13 +89,13 @@ class PlanSettings(StrictModel):
 
 class TrainJobConfig(StrictModel):
     task: Literal[TASK_NAMES] = "ssft"     # a training task declared in ``tasks``
-    model: str = knob("")            # model URI (local dir, s3:// export, hub id); identity: its fingerprint
-    output: str = knob("runs/train")
-    storage: str | None = knob(None)   # Ray Train storage; default <output>/ray_train
-    name: str | None = knob(None)      # Ray Train run name; default train-<task>-<identity hash>
+    model: str = outside_lineage("")  # model URI (local dir, s3:// export, hub id); identity: its fingerprint
+    output: str = outside_lineage("runs/train")
+    storage: str | None = outside_lineage(None)  # Ray Train storage; default <output>/ray_train
+    name: str | None = outside_lineage(None)  # Ray Train run name; default train-<task>-<identity hash>
     num_workers: int = Field(1, ge=1)
     use_gpu: bool = False
-    cpus_per_worker: int = knob(1, ge=1)   # CPU workers also use this many torch threads
+    cpus_per_worker: int = outside_lineage(1, ge=1)  # CPU workers also use this many torch threads
     # fp32: fp32 weights and math (CPU); bf16-mixed: fp32 master weights, bf16 autocast; bf16: bf16 weights
     # and optimizer state (half the memory, lossier updates). auto: bf16-mixed on GPU, fp32 on CPU.
     precision: Literal["auto", "fp32", "bf16-mixed", "bf16"] = "auto"
@@ -112,19 +112,19 @@ class TrainJobConfig(StrictModel):
     prm: PRMSettings = PRMSettings()
     sequential: SequentialSettings = SequentialSettings()
     seed: int = 0
-    checkpoint_every: int = knob(50, ge=1)   # optimizer steps between Ray Train checkpoints
-    keep_checkpoints: int = knob(2, ge=1)
-    max_failures: int = knob(3)      # worker-group restarts before the run fails (-1: unlimited)
+    checkpoint_every: int = outside_lineage(50, ge=1)  # optimizer steps between Ray Train checkpoints
+    keep_checkpoints: int = outside_lineage(2, ge=1)
+    max_failures: int = outside_lineage(3)  # worker-group restarts before the run fails (-1: unlimited)
     # Ray Train's controller polls the workers this often (RAY_TRAIN_HEALTH_CHECK_INTERVAL_S, Ray's default
     # 2 s): a checkpoint report waits for a poll, and so does noticing the end of training. A shorter interval
     # ends every job sooner; each poll is one small actor call per worker. An explicitly set env var wins.
-    controller_poll_s: float = knob(0.5, gt=0)
-    log_every: int = knob(10, ge=1)  # TrainingArguments.logging_steps
-    eval_every: int = knob(0, ge=0)  # steps between evaluations (0: at the end of each phase only)
-    report_to: list[str] = knob(["tensorboard"])   # TrainingArguments.report_to (tensorboard, wandb, none)
-    verify_inputs: bool = knob(True)    # check data shards against their commit markers' sha256 when read
-    callbacks: list[CallbackSpec] = knob([])
-    plan: PlanSettings = knob(PlanSettings())
+    controller_poll_s: float = outside_lineage(0.5, gt=0)
+    log_every: int = outside_lineage(10, ge=1)  # TrainingArguments.logging_steps
+    eval_every: int = outside_lineage(0, ge=0)  # steps between evaluations (0: at the end of each phase only)
+    report_to: list[str] = outside_lineage(["tensorboard"])  # TrainingArguments.report_to (tensorboard, wandb, none)
+    verify_inputs: bool = outside_lineage(True)  # check data shards against their commit markers' sha256 when read
+    callbacks: list[CallbackSpec] = outside_lineage([])
+    plan: PlanSettings = outside_lineage(PlanSettings())
 
     def check_runnable(self) -> None:
         """Raise ConfigError naming what a run of this task lacks (the defaults alone are not runnable)."""

@@ -1,4 +1,4 @@
-"""What a training run's result depends on: its result-affecting config (``knob`` fields left out: paths,
+"""What a training run's result depends on: its result-affecting config (``outside_lineage`` fields left out: paths,
 logging, checkpoint cadence, failure policy) and the fingerprints of the model and data it reads
 (``runtime.lineage``). It names the run (resume) and rides in every export's completion mark, so the
 pipeline can tell a finished run of this exact work from a stale one.

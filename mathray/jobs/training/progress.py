@@ -9,7 +9,7 @@ import json
 import logging
 import time
 
-from mathray.runtime.objects import is_local, join, read_whole, resolve, write_local_durable, write_object
+from mathray.runtime.object_io import is_local, join, read_whole, resolve, write_local_durable, write_object
 
 log = logging.getLogger(__name__)
 PROGRESS_FILE = "progress.json"
