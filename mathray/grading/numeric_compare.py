@@ -177,18 +177,7 @@ class _Reader:
         if tok == "i":
             return lambda p: _MP.mpc(0, 1)
         if len(tok) == 1 and tok.isalpha() or tok in _GREEK:
-            name = tok
-            if self.peek() == "_":
-                self.take()
-                sub = self.take()
-                if sub == "{":
-                    sub = self.take()
-                    self.take("}")
-                if not sub.isalnum():
-                    raise _Unknown
-                name = f"{tok}_{sub}"
-            self.variables.add(name)
-            return lambda p: p[name]
+            return self._variable(tok)
         if tok == "\\frac":
             num = self.group()
             den = self.group()
@@ -218,6 +207,21 @@ class _Reader:
             arg = self._argument()
             return lambda p: _check(fn(arg(p)) ** int(k))
         raise _Unknown
+
+    def _variable(self, tok: str):
+        """A variable, with a subscript (``x_1``, ``x_{1}``) when one follows."""
+        name = tok
+        if self.peek() == "_":
+            self.take()
+            sub = self.take()
+            if sub == "{":
+                sub = self.take()
+                self.take("}")
+            if not sub.isalnum():
+                raise _Unknown
+            name = f"{tok}_{sub}"
+        self.variables.add(name)
+        return lambda p: p[name]
 
     def _argument(self):
         if self.peek() in ("(", "{", "["):

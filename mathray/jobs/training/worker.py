@@ -151,15 +151,7 @@ def run_phase(cfg: TrainJobConfig, index: int, phase: Phase, base_uri: str, resu
 
         trainer = prepare_trainer(trainer)
     result = trainer.train(resume_from_checkpoint=resume)
-    metrics = {"phase": phase.kind, "step": trainer.state.global_step, "global_step": offset + phase.steps,
-               "loss": next((h["loss"] for h in reversed(trainer.state.log_history) if "loss" in h), None),
-               "train_loss": result.training_loss, **{k: v for k, v in result.metrics.items()}}
-    seen = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]   # TRL: tokens trained on
-    if seen:
-        metrics["num_tokens"] = seen[-1]
-    metrics.update({f"data_{k}": v for k, v in stats.items() if k.startswith("skipped_")})   # rows left out, why
-    if held:
-        metrics.update(trainer.evaluate())
+    metrics = _phase_metrics(trainer, result, phase, offset, stats, evaluate=bool(held))
     info = {"job": "train", "config": resolved_config(cfg), "result_hash": result_hash(cfg),
             "code_version": code_version(), "phase": phase.kind, "phase_index": index,
             "steps": phase.steps, "data_stats": stats, "metrics": metrics,
@@ -171,6 +163,22 @@ def run_phase(cfg: TrainJobConfig, index: int, phase: Phase, base_uri: str, resu
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     shutil.rmtree(out_dir, ignore_errors=True)
+    return metrics
+
+
+def _phase_metrics(trainer, result, phase: Phase, offset: int, stats: dict, evaluate: bool) -> dict:
+    """The finished phase's metrics: steps, last and mean loss, tokens trained on (TRL), rows the data left out
+    and why, and the held-out evaluation when there is held-out data."""
+    history = trainer.state.log_history
+    metrics = {"phase": phase.kind, "step": trainer.state.global_step, "global_step": offset + phase.steps,
+               "loss": next((h["loss"] for h in reversed(history) if "loss" in h), None),
+               "train_loss": result.training_loss, **{k: v for k, v in result.metrics.items()}}
+    seen = [h["num_tokens"] for h in history if "num_tokens" in h]
+    if seen:
+        metrics["num_tokens"] = seen[-1]
+    metrics.update({f"data_{k}": v for k, v in stats.items() if k.startswith("skipped_")})
+    if evaluate:
+        metrics.update(trainer.evaluate())
     return metrics
 
 
