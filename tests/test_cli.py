@@ -72,3 +72,17 @@ def test_every_shipped_config_loads_as_written():
             assert _differences(yaml.safe_load(path.read_text()) or {}, cfg) == [], path.name
             loaded.append(path.name)
     assert sorted(loaded) == SHIPPED
+
+
+def test_job_recipes_load_as_their_jobs_configs():
+    """The quick-start and ProcessBench recipes (one job each, named by the file: ingest.yaml, score_prm.yaml,
+    evaluate_steps.yaml ...) load strictly as written, with every value the file sets."""
+    loaded = []
+    for folder in ("quickstart", "processbench"):
+        for path in sorted((REPO / "rayjobs" / "configs" / "recipes" / folder).glob("*.yaml")):
+            job = max((j for j in cli.JOBS if path.stem == j or path.stem.startswith(j + "_")), key=len)
+            cfg = load_config(cli._config_class(job), path)
+            assert _differences(yaml.safe_load(path.read_text()) or {}, cfg) == [], path.name
+            loaded.append(f"{folder}/{path.name}:{job}")
+    assert "processbench/evaluate_steps.yaml:evaluate_steps" in loaded and "quickstart/score_prm.yaml:score" in loaded
+    assert len(loaded) == 8

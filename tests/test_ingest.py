@@ -226,3 +226,30 @@ def test_repeats_across_shards_are_found_and_quarantine_rows_name_the_source_rec
     assert q["reason"] == "duplicate problem_id 'm-b' with other content (first at record 1)"
     assert json.loads(q["raw"]) == recs[4]
     assert not ShardStore(join(store.uri, "_ingest", "records")).committed()
+
+
+def test_processbench_records_become_first_error_labels(tmp_path):
+    """ProcessBench's record layout (its dataset card): steps and the earliest wrong step's index, -1 for none;
+    a label outside the steps is quarantined."""
+    records = [
+        {"id": "gsm8k-0", "generator": "Qwen2-7B-Instruct", "problem": "Sue has 3 + 4 flamingos.",
+         "steps": ["3 + 4 = 8.", "So 8 flamingos."], "final_answer_correct": False, "label": 0},
+        {"id": "math-7", "generator": "x", "problem": "What is 2 + 2?",
+         "steps": ["2 + 2 = 4.", "The answer is 4."], "final_answer_correct": True, "label": -1},
+        {"id": "math-8", "generator": "x", "problem": "What is 3 * 3?",
+         "steps": ["3 * 3 = 9.", "9 + 1 = 11.", "The answer is 11."], "final_answer_correct": False, "label": 1},
+        {"id": "math-9", "generator": "x", "problem": "What is 1 + 1?", "steps": ["1 + 1 = 2."], "label": 3},
+    ]
+    path = tmp_path / "processbench.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    _ingest(tmp_path, "processbench", path)
+    store = ShardStore(join(str(tmp_path / "problems"), "..", "step_labels"))
+    rows = {json.loads(r["metadata"])["id"]: r for r in store.read_all().to_pylist()}
+    assert set(rows) == {"gsm8k-0", "math-7", "math-8"}
+    assert (rows["gsm8k-0"]["first_error_step"], rows["gsm8k-0"]["hard_labels"]) == (0, [0, 0])
+    assert (rows["math-7"]["first_error_step"], rows["math-7"]["hard_labels"]) == (None, [1, 1])
+    assert (rows["math-8"]["first_error_step"], rows["math-8"]["hard_labels"]) == (1, [1, 0, 0])
+    assert json.loads(rows["math-8"]["metadata"])["subset"] == "math"
+    assert {r["label_source"] for r in rows.values()} == {"processbench"}
+    (q,) = read_all_quarantine(store).to_pylist()
+    assert "label 3 is neither -1 nor the index of one of the 1 steps" in q["reason"]

@@ -28,3 +28,12 @@ def test_empty_and_unknown_format():
     assert split_steps("  \n \n") == []
     with pytest.raises(ValueError, match="unknown step format"):
         split_steps("x", "bogus")
+
+
+def test_paragraph_steps_are_separated_by_blank_lines():
+    from mathray.core.steps import split_steps
+
+    text = "First, 2 + 3 = 5.\nSo five.\n\n  \nThen 5 * 4 = 20.\n\nThe answer is $\\boxed{20}$."
+    steps = split_steps(text, "paragraph")
+    assert [s.text for s in steps] == ["First, 2 + 3 = 5.\nSo five.", "Then 5 * 4 = 20.", "The answer is $\\boxed{20}$."]
+    assert all(text[s.start:s.end] == s.text for s in steps)

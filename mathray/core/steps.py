@@ -3,6 +3,7 @@
 A solution is split into steps that keep their character span in the original text, so a label maps back
 to the exact text. Formats (``split_steps(text, fmt)``):
 - ``newline``: every non-empty line is a step (Lightman, Snell; the toy task);
+- ``paragraph``: blank lines separate steps (Qwen2.5-Math-Instruct's solutions; its PRM's recommended split);
 - ``step_prefix``: ``Step k:`` starts a step (a step may span lines);
 - ``shepherd``: steps end at the ``ки`` tag (Math-Shepherd inputs);
 - ``auto``: ``shepherd`` if the text has tags, else ``step_prefix`` if it has ``Step 1:``, else ``newline``.
@@ -44,6 +45,17 @@ def split_newline(text: str) -> list[Step]:
     return _spans(text, starts, ends)
 
 
+def split_paragraph(text: str) -> list[Step]:
+    starts, ends, pos = [], [], 0
+    for m in re.finditer(r"\n[ \t]*\n", text):
+        starts.append(pos)
+        ends.append(m.start())
+        pos = m.end()
+    starts.append(pos)
+    ends.append(len(text))
+    return _spans(text, starts, ends)
+
+
 def split_step_prefix(text: str) -> list[Step]:
     marks = [m.start() for m in _STEP_PREFIX.finditer(text)]
     if not marks:
@@ -66,7 +78,8 @@ def split_shepherd(text: str) -> list[Step]:
 def split_steps(text: str, fmt: str = "auto") -> list[Step]:
     if fmt == "auto":
         fmt = "shepherd" if SHEPHERD_TAG in text else "step_prefix" if _STEP_PREFIX.search(text) else "newline"
-    splitters = {"newline": split_newline, "step_prefix": split_step_prefix, "shepherd": split_shepherd}
+    splitters = {"newline": split_newline, "paragraph": split_paragraph, "step_prefix": split_step_prefix,
+                 "shepherd": split_shepherd}
     if fmt not in splitters:
         raise ValueError(f"unknown step format {fmt!r}; expected one of {sorted(splitters)} or auto")
     return splitters[fmt](text)

@@ -199,6 +199,26 @@ def load_math_shepherd(obj: dict, index: int, prefix: str) -> Loaded:
     })
 
 
+def load_processbench(obj: dict, index: int, prefix: str) -> Loaded:
+    """ProcessBench (``Qwen/ProcessBench``, one split per subset): a model's solution as ``steps`` and ``label``,
+    the index of its earliest wrong step or -1 when every step is right. Steps from the label on are hard-labelled
+    0 (the benchmark labels only the first error); the subset is ``id`` without its number (``gsm8k-12``)."""
+    problem, steps, label = _str(obj, "problem"), obj.get("steps"), obj.get("label")
+    if not isinstance(steps, list) or not steps or not all(isinstance(s, str) and s.strip() for s in steps):
+        raise ValueError("steps must be a non-empty list of non-empty strings")
+    if not isinstance(label, int) or isinstance(label, bool) or not -1 <= label < len(steps):
+        raise ValueError(f"label {label!r} is neither -1 nor the index of one of the {len(steps)} steps")
+    rid = str(obj.get("id") or "")
+    meta = {"subset": rid.rsplit("-", 1)[0] if "-" in rid else prefix, "id": rid or None,
+            "generator": obj.get("generator"), "final_answer_correct": obj.get("final_answer_correct")}
+    return Loaded(step_labels={
+        "problem_id": stable_id(prefix, problem), "sample_id": index, "problem": problem,
+        "steps": [s.strip() for s in steps], "hard_labels": [0 if 0 <= label <= i else 1 for i in range(len(steps))],
+        "soft_labels": None, "label_source": "processbench", "rollouts": None, "tokens_generated": None,
+        "metadata": json.dumps(meta), "first_error_step": None if label == -1 else label,
+    })
+
+
 @dataclass
 class FieldMap:
     """Where the problem-schema fields live in an arbitrary record (``mapped`` format)."""
@@ -239,7 +259,7 @@ def load_mapped(obj: dict, index: int, prefix: str, fields: FieldMap) -> Loaded:
 
 LOADERS: dict[str, Callable[..., Loaded]] = {
     "gsm8k": load_gsm8k, "math": load_math, "math500": load_math, "prm800k": load_prm800k,
-    "math_shepherd": load_math_shepherd,
+    "math_shepherd": load_math_shepherd, "processbench": load_processbench,
 }
 
 
@@ -396,7 +416,7 @@ class FieldMapConfig(StrictModel):
 
 
 class SourceConfig(StrictModel):
-    format: str = "toy"               # toy | gsm8k | math | math500 | prm800k | math_shepherd | mapped
+    format: str = "toy"               # toy | gsm8k | math | math500 | prm800k | math_shepherd | processbench | mapped
     # where the records are: knobs, since the lineage holds each source's content fingerprint instead.
     # A local path, s3:// URI, directory (MATH layout) or hub split: hf://owner/name?split=test[&config=main]
     path: str | None = outside_lineage(None)
@@ -446,7 +466,7 @@ class IngestSummary:
                 f"{self.shards_skipped}"]
 
 
-LABEL_FORMATS = ("prm800k", "math_shepherd")   # the formats that give STEP_LABELS rows
+LABEL_FORMATS = ("prm800k", "math_shepherd", "processbench")   # the formats that give STEP_LABELS rows
 
 # The records as read from the source (the ingest stages' input): JSON text, parsed in the workers, or the
 # reason the reader could not make text of it (with the raw bytes as text)
