@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from helpers.completion_nll import ssft_loss
 from mathray.core import prompts, readout
 from mathray.jobs.tiny_model import build_tiny_model
 from mathray.jobs.training import data, objectives
@@ -97,7 +98,7 @@ def test_ssft_and_contrastive_ignore_prompt_positions(tokenizer):
     b = data.ssft_example(tokenizer, "Compute 1 + 1.", "1 + 1 = 3", 512, tokenizer.eos_token_id)
     n_prompt = a["loss_mask"].index(1)
     model = FixedLogits(2, max(len(a["input_ids"]), len(b["input_ids"])), len(tokenizer))
-    objectives.ssft_loss(model, [a], 0, "cpu")[0].backward()
+    ssft_loss(model, [a], 0, "cpu")[0].backward()
     rows = model.logits.grad[0].abs().sum(-1).nonzero().flatten().tolist()
     # token t is predicted at t - 1: gradient rows are the completion positions minus one
     assert rows == list(range(n_prompt - 1, len(a["input_ids"]) - 1))

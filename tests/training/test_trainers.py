@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.completion_nll import ssft_loss
 from mathray.core import losses
 from mathray.jobs.training import data, objectives, trainers
 
@@ -39,7 +40,7 @@ def test_sft_trainer_loss_is_the_completion_nll(tok_model, tmp_path):
     inputs = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i] for i in range(2)]))
     with torch.no_grad():
         got = trainer.compute_loss(trainer.model, inputs).item()
-        fused, _ = objectives.ssft_loss(trainer.model, batch, tok.pad_token_id, "cpu")   # our fused-head path
+        fused, _ = ssft_loss(trainer.model, batch, tok.pad_token_id, "cpu")   # our fused-head path
     assert got == pytest.approx(expected, rel=1e-5)
     assert fused.item() == pytest.approx(expected, rel=1e-5)
 

@@ -63,13 +63,6 @@ def read_logits(model, seqs: Sequence[Sequence[int]], positions: Sequence[Sequen
     return readout.logits_at(model, ids, attn, rows, cols, full=full), n
 
 
-def ssft_loss(model, batch: Sequence[dict], pad_id: int, device) -> tuple[torch.Tensor, int]:
-    """Completion-only NLL (``losses.completion_nll``); the reference ``SFTTrainer``'s loss is tested against."""
-    ids, attn, n = _inputs([e["input_ids"] for e in batch], pad_id, device)
-    mask = pad([e["loss_mask"] for e in batch], 0, device)
-    return losses.masked_nll(token_logprobs(model, ids, attn, mask), mask), n
-
-
 def verifier_two_way(model, batch: Sequence[dict], label_ids: tuple[int, int], pad_id: int, device,
                      full: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(``[B, 2]`` label logits at each last prompt token, ``[B, V]`` logits there, token count)."""
