@@ -44,7 +44,7 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   also followed by its value (``\\textbf{(D)}\\ 12``), or a value that the prediction's own list of options
   names with that letter; a letter whose value contradicts that list picks none (``context``). Against a
   value reference, a letter with its value (``(D)\\ 27``) is that value, and a lone letter the value its
-  options list names.
+  options list names. An answer restated as a percent ("0.4, that is, 40%") also matches that percent.
 - Base subscripts are significant (``101_2`` != 101) unless the text states the base next to the digits
   ("in base 2 the number is 1011" = ``1011_2``; "2A in hexadecimal" = ``2A_{16}``); digits whose sentence
   says they are written in another base are not the base-ten number ("In base 8, the number is 147" is not
@@ -66,12 +66,13 @@ from dataclasses import dataclass
 import re
 
 from mathray.grading.cluster import cluster_answers
-from mathray.grading.context import choice_letter, chosen_value, picked_letter, stated_base, written_base
+from mathray.grading.context import (choice_letter, chosen_value, picked_letter, restated_percent, stated_base,
+                                    written_base)
 from mathray.grading.equivalence import (DEFAULT_BUDGET_S, Deadline, Verdict, compare, compare_normalized,
                                          is_equivalent)
 from mathray.grading.extract import MAX_TEXT_CHARS, clean, extract_answer, extract_reference, last_boxed, tidy
 from mathray.grading.normalize import normalize
-from mathray.grading.number_strings import parse_base
+from mathray.grading.number_strings import parse_base, parse_number
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,13 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
     if value is None:  # a choice letter whose value contradicts the prediction's own options
         return GradeResult(False, "not-equal", answer)
     verdict = compare(_with_stated_base(prediction, value, reference), reference, deadline=deadline)
+    if verdict.reason == "not-equal" and (percent := restated_percent(tidy(prediction), answer, _value)):
+        verdict = compare(percent, reference, deadline=deadline)  # "0.4, that is, 40%" against 40
     return GradeResult(verdict.equal, verdict.reason, answer)
+
+
+def _value(s: str):
+    return parse_number(normalize(s))
 
 
 def _same_value(a: str, b: str) -> bool:

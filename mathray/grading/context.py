@@ -3,7 +3,8 @@ letter it picks and the base it writes digits in.
 
 - Choices: a reference that is a choice letter (``D``, ``(D)``, ``\\text{(D)}``, ``\\textbf{(D)}``, A to J) is
   matched by letter. An answer that starts with a letter (``\\textbf{(D)}\\ 12``, ``\\mathrm{(D)}\\ 12``,
-  ``(A) 24``, ``C``), or that the text writes right after one ("the correct choice is (D) 81", read as 81)
+  ``(A) 24``, ``A) 24``, ``C``), or that the text writes right after one ("the correct choice is (D) 81",
+  "Option (E), 2025, ...", read as the value)
   or right before one ("16, which corresponds to option (B)"), picks that letter, unless the prediction's
   own list of options names another value for that letter (the answer then contradicts itself). An answer that is a value picks the letter that the prediction's list of options
   names for that value ("(A) 18, (B) 20, (C) 22 ... \\boxed{22}" picks C); without such a list a value picks
@@ -16,20 +17,23 @@ letter it picks and the base it writes digits in.
   reference in base ten, bare digits take a base only where their own sentence says they are written "in
   base N" (N other than ten) and converts nothing from another base ("In base 8, the number is 147" is
   ``147_8``; "Converting 21 from base 5 gives 11" stays 11).
+- Percents: an answer that the text restates as a percent right after it ("0.4, that is, 40%", "$\\frac14$,
+  or 25%") names that percent too, when the percent is exactly 100 times the value.
 """
 from __future__ import annotations
 
 import re
 
 _LETTER_REFERENCE = re.compile(r" ?\$? ?(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(? ?([A-J]) ?\)? ?\}? ?\$? ?")
-_LETTER_ANSWER = re.compile(r"\s?(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?(\()?([A-J])(?(1)\)) ?\}?(?=$|[\s.:,~\\])"
-                            r"(?:\s|\\[ ,;!]|~|[.:,]){0,8}(.*)", re.S)
+_LETTER_ANSWER = re.compile(r"\s?(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?(\()?([A-J])(?(1)\)|(\))?) ?\}?"
+                            r"(?=$|[\s.:,~\\])"
+                            r"(?:\s|\\[ ,;!]|~|[.:,]){0,8}(.*)", re.S)  # "(B) 14", "B) 14", "\\textbf{(B)}\\ 14"
 _OPTION = re.compile(r"(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)(?: ?\}| |\\[ ,;!]|~){0,6}"
                      r"(\$[^$\n]{1,80}\$|[^,;()\n$]{1,40}?) ?(?=[,;(\n]|\.(?: |$)|$| (?:and|or) )")
 # "16, which corresponds to option (B)": the letter the text names for the answer right after it
 _LETTER_AFTER = re.compile(r"[^.\n]{0,40}?\b(?:option|choice|answer)(?: choice)? ?(?:is )?\$?(?:\\(?:text(?:bf|rm)?"
                            r"|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)")
-_LETTER_BEFORE = re.compile(r"(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)(?: ?\}| |\\[ ,;!]|~|\$){1,6}$")
+_LETTER_BEFORE = re.compile(r"(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)(?: ?\}| |,|\\[ ,;!]|~|\$){1,6}$")
 _BASE = re.compile(r"\bbase[- ]?(\d{1,2})\b|\b(binary|ternary|octal|hexadecimal)\b", re.IGNORECASE)
 _BASE_WORDS = {"binary": 2, "ternary": 3, "octal": 8, "hexadecimal": 16}
 _BASE_WINDOW = 120
@@ -54,7 +58,7 @@ def options(text: str) -> dict[str, str]:
 def _other_options(text: str, answer: str, m: re.Match | None) -> dict[str, str]:
     """The options the text lists besides the answer itself: an answer that is an option item ("(C) 45") is
     left out, so "(C) 45, since (A) 30, ..., (C) 50" is checked against the list that follows it."""
-    at = text.rfind(answer) if m and m.group(3).strip() else -1
+    at = text.rfind(answer) if m and m.group(4).strip() else -1
     return options(text[:at] + text[at + len(answer) :] if at >= 0 else text)
 
 
@@ -63,7 +67,7 @@ def picked_letter(text: str, answer: str, same_value) -> str | None:
     m = _LETTER_ANSWER.fullmatch(answer)
     listed = _other_options(text, answer, m)
     if m:
-        letter, value = m.group(2), m.group(3).strip().strip("$").strip()
+        letter, value = m.group(2), m.group(4).strip().strip("$").strip()
         if value and letter in listed and not same_value(value, listed[letter]):
             return None  # "(A) 4" where the options say (A) 3
         return letter
@@ -83,13 +87,27 @@ def picked_letter(text: str, answer: str, same_value) -> str | None:
 def chosen_value(text: str, answer: str, same_value) -> str | None:
     """The value a choice answer stands for (see the module docstring); other answers as they are."""
     m = _LETTER_ANSWER.fullmatch(answer)
-    if not m or not (m.group(1) or answer.startswith("\\") or not m.group(3).strip()):
+    if not m or not (m.group(1) or m.group(3) or answer.startswith("\\") or not m.group(4).strip()):
         return answer  # a value after a bare letter ("C = 5", "A, B") is not a choice
-    letter, value = m.group(2), m.group(3).strip().strip("$").strip()
+    letter, value = m.group(2), m.group(4).strip().strip("$").strip()
     listed = _other_options(text, answer, m)
     if not value:
         return listed.get(letter, answer)
     return None if letter in listed and not same_value(value, listed[letter]) else value
+
+
+_RESTATED_PERCENT = re.compile(r"\$? ?,? ?(?:or|that is,?|i\.e\.,?|which is) \$?(-?\d+(?:\.\d+)?) ?\\?%")
+
+
+def restated_percent(text: str, answer: str, value_of) -> str | None:
+    """The percent the text restates the answer as right after its last occurrence (see the module docstring),
+    or None; ``value_of(s)`` is the exact value of a number string (None for anything else)."""
+    at = text.rfind(answer)
+    m = _RESTATED_PERCENT.match(text, at + len(answer)) if at >= 0 else None
+    if not m:
+        return None
+    value, percent = value_of(answer), value_of(m.group(1))
+    return m.group(1) if value is not None and percent is not None and percent == 100 * value else None
 
 
 def _last_index(text: str, answer: str) -> int:

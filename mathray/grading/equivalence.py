@@ -309,13 +309,16 @@ def _equation_against_value(a: str, b: str, *, by_prediction: bool) -> tuple[str
 
 
 def canonical_key(answer: str) -> str:
-    """A grouping key: equal keys imply equal answers (numbers by exact value, else the normalized string)."""
+    """A grouping key: equal keys imply equal answers (numbers by exact value, else the normalized string);
+    ``x = 2`` keeps its letter, so that it does not share a key with ``y = 2`` (see ``_other_coordinate``)."""
     s = normalize(answer)
+    assigned = _CONSTANT_ASSIGNMENT.fullmatch(answer)
+    letter = f"{assigned.group(1)}=" if assigned else ""
     n = parse_number(s)
     if n is not None:
-        return f"#{n.numerator}/{n.denominator}" if isinstance(n, Fraction) else f"#{n}"
+        return letter + (f"#{n.numerator}/{n.denominator}" if isinstance(n, Fraction) else f"#{n}")
     t = text_key(s)
-    return f"t:{t}" if t is not None else s
+    return letter + (f"t:{t}" if t is not None else s)
 
 
 def _too_nested(s: str) -> bool:
@@ -338,14 +341,27 @@ def _too_nested(s: str) -> bool:
     return False
 
 
+_CONSTANT_ASSIGNMENT = re.compile(r"[\s$]*([a-zA-Z]) ?= ?(?:[^=a-zA-Z\\]|\\(?:[dt]?frac|sqrt|pi)(?![a-zA-Z]))*")
+
+
+def _other_coordinate(a: str, b: str) -> bool:
+    """Whether the reference is ``v = c`` for a letter ``v`` and a constant ``c`` (a line or plane such as the
+    vertical line ``x = 2``) and the prediction sets another letter to a constant (the line ``y = 2``)."""
+    ma, mb = _CONSTANT_ASSIGNMENT.fullmatch(a), _CONSTANT_ASSIGNMENT.fullmatch(b)
+    return bool(ma and mb and ma.group(1) != mb.group(1))
+
+
 def compare(a: str | None, b: str | None, *, timeout: float | None = None, deadline: Deadline | None = None
             ) -> Verdict:
     """Exact-value equivalence of two answer strings (see ``mathray.grading`` for the semantics). ``a`` is the
-    predicted answer and ``b`` the reference: they are treated alike except for an equation against a value.
+    predicted answer and ``b`` the reference: they are treated alike except for an equation against a value
+    (and a reference ``x = 2`` names its letter: ``y = 2`` differs).
 
     ``timeout``: the time budget of this call (default ``DEFAULT_BUDGET_S``); or pass a ``deadline``."""
     if a is None or b is None or not str(a).strip() or not str(b).strip():
         return Verdict(False, "no-answer")
+    if _other_coordinate(str(a), str(b)):
+        return Verdict(False, "not-equal")
     deadline = deadline or Deadline(timeout)
 
     get_pool()  # starts the workers without waiting: their start-up overlaps the in-process checks

@@ -15,7 +15,8 @@ above ten, a token of capitals and digits ("2A in hexadecimal") is an item. A po
 ("the plane is 2x - y + 3z + 14=0") and a phrase naming a set ("no real solutions", "all real numbers",
 "infinitely many") that end the phrase are the answer as a whole, and so is a choice letter that ends it
 after "option" or "choice" ("the correct option is C"), and so are relations of one variable joined by
-or/and/commas that end it ("holds when $x < -1$ or $x > 4$"). Unmarked, a closing clause that names a result
+or/and/commas that end it ("holds when $x < -1$ or $x > 4$"), and so is the condition in "all $x$ with
+$-3 \\le x \\le 3$". Unmarked, a closing clause that names a result
 ("7*14 = 98, remainder 2") states it. A parenthesised aside of plain words ("(a double root)") is set aside.
 Number words include phrases ("one hundred twenty", "two thirds").
 
@@ -85,6 +86,10 @@ _ASIDE = re.compile(r"(?<![{\w]) ?\((?![ivxl]+\))(?=[a-z ]*[a-z]{2})[a-z][a-z ,'
 _NAMED_RESULT = re.compile(r", ?(?:so |hence |thus |the )?(?:remainder|total|sum|product|difference|quotient|result"
                            r"|answer)(?: is| =|:)? ?(%s) ?[.!]? ?$" % _MATH_OR_NUMBER.pattern, re.IGNORECASE)
 _RELATION_ITEM = re.compile(r"\\(?:le|ge|leq|geq|ne|neq)\b|[<>=]")
+# "the domain is all $x$ with $-3 \\le x \\le 3$": the condition on the variable is the answer
+_ALL_SUCH = re.compile(r"\ball (?:real (?:numbers? )?)?\x00(\d+)\x00 "
+                       r"(?:with|such that|satisfying|for which|that satisfy)"
+                       r" \x00(\d+)\x00 ?[.!]? ?$")
 _TRAILING_ITEMS = re.compile(r"(\x00\d+\x00(?:%s\x00\d+\x00)+) ?[.!]? ?$" % _JOIN)
 _SINGLE_VARIABLE = re.compile(r"(?<![\\A-Za-z])[A-Za-z](?![A-Za-z])")
 _CONNECTORS = {"or", "and"}
@@ -252,6 +257,19 @@ def _only_number_phrase(masked: str) -> str | None:
     return found[0]
 
 
+def _condition_on_all(masked: str, maths: list[str]) -> str | None:
+    """The relation after "all $x$ with/such that ..." that ends the phrase, when it is a relation of that
+    one variable ("all $x$ with $-3 \\le x \\le 3$" states ``-3 \\le x \\le 3``)."""
+    m = _ALL_SUCH.search(masked)
+    if not m:
+        return None
+    variable, relation = maths[int(m.group(1))], maths[int(m.group(2))]
+    named = set(_SINGLE_VARIABLE.findall(_COMMAND.sub(" ", relation)))
+    if not _VARIABLE.fullmatch(variable) or named != {variable} or not _RELATION_ITEM.search(relation):
+        return None
+    return relation
+
+
 def _relation_list(masked: str, maths: list[str]) -> str | None:
     """Math items that end the phrase joined by or/and/commas, each a relation of the same one variable
     ("holds when $x < -1$ or $x > 4$", "$x = 1$ or $x = 2$"), as a whole."""
@@ -284,6 +302,8 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
             return answer_in_phrase(text[fronted.end() :], marked=False, _depth=_depth + 1)
         cut = (_CLAUSE_END if marked else _REASON).search(text)
         if cut and cut.start() > 0:
+            if choice := _NAMED_CHOICE.search(text[max(0, cut.start() - _TAIL_CHARS) : cut.start()]):
+                return choice.group(1)  # "the correct choice is A, since B, C and D fail": the letter, not the list
             rest = text[cut.end() :]
             comma = rest.find(", ") if not marked else -1
             if comma >= 0:  # "since she used 120, she used 7/20*120 = 42": the main clause follows the reason
@@ -299,6 +319,8 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
         return lead
     if not marked and (named := _NAMED_RESULT.search(masked[-_TAIL_CHARS:])):
         return _unmask(named.group(1), maths)
+    if condition := _condition_on_all(masked[-_TAIL_CHARS:], maths):
+        return condition
     if relations := _relation_list(masked[-_TAIL_CHARS:], maths):
         return relations
     if choice := _NAMED_CHOICE.search(masked[-_TAIL_CHARS:]):

@@ -184,17 +184,23 @@ _NAMES = r"%s(?: ?(?:\\cdot )?%s){0,5}" % (_ONE_NAME, _ONE_NAME)
 _QUANTITY = re.compile(r"-? ?%s(?: ?[-+] ?%s){0,9}" % (_NAMES, _NAMES))
 
 
+# a set named by capitals and set operations ("A \\cap B", "A \\cup B^c", "S"): its equation states the set
+_SET_NAME = r"[A-Z](?:_\{?\w{1,3}\}?)?(?:\^\{?(?:c|\\prime)\}?|')?"
+_SET_EXPRESSION = re.compile(r"%s(?: ?\\(?:cap|cup|setminus|backslash|times|triangle) ?%s){1,4}"
+                             % (_SET_NAME, _SET_NAME))
+
+
 def stated_value(s: str, *, by_prediction: bool) -> str | None:
     """The value an equation states, or None when it states none (it is then compared only as an equation):
-    the last side of a chain (``\\frac{7}{2}=3.5``, ``f(3)=2(3)^2-1=17``) and the right side of ``y = f(x)``,
-    ``f(x) = ...``, ``a_n = ...``. With ``by_prediction`` (a prediction names what it computed) also the
-    right side of a sum or product of names (``a + b + c = 15``, ``f(6) - f(4) = 0``, ``xy = 12``) and a right
-    side with variables (``ab + 5b + 2a + 10 = (a+5)(b+2)`` ends a derivation). A left side with coefficients,
-    powers or fractions of its variables equal to a constant (``2x - y + 3z + 14 = 0``,
-    ``(x-1)^2 + (y+2)^2 = 9``) is a line, curve or surface and states no value."""
+    the last side of a chain (``\\frac{7}{2}=3.5``, ``f(3)=2(3)^2-1=17``), the right side of ``y = f(x)``,
+    ``f(x) = ...``, ``a_n = ...`` and of a named set (``A \\cap B = \\{4\\}``). With ``by_prediction`` (a
+    prediction names what it computed) also the right side of a sum or product of names (``a + b + c = 15``,
+    ``f(6) - f(4) = 0``, ``xy = 12``) and a right side with variables (``ab + 5b + 2a + 10 = (a+5)(b+2)``
+    ends a derivation). A left side with coefficients, powers or fractions of its variables equal to a constant
+    (``2x - y + 3z + 14 = 0``, ``(x-1)^2 + (y+2)^2 = 9``) is a line, curve or surface and states no value."""
     sides = split_top(s.replace("\\approx", "="), "=")
     left = sides[0].strip()
-    if len(sides) > 2 or not _has_variable(s) or _NAME.fullmatch(left):
+    if len(sides) > 2 or not _has_variable(s) or _NAME.fullmatch(left) or _SET_EXPRESSION.fullmatch(left):
         return last_side(s)
     if by_prediction and (_QUANTITY.fullmatch(left) or _has_variable(sides[-1])):
         return last_side(s)
@@ -212,6 +218,8 @@ def last_side(s: str) -> str | None:
     parts = split_top(s.replace("\\approx", "="), "=")  # "\\frac{5}{36} \\approx 0.139" ends in 0.139
     if len(parts) < 2 or _INEQ_SPLIT.search(s) or "\\ne" in s:
         return None
+    if len(parts) == 2 and _SET_EXPRESSION.fullmatch(parts[0].strip()):  # "A \\cup B = \\{1, 2\\}"
+        return normalize(parts[1]) or None
     unseparated = _THOUSANDS.sub(r"\1\2", s)  # "7!\\times2!=10,080" is a chain, not a list
     if any(len(split_top(unseparated, sep)) > 1 for sep in (",", ";", " or ", "\\cup")):
         return None

@@ -12,7 +12,8 @@ phrase that ends a sentence; ``set_phrase_value`` gives its canonical answer:
 - "infinitely many (solutions)", "infinitely many primes of this form" (up to five words), "infinite",
   "infinity" -> ``\\infty``: a reference ``\\infty`` is read as a
   count or a value (how many solutions, a limit), so it equals these and not ``(-\\infty,\\infty)``, and
-  "infinitely many solutions" does not name the solution set ``\\mathbb{R}``.
+  "infinitely many solutions" does not name the solution set ``\\mathbb{R}``;
+- "does not exist", "DNE" -> ``\\text{DNE}`` (a limit or value that does not exist; not the empty set).
 """
 from __future__ import annotations
 
@@ -39,18 +40,20 @@ _NUMBER_PHRASE = re.compile(NUMBER_PHRASE, re.IGNORECASE)
 
 # SET_PHRASE runs on masked text (``phrases``), where "every real $x$" reads "every real \x00k\x00"
 SET_PHRASE = (r"\b(?:no (?:real |integer |positive |integral )?(?:solutions?|roots?|such [a-z]+|values?)"
-              r"|infinitely many(?: [a-z]+){0,5}|all real numbers|all reals|every real number|any real number"
-              r"|(?:all|every|any) real (?:[a-z]|\x00\d+\x00)|(?:the )?empty(?: set)?|none"
-              r"|infinity)(?![\w\x00])(?: exists?)? ?[.!]? ?$")
+              r"|infinitely many(?: [a-z]+){0,5}|all reals|(?:all|every|any) real numbers?"
+              r"|(?:all|every|any) real (?:numbers? )?(?:[a-z]|\x00\d+\x00)|(?:the )?empty(?: set)?|none"
+              r"|infinity|(?:does not|doesn't|do not|don't) exist)(?![\w\x00])(?: exists?)? ?[.!]? ?$")
 _EMPTY = re.compile(r"(?:there (?:is|are|exists?) )?no (?:real |integer |positive |integral )?"
                     r"(?:solutions?|roots?|such [a-z]+|values?)(?: exists?)?|(?:the )?empty(?: set)?|none",
                     re.IGNORECASE)
 _ALL_REALS = re.compile(r"(?:all|every|any) real(?:s| numbers?| values?| [a-z])(?: [a-z])?", re.IGNORECASE)
+_DOES_NOT_EXIST = re.compile(r"(?:it )?(?:does not|doesn't|do not|don't) exist|dne", re.IGNORECASE)
 _INFINITE = re.compile(r"(?:there (?:are|is) )?infinitely many(?: [a-z]+){0,5}|infinite|infinity", re.IGNORECASE)
 
 
 def set_phrase_value(s: str) -> str | None:
-    """``\\emptyset`` / ``(-\\infty,\\infty)`` / ``\\infty`` for a whole answer that is one of the set phrases."""
+    """``\\emptyset`` / ``(-\\infty,\\infty)`` / ``\\infty`` / ``\\text{DNE}`` for a whole answer that is one of
+    the set phrases."""
     t = s.strip().rstrip(".").strip()
     if _EMPTY.fullmatch(t):
         return "\\emptyset"
@@ -58,6 +61,8 @@ def set_phrase_value(s: str) -> str | None:
         return "(-\\infty,\\infty)"
     if _INFINITE.fullmatch(t):
         return "\\infty"
+    if _DOES_NOT_EXIST.fullmatch(t):
+        return "\\text{DNE}"
     return None
 
 
