@@ -50,7 +50,8 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   says they are written in another base are not the base-ten number ("In base 8, the number is 147" is not
   147). A true chain of one integer in several bases (``25_{10} = 121_4``) equals it in each of them.
 - Brackets nested deeper than an answer uses (``[[[[[1]]]]]``) are refused, never equal to the value.
-- Hedged answers ("3 or 4") are not correct: they are a list, which never equals one value.
+- Hedged answers ("3 or 4") are not correct: they are a list, which never equals one value; a commitment that
+  ends the sentence ("either 8 or 9; I'll go with 8") is the answer.
 
 Time and safety: answer text is never executed. Each ``grade``/``compare`` call has one time budget
 (``timeout``, default 2 s) for all the sympy work it needs. Cheap paths (strings, exact numbers, a

@@ -4,7 +4,8 @@ letter it picks and the base it writes digits in.
 - Choices: a reference that is a choice letter (``D``, ``(D)``, ``\\text{(D)}``, ``\\textbf{(D)}``, A to J) is
   matched by letter. An answer that starts with a letter (``\\textbf{(D)}\\ 12``, ``\\mathrm{(D)}\\ 12``,
   ``(A) 24``, ``A) 24``, ``C``), or that the text writes right after one ("the correct choice is (D) 81",
-  "Option (E), 2025, ...", read as the value)
+  "Option (E), 2025, ...", read as the value; also at an earlier mention in its sentence, "So it's (A) 3, since 3
+  is ...")
   or right before one ("16, which corresponds to option (B)"), picks that letter, unless the prediction's
   own list of options names another value for that letter (the answer then contradicts itself). An answer that is a value picks the letter that the prediction's list of options
   names for that value ("(A) 18, (B) 20, (C) 22 ... \\boxed{22}" picks C); without such a list a value picks
@@ -37,6 +38,7 @@ _LETTER_BEFORE = re.compile(r"(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A
 _BASE = re.compile(r"\bbase[- ]?(\d{1,2})\b|\b(binary|ternary|octal|hexadecimal)\b", re.IGNORECASE)
 _BASE_WORDS = {"binary": 2, "ternary": 3, "octal": 8, "hexadecimal": 16}
 _BASE_WINDOW = 120
+_LETTER_WINDOW = 200
 _WRITTEN_IN_BASE = re.compile(r"\bin (?:base[- ]?(\d{1,2})\b|(binary|ternary|octal|hexadecimal)\b)", re.IGNORECASE)
 _OTHER_BASE_CUE = re.compile(r"\bfrom\b|\bbase[- ]?(?:10|ten)\b|\bdecimal\b", re.IGNORECASE)
 
@@ -73,6 +75,8 @@ def picked_letter(text: str, answer: str, same_value) -> str | None:
         return letter
     at = _last_index(text, answer)
     before = _LETTER_BEFORE.search(text, max(0, at - 40), at)
+    if not before and (earlier := _lettered_occurrence(text, answer, at)) is not None:
+        at, before = earlier  # "So it's (A) 3, since 3 is the only odd prime": the lettered mention
     if before:  # "The correct choice is (D) 81." read as 81
         letter = before.group(1)
         return None if letter in listed and not same_value(answer, listed[letter]) else letter
@@ -108,6 +112,19 @@ def restated_percent(text: str, answer: str, value_of) -> str | None:
         return None
     value, percent = value_of(answer), value_of(m.group(1))
     return m.group(1) if value is not None and percent is not None and percent == 100 * value else None
+
+
+def _lettered_occurrence(text: str, answer: str, last: int) -> tuple[int, re.Match] | None:
+    """(index, letter match) of the latest earlier mention of ``answer`` in its sentence that a letter precedes."""
+    start = max(0, text.rfind(".", 0, last) + 1, last - _LETTER_WINDOW)
+    k = text.rfind(answer, start, last)
+    while k > start:
+        if not text[k + len(answer) : k + len(answer) + 1].isalnum():
+            before = _LETTER_BEFORE.search(text, max(0, k - 40), k)
+            if before:
+                return k, before
+        k = text.rfind(answer, start, k)
+    return None
 
 
 def _last_index(text: str, answer: str) -> int:

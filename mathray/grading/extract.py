@@ -19,13 +19,13 @@ finds something wins:
    next line), a line starting ``A:`` (the GSM8K example model solutions) or ``Final:``, "X is the answer".
    The last marker whose phrase yields an answer counts; see ``phrases.answer_in_phrase`` for the phrase
    rules ("Final Answer: The largest $n$ is 34." gives 34);
-5. a bold final line ``**X**``;
+5. a bold final line ``**X**`` (a bold heading label that text follows, "**Solution.** ...", is not one);
 6. a bare prediction: a short single line that is not a sentence (``-5``, ``\\frac12``, ``$29.00``) is its
    own answer;
 7. the last sentence, when the text ends a sentence (or is a closed reasoning block that nothing follows,
    whose last line counts as a sentence): its linked or only number/math ("So she earns \\$18.",
    "We conclude that there are 6 ways."); hypotheticals after an answer sentence ("If she had waited, she
-   would have paid $18.") are set aside; the sentence before the last only when the last has no number
+   would have paid $18.", "If the crew were doubled, it would take 3 days.") are set aside; the sentence before the last only when the last has no number
    or math at all ("I hope this helps!");
 8. optionally (``number_fallback=True``, for GSM8K-style sets) the last number in the text.
 A box that never closes (a truncated solution) gives None, and so does text longer than ``MAX_TEXT_CHARS``.
@@ -75,10 +75,14 @@ _PARTICIPLE = (r"(?:not |n't )?(?:\w+(?:ed|en|wn)|bought|brought|paid|spent|sold
                r"|lost|put|set|read|thought|taught|built|sent|told|held|found|heard|met)\b")
 _WOULD = r"(?:\b(?:would|could)\b|\w'd\b)"
 _HYPOTHETICAL = re.compile(r" ?(?:\(? ?(?:(?:note|notice) that |but |however,? |alternatively,? )?(?:"
-                           r"if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:had %s|instead\b)|had\b[^.;]*?\bwould\b"
+                           r"if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:had %s|instead\b|were\b[^.;]*?%s)"
+                           r"|had\b[^.;]*?\bwould\b"
                            r"|(?:suppos|assum)(?:e|ing)\b[^.]*%s"
-                           r")|\((?=[^()]*%s[^()]*\)$))" % (_PARTICIPLE, _WOULD, _WOULD), re.IGNORECASE)
+                           r")|\((?=[^()]*%s[^()]*\)$))" % (_PARTICIPLE, _WOULD, _WOULD, _WOULD), re.IGNORECASE)
 _BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
+# a bold heading label that text follows on its line ("**Solution.** Subtracting 5 gives $x = 5$.", "**Step 3:**
+# ...") names a part of the text, not its answer
+_LABEL = re.compile(r" ?[A-Za-z][A-Za-z ]{0,30}(?: \d{1,2})? ?[.:] ?")
 _BOX_JOIN = re.compile(r"[\s$]*(?:,|;|and|or|\\text\{ ?(?:and|or) ?\}|\\quad|\\qquad)?[\s$]*"
                        r"(?:[a-zA-Z](?:_\{?\d\}?)? ?= ?)?[\s$]*")
 _NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
@@ -333,7 +337,8 @@ def _stated_answer(text: str, *, number_fallback: bool, bare: bool, ended: bool)
     if ans is not None:
         return ans
     last_line = next((ln for ln in reversed(text.split("\n")) if ln.strip()), "")
-    bold = _BOLD.findall(last_line)
+    bold = [m.group(1) for m in _BOLD.finditer(last_line)
+            if not (_LABEL.fullmatch(m.group(1)) and last_line[m.end() :].strip())]
     if bold:
         return clean(answer_in_phrase(bold[-1], marked=True))
     if bare and is_bare(text):

@@ -17,7 +17,11 @@ above ten, a token of capitals and digits ("2A in hexadecimal") is an item. A po
 after "option" or "choice" ("the correct option is C"), and so are relations of one variable joined by
 or/and/commas that end it ("holds when $x < -1$ or $x > 4$"), and so is the condition in "all $x$ with
 $-3 \\le x \\le 3$". Unmarked, a closing clause that names a result
-("7*14 = 98, remainder 2") states it. A parenthesised aside of plain words ("(a double root)") is set aside.
+("7*14 = 98, remainder 2") states it. Closing forms name their item first: a commitment after a hedge ("either
+8 or 9; I'll go with 8"), a confirmation ("the area $25\\pi$ is right"), a count verb ("... number 39"), "only
+(E) works", an interval or set restated after "i.e."/"that is". Relations joined by "and" whose last one is solved
+("$2x = 16$ and $x = 8$") are steps of one solution: the solved one. A decimal restatement of a numeral in another
+base (", which is 9 in decimal") is set aside. Numbers in prose may be in e-notation ("1.2e-3"). A parenthesised aside of plain words ("(a double root)") is set aside.
 Number words include phrases ("one hundred twenty", "two thirds").
 
 Callers collapse runs of spaces first; every scan here is one left-to-right pass or a regex without
@@ -33,7 +37,8 @@ MAX_BARE_CHARS = 400  # a one-line prediction this short with (almost) no prose 
 
 _CURRENCY = "€£¥₹"
 # a comma inside a number groups three digits ("1,250"); "4, 7, 10" is a list
-_NUMBER = (r"(?:\\\$|[$" + _CURRENCY + r"])? ?-?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?:/\d+)?"
+_NUMBER = (r"(?:\\\$|[$" + _CURRENCY + r"])? ?-?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)"
+           r"(?:[eE][-+]?\d{1,4}(?![\w.]\w))?(?:/\d+)?"
            r"(?: ?(?:\\?%|[" + _CURRENCY + r"]))?")
 # a standalone number: not part of a product, power, sum or word ("3x+1", "2^5", "9 * 2" give none)
 _GLUED_UNITS = r"(?:st|nd|rd|th|g|kg|kgs|mg|cm|mm|m|km|ml|l|lb|lbs|oz|ft|in|h|hr|hrs|min|mins|s|sec|secs|mph|kmh|mi)\b"
@@ -90,7 +95,28 @@ _RELATION_ITEM = re.compile(r"\\(?:le|ge|leq|geq|ne|neq)\b|[<>=]")
 _ALL_SUCH = re.compile(r"\ball (?:real (?:numbers? )?)?\x00(\d+)\x00 "
                        r"(?:with|such that|satisfying|for which|that satisfy)"
                        r" \x00(\d+)\x00 ?[.!]? ?$")
+# closing forms that name the answer: a commitment after a hedge ("either 8 or 9; I'll go with 8"), a
+# confirmation ("the area $25\\pi$ is right"), a count verb ("the integers between 10 and 50 number 39"), a letter
+# that alone passes the check ("only (E) works")
+_COMMITTED = re.compile(r"\b(?:I'll|I will|I'd|we'll|we will|let's|let us) (?:go with|choose|pick|settle on|take)"
+                        r" (%s) ?[.!]? ?$" % _ITEM, re.IGNORECASE)
+_CONFIRMED = re.compile(r"(?<![\w\x00])(%s) (?:is|was) (?:indeed |still |then )?(?:right|correct|confirmed)\b ?[.!]? ?$"
+                        % _MATH_OR_NUMBER.pattern, re.IGNORECASE)
+_COUNT_VERB = re.compile(r"(?<![A-Za-z])(?<!real )(?<!the )(?<!a )(?:number|total|totals|come to|comes to|amount to"
+                         r"|amounts to|add up to|adds up to) (%s) ?[.!]? ?$" % _LONE_NUMBER, re.IGNORECASE)
+_ONLY_LETTER = re.compile(r"\bonly (\([A-J]\)) (?:works|holds|fits|satisfies\b[^.]{0,80}|is (?:correct|right|true|valid))"
+                          r" ?[.!]? ?$")
+# an interval or set restated after "i.e."/"that is"/"namely" at the end of the phrase ("all real numbers greater
+# than or equal to 1, i.e. $[1, \\infty)$"): the notation is the answer
+_RESTATED = re.compile(r"[,;]? ?(?:i\.e\.|that is|namely|in other words|equivalently),? (\x00\d+\x00) ?[.!]? ?$")
+_SET_NOTATION = re.compile(r"\\infty|\\cup|\\cap|^ ?(?:\\left)?(?:[\[(]|\\\{)[^,]*,")
+# a decimal restatement of a numeral written in another base (", which is 9 in decimal") is set aside: the
+# numeral is the stated answer
+_BASE_RESTATEMENT = re.compile(r", (?:which is|i\.e\.|or) [^.,;]{1,40}\bin (?:decimal|base[- ]?(?:10|ten))\b",
+                               re.IGNORECASE)
+_BASED_NUMERAL = re.compile(r"_\{?\d{1,2}\}?")
 _TRAILING_ITEMS = re.compile(r"(\x00\d+\x00(?:%s\x00\d+\x00)+) ?[.!]? ?$" % _JOIN)
+_SOLVED = re.compile(r" ?[A-Za-z] ?= ?[^A-Za-z=<>]+")  # x = 8, x = -\\frac{3}{2}: the variable alone on the left
 _SINGLE_VARIABLE = re.compile(r"(?<![\\A-Za-z])[A-Za-z](?![A-Za-z])")
 _CONNECTORS = {"or", "and"}
 _MATH_CHAR = re.compile(r"[\d\x00\x01\\^_{}()\[\]=+*/<>|&$%]|(?<![A-Za-z])-|-(?![A-Za-z])")
@@ -280,7 +306,22 @@ def _relation_list(masked: str, maths: list[str]) -> str | None:
     variables = {frozenset(_SINGLE_VARIABLE.findall(_COMMAND.sub(" ", item))) for item in items}
     if len(variables) != 1 or len(next(iter(variables))) != 1 or not all(map(_RELATION_ITEM.search, items)):
         return None
+    solved = _SOLVED.fullmatch(items[-1])
+    if solved and " or" not in m.group(1) and not all(map(_SOLVED.fullmatch, items[:-1])):
+        return items[-1]  # "so $2x = 16$ and $x = 8$": steps of one solution, the last one solved
     return _unmask(m.group(1), maths)
+
+
+def _closing_form(tail: str, maths: list[str]) -> str | None:
+    """The item a closing form names (``_COMMITTED``, ``_CONFIRMED``, ``_COUNT_VERB``, ``_ONLY_LETTER``, an
+    interval or set after "i.e."), or None."""
+    for form in (_COMMITTED, _CONFIRMED, _COUNT_VERB, _ONLY_LETTER):
+        if m := form.search(tail):
+            return _unmask(m.group(1), maths)
+    m = _RESTATED.search(tail)
+    if m and _SET_NOTATION.search(maths[int(m.group(1).strip("\x00"))]):
+        return _unmask(m.group(1), maths)
+    return None
 
 
 def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
@@ -292,6 +333,9 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
     hypothetical = _HYPOTHETICAL_CLAUSE.search(text)
     if hypothetical and hypothetical.start() > 0:
         text = text[: hypothetical.start()]
+    restatement = _BASE_RESTATEMENT.search(text)
+    if restatement and _BASED_NUMERAL.search(text, 0, restatement.start()):
+        text = text[: restatement.start()]
     if not text:
         return None
     if is_bare(text, allow_text=marked):
@@ -312,6 +356,8 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
             return answer_in_phrase(text[: cut.start()], marked=marked, _depth=_depth + 1)
     masked, maths = _mask(text)
     masked = _mask_letter_digits(masked, maths)
+    if (closing := _closing_form(masked[-_TAIL_CHARS:], maths)) is not None:
+        return closing
     stated = _stated_whole(masked[-_TAIL_CHARS:], maths)
     if stated is not None:
         return _unmask(stated, maths)
