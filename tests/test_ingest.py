@@ -163,6 +163,7 @@ def test_math_split_without_math500(fixture_data, tmp_path):
     assert not any(" ".join(r["problem"].split()) in math500_texts for r in rows)
 
 
+@pytest.mark.slow
 @pytest.mark.faults
 def test_ingest_driver_killed_then_rerun_is_exact(tmp_path):
     """SIGKILL the ingest driver between shard commits; the re-run takes over its lease at once (the holder is

@@ -200,6 +200,7 @@ def test_hub_uri_parts():
     assert parse_hub_uri("hf://gsm8k?split=test&config=main").repo == "gsm8k"
 
 
+@pytest.mark.slow
 def test_shipped_configs_read_their_hub_sources(hub, tmp_path):
     """Every rayjobs/configs/ingest_*.yaml and the pipeline recipes' data sections, as written (outputs
     aside), read hub sources that the repositories above provide."""
