@@ -25,8 +25,10 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   not match ``x + 3z = 0`` and two different planes ``... = 0`` differ. Approximations are
   not (3.14 != pi, 0.333 != 1/3): there is no relative tolerance and no x100 percent leniency
   (0.25 != 25), while ``25\\%`` = 25 because units, words after a number ("5 apples"), ``^\\circ``, ``\\%``
-  and currency signs are stripped, not converted. Numbers in words count ("five", "one half", "two
-  thirds", "one hundred twenty", "seven and a half"). "No solution(s)" / "no real roots" = ``\\emptyset``;
+  and currency signs are stripped, not converted (except an angle in radians with pi against one in degrees,
+  or the reverse, which is converted: ``\\frac{\\pi}{4}`` = ``45^\\circ``). Numbers in words count ("five",
+  "one half", "two thirds", "one hundred twenty", "seven and a half"). "No solution(s)" / "no real roots" =
+  ``\\emptyset``;
   "all real numbers" = ``\\mathbb{R}`` = ``(-\\infty,\\infty)``; a reference ``\\infty`` is read as a count or a
   value (how many solutions, a limit): "infinitely many (solutions)" and "infinity" equal it, while "all
   real numbers" and ``(-\\infty,\\infty)`` do not (and "infinitely many solutions" is not ``\\mathbb{R}``).
@@ -108,7 +110,24 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
     verdict = compare(_with_stated_base(prediction, value, reference), reference, deadline=deadline)
     if verdict.reason == "not-equal" and (percent := restated_percent(tidy(prediction), answer, _value)):
         verdict = compare(percent, reference, deadline=deadline)  # "0.4, that is, 40%" against 40
+    if verdict.reason == "not-equal" and (angle := _in_reference_angle_unit(value, reference)):
+        verdict = compare(angle, reference, deadline=deadline)  # "\\frac{\\pi}{4}" against 45^\\circ
     return GradeResult(verdict.equal, verdict.reason, answer)
+
+
+_DEGREES = re.compile(r"\^ ?\{ ?\\circ ?\}|\^ ?\\circ|\\degree|°| ?(?:\\text\{ ?)?degrees?\b\}?")
+
+
+def _in_reference_angle_unit(answer: str, reference: str) -> str | None:
+    """The answer's angle written in the reference's unit, when one is in radians with pi and the other in
+    degrees (``\\frac{\\pi}{4}`` against ``45^\\circ``, ``30^\\circ`` against ``\\frac{\\pi}{6}``); else None.
+    The right side of a one-``=`` answer (``\\theta = \\frac{\\pi}{4}``) is the angle."""
+    angle = answer.split("=", 1)[1].strip() if answer.count("=") == 1 else answer
+    if _DEGREES.search(reference) and not _DEGREES.search(angle) and "\\pi" in angle:
+        return f"\\frac{{180}}{{\\pi}}\\cdot\\left({angle}\\right)"
+    if _DEGREES.search(angle) and not _DEGREES.search(reference) and "\\pi" in reference:
+        return f"\\frac{{\\pi}}{{180}}\\cdot\\left({_DEGREES.sub('', angle).strip()}\\right)"
+    return None
 
 
 def _value(s: str):

@@ -6,7 +6,8 @@ letter it picks and the base it writes digits in.
   ``(A) 24``, ``A) 24``, ``C``), or that the text writes right after one ("the correct choice is (D) 81",
   "Option (E), 2025, ...", read as the value; also at an earlier mention in its sentence, "So it's (A) 3, since 3
   is ...")
-  or right before one ("16, which corresponds to option (B)"), picks that letter, unless the prediction's
+  or right before one ("16, which corresponds to option (B)"), picks that letter (an answer "option E" or "choice E"
+  is the letter E), unless the prediction's
   own list of options names another value for that letter (the answer then contradicts itself). An answer that is a value picks the letter that the prediction's list of options
   names for that value ("(A) 18, (B) 20, (C) 22 ... \\boxed{22}" picks C); without such a list a value picks
   no letter. A list of options is two or more ``(X) value`` items; the first value given for a letter counts (an answer that is itself an item, "(C) 45", is not read as one).
@@ -26,7 +27,7 @@ from __future__ import annotations
 import re
 
 _LETTER_REFERENCE = re.compile(r" ?\$? ?(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(? ?([A-J]) ?\)? ?\}? ?\$? ?")
-_LETTER_ANSWER = re.compile(r"\s?(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?(\()?([A-J])(?(1)\)|(\))?) ?\}?"
+_LETTER_ANSWER = re.compile(r"\s?(?:(?i:option|choice) )?(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?(\()?([A-J])(?(1)\)|(\))?) ?\}?"
                             r"(?=$|[\s.:,~\\])"
                             r"(?:\s|\\[ ,;!]|~|[.:,]){0,8}(.*)", re.S)  # "(B) 14", "B) 14", "\\textbf{(B)}\\ 14"
 _OPTION = re.compile(r"(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)(?: ?\}| |\\[ ,;!]|~){0,6}"

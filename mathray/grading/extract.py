@@ -14,8 +14,8 @@ finds something wins:
 1. GSM8K ``#### n``: the FIRST one counts (a model may write more in a run-on it did not mark);
 2. the last ``\\boxed{...}`` / ``\\fbox{...}`` (balanced braces; ``\\boxed 5`` too). Boxes are not merged,
    except boxes joined only by "and"/"or"/a comma (``x = \\boxed{2} or x = \\boxed{3}``), which form a list;
-3. PRM800K ``# Answer`` block: the first non-empty line after the last ``# Answer``;
-4. an answer marker: "final answer is", "the answer is", "Answer:", "**Final Answer**" (the answer on the
+3. PRM800K ``# Answer`` block: the first non-empty line after the last ``# Answer`` (not ``### Answer``);
+4. an answer marker: "final answer is", "the answer is" (or "must be"), "Answer:", "**Final Answer**" (the answer on the
    next line), a line starting ``A:`` (the GSM8K example model solutions) or ``Final:``, "X is the answer".
    The last marker whose phrase yields an answer counts; see ``phrases.answer_in_phrase`` for the phrase
    rules ("Final Answer: The largest $n$ is 34." gives 34);
@@ -51,10 +51,12 @@ _NEW_TURN = re.compile(r"\n ?(?:#{1,4} ?)?(?:Question|QUESTION|Problem|PROBLEM|Q
                        r" ?\d{0,4} ?:")
 _MARKER = re.compile(
     r"\b(?:final answer|answer)(?: to (?:this|the|that) (?:problem|question))?(?:\*\*)? ?"
-    r"(?::|=|is\b|would be\b|will be\b|should be\b)(?: ?\*\*)?"
+    r"(?::|=|is\b|would be\b|will be\b|should be\b|must be\b|has to be\b)(?: ?\*\*)?"
     r"|^ ?(?:#{1,6} ?)?(?:\*\*)?(?:final answer|answer)(?:\*\*)? ?:? ?(?:\*\*)? ?$"
     r"|^ ?(?:\*\*)?(?:A|final)(?:\*\*)? ?:(?: ?\*\*)?",
     re.IGNORECASE | re.MULTILINE)
+# PRM800K's answer block; a deeper markdown heading ("### Answer", then a sentence) is an answer marker instead
+_PRM_ANSWER = re.compile(r"(?<![#\w])# Answer")
 _ANSWER_AFTER = re.compile(r"\bis (?:the|our|my) (?:final )?answer\b", re.IGNORECASE)
 # a sentence ends at ". " / "! " / "? " or a newline; "i.e. ", "e.g. ", "vs. " do not end one
 _SENTENCE_END = re.compile(r"(?<!\bi\.e)(?<!\be\.g)(?<!\b[ie])(?<!\bvs)(?<!\betc)[.!?](?= |\n|$)|\n")
@@ -329,9 +331,9 @@ def _stated_answer(text: str, *, number_fallback: bool, bare: bool, ended: bool)
         return clean(boxed)
     if "\\boxed" in text or "\\fbox" in text:
         return None  # the last box never closes: a truncated solution
-    k = text.rfind("# Answer")
-    if k >= 0:
-        line = next((ln for ln in text[k + len("# Answer") :].split("\n") if ln.strip()), None)
+    blocks = list(_PRM_ANSWER.finditer(text))
+    if blocks:
+        line = next((ln for ln in text[blocks[-1].end() :].split("\n") if ln.strip()), None)
         return clean(line)
     ans = _from_markers(text)
     if ans is not None:

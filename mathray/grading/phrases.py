@@ -10,8 +10,10 @@ Math segments are then masked (``\\x00k\\x00``) so the rules below see them as s
 - else the only item in the phrase; several items give nothing (no guessing).
 A reason clause ("since ...", "because ...") and a hypothetical one (", but if she doubled it she would need
 18", ", though if it were wider it would be 120", ", whereas a taxi would cost 15") are set aside first;
-"$\\frac14$, or 25%" is 1/4. A clock time or ratio ("3:45", "2:3") is one item. In a phrase that states a base
-above ten, a token of capitals and digits ("2A in hexadecimal") is an item. A polynomial equation in prose
+"$\\frac14$, or 25%" is 1/4. An alternative left open after the answer ("probably 12, but it might be 13")
+makes the answer the hedged list "12 or 13"; markdown bold (``**6**``) is read as its content. A clock time or
+ratio ("3:45", "2:3") is one item. In a phrase that states a base above ten, a token of capitals and digits
+("2A in hexadecimal") is an item. A polynomial equation in prose
 ("the plane is 2x - y + 3z + 14=0") and a phrase naming a set ("no real solutions", "all real numbers",
 "infinitely many") that end the phrase are the answer as a whole, and so is a choice letter that ends it
 after "option" or "choice" ("the correct option is C"), and so are relations of one variable joined by
@@ -85,6 +87,10 @@ _PROSE_EQUATION = re.compile(r"(?<![\w^.])(-? ?(?:%s)(?: ?[-+] ?(?:%s))+ ?= ?0)(
 # a phrase that ends naming a choice letter in prose: "the correct option is C", "is choice (C)"
 _NAMED_CHOICE = re.compile(r"\b(?:option|choice)(?: is| would be)? (\(?[A-J]\)?) ?[.!]? ?$")
 _COMMAND = re.compile(r"\\[A-Za-z]+(?:\{[^{}]*\})?")
+# an alternative value the phrase leaves open after its answer ("12, but it might be 13"): the answer is hedged
+_ALTERNATIVE = re.compile(r",? (?:but|though|although|or) (?:it|that|this|the answer) (?:might|could|may)"
+                          r" (?:also |instead |well |actually )?be (?=\$|\\\(|-?\d)", re.IGNORECASE)
+_BOLD = re.compile(r"\*\*([^*\n]{1,200}?)\*\*")
 # a parenthesised aside of plain lowercase words ("$x = 3$ (a double root) and $x = -1$"), not a roman numeral
 _ASIDE = re.compile(r"(?<![{\w]) ?\((?![ivxl]+\))(?=[a-z ]*[a-z]{2})[a-z][a-z ,'-]{0,60}\)")
 # a closing clause that names a result: "7*14 = 98, remainder 2", "340 + 51 = 391, total 391"
@@ -324,12 +330,26 @@ def _closing_form(tail: str, maths: list[str]) -> str | None:
     return None
 
 
+def _hedged(text: str, marked: bool, depth: int) -> str | None:
+    """"A or B" for a phrase that states A and then leaves B open ("probably 12, but it might be 13"), so the
+    hedge is a list (never equal to one value); None when no value follows the alternative."""
+    alt = _ALTERNATIVE.search(text)
+    if not alt or alt.start() == 0:
+        return None
+    second = answer_in_phrase(text[alt.end() :], marked=False, _depth=depth + 1)
+    first = answer_in_phrase(text[: alt.start()], marked=marked, _depth=depth + 1) if second is not None else None
+    return f"{first} or {second}" if first is not None else None
+
+
 def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
     """The answer stated by ``text``. ``marked``: the phrase follows an answer marker ("The answer is"), so
     its leading item and a short word answer ("Evelyn") count; unmarked, only a linked or single item.
     Reason clauses are set aside first: "Because $x \\ne 0$, $x = 5$", "... is $\\frac14$ since ...",
     "3x+1, which is linear" (after a marker)."""
     text = _ASIDE.sub("", text.strip()) if "(" in text else text.strip()
+    text = _BOLD.sub(r"\1", text) if "**" in text else text  # "The gcd is **6**." reads as "The gcd is 6."
+    if _depth < 3 and (hedged := _hedged(text, marked, _depth)) is not None:
+        return hedged
     hypothetical = _HYPOTHETICAL_CLAUSE.search(text)
     if hypothetical and hypothetical.start() > 0:
         text = text[: hypothetical.start()]
