@@ -24,6 +24,8 @@ CASES = [
     # a markdown heading "Answer" over a sentence whose value is bold
     ("## Final Answer\nThe least common multiple is **84**.", "84", True),
     ("## Final Answer\nThe least common multiple is **84**.", "12", False),
+    ("## Answer\nA convex octagon has **20** diagonals.", "20", True),
+    ("## Answer\nA convex octagon has **20** diagonals.", "8", False),
     ("# Answer\n\n84", "84", True),  # PRM800K's own answer block still reads its next line
     # an angle in radians with pi against degrees, and degrees against radians
     ("Hence $\\alpha = \\frac{2\\pi}{3}$.", "120^\\circ", True),
