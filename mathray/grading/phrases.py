@@ -374,6 +374,13 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
                 return answer_in_phrase(text[: cut.start()] + ", " + rest[comma + 2 :], marked=False,
                                         _depth=_depth + 1)
             return answer_in_phrase(text[: cut.start()], marked=marked, _depth=_depth + 1)
+    return _answer_in_clause(text, marked)
+
+
+def _answer_in_clause(text: str, marked: bool) -> str | None:
+    """The answer one clause (reasons and asides already set aside) states: a closing form, a whole stated
+    value, the leading item after a marker, a named result, a condition or relation list, a named choice, the
+    item after the last link, a lone item or number phrase, or (after a marker) a short word answer."""
     masked, maths = _mask(text)
     masked = _mask_letter_digits(masked, maths)
     if (closing := _closing_form(masked[-_TAIL_CHARS:], maths)) is not None:
