@@ -12,7 +12,6 @@ wall times, the speed-up of (a) over (b) and the max |difference| of their step 
 from __future__ import annotations
 
 import os
-import random
 import sys
 import tempfile
 import time
@@ -23,19 +22,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROUNDS, SAMPLES = 3, int(os.environ.get("CONVENTIONS_SAMPLES", 256))
 
 
-def samples(num: int, seed: int = 0) -> list[dict]:
-    from mathray.core.toy import ToyTaskConfig, generate_problems, inject_error
+def samples(num: int) -> list[dict]:
+    """``scoring_methods``' toy solutions (half with an injected error), with the stage's source columns."""
+    from scoring_methods import samples as toy_samples   # benchmarks/ is on the path when run as a script
 
-    rng = random.Random(seed)
-    rows = generate_problems(ToyTaskConfig(seed=seed, num_train=num, num_test=0), "train")
-    out = []
-    for i, r in enumerate(rows):
-        steps = r["reference_solution"].split("\n")
-        if i % 2:
-            steps = inject_error(steps, rng.randrange(len(steps) - 1), rng)
-        out.append({"problem_id": r["problem_id"], "sample_id": 0, "problem": r["problem"], "text": "\n".join(steps),
-                    "_src_shard": "s", "_src_row": i})
-    return out
+    return [dict(r, _src_shard="s", _src_row=i) for i, r in enumerate(toy_samples(num))]
 
 
 def card_loop(model_dir: str, rows: list[dict]) -> list[list[float]]:
