@@ -36,6 +36,8 @@ is quarantined (truncating would cut the template); so is a sample with no step 
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -45,9 +47,9 @@ from mathray.config import ConfigError, StrictModel, outside_lineage
 from mathray.core import prompts, schemas
 from mathray.core.conventions import (CONVENTIONS, MATHRAY, ChatTurns, ConventionError, SeparatorHead,
                                       SequenceClassifier, StepTag, convention)
-from mathray.runtime.engine import EngineConfig, build_llm
 from mathray.core.label_tokens import load_labels
 from mathray.core.steps import step_texts
+from mathray.runtime.engine import EngineConfig, build_llm
 from mathray.runtime.models import fetch_model, model_fingerprint
 from mathray.runtime.spec import StageJobConfig, StageSpec, run_spec
 from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, with_source
@@ -218,9 +220,6 @@ class _PoolingPRM:
 def _check_architecture(path: str, uri: str, suffix: str, convention_name: str) -> None:
     """Refuse a model whose head is not the one its convention reads (a causal LM read as a classifier would
     get a randomly initialised head)."""
-    import json
-    from pathlib import Path
-
     archs = json.loads(Path(path, "config.json").read_text()).get("architectures") or []
     if not any(a.endswith(suffix) for a in archs):
         raise ConventionError(f"model {uri} ({', '.join(archs) or 'no architectures in config.json'}) does not fit "
