@@ -14,7 +14,9 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   ``A:``), a bold final line, a bare short prediction (``-5``, ``$29.00``), the number or math the last
   sentence states ("So she earns \\$18."; a counterfactual after it, "If she had waited, she would have
   paid $18.", is set aside); optionally the last number (``number_fallback=True``). Output
-  that runs on into a new chat turn or few-shot problem is cut first. No answer, a box that never closes
+  that runs on into a new chat turn or few-shot problem ("**Next problem:** ...") is cut first, and an offer
+  of more help after the answer ("Let me know if you'd like ... n = 20!") is set aside. A last line that labels
+  a result ("Area = 30") states it. No answer, a box that never closes
   (truncated output) or text over 200k characters give None, and None never equals anything.
 - Equality is by exact value: unreduced fractions, terminating and repeating decimals
   (``0.\\overline{3}`` = 1/3), radical forms (``2\\sqrt2`` = ``\\sqrt8``), ``2^{-2}`` = 0.25, ``e^{i\\pi}`` = -1,

@@ -6,7 +6,9 @@ reasoning block that something follows (``<think>...</think>``, ``<|begin_of_tho
 follows is the answer text, without its tags), an ``<answer>...</answer>`` part is read alone, and the text
 is cut where a model runs on into a new chat turn or few-shot problem (a special token such as
 ``<|im_start|>`` or ``</s>``, or a line starting
-``Question:`` / ``Problem:`` / ``Q:`` / ``User:`` / ``Human:`` / ``### Instruction:``). When the model then
+``Question:`` / ``Problem:`` / ``Q:`` / ``User:`` / ``Human:`` / ``### Instruction:``, also in bold and as
+``**Next problem:**``), and a chat closing after the answer is set aside (an offer of more help that opens a
+sentence, "Let me know if ...", "Would you like ...?", and emoji at the end). When the model then
 corrects itself ("Wait, I made an error", "Oops, I miscounted", "That's wrong", "Correction:"), the rules
 below run on the text from the last correction on first, so the corrected answer wins over an earlier box
 or marker; only when that part states nothing do they run on the whole text. Then the first rule that
@@ -26,7 +28,8 @@ finds something wins:
    whose last line counts as a sentence): its linked or only number/math ("So she earns \\$18.",
    "We conclude that there are 6 ways."); hypotheticals after an answer sentence ("If she had waited, she
    would have paid $18.", "If the crew were doubled, it would take 3 days.") are set aside; the sentence before the last only when the last has no number
-   or math at all ("I hope this helps!");
+   or math at all ("I hope this helps!"); a last line that ends no sentence but labels a result ("Area = 30",
+   "Time: 30 minutes") states its value;
 8. optionally (``number_fallback=True``, for GSM8K-style sets) the last number in the text.
 A box that never closes (a truncated solution) gives None, and so does text longer than ``MAX_TEXT_CHARS``.
 """
@@ -47,8 +50,18 @@ _BLOCK_END = re.compile(r"</(?:think|thinking|reasoning|seed:think)>|<\|end_of_t
                         r"|<\|channel\|> ?final ?<\|message\|>")
 _BLOCK_TAG = re.compile(r"</?(?:think|thinking|reasoning|seed:think)>|<\|(?:begin|end)_of_(?:thought|solution)\|>"
                         r"|◁/?think▷|(?:<\|start\|>assistant)?<\|channel\|> ?(?:analysis|final) ?<\|message\|>")
-_NEW_TURN = re.compile(r"\n ?(?:#{1,4} ?)?(?:Question|QUESTION|Problem|PROBLEM|Q|User|USER|Human|Instruction)"
+_NEW_TURN = re.compile(r"\n ?(?:#{1,4} ?)?(?:\*\*)?(?:Question|QUESTION|Problem|PROBLEM|Q|User|USER|Human|Instruction"
+                       r"|(?i:(?:next|new|another|follow-up|bonus) (?:question|problem|exercise)))"
                        r" ?\d{0,4} ?:")
+# a chat closing after the answer: an offer of more help that opens a sentence ("Let me know if you'd like ...",
+# "Would you like me to ...?", "Hope this helps!"), and emoji at the end
+_OFFER = re.compile(r"(?:^|(?<=[.!?\n]) ?)(?:let me know|feel free|would you like|do you want (?:me )?to|want me to"
+                    r"|if you(?:'d| would) like|(?:I )?hope (?:this|that|it) helps|is there anything else|shall I)\b",
+                    re.IGNORECASE)
+_OFFER_TAIL_CHARS = 400
+_EMOJI = re.compile(r"[\s\u2600-\u27bf\U0001f000-\U0001faff\ufe0f\u200d]")
+# a labelled result on a last line that ends no sentence ("Perimeter = 44", "Time: 30 minutes")
+_RESULT_LINE = re.compile(r" ?[A-Z][a-z]+(?: [a-z]+){0,3} ?[=:] ?[^ ].*")
 _MARKER = re.compile(
     r"\b(?:final answer|answer)(?: to (?:this|the|that) (?:problem|question))?(?:\*\*)? ?"
     r"(?::|=|is\b|would be\b|will be\b|should be\b|must be\b|has to be\b)(?: ?\*\*)?"
@@ -139,6 +152,21 @@ def cut_runon(text: str) -> str:
             break
     m = _NEW_TURN.search(text, 1)
     return text[: m.start()] if m else text
+
+
+def set_aside_chat_closing(text: str) -> str:
+    """The text before an offer of more help that opens a sentence near its end and follows other text, without
+    emoji at the end."""
+    start = max(0, len(text) - _OFFER_TAIL_CHARS)
+    m = next((m for m in _OFFER.finditer(text, start) if text[: m.start()].strip()), None)
+    if m:
+        text = text[: m.start()].rstrip()
+    end = len(text.rstrip())
+    if not end or text[end - 1].isascii():
+        return text
+    while end and _EMOJI.match(text, end - 1):
+        end -= 1
+    return text[:end]
 
 
 def _box_at(text: str, start: int) -> tuple[str, int] | None:
@@ -299,7 +327,7 @@ def extract_answer(text: str | None, *, number_fallback: bool = False) -> str | 
         return None
     text = tidy(text)
     ended = closed_block_only(text)
-    text = cut_runon(inside_answer_tags(set_aside_reasoning(text)))
+    text = set_aside_chat_closing(cut_runon(inside_answer_tags(set_aside_reasoning(text))))
     if "####" in text:  # GSM8K: the first "####" counts, even if the model ran on
         line = text.split("####", 1)[1].lstrip(" ").split("\n", 1)[0]
         return clean(answer_in_phrase(clean(line) or "", marked=True) or line)
@@ -349,6 +377,8 @@ def _stated_answer(text: str, *, number_fallback: bool, bare: bool, ended: bool)
         ans = _from_last_sentences(text)
         if ans is not None:
             return ans
+    elif _RESULT_LINE.fullmatch(last_line):
+        return clean(answer_in_phrase(last_line, marked=False))
     if number_fallback:
         nums = _NUMBER.findall(text)
         if nums:

@@ -1,9 +1,10 @@
 """String normalization of answers (no sympy here: the cheap path).
 
 ``normalize`` removes what carries no value (``$``, ``\\left``/``\\right``, spacing commands, ``^\\circ``,
-``\\%``, currency signs, units and other words after a number, ``x =``, ``(p, q) =``, ``x \\in``) and unifies
-spellings: ``\\dfrac``/``\\tfrac`` -> ``\\frac``; ``\\geq``/``\\geqslant``/``>=`` -> ``\\ge`` (and the same for
-``\\le``, ``\\ne``); ``\\varnothing``/``\\{\\}`` -> ``\\emptyset``; ``\\mathbb{R}`` -> ``(-\\infty,\\infty)``;
+``\\%``, currency signs, units (rates such as ``km/h`` too) and other words after a number, ``x =``,
+``(p, q) =``, ``x \\in``) and unifies spellings: ``\\dfrac``/``\\tfrac`` -> ``\\frac``;
+``\\geq``/``\\geqslant``/``>=`` -> ``\\ge`` (and the same for ``\\le``, ``\\ne``); ``\\varnothing``/``\\{\\}`` ->
+``\\emptyset``; ``\\mathbb{R}`` -> ``(-\\infty,\\infty)``;
 ``+\\infty`` -> ``\\infty``; ``\\text{ and }`` -> a comma; ``\\text{ or }`` -> `` or `` (read as a list by
 ``structure``); answers in words -> their value ("five" -> 5, "two thirds" -> ``\\frac{2}{3}``,
 "no solutions" -> ``\\emptyset``, "all real numbers" -> ``(-\\infty,\\infty)``, "infinitely many" ->
@@ -47,8 +48,10 @@ _UNIT_WORDS = ("units", "unit", "sq", "square", "cubic", "cm", "m", "km", "mm", 
                "degree", "cents", "cent", "dollars", "dollar", "hours", "hour", "minutes", "minute", "seconds",
                "second", "days", "day", "weeks", "years", "mph", "kg", "g", "grams", "pounds", "lbs", "percent",
                "liters", "ml", "people", "students", "cups", "ounces", "oz", "points", "sq.", "usd")
-_TRAILING_UNITS = re.compile(r"(?<=[\d}\s])\s?(?:\\text\{ ?[A-Za-z][A-Za-z .]*\}|\b(?:%s)\b\.?)(?:\^\{?[23]\}?)?\s?$"
-                             % "|".join(re.escape(w) for w in _UNIT_WORDS), re.IGNORECASE)
+_PER_TIME = r"/ ?(?:s|sec|min|h|hr|hour|day|week|yr|year)"  # a rate: "km/h", "L/min", "ft/s"
+_TRAILING_UNITS = re.compile(r"(?<=[\d}\s])\s?(?:\\text\{ ?[A-Za-z][A-Za-z .]*(?:/ ?[A-Za-z]+)?\}"
+                             r"|\b(?:%s|l)(?:%s)?\b\.?)(?:\^\{?[23]\}?)?\s?$"
+                             % ("|".join(re.escape(w) for w in _UNIT_WORDS), _PER_TIME), re.IGNORECASE)
 _VAR_ASSIGN = re.compile(r"^ ?(?:[a-zA-Z]|\\[a-zA-Z]+|\((?: ?[a-zA-Z] ?,)+ ?[a-zA-Z] ?\))(?:_\{?\w+\}?)? ?(?:=|\\in\b)"
                          r" ?(?!.*(?:=|\\in\b))")
 _BRACKETED_MATRIX = re.compile(r"^[(\[] ?(\\begin\{(?:[pbvBV]?matrix|array)\}.*\\end\{(?:[pbvBV]?matrix|array)\}) ?[)\]]$")

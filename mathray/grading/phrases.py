@@ -11,9 +11,9 @@ Math segments are then masked (``\\x00k\\x00``) so the rules below see them as s
 A reason clause ("since ...", "because ...") and a hypothetical one (", but if she doubled it she would need
 18", ", though if it were wider it would be 120", ", whereas a taxi would cost 15") are set aside first;
 "$\\frac14$, or 25%" is 1/4. An alternative left open after the answer ("probably 12, but it might be 13")
-makes the answer the hedged list "12 or 13"; markdown bold (``**6**``) is read as its content. A clock time or
-ratio ("3:45", "2:3") is one item. In a phrase that states a base above ten, a token of capitals and digits
-("2A in hexadecimal") is an item. A polynomial equation in prose
+makes the answer the hedged list "12 or 13" (so does "40, or possibly 41"); markdown bold (``**6**``) is read as
+its content. A clock time or ratio ("3:45", "2:3") is one item. In a phrase that states a base above ten, a token
+of capitals and digits ("2A in hexadecimal") is an item. A polynomial equation in prose
 ("the plane is 2x - y + 3z + 14=0") and a phrase naming a set ("no real solutions", "all real numbers",
 "infinitely many") that end the phrase are the answer as a whole, and so is a choice letter that ends it
 after "option" or "choice" ("the correct option is C"), and so are relations of one variable joined by
@@ -24,7 +24,9 @@ $-3 \\le x \\le 3$". Unmarked, a closing clause that names a result
 (E) works", an interval or set restated after "i.e."/"that is". Relations joined by "and" whose last one is solved
 ("$2x = 16$ and $x = 8$") are steps of one solution: the solved one. A decimal restatement of a numeral in another
 base (", which is 9 in decimal") is set aside. Numbers in prose may be in e-notation ("1.2e-3"). A parenthesised aside of plain words ("(a double root)") is set aside.
-Number words include phrases ("one hundred twenty", "two thirds").
+Number words include phrases ("one hundred twenty", "two thirds"); a count in words before a set phrase ("the
+count is zero; there are no real roots") is the answer, not the set. A clause with no value that ends in a verdict
+word ("the function is even", "the series converges") states that word.
 
 Callers collapse runs of spaces first; every scan here is one left-to-right pass or a regex without
 ambiguous adjacent quantifiers, so a 200k-character phrase costs linear time.
@@ -87,9 +89,15 @@ _PROSE_EQUATION = re.compile(r"(?<![\w^.])(-? ?(?:%s)(?: ?[-+] ?(?:%s))+ ?= ?0)(
 # a phrase that ends naming a choice letter in prose: "the correct option is C", "is choice (C)"
 _NAMED_CHOICE = re.compile(r"\b(?:option|choice)(?: is| would be)? (\(?[A-J]\)?) ?[.!]? ?$")
 _COMMAND = re.compile(r"\\[A-Za-z]+(?:\{[^{}]*\})?")
+# a sentence that ends in a verdict word states it: "the function is even", "the number is composite", "the series
+# converges"
+_VERDICT = re.compile(r"\b(?:(?:is|are) (?:(?:an?|the) )?(odd|even|neither(?: even nor odd| odd nor even)?|prime"
+                      r"|composite|rational|irrational|true|false|convergent|divergent|bounded|unbounded)"
+                      r"|(converges|diverges)) ?[.!]? ?$", re.IGNORECASE)
 # an alternative value the phrase leaves open after its answer ("12, but it might be 13"): the answer is hedged
-_ALTERNATIVE = re.compile(r",? (?:but|though|although|or) (?:it|that|this|the answer) (?:might|could|may)"
-                          r" (?:also |instead |well |actually )?be (?=\$|\\\(|-?\d)", re.IGNORECASE)
+_ALTERNATIVE = re.compile(r",? (?:(?:but|though|although|or) (?:it|that|this|the answer) (?:might|could|may)"
+                          r" (?:also |instead |well |actually )?be|or (?:possibly|perhaps|maybe)) (?=\$|\\\(|-?\d)",
+                          re.IGNORECASE)
 _BOLD = re.compile(r"\*\*([^*\n]{1,200}?)\*\*")
 # a parenthesised aside of plain lowercase words ("$x = 3$ (a double root) and $x = -1$"), not a roman numeral
 _ASIDE = re.compile(r"(?<![{\w]) ?\((?![ivxl]+\))(?=[a-z ]*[a-z]{2})[a-z][a-z ,'-]{0,60}\)")
@@ -268,9 +276,15 @@ def _stated_whole(masked: str, maths: list[str]) -> str | None:
     if eq and re.search(r"[a-z]", eq.group(1)):
         return eq.group(1)
     phrase = _SET_PHRASE.search(masked)
-    if phrase and all(_is_variable(item, maths) for item in _MATH_OR_NUMBER.findall(masked)):
+    if phrase and all(_is_variable(item, maths) for item in _MATH_OR_NUMBER.findall(masked)) \
+            and not _counts_in_words(masked[: phrase.start()]):
         return phrase.group(0).rstrip(" .!")
     return None
+
+
+def _counts_in_words(prose: str) -> bool:
+    """Whether the prose names a number in words ("the count is zero; ..."), not a lone "one" or an "a" fraction."""
+    return any(w.lower() != "one" and not w.lower().startswith("a ") for w in _NUMBER_PHRASE.findall(prose))
 
 
 def _is_variable(item: str, maths: list[str]) -> bool:
@@ -408,6 +422,9 @@ def _answer_in_clause(text: str, marked: bool) -> str | None:
         items = _MATH_OR_NUMBER.findall(scope)
         if len(items) == 1 and link.group(0).lower() in _CONCLUSIONS:  # "so Tom has 9 more marbles"
             return _unmask(items[0], maths)
+    verdict = _VERDICT.search(masked[-_TAIL_CHARS:])
+    if verdict and not _MATH_OR_NUMBER.search(re.split(r"[,;]", masked)[-1]):  # no value in the verdict's clause
+        return verdict.group(1) or verdict.group(2)
     items = _MATH_OR_NUMBER.findall(masked)
     if len(items) == 1:
         return _unmask(items[0], maths)
