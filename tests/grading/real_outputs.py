@@ -14,7 +14,7 @@ The development set, from files under ``tests/grading/real_outputs/``:
   wrong. Graded against the dataset's reference that stays not equal (a grader cannot know); a row with
   the corrected ``reference`` 240 is graded correct. ``why`` says so on each of them.
 
-``load_real_outputs(data_dir)`` materializes them (and ``reasoning_3.jsonl`` to ``reasoning_7.jsonl`` below) into
+``load_real_outputs(data_dir)`` materializes them (and ``reasoning_3.jsonl`` to ``reasoning_8.jsonl`` below) into
 ``Case`` tuples (the tests and benchmarks/grader.py use it). A folder of the full data sets gives every case;
 tests/fixtures/data holds the rows of some of them (its ``source_rows.json`` maps each record to its row), and
 the cases whose rows it lacks are left out.
@@ -28,13 +28,13 @@ and so did ``reasoning_5.jsonl`` (the same kinds plus sets, angles, scientific n
 labels was changed when it joined: a prediction that lists a root more often than the reference ("0, 0, 0, 2"
 against "0, 2") is read as a set, as the grader's documented semantics say, so it is equal (its ``why`` says so).
 ``reasoning_6.jsonl`` (the same kinds; written as ``heldout_reasoning_6.jsonl``) joined it after its one held-out
-grading, its labels unchanged, and so did ``reasoning_7.jsonl`` (written as ``heldout_reasoning_7.jsonl``), its
-labels unchanged.
+grading, its labels unchanged, and so did ``reasoning_7.jsonl`` (written as ``heldout_reasoning_7.jsonl``) and
+``reasoning_8.jsonl`` (written as ``heldout_reasoning_8.jsonl``), their labels unchanged.
 
 ``heldout_reasoning.jsonl`` and ``heldout_reasoning_2.jsonl`` (``load_earlier_batches()``) are earlier batches
 of the same kinds whose failures were seen when the rules were written; benchmarks/grader.py reports them and
-no test asserts them. ``heldout_reasoning_8.jsonl`` (``load_heldout()``) is the held-out batch: written and
-labelled by hand before the rules for batch 7's failures (and before any grading of it), graded once by
+no test asserts them. ``heldout_reasoning_9.jsonl`` (``load_heldout()``) is the held-out batch: written and
+labelled by hand before the rules for batch 8's failures (and before any grading of it), graded once by
 benchmarks/grader.py; no test asserts its verdicts and no rule is tuned on it.
 """
 from __future__ import annotations
@@ -145,7 +145,7 @@ def load_real_outputs(data_dir: Path) -> list[Case]:
     """Every case of the set (hand-written first), with texts rebuilt from ``data_dir``."""
     cases = [Case(r["prediction"], r["reference"], r["expected"], r["kind"], r["why"])
              for name in ("handwritten", "reasoning_3", "reasoning_4", "reasoning_5", "reasoning_6",
-                          "reasoning_7")
+                          "reasoning_7", "reasoning_8")
              for r in _read_jsonl(HERE / f"{name}.jsonl")]
     cache: dict[str, tuple[dict[int, dict], int]] = {}
 
@@ -182,7 +182,7 @@ def load_real_outputs(data_dir: Path) -> list[Case]:
 
 
 EARLIER_BATCHES = ("heldout_reasoning", "heldout_reasoning_2")
-HELDOUT_BATCHES = ("heldout_reasoning_8",)
+HELDOUT_BATCHES = ("heldout_reasoning_9",)
 
 
 def _batches(names: tuple[str, ...]) -> dict[str, list[Case]]:
