@@ -9,7 +9,8 @@ the losses must equal the DDP run's), and SSFT through TRL's SFTTrainer when trl
 Then the README's quick start (scripts/quickstart.sh) at reduced size: the first 20 MATH-500 problems, N=4,
 512 tokens, which prints its report table; it needs vllm and ray (``pip install -e ".[gpu]"``) and the hub
 (model and data), or the quick start's MODEL and SOURCE pointing at local copies; its LIMIT, N, MAX_TOKENS
-and SAMPLE_SETS, when set, replace the reduced sizes.
+and SAMPLE_SETS, when set, replace the reduced sizes. Last, the published-PRM scorer (Qwen2.5-Math-PRM's
+convention on vLLM's pooling runner) on a tiny random model in that layout, against a CPU forward.
 Needs torch, transformers, accelerate, peft, pyarrow, pydantic, pyyaml, tokenizers (trl, datasets optional).
     bash scripts/gpu_check.sh        (GPU_CHECK_STEPS=N to change the 30 steps)
 """
@@ -30,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 STEPS = int(os.environ.get("GPU_CHECK_STEPS", 30))
 # the quick start at reduced size; vLLM takes 0.8 of the GPU: this process's CUDA context stays on it
+PRM_TOLERANCE = 1e-2   # GPU matmuls (TF32 where enabled) against the CPU's fp32
 QUICKSTART = {"LIMIT": "20", "N": "4", "MAX_TOKENS": "512", "SAMPLE_SETS": "engine.gpu_memory_utilization=0.8"}
 
 
@@ -132,6 +134,31 @@ def run_quickstart(root: Path) -> dict:
     return {"name": "quickstart", "exit": code, "wall_s": wall, "settings": settings, "table": table}
 
 
+def run_published_prm(root: Path) -> dict:
+    """The published-PRM recipes' scorer on this GPU: Qwen2.5-Math-PRM's convention on vLLM's pooling runner,
+    with a tiny random model in that checkpoint's layout built here (no hub). Its step scores against a plain fp32
+    forward of the same weights on the CPU, and both wall times (benchmarks/conventions.py, sides c and d)."""
+    if importlib.util.find_spec("vllm") is None:
+        print("published PRM skipped: vllm not installed (pip install -e '.[gpu]')", flush=True)
+        return {"name": "published_prm", "skipped": "vllm not installed"}
+    sys.path[:0] = [str(REPO / "benchmarks"), str(REPO / "tests")]
+    from conventions import race, samples, separator_loop
+    from helpers.tiny_reward_models import build_separator_prm
+
+    from mathray.jobs.scoring import Scorer, ScorerConfig
+
+    model = str(build_separator_prm(root / "separator-prm", seed=4))
+    rows = samples(256)
+    cfg = ScorerConfig(prm=model, prm_convention="qwen-math-prm", max_length=512, dtype="float32", device="gpu")
+    pool_s, loop_s, diff, steps = race(Scorer(cfg.model_dump(), "gpu"), rows, lambda rs: separator_loop(model, rs))
+    ok = diff < PRM_TOLERANCE
+    print(f"published PRM (qwen-math-prm on vLLM pooling, GPU): {len(rows)} solutions, {steps} steps in "
+          f"{pool_s:.2f} s (CPU forward loop {loop_s:.2f} s); max |diff| against the CPU forward {diff:.2e} "
+          f"({'OK' if ok else 'DIFFERENT'})", flush=True)
+    return {"name": "published_prm", "exit": 0 if ok else 1, "pooling_s": pool_s, "cpu_loop_s": loop_s,
+            "max_abs_diff": diff, "steps": steps}
+
+
 def main() -> int:
     import torch
 
@@ -168,9 +195,10 @@ def main() -> int:
         os.environ.pop(var, None)    # the quick start's Ray workers must not see this process group
     torch.cuda.empty_cache()
     results.append(run_quickstart(root / "quickstart"))
+    results.append(run_published_prm(root))
     Path(os.environ.get("OUT", root), "gpu_check.json").write_text(json.dumps(
         [{k: v for k, v in r.items() if k != "metrics"} for r in results], indent=1))
-    return 0 if results[-1].get("exit", 0) == 0 else 1
+    return 0 if all(r.get("exit", 0) == 0 for r in results) else 1
 
 
 if __name__ == "__main__":
