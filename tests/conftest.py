@@ -127,3 +127,28 @@ def ray_cluster(s3_server):
                  runtime_env={"env_vars": {"PYTHONPATH": f"{REPO}:{REPO / 'tests'}"}})
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ingested(ray_cluster, tmp_path_factory):
+    """Ingests that tests only read, run once per session: ``ingested(source, **config)`` runs
+    ``run_ingest`` the first time a (source, config) pair is asked for and gives its summary (a copy) and its
+    PROBLEMS store every time. A test that re-runs, changes or refuses an output makes its own."""
+    import dataclasses
+    import json
+
+    from mathray.jobs.ingest import IngestConfig, run_ingest
+    from mathray.runtime.storage import ShardStore
+
+    runs: dict[str, tuple] = {}
+
+    def ingest(source: dict, **config):
+        key = json.dumps([source, config], sort_keys=True)
+        if key not in runs:
+            cfg = IngestConfig(source=source, output=str(tmp_path_factory.mktemp("ingested") / "problems"),
+                               **config)
+            runs[key] = (run_ingest(cfg), cfg.output)
+        summary, output = runs[key]
+        return dataclasses.replace(summary), ShardStore(output)
+
+    return ingest

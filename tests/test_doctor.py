@@ -21,7 +21,12 @@ def tiny(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_cluster(tmp_path, monkeypatch):
-    """No Ray cluster to join (the doctor then asks torch), whatever runs on this machine."""
+    """No Ray cluster to join (the doctor then asks torch), whatever runs on this machine, and Ray not
+    connected in this process, as in the fresh process ``mathray doctor`` runs in (the test session's own
+    local cluster may be up)."""
+    import ray
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / "ray_tmp"))
     monkeypatch.setenv("MATHRAY_CACHE_DIR", str(tmp_path / "cache"))

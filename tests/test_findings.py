@@ -43,7 +43,7 @@ def test_paired_difference_cancels_the_shared_spread():
     assert diff == pytest.approx(0.1) and lo == pytest.approx(0.1) and hi == pytest.approx(0.1)
     lo_unpaired, hi_unpaired = metrics.bootstrap_ci(b, 500, 0.95, 0)
     assert hi_unpaired - lo_unpaired > 0.3      # the unpaired intervals overlap; the paired one does not
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="paired values need the same problems: 1 vs 2"):
         metrics.paired_difference([1.0], [1.0, 0.0])
 
 

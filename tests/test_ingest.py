@@ -28,9 +28,9 @@ def _ingest(tmp_path, fmt, path, **kw):
     return summary, ShardStore(cfg.output)
 
 
-def test_gsm8k_test_integer_answers(tmp_path, fixture_data):
+def test_gsm8k_test_integer_answers(ingested, fixture_data):
     n = len(_lines(fixture_data / "gsm8k/test.jsonl"))                # 53
-    summary, store = _ingest(tmp_path, "gsm8k", fixture_data / "gsm8k/test.jsonl", shard_rows=20)
+    summary, store = ingested({"format": "gsm8k", "path": str(fixture_data / "gsm8k/test.jsonl")}, shard_rows=20)
     rows = store.read_all().to_pylist()
     assert len(rows) == n == summary.problems and summary.quarantined == 0
     assert all(re.fullmatch(r"-?\d+", r["answer"]) for r in rows)
@@ -38,8 +38,8 @@ def test_gsm8k_test_integer_answers(tmp_path, fixture_data):
     assert len(store.committed()) == 3
 
 
-def test_math500_answer_is_last_box(tmp_path, fixture_data):
-    _, store = _ingest(tmp_path, "math500", fixture_data / "math500/test.jsonl")
+def test_math500_answer_is_last_box(ingested, fixture_data):
+    _, store = ingested({"format": "math500", "id_prefix": "math500", "path": str(fixture_data / "math500/test.jsonl")})
     rows = store.read_all().to_pylist()
     assert len(rows) == len(_lines(fixture_data / "math500/test.jsonl"))
     assert all(r["answer"] == last_boxed(r["reference_solution"]) for r in rows)
@@ -83,9 +83,10 @@ def test_prm800k_conventions(tmp_path, fixture_data):
     assert any(r["hard_labels"][-1] == 0 for r in labels)  # the found_error row ends on its error
 
 
-def test_math_shepherd_tags(tmp_path, fixture_data):
-    _, _ = _ingest(tmp_path, "math_shepherd", fixture_data / "math_shepherd_sample/samples_math-shepherd.jsonl")
-    rows = ShardStore(join(str(tmp_path / "problems"), "..", "step_labels")).read_all().to_pylist()
+def test_math_shepherd_tags(ingested, fixture_data):
+    _, store = ingested({"format": "math_shepherd",
+                         "path": str(fixture_data / "math_shepherd_sample/samples_math-shepherd.jsonl")})
+    rows = ShardStore(join(store.uri, "..", "step_labels")).read_all().to_pylist()
     assert len(rows) == 7
     first = rows[0] if rows[0]["problem"].startswith("Janet pays") else next(
         r for r in rows if r["problem"].startswith("Janet pays"))
@@ -137,15 +138,16 @@ def test_mapped_parquet_with_field_map(tmp_path):
     assert [(r["problem_id"], r["answer"]) for r in rows] == [("custom-a", "2"), ("custom-b", "6")]
 
 
-def test_rerun_skips_committed_shards(tmp_path, fixture_data):
-    s1, store = _ingest(tmp_path, "gsm8k", fixture_data / "gsm8k/test.jsonl", shard_rows=20)
+def test_rerun_skips_committed_shards(ingested, fixture_data):
+    source = {"format": "gsm8k", "path": str(fixture_data / "gsm8k/test.jsonl")}
+    s1, store = ingested(source, shard_rows=20)     # the first run (shared: a re-run changes nothing)
     before = {n: c.sha256 for n, c in store.committed().items()}
-    s2, _ = _ingest(tmp_path, "gsm8k", fixture_data / "gsm8k/test.jsonl", shard_rows=20)
+    s2 = run_ingest(IngestConfig(source=source, output=store.uri, shard_rows=20))
     assert s1.shards_committed == 3 and s2.shards_committed == 0 and s2.shards_skipped == 3
     assert {n: c.sha256 for n, c in store.committed().items()} == before
 
 
-def test_math_split_without_math500(fixture_data, tmp_path):
+def test_math_split_without_math500(fixture_data, ingested):
     """The PRM800K training split: MATH train + test minus the MATH-500 problems (found by problem text; the
     expected count here by unique_id), less the two train solutions with an empty \\boxed{}."""
     train, test, math500 = (fixture_data / "math/train.jsonl", fixture_data / "math/test.jsonl",
@@ -153,8 +155,8 @@ def test_math_split_without_math500(fixture_data, tmp_path):
     math500_ids = {json.loads(line)["unique_id"] for line in _lines(math500)}
     in_math500 = sum(json.loads(line)["unique_id"] in math500_ids for line in _lines(test))
     records = len(_lines(train)) + len(_lines(test))
-    summary, store = _ingest(tmp_path, "math", train, shard_rows=25,
-                             source={"more_paths": [str(test)], "exclude": [str(math500)]})
+    summary, store = ingested({"format": "math", "path": str(train), "more_paths": [str(test)],
+                               "exclude": [str(math500)]}, shard_rows=25)
     rows = store.read_all(["problem_id", "problem"]).to_pylist()
     assert in_math500 == 8 and summary.records == records
     assert summary.skipped == in_math500 and summary.quarantined == 2

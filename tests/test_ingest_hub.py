@@ -85,29 +85,30 @@ def _ingest(out, source: dict, **kw):
     return run_ingest(cfg), ShardStore(cfg.output)
 
 
-def _labels(out) -> list[dict]:
-    return ShardStore(join(str(out / "problems"), "..", "step_labels")).read_all().to_pylist()
+def _labels(problems: ShardStore) -> list[dict]:
+    return ShardStore(join(problems.uri, "..", "step_labels")).read_all().to_pylist()
 
 
-def test_gsm8k_from_the_hub_equals_the_jsonl(hub, tmp_path, fixture_data):
+def test_gsm8k_from_the_hub_equals_the_jsonl(hub, tmp_path, fixture_data, ingested):
+    """(The JSONL ingests are the session's shared ones, ``ingested`` in tests/conftest.py.)"""
     for split in ("train", "test"):
         file = fixture_data / f"gsm8k/{split}.jsonl"
         s_hub, hub_store = _ingest(tmp_path / f"hub-{split}",
-                                   {"format": "gsm8k", "path": GSM8K.format(split=split)})
-        s_file, file_store = _ingest(tmp_path / f"file-{split}", {"format": "gsm8k", "path": str(file)})
+                                   {"format": "gsm8k", "path": GSM8K.format(split=split)}, shard_rows=20)
+        s_file, file_store = ingested({"format": "gsm8k", "path": str(file)}, shard_rows=20)
         assert s_hub.problems == s_file.problems == len(_records(file))
         assert hub_store.read_all().to_pylist() == file_store.read_all().to_pylist()
 
 
-def test_math500_from_the_hub_equals_the_jsonl(hub, tmp_path, fixture_data):
+def test_math500_from_the_hub_equals_the_jsonl(hub, tmp_path, fixture_data, ingested):
     src = {"format": "math500", "id_prefix": "math500"}
     _, hub_store = _ingest(tmp_path / "hub", {**src, "path": MATH500})
-    _, file_store = _ingest(tmp_path / "file", {**src, "path": str(fixture_data / "math500/test.jsonl")})
+    _, file_store = ingested({**src, "path": str(fixture_data / "math500/test.jsonl")})
     rows = hub_store.read_all().to_pylist()
     assert len(rows) == 40 and rows == file_store.read_all().to_pylist()
 
 
-def test_prm800k_training_split_from_the_hub(hub, tmp_path, fixture_data):
+def test_prm800k_training_split_from_the_hub(hub, tmp_path, fixture_data, ingested):
     """MATH train + test minus MATH-500, all three from the hub: the same problems as from the files (the hub
     set has no unique_id, so problem ids are numbered instead)."""
     hub_src = {"format": "math", "path": MATH.format(split="train"), "more_paths": [MATH.format(split="test")],
@@ -115,8 +116,8 @@ def test_prm800k_training_split_from_the_hub(hub, tmp_path, fixture_data):
     file_src = {"format": "math", "path": str(fixture_data / "math/train.jsonl"),
                 "more_paths": [str(fixture_data / "math/test.jsonl")],
                 "exclude": [str(fixture_data / "math500/test.jsonl")]}
-    s_hub, hub_store = _ingest(tmp_path / "hub", hub_src)
-    s_file, file_store = _ingest(tmp_path / "file", file_src)
+    s_hub, hub_store = _ingest(tmp_path / "hub", hub_src, shard_rows=25)
+    s_file, file_store = ingested(file_src, shard_rows=25)
     math500_ids = {r["unique_id"] for r in _records(fixture_data / "math500/test.jsonl")}
     in_math500 = sum(r["unique_id"] in math500_ids for r in _records(fixture_data / "math/test.jsonl"))
     assert in_math500 > 0 and s_hub.skipped == s_file.skipped == in_math500
@@ -127,18 +128,18 @@ def test_prm800k_training_split_from_the_hub(hub, tmp_path, fixture_data):
     assert content(hub_store) == content(file_store)
 
 
-def test_step_labels_from_the_hub_equal_the_jsonl(hub, tmp_path, fixture_data):
+def test_step_labels_from_the_hub_equal_the_jsonl(hub, tmp_path, fixture_data, ingested):
     shepherd = fixture_data / "math_shepherd_sample/samples_math-shepherd.jsonl"
-    _ingest(tmp_path / "shepherd-hub", {"format": "math_shepherd", "path": SHEPHERD})
-    _ingest(tmp_path / "shepherd-file", {"format": "math_shepherd", "path": str(shepherd)})
-    assert _labels(tmp_path / "shepherd-hub") == _labels(tmp_path / "shepherd-file")
+    _, hub_store = _ingest(tmp_path / "shepherd-hub", {"format": "math_shepherd", "path": SHEPHERD})
+    _, file_store = ingested({"format": "math_shepherd", "path": str(shepherd)})
+    assert _labels(hub_store) == _labels(file_store)
     # data_files picks the phase-2 file of the repository, as it picks phase2_train.jsonl on the hub
     phase2 = tmp_path / "phase2.jsonl"
     shutil.copy(hub / "tasksource" / "PRM800K" / "phase2_train.jsonl", phase2)
-    s_hub, _ = _ingest(tmp_path / "prm-hub", {"format": "prm800k", "path": PRM800K})
-    s_file, _ = _ingest(tmp_path / "prm-file", {"format": "prm800k", "path": str(phase2)})
+    s_hub, hub_store = _ingest(tmp_path / "prm-hub", {"format": "prm800k", "path": PRM800K})
+    s_file, file_store = _ingest(tmp_path / "prm-file", {"format": "prm800k", "path": str(phase2)})
     assert s_hub.records == 2 and (s_hub.step_labels, s_hub.skipped) == (s_file.step_labels, s_file.skipped)
-    assert _labels(tmp_path / "prm-hub") == _labels(tmp_path / "prm-file")
+    assert _labels(hub_store) == _labels(file_store)
 
 
 def test_rerun_skips_and_changed_hub_data_is_refused(hub, tmp_path, monkeypatch):

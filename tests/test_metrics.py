@@ -27,7 +27,7 @@ def test_pass_at_k_closed_forms_and_errors():
     assert pass_at_k(100, 98, 3) == 1.0          # n - c < k
     assert pass_at_k(200, 5, 10) == pytest.approx(1 - math.comb(195, 10) / math.comb(200, 10))
     for bad in [(3, 4, 1), (3, 1, 4), (3, -1, 1), (3, 1, 0)]:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="^pass_at_k needs"):
             pass_at_k(*bad)
 
 
@@ -47,7 +47,7 @@ def test_bootstrap_ci_brackets_the_mean_and_is_deterministic():
     assert 0.08 < hi - lo < 0.2
     assert bootstrap_ci(values, num_resamples=500, seed=3) == (lo, hi)
     assert bootstrap_ci([1.0]) == (1.0, 1.0) and bootstrap_ci([]) == (0.0, 0.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"confidence must be in \(0, 1\), got 1.0"):
         bootstrap_ci(values, confidence=1.0)
 
 

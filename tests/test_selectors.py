@@ -71,7 +71,7 @@ def test_rerank_top_k_scores_only_kept_clusters():
     # K larger than the number of clusters: every cluster is kept, same as RR.All
     s9 = rerank_top_k(POOL, 9)
     assert (s9.index, s9.scored) == (rerank_all(POOL).index, 6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="K must be >= 1, got 0"):
         rerank_top_k(POOL, 0)
 
 
@@ -99,7 +99,7 @@ def test_prm_aggregations_and_best_of_n():
     assert aggregate_steps([0.9, 0.4], "product") == pytest.approx(0.36)
     assert aggregate_steps([0.9, 0.4], "last") == 0.4
     assert aggregate_steps([], "min") is None and aggregate_steps(None, "last") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown PRM aggregation 'mean'"):
         aggregate_steps([0.5], "mean")
     # min: 0.4, 0.8, 0.7, 0.1, -, 0.6, 0.5 -> index 1; product: .36 .64 .49 .095 - .54 .25 -> 1
     # last: .4 .8 .7 .1 - .9 .5 -> index 5

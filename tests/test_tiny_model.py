@@ -98,7 +98,7 @@ def test_build_is_deterministic_by_seed(tmp_path, model_dir):
 def test_config_is_validated(tmp_path):
     with pytest.raises(ValueError, match="head_dim"):
         build_tiny_model(tmp_path / "bad", TinyModelConfig(hidden_size=64, num_heads=4))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"hidden_layers\s+Extra inputs are not permitted"):
         TinyModelConfig(hidden_layers=3)  # unknown key
 
 

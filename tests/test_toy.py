@@ -69,11 +69,11 @@ def test_difficulty_knobs():
     for r in rows:
         a, op, b, c = parse_step(r["reference_solution"].split("\n")[0])
         assert op == "+" and 1 <= a <= 5 and 1 <= b <= 5
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="min_ops=3 > max_ops=2"):
         ToyTaskConfig(min_ops=3, max_ops=2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be a non-empty subset"):
         ToyTaskConfig(operators="+/")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
         generate_problems(easy, "validation")
     # 3 expressions (1 - 1, 2 - 1, 2 - 2), each in train with probability 0.001: train has none of them
     tiny_space = ToyTaskConfig(min_ops=1, max_ops=1, max_operand=2, operators="-", test_fraction=0.999)
@@ -120,9 +120,9 @@ def test_inject_error_is_deterministic_by_rng_and_checks_its_input():
     steps = ["2 + 3 = 5", "5 * 1 = 5", "The answer is \\boxed{5}."]
     assert inject_error(steps, 0, random.Random(7)) == inject_error(steps, 0, random.Random(7))
     assert steps == ["2 + 3 = 5", "5 * 1 = 5", "The answer is \\boxed{5}."]  # input untouched
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="step_index 2 out of range for 2 arithmetic steps"):
         inject_error(steps, 2, random.Random(0))  # the answer line is not an arithmetic step
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not an arithmetic step"):
         inject_error(["so the total is 5"], 0, random.Random(0))
 
 

@@ -8,8 +8,6 @@ import resource
 import threading
 import time
 
-import pytest
-
 from mathray.grading import compare, grade
 from tests.grading.hostile import HOSTILE_ANSWERS, HOSTILE_PAIRS
 
@@ -66,25 +64,12 @@ def test_other_thread(tmp_path):
     _check(box[0], marker)
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
-    yield ray
-    if started:
-        ray.shutdown()
-
-
-def test_inside_ray_task(ray_local, tmp_path):
+def test_inside_ray_task(ray_cluster, tmp_path):
     import sys
 
     from ray import cloudpickle
 
-    ray = ray_local
+    ray = ray_cluster   # the session's local cluster (tests/conftest.py)
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test module is not importable in workers
     marker = str(tmp_path / "pwned")
     results = ray.get(ray.remote(_run_all).remote(marker), timeout=600)
