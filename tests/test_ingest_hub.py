@@ -89,6 +89,7 @@ def _labels(problems: ShardStore) -> list[dict]:
     return ShardStore(join(problems.uri, "..", "step_labels")).read_all().to_pylist()
 
 
+@pytest.mark.slow
 def test_gsm8k_from_the_hub_equals_the_jsonl(hub, tmp_path, fixture_data, ingested):
     """(The JSONL ingests are the session's shared ones, ``ingested`` in tests/conftest.py.)"""
     for split in ("train", "test"):
@@ -108,6 +109,7 @@ def test_math500_from_the_hub_equals_the_jsonl(hub, tmp_path, fixture_data, inge
     assert len(rows) == 40 and rows == file_store.read_all().to_pylist()
 
 
+@pytest.mark.slow
 def test_prm800k_training_split_from_the_hub(hub, tmp_path, fixture_data, ingested):
     """MATH train + test minus MATH-500, all three from the hub: the same problems as from the files (the hub
     set has no unique_id, so problem ids are numbered instead)."""
@@ -128,6 +130,7 @@ def test_prm800k_training_split_from_the_hub(hub, tmp_path, fixture_data, ingest
     assert content(hub_store) == content(file_store)
 
 
+@pytest.mark.slow
 def test_step_labels_from_the_hub_equal_the_jsonl(hub, tmp_path, fixture_data, ingested):
     shepherd = fixture_data / "math_shepherd_sample/samples_math-shepherd.jsonl"
     _, hub_store = _ingest(tmp_path / "shepherd-hub", {"format": "math_shepherd", "path": SHEPHERD})
@@ -142,6 +145,7 @@ def test_step_labels_from_the_hub_equal_the_jsonl(hub, tmp_path, fixture_data, i
     assert _labels(hub_store) == _labels(file_store)
 
 
+@pytest.mark.slow
 def test_rerun_skips_and_changed_hub_data_is_refused(hub, tmp_path, monkeypatch):
     """The lineage holds a hash of the split's data: the same data loaded into another cache (another machine)
     resumes; changed data is refused. A new revision of a hub repository is a new cache entry; a local folder
@@ -161,6 +165,7 @@ def test_rerun_skips_and_changed_hub_data_is_refused(hub, tmp_path, monkeypatch)
         _ingest(out, src, shard_rows=20)
 
 
+@pytest.mark.slow
 def test_a_slice_of_a_split_is_its_first_records_and_not_the_split(hub, tmp_path, fixture_data):
     """``split=test[:5]`` ingests the split's first 5 records; the whole split into the same output is
     another lineage (refused), not a resume that would keep the 5-problem shard as if it were the split's."""

@@ -8,6 +8,8 @@ import resource
 import threading
 import time
 
+import pytest
+
 from mathray.grading import compare, grade
 from tests.grading.hostile import HOSTILE_ANSWERS, HOSTILE_PAIRS
 
@@ -55,6 +57,7 @@ def test_main_thread(tmp_path):
     _check(_run_all(marker), marker)
 
 
+@pytest.mark.slow
 def test_other_thread(tmp_path):
     marker = str(tmp_path / "pwned")
     box = []
@@ -64,6 +67,7 @@ def test_other_thread(tmp_path):
     _check(box[0], marker)
 
 
+@pytest.mark.slow
 def test_inside_ray_task(ray_cluster, tmp_path):
     import sys
 

@@ -113,6 +113,7 @@ def peak_bytes(model_dir: str, *modes: str) -> list[int]:
     return [by_mode[mode] for mode in modes]
 
 
+@pytest.mark.slow
 def test_verifier_step_peak_memory_is_a_fifth_of_full_logits(qwen_vocab_model):
     readout_peak, full_peak = peak_bytes(qwen_vocab_model, "readout", "full")
     print(f"verifier step peak: readout {readout_peak / 2**20:.1f} MiB, full logits {full_peak / 2**20:.1f} MiB, "
