@@ -56,7 +56,10 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
 - Base subscripts are significant (``101_2`` != 101) unless the text states the base next to the digits
   ("in base 2 the number is 1011" = ``1011_2``; "2A in hexadecimal" = ``2A_{16}``); digits whose sentence
   says they are written in another base are not the base-ten number ("In base 8, the number is 147" is not
-  147). A true chain of one integer in several bases (``25_{10} = 121_4``) equals it in each of them.
+  147; a decimal restatement after them, ", which is 103 in decimal", does not undo that). A true chain of one
+  integer in several bases (``25_{10} = 121_4``) equals it in each of them. Against a base-ten reference a
+  numeral with its base written is its value (``253_8`` = 171; 5 against ``101_2`` stays not equal: that
+  reference asks for base 2).
 - Brackets and set braces nested deeper than an answer uses (``[[[[[1]]]]]``) are refused, never equal to the
   value.
 - Hedged answers ("3 or 4") are not correct: they are a list, which never equals one value; a commitment that
@@ -114,7 +117,8 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
     value = chosen_value(tidy(prediction), answer, _same_value)
     if value is None:  # a choice letter whose value contradicts the prediction's own options
         return GradeResult(False, "not-equal", answer)
-    verdict = compare(_with_stated_base(prediction, value, reference), reference, deadline=deadline)
+    verdict = compare(_in_base_ten(_with_stated_base(prediction, value, reference), reference), reference,
+                      deadline=deadline)
     if verdict.reason == "not-equal" and (percent := restated_percent(tidy(prediction), answer, _value)):
         verdict = compare(percent, reference, deadline=deadline)  # "0.4, that is, 40%" against 40
     if verdict.reason == "not-equal" and (angle := _in_reference_angle_unit(value, reference)):
@@ -160,6 +164,17 @@ def _with_stated_base(prediction: str, answer: str, reference: str) -> str:
     else:
         return answer
     return f"{digits}_{{{base}}}" if base and _is_numeral(digits, base) else answer
+
+
+def _in_base_ten(answer: str, reference: str) -> str:
+    """A numeral with its base written (``253_8``, or digits the text puts in base 8) as its base-ten value when the
+    reference is a base-ten integer: the base names the number (``253_8`` = 171). Against a reference in another
+    base, the base stays significant."""
+    numeral = parse_base(normalize(answer))
+    if numeral is None or numeral[1] == 10 or not re.fullmatch(r"-?\d{1,64}", normalize(reference)):
+        return answer
+    digits, base = numeral
+    return str(int(digits, base)) if _is_numeral(digits, base) else answer
 
 
 def _is_numeral(digits: str, base: int) -> bool:

@@ -23,7 +23,7 @@ $-3 \\le x \\le 3$". Unmarked, a closing clause that names a result
 8 or 9; I'll go with 8"), a confirmation ("the area $25\\pi$ is right"), a count verb ("... number 39"), "only
 (E) works", an interval or set restated after "i.e."/"that is". Relations joined by "and" whose last one is solved
 ("$2x = 16$ and $x = 8$") are steps of one solution: the solved one. A decimal restatement of a numeral in another
-base (", which is 9 in decimal") is set aside. Numbers in prose may
+base (", which is 9 in decimal" after ``1001_2`` or after "in base 2 ... 1001") is set aside. Numbers in prose may
 be in e-notation ("1.2e-3"). A parenthesised aside of plain words ("(a double root)") is set aside.
 Number words include phrases ("one hundred twenty", "two thirds"); a count in words before a set phrase ("the
 count is zero; there are no real roots") is the answer, not the set. A clause with no value that ends in a verdict
@@ -135,7 +135,8 @@ _SET_NOTATION = re.compile(r"\\infty|\\cup|\\cap|^ ?(?:\\left)?(?:[\[(]|\\\{)[^,
 # numeral is the stated answer
 _BASE_RESTATEMENT = re.compile(r", (?:which is|i\.e\.|or) [^.,;]{1,40}\bin (?:decimal|base[- ]?(?:10|ten))\b",
                                re.IGNORECASE)
-_BASED_NUMERAL = re.compile(r"_\{?\d{1,2}\}?")
+_BASED_NUMERAL = re.compile(r"_\{?\d{1,2}\}?|\bin base[- ]?(?!10\b)\d{1,2}\b|\b(?:binary|octal|hexadecimal)\b",
+                            re.IGNORECASE)
 _TRAILING_ITEMS = re.compile(r"(\x00\d+\x00(?:%s\x00\d+\x00)+) ?[.!]? ?$" % _JOIN)
 _SOLVED = re.compile(r" ?[A-Za-z] ?= ?[^A-Za-z=<>]+")  # x = 8, x = -\\frac{3}{2}: the variable alone on the left
 _SINGLE_VARIABLE = re.compile(r"(?<![\\A-Za-z])[A-Za-z](?![A-Za-z])")

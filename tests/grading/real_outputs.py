@@ -29,7 +29,10 @@ labels was changed when it joined: a prediction that lists a root more often tha
 against "0, 2") is read as a set, as the grader's documented semantics say, so it is equal (its ``why`` says so).
 ``reasoning_6.jsonl`` (the same kinds; written as ``heldout_reasoning_6.jsonl``) joined it after its one held-out
 grading, its labels unchanged, and so did ``reasoning_7.jsonl`` (written as ``heldout_reasoning_7.jsonl``) and
-``reasoning_8.jsonl`` (written as ``heldout_reasoning_8.jsonl``), their labels unchanged.
+``reasoning_8.jsonl`` (written as ``heldout_reasoning_8.jsonl``), their labels unchanged. Three labels of a numeral
+with its base written against a base-ten reference (``101_2`` and ``11_2`` in ``handwritten.jsonl``, "13 is
+written as $1101_2$" in ``reasoning_5.jsonl``) were changed from not equal to equal: the numeral names that value
+(their ``why`` says so).
 
 ``heldout_reasoning.jsonl`` and ``heldout_reasoning_2.jsonl`` (``load_earlier_batches()``) are earlier batches
 of the same kinds whose failures were seen when the rules were written; benchmarks/grader.py reports them and

@@ -1,5 +1,5 @@
 """Answers that are reconsidered after they are stated, followed by a hypothetical or a chat aside, committed to a
-choice letter, answered yes or no, or nested in set braces: the correct side and the
+choice letter, answered yes or no, written with a base, or nested in set braces: the correct side and the
 near miss of each rule, from new examples."""
 from __future__ import annotations
 
@@ -55,6 +55,17 @@ CASES = [
     ("No, such a triangle cannot exist.", "\\text{Yes}", False),
     ("Yes, it can be done.", "No", False),
     ("None of the options work.", "No", False),
+    # a numeral with its base written is its value against a base-ten reference
+    ("$372_8$", "250", True),
+    ("$372_8$", "372", False),
+    ("$372_8$", "372_8", True),
+    ("The result is $1111_2$.", "15", True),
+    ("$29_8$", "25", False),  # 9 is no octal digit
+    ("5", "101_2", False),  # a reference in base 2 asks for base 2
+    # digits stated in a base, restated in decimal, are in that base
+    ("In base 5 the result is 44, which is 24 in decimal.", "24", True),
+    ("In base 5 the result is 44, which is 24 in decimal.", "44", False),
+    ("In base 5 the result is 44, which is 24 in decimal.", "44_5", True),
     # set braces nested deeper than an answer writes them are refused; a set of sets is not its element
     ("$\\boxed{\\{\\{\\{\\{\\{7\\}\\}\\}\\}\\}}$", "7", False),
     ("$\\boxed{\\{\\{7\\}\\}}$", "7", False),
