@@ -7,17 +7,20 @@
 Semantics (chosen to match what users of MATH/GSM8K graders expect):
 - Extraction (``extract_answer``, rules in ``extract``): a reasoning block (``<think>...</think>`` and similar)
   is set aside when anything follows it; when the text corrects itself ("Wait, I made an error ... the
-  total is 14") the corrected statement wins over an earlier box or marker. Then: GSM8K ``####``, the LAST
+  total is 14", "I forgot the third shelf ...") the corrected statement wins over an earlier box or marker, and
+  so does a new conclusion after a sentence that reconsiders ("Wait — the dice are distinguishable, ... So the
+  probability is ..."), unless that part only checks the answer. Then: GSM8K ``####``, the LAST
   ``\\boxed{}`` (boxes joined only by "and"/"or"/commas form a list; other boxes are not merged), PRM800K
   ``# Answer``, answer markers
   ("The final answer is 34. I hope it is correct.", "Final Answer: The largest $n$ is 34.", "Answer:",
   ``A:``), a bold final line, a bare short prediction (``-5``, ``$29.00``), the number or math the last
   sentence states ("So she earns \\$18."; a counterfactual after it, "If she had waited, she would have
-  paid $18.", is set aside); optionally the last number (``number_fallback=True``). Output
-  that runs on into a new chat turn or few-shot problem ("**Next problem:** ...") is cut first, and an offer
-  of more help after the answer ("Let me know if you'd like ... n = 20!") is set aside. A last line that labels
-  a result ("Area = 30") states it. No answer, a box that never closes
-  (truncated output) or text over 200k characters give None, and None never equals anything.
+  paid $18.", "If two more friends joined, each would pay $8.", is set aside); optionally the last number
+  (``number_fallback=True``). Output that runs on into a new chat turn or few-shot problem ("**Next problem:**
+  ...") is cut first, and an offer of more help or an aside after the answer ("Let me know if you'd like ... n =
+  20!", "By the way, ...") is set aside. A clause with no value that opens with a yes or no states it. A last
+  line that labels a result ("Area = 30") states it. No answer, a box that never closes (truncated output) or
+  text over 200k characters give None, and None never equals anything.
 - Equality is by exact value: unreduced fractions, terminating and repeating decimals
   (``0.\\overline{3}`` = 1/3), radical forms (``2\\sqrt2`` = ``\\sqrt8``), ``2^{-2}`` = 0.25, ``e^{i\\pi}`` = -1,
   ``\\sqrt{-1}`` = i, reordered sums and products, expanded vs factored polynomials, scaled or rearranged
@@ -40,7 +43,8 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   reference ``1, -2`` is read as a set and is equal); parenthesised tuples are
   ordered (``(p,q)=(3,2)`` = ``(3,2)``); intervals compare bracket types and equal the inequalities they
   solve (``x \\ge 5`` = ``5 \\le x`` = ``[5,\\infty)``); ``\\mathbb{R}`` = ``(-\\infty,\\infty)``;
-  ``\\varnothing`` = ``\\emptyset``; matrices compare cell by cell in any environment.
+  ``\\varnothing`` = ``\\emptyset``; a one-element set is its element (``\\{2\\}`` = 2), a set of sets is not;
+  matrices compare cell by cell in any environment.
 - ``1,000,000``, ``10,\\!000``, ``1\\,000\\,000``, ``14{,}916`` are numbers, ``1,2`` is a list.
   Integers are compared exactly at any size.
 - Text answers compare case-insensitively after ``\\text{}`` and parentheses are removed. A reference that is
@@ -52,10 +56,14 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
 - Base subscripts are significant (``101_2`` != 101) unless the text states the base next to the digits
   ("in base 2 the number is 1011" = ``1011_2``; "2A in hexadecimal" = ``2A_{16}``); digits whose sentence
   says they are written in another base are not the base-ten number ("In base 8, the number is 147" is not
-  147). A true chain of one integer in several bases (``25_{10} = 121_4``) equals it in each of them.
-- Brackets nested deeper than an answer uses (``[[[[[1]]]]]``) are refused, never equal to the value.
+  147; a decimal restatement after them, ", which is 103 in decimal", does not undo that). A true chain of one
+  integer in several bases (``25_{10} = 121_4``) equals it in each of them. Against a base-ten reference a
+  numeral with its base written is its value (``253_8`` = 171; 5 against ``101_2`` stays not equal: that
+  reference asks for base 2).
+- Brackets and set braces nested deeper than an answer uses (``[[[[[1]]]]]``) are refused, never equal to the
+  value.
 - Hedged answers ("3 or 4") are not correct: they are a list, which never equals one value; a commitment that
-  ends the sentence ("either 8 or 9; I'll go with 8") is the answer.
+  ends the sentence ("either 8 or 9; I'll go with 8", "I'll go with (C)") is the answer.
 
 Time and safety: answer text is never executed. Each ``grade``/``compare`` call has one time budget
 (``timeout``, default 2 s) for all the sympy work it needs. Cheap paths (strings, exact numbers, a
@@ -109,7 +117,8 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
     value = chosen_value(tidy(prediction), answer, _same_value)
     if value is None:  # a choice letter whose value contradicts the prediction's own options
         return GradeResult(False, "not-equal", answer)
-    verdict = compare(_with_stated_base(prediction, value, reference), reference, deadline=deadline)
+    verdict = compare(_in_base_ten(_with_stated_base(prediction, value, reference), reference), reference,
+                      deadline=deadline)
     if verdict.reason == "not-equal" and (percent := restated_percent(tidy(prediction), answer, _value)):
         verdict = compare(percent, reference, deadline=deadline)  # "0.4, that is, 40%" against 40
     if verdict.reason == "not-equal" and (angle := _in_reference_angle_unit(value, reference)):
@@ -155,6 +164,17 @@ def _with_stated_base(prediction: str, answer: str, reference: str) -> str:
     else:
         return answer
     return f"{digits}_{{{base}}}" if base and _is_numeral(digits, base) else answer
+
+
+def _in_base_ten(answer: str, reference: str) -> str:
+    """A numeral with its base written (``253_8``, or digits the text puts in base 8) as its base-ten value when the
+    reference is a base-ten integer: the base names the number (``253_8`` = 171). Against a reference in another
+    base, the base stays significant."""
+    numeral = parse_base(normalize(answer))
+    if numeral is None or numeral[1] == 10 or not re.fullmatch(r"-?\d{1,64}", normalize(reference)):
+        return answer
+    digits, base = numeral
+    return str(int(digits, base)) if _is_numeral(digits, base) else answer
 
 
 def _is_numeral(digits: str, base: int) -> bool:

@@ -18,7 +18,8 @@ letter it picks and the base it writes digits in.
   states nearest to the digits ("in base 2 the number is 1011", "1011 in binary"), if any. Against a
   reference in base ten, bare digits take a base only where their own sentence says they are written "in
   base N" (N other than ten) and converts nothing from another base ("In base 8, the number is 147" is
-  ``147_8``; "Converting 21 from base 5 gives 11" stays 11).
+  ``147_8``, also when a decimal restatement follows, ", which is 103 in decimal"; "Converting 21 from base 5
+  gives 11" stays 11).
 - Percents: an answer that the text restates as a percent right after it ("0.4, that is, 40%", "$\\frac14$,
   or 25%") names that percent too, when the percent is exactly 100 times the value.
 """
@@ -41,6 +42,8 @@ _BASE_WORDS = {"binary": 2, "ternary": 3, "octal": 8, "hexadecimal": 16}
 _BASE_WINDOW = 120
 _LETTER_WINDOW = 200
 _WRITTEN_IN_BASE = re.compile(r"\bin (?:base[- ]?(\d{1,2})\b|(binary|ternary|octal|hexadecimal)\b)", re.IGNORECASE)
+_DECIMAL_RESTATEMENT = re.compile(r",? (?:which is|i\.e\.|or|that is,?) \$?\d{1,64}\$?"
+                                  r" (?:in decimal|in base[- ]?(?:10|ten))\b", re.IGNORECASE)
 _OTHER_BASE_CUE = re.compile(r"\bfrom\b|\bbase[- ]?(?:10|ten)\b|\bdecimal\b", re.IGNORECASE)
 
 
@@ -162,6 +165,9 @@ def written_base(text: str, digits: str) -> int | None:
     start = max(text.rfind(". ", 0, at.start()), text.rfind("\n", 0, at.start())) + 1
     end = min((k for k in (text.find(". ", at.end()), text.find("\n", at.end())) if k >= 0), default=len(text))
     sentence = text[start:end]
+    restated = _DECIMAL_RESTATEMENT.match(text, at.end())  # ", which is 48 in decimal" restates the digits
+    if restated:
+        sentence = text[start : at.end()] + text[restated.end() : max(end, restated.end())]
     if _OTHER_BASE_CUE.search(sentence):
         return None
     bases = {int(m.group(1)) if m.group(1) else _BASE_WORDS[m.group(2).lower()]

@@ -25,7 +25,7 @@ DEFAULT_BUDGET_S = 2.0  # per grade/compare call, all sandbox calls together
 _MARGIN_S = 0.3  # of the default budget (15% of any budget) kept back for killing a worker and returning
 _RELATION = re.compile(r"\\le|\\ge|\\ne|<|>|=")
 _SYMBOLS = {"\\infty", "-\\infty", "\\emptyset"}
-MAX_BRACKET_DEPTH = 4  # deeper ( / [ nesting is refused: ((1,2),(3,4)) is 2 deep
+MAX_BRACKET_DEPTH = 4  # deeper ( / [ / \{ nesting is refused: ((1,2),(3,4)) is 2 deep
 MAX_BRACE_DEPTH = 10  # deeper { nesting is refused: \frac{\sqrt{\frac{1}{\sqrt{2}}}}{2} is 4 deep
 
 
@@ -121,9 +121,10 @@ def _nodes_equal(x, y, ctx: "_Context") -> bool | None:
         if (x[2:] or y[2:]) and _repeats(y[1]):  # the reference lists roots with multiplicity
             return _multisets_equal(x[1], y[1], ctx)
         return _sets_equal(x[1], y[1], ctx)
-    if kx == "set" and len(x[1]) == 1:
+    # a one-element set stands for its element (``\\{2\\}`` = 2), a set of sets does not (``\\{\\{2\\}\\}`` != 2)
+    if kx == "set" and len(x[1]) == 1 and x[1][0][0] != "set":
         return _nodes_equal(x[1][0], y, ctx)
-    if ky == "set" and len(y[1]) == 1:
+    if ky == "set" and len(y[1]) == 1 and y[1][0][0] != "set":
         return _nodes_equal(x, y[1][0], ctx)
     if kx == "seq" and ky == "seq":
         if x[1] != y[1] or len(x[2]) != len(y[2]):
@@ -322,15 +323,15 @@ def canonical_key(answer: str) -> str:
 
 
 def _too_nested(s: str) -> bool:
-    """Grouping brackets (not a function's, as in ``f(f(f(2)))``) or braces (``\\sqrt{\\sqrt{\\sqrt{...}}}``)
-    nested deeper than answers write them (``[[[[[1]]]]]``)."""
+    """Grouping brackets and set braces (not a function's, as in ``f(f(f(2)))``) or braces
+    (``\\sqrt{\\sqrt{\\sqrt{...}}}``) nested deeper than answers write them (``[[[[[1]]]]]``, five ``\\{``)."""
     depth = braces = 0
     for i, c in enumerate(s):
-        if c in "([" and (i == 0 or not s[i - 1].isalnum()):
+        if c in "([" and (i == 0 or not s[i - 1].isalnum()) or c == "{" and i and s[i - 1] == "\\":
             depth += 1
             if depth > MAX_BRACKET_DEPTH:
                 return True
-        elif c in ")]":
+        elif c in ")]" or c == "}" and i and s[i - 1] == "\\":
             depth = max(0, depth - 1)
         elif c == "{":
             braces += 1

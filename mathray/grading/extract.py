@@ -8,11 +8,13 @@ is cut where a model runs on into a new chat turn or few-shot problem (a special
 ``<|im_start|>`` or ``</s>``, or a line starting
 ``Question:`` / ``Problem:`` / ``Q:`` / ``User:`` / ``Human:`` / ``### Instruction:``, also in bold and as
 ``**Next problem:**``), and a chat closing after the answer is set aside (an offer of more help that opens a
-sentence, "Let me know if ...", "Would you like ...?", and emoji at the end). When the model then
-corrects itself ("Wait, I made an error", "Oops, I miscounted", "That's wrong", "Correction:"), the rules
-below run on the text from the last correction on first, so the corrected answer wins over an earlier box
-or marker; only when that part states nothing do they run on the whole text. Then the first rule that
-finds something wins:
+sentence, "Let me know if ...", "Would you like ...?", an aside after a number, "By the way, ...", and emoji
+at the end). When the model then corrects itself ("Wait, I made an error", "Oops, I miscounted", "That's wrong",
+"Correction:", "I forgot ..."), the rules below run on the text from the last correction on first, so the
+corrected answer wins over an earlier box or marker; only when that part states nothing do they run on the whole
+text. A later sentence that reconsiders ("Wait — ...", "Hold on, ...", "Actually, ...") revises the answer the
+same way when its part concludes anew (a box, a marker, a last sentence with "so"/"thus") and does more than
+check. Then the first rule that finds something wins:
 1. GSM8K ``#### n``: the FIRST one counts (a model may write more in a run-on it did not mark);
 2. the last ``\\boxed{...}`` / ``\\fbox{...}`` (balanced braces; ``\\boxed 5`` too). Boxes are not merged,
    except boxes joined only by "and"/"or"/a comma (``x = \\boxed{2} or x = \\boxed{3}``), which form a list;
@@ -27,9 +29,10 @@ finds something wins:
 7. the last sentence, when the text ends a sentence (or is a closed reasoning block that nothing follows,
    whose last line counts as a sentence): its linked or only number/math ("So she earns \\$18.",
    "We conclude that there are 6 ways."); hypotheticals after an answer sentence ("If she had waited, she
-   would have paid $18.", "If the crew were doubled, it would take 3 days.") are set aside; the sentence before the last only when the last has no number
-   or math at all ("I hope this helps!"); a last line that ends no sentence but labels a result ("Area = 30",
-   "Time: 30 minutes") states its value;
+   would have paid $18.", "If the crew were doubled, it would take 3 days.", "If two more came, each would pay
+   $8", and after a concluding sentence "If he buys 8 more next week, he'll have 60.") are set aside; the
+   sentence before the last only when the last has no number or math at all ("I hope this helps!"); a last
+   line that ends no sentence but labels a result ("Area = 30", "Time: 30 minutes") states its value;
 8. optionally (``number_fallback=True``, for GSM8K-style sets) the last number in the text.
 A box that never closes (a truncated solution) gives None, and so does text longer than ``MAX_TEXT_CHARS``.
 """
@@ -59,6 +62,11 @@ _OFFER = re.compile(r"(?:^|(?<=[.!?\n]) ?)(?:let me know|feel free|would you lik
                     r"|if you(?:'d| would) like|(?:I )?hope (?:this|that|it) helps|is there anything else|shall I)\b",
                     re.IGNORECASE)
 _OFFER_TAIL_CHARS = 400
+# a chat aside after the answer that opens a sentence ("By the way, if she gives away 5 more she'll have 22.",
+# "Great question — that walk took 4 hours!", "Fun fact: ..."); set aside only when a number or math precedes it
+_ASIDE = re.compile(r"(?:(?<=[.!?\n]) ?)(?:by the way|fun fact|great question|good question|just for fun|for fun"
+                    r"|as a bonus|bonus|side note|as a side note|as an aside|incidentally|p\.s\.)\b",
+                    re.IGNORECASE)
 _EMOJI = re.compile(r"[\s\u2600-\u27bf\U0001f000-\U0001faff\ufe0f\u200d]")
 # a labelled result on a last line that ends no sentence ("Perimeter = 44", "Time: 30 minutes")
 _RESULT_LINE = re.compile(r" ?[A-Z][a-z]+(?: [a-z]+){0,3} ?[=:] ?[^ ].*")
@@ -77,23 +85,44 @@ _BARE_BOX_ARGUMENT = re.compile(r"[^\s$]+")
 _CORRECTION = re.compile(
     r"\b(?:I|we) (?:have |had )?made (?:an?|one) (?:\w+ )?(?:error|mistake)|\bI (?:mis\w+|was wrong)\b"
     r"|\b(?:that|this)(?:'s| is| was) (?:wrong|incorrect|not (?:right|correct))|\b(?:wait|no|hmm|actually), no\b"
-    r"|\boops\b|\bcorrection ?:|\bon second thought\b|\blet me (?:redo|recalculate|recompute|correct|fix)\b",
+    r"|\boops\b|\bcorrection ?:|\bon second thought\b|\blet me (?:redo|recalculate|recompute|recount|correct|fix)\b"
+    r"|\bI (?:forgot|overlooked|neglected|left out|double[- ]counted|mixed up|didn't (?:count|include|account))\b",
     re.IGNORECASE)
 _CORRECTION_CUES = ("made", "mis", "wrong", "incorrect", "not right", "not correct", ", no", "oops", "correction",
-                    "second thought", "let me")  # one of these is in every match of _CORRECTION
+                    "second thought", "let me", "forgot", "overlooked", "neglected", "left out", "counted",
+                    "mixed up", "didn't")  # one of these is in every match of _CORRECTION
+# a sentence that opens by reconsidering ("Wait — the dice are distinguishable, ...", "Hold on, ...", "Actually,
+# ..."): the text after it revises the answer only when it concludes with a new statement ("So the probability
+# is ...", "..., so x = 8", a box, a marker), and a part that only checks ("Wait, let me verify: ...") does not
+# revise unless it finds something wrong
+_RECONSIDER = re.compile(r"(?:^|(?<=[.!?\n]) ?)(?:but |hmm,? |oh,? )?(?:wait|hold on|hang on|actually|looking again"
+                         r"|on reflection)\b", re.IGNORECASE)
+_CHECK = re.compile(r"\b(?:check|double-check|verify|verifying|confirm|sanity|plug|substitut)", re.IGNORECASE)
+_CONTRADICTION = re.compile(r"\b(?:not|wrong|incorrect|instead|isn't|doesn't|error|mistake)\b|\\neq?\b|≠",
+                            re.IGNORECASE)
+_CONCLUSION = re.compile(r" ?(?:so|thus|therefore|hence|this gives|that gives|which gives)\b", re.IGNORECASE)
+_CONCLUDING_CLAUSE = re.compile(r"[,;] (?:and )?(?:so|thus|therefore|hence)\b", re.IGNORECASE)
 # a sentence that only says what would have happened ("If she had waited, she would have paid $18.", "Had it
 # gone faster, ...", "Suppose he worked 10 hours; he would earn $150", "Assuming he worked 45 hours instead,
-# he'd earn $405", a parenthesised "(Had he kept them, he would have 20.)"); an "If ..., then ..." sentence, or
-# one with a simple past ("If they decided to share, each would get 4"), computes the result the way GSM8K
-# solutions do and is not one
+# he'd earn $405", a parenthesised "(Had he kept them, he would have 20.)", a changed scenario "If two more
+# friends joined, each would pay $8.", "Without the coupon, she would have paid $30."); an "If ..., then ..."
+# sentence, or one with a simple past and no change of quantity ("If they decided to share, each would get 4"),
+# computes the result the way GSM8K solutions do and is not one
 _PARTICIPLE = (r"(?:not |n't )?(?:\w+(?:ed|en|wn)|bought|brought|paid|spent|sold|left|kept|got|made|had|done|gone|won"
                r"|lost|put|set|read|thought|taught|built|sent|told|held|found|heard|met)\b")
 _WOULD = r"(?:\b(?:would|could)\b|\w'd\b)"
 _HYPOTHETICAL = re.compile(r" ?(?:\(? ?(?:(?:note|notice) that |but |however,? |alternatively,? )?(?:"
                            r"if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:had %s|instead\b|were\b[^.;]*?%s)"
                            r"|had\b[^.;]*?\bwould\b"
+                           r"|if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:more|fewer|less|another|extra|additional)\b[^.;]*?%s"
+                           r"|without\b[^.;]*?\bwould have\b"
                            r"|(?:suppos|assum)(?:e|ing)\b[^.]*%s"
-                           r")|\((?=[^()]*%s[^()]*\)$))" % (_PARTICIPLE, _WOULD, _WOULD, _WOULD), re.IGNORECASE)
+                           r")|\((?=[^()]*%s[^()]*\)$))" % (_PARTICIPLE, _WOULD, _WOULD, _WOULD, _WOULD), re.IGNORECASE)
+# a changed scenario in the future ("If he buys 8 more goats next week, he'll have 60."): set aside only after a
+# sentence that concludes ("Therefore, the farmer has 52 animals."), since GSM8K solutions compute with such a
+# sentence too
+_FUTURE_CHANGE = re.compile(r" ?if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:more|fewer|less|another|extra|additional)\b"
+                            r"[^.;]*?(?:\bwill\b|\w'll\b)", re.IGNORECASE)
 _BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
 # a bold heading label that text follows on its line ("**Solution.** Subtracting 5 gives $x = 5$.", "**Step 3:**
 # ...") names a part of the text, not its answer
@@ -155,10 +184,14 @@ def cut_runon(text: str) -> str:
 
 
 def set_aside_chat_closing(text: str) -> str:
-    """The text before an offer of more help that opens a sentence near its end and follows other text, without
-    emoji at the end."""
+    """The text before an offer of more help that opens a sentence near its end and follows other text, or before
+    an aside that follows a number or math ("By the way, ..."), without emoji at the end."""
     start = max(0, len(text) - _OFFER_TAIL_CHARS)
     m = next((m for m in _OFFER.finditer(text, start) if text[: m.start()].strip()), None)
+    if m:
+        text = text[: m.start()].rstrip()
+    start = max(0, len(text) - _OFFER_TAIL_CHARS)
+    m = next((m for m in _ASIDE.finditer(text, start) if re.search(r"[\d$\\]", text[: m.start()])), None)
     if m:
         text = text[: m.start()].rstrip()
     end = len(text.rstrip())
@@ -332,11 +365,36 @@ def extract_answer(text: str | None, *, number_fallback: bool = False) -> str | 
         line = text.split("####", 1)[1].lstrip(" ").split("\n", 1)[0]
         return clean(answer_in_phrase(clean(line) or "", marked=True) or line)
     revision = _last_correction(text)
+    reconsidered = _reconsidered_answer(text, after=-1 if revision is None else revision, ended=ended)
+    if reconsidered is not None:
+        return reconsidered
     if revision is not None:
         revised = _stated_answer(text[revision:], number_fallback=False, bare=False, ended=ended)
         if revised is not None:
             return revised
     return _stated_answer(text, number_fallback=number_fallback, bare=True, ended=ended)
+
+
+def _reconsidered_answer(text: str, *, after: int, ended: bool) -> str | None:
+    """The answer after the last sentence that reconsiders (``_RECONSIDER``) past ``after``, when that part
+    concludes anew (a box, a marker, or a last sentence opening "So"/"Thus"/...) and is not only a check."""
+    start = max(0, len(text) - MAX_PHRASE_CHARS, after + 1)
+    cue = None
+    for cue in _RECONSIDER.finditer(text, start):
+        pass
+    if cue is None:
+        return None
+    part = text[cue.start() :]
+    if _CHECK.search(part) and not _CONTRADICTION.search(part):
+        return None
+    if _box_starts(part) or _MARKER.search(part) or _ANSWER_AFTER.search(part):
+        return _stated_answer(part, number_fallback=False, bare=False, ended=ended)
+    sentences = last_sentences(part, 3)
+    while len(sentences) > 1 and _HYPOTHETICAL.match(sentences[0]):
+        sentences.pop(0)
+    if sentences and (_CONCLUSION.match(sentences[0]) or _CONCLUDING_CLAUSE.search(sentences[0])):
+        return clean(answer_in_phrase(sentences[0], marked=False))
+    return None
 
 
 def _last_correction(text: str) -> int | None:
@@ -392,7 +450,8 @@ def _from_last_sentences(text: str) -> str | None:
     counts when the last has no number or math at all ("I hope this helps!")."""
     sentences = last_sentences(text, 4)
     k = 0
-    while k < len(sentences) - 1 and _HYPOTHETICAL.match(sentences[k]):
+    while k < len(sentences) - 1 and (_HYPOTHETICAL.match(sentences[k]) or _FUTURE_CHANGE.match(sentences[k])
+                                      and _CONCLUSION.match(sentences[k + 1])):
         k += 1
     if k:
         ans = clean(answer_in_phrase(sentences[k], marked=False))

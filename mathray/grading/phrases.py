@@ -23,10 +23,12 @@ $-3 \\le x \\le 3$". Unmarked, a closing clause that names a result
 8 or 9; I'll go with 8"), a confirmation ("the area $25\\pi$ is right"), a count verb ("... number 39"), "only
 (E) works", an interval or set restated after "i.e."/"that is". Relations joined by "and" whose last one is solved
 ("$2x = 16$ and $x = 8$") are steps of one solution: the solved one. A decimal restatement of a numeral in another
-base (", which is 9 in decimal") is set aside. Numbers in prose may be in e-notation ("1.2e-3"). A parenthesised aside of plain words ("(a double root)") is set aside.
+base (", which is 9 in decimal" after ``1001_2`` or after "in base 2 ... 1001") is set aside. Numbers in prose may
+be in e-notation ("1.2e-3"). A parenthesised aside of plain words ("(a double root)") is set aside.
 Number words include phrases ("one hundred twenty", "two thirds"); a count in words before a set phrase ("the
 count is zero; there are no real roots") is the answer, not the set. A clause with no value that ends in a verdict
-word ("the function is even", "the series converges") states that word.
+word ("the function is even", "the series converges") states that word, and one that opens with a yes or no ("No,
+it is not possible.") states that reply.
 
 Callers collapse runs of spaces first; every scan here is one left-to-right pass or a regex without
 ambiguous adjacent quantifiers, so a 200k-character phrase costs linear time.
@@ -66,6 +68,7 @@ _LINK = re.compile(r"(?<![A-Za-z])(?:(?:is|are) (?:written|expressed|represented
                    r"|(?:follows|conclude|find|see|means) that|(?:a (?:grand )?)?total of|\\approx)(?![A-Za-z])"
                    r"|=|(?<!\d):|:(?!\d)", re.IGNORECASE)  # a colon between digits ("3:45") links nothing
 _CONCLUSIONS = {"so", "thus", "hence", "therefore"}
+_FRAME = re.compile(r" ?(?:in|after|within|over) (?:%s) [a-z]+,? " % _MATH_OR_NUMBER.pattern)
 _COPULAS = {"is", "are", "was", "were", "=", "equals"}
 _FRONTED_REASON = re.compile(r"(?:since|because|as) [^,$]{0,200}(?:\$[^$]{0,200}\$[^,$]{0,200}){0,4}, ", re.IGNORECASE)
 _REASON = re.compile(r",? (?:since|because|where|as long as)\b", re.IGNORECASE)
@@ -94,6 +97,9 @@ _COMMAND = re.compile(r"\\[A-Za-z]+(?:\{[^{}]*\})?")
 _VERDICT = re.compile(r"\b(?:(?:is|are) (?:(?:an?|the) )?(odd|even|neither(?: even nor odd| odd nor even)?|prime"
                       r"|composite|rational|irrational|true|false|convergent|divergent|bounded|unbounded)"
                       r"|(converges|diverges)) ?[.!]? ?$", re.IGNORECASE)
+# a clause without a value that opens with a yes or no ("No, it is not possible.", "Yes — every such graph is
+# planar.") states that reply
+_YES_NO = re.compile(r" ?(yes|no)(?:,| ?[.!;:—–]| -)(?= |$)", re.IGNORECASE)
 # an alternative value the phrase leaves open after its answer ("12, but it might be 13"): the answer is hedged
 _ALTERNATIVE = re.compile(r",? (?:(?:but|though|although|or) (?:it|that|this|the answer) (?:might|could|may)"
                           r" (?:also |instead |well |actually )?be|or (?:possibly|perhaps|maybe)) (?=\$|\\\(|-?\d)",
@@ -109,11 +115,12 @@ _RELATION_ITEM = re.compile(r"\\(?:le|ge|leq|geq|ne|neq)\b|[<>=]")
 _ALL_SUCH = re.compile(r"\ball (?:real (?:numbers? )?)?\x00(\d+)\x00 "
                        r"(?:with|such that|satisfying|for which|that satisfy)"
                        r" \x00(\d+)\x00 ?[.!]? ?$")
-# closing forms that name the answer: a commitment after a hedge ("either 8 or 9; I'll go with 8"), a
-# confirmation ("the area $25\\pi$ is right"), a count verb ("the integers between 10 and 50 number 39"), a letter
-# that alone passes the check ("only (E) works")
+# closing forms that name the answer: a commitment after a hedge ("either 8 or 9; I'll go with 8", "I'll go with
+# (C)"), a confirmation ("the area $25\\pi$ is right"), a count verb ("the integers between 10 and 50 number 39"), a
+# letter that alone passes the check ("only (E) works")
 _COMMITTED = re.compile(r"\b(?:I'll|I will|I'd|we'll|we will|let's|let us) (?:go with|choose|pick|settle on|take)"
-                        r" (%s) ?[.!]? ?$" % _ITEM, re.IGNORECASE)
+                        r" (?:option |choice |answer )?(%s|(?-i:\([A-J]\)|[A-J](?![\w']))) ?[.!]? ?$" % _ITEM,
+                        re.IGNORECASE)
 _CONFIRMED = re.compile(r"(?<![\w\x00])(%s) (?:is|was) (?:indeed |still |then )?(?:right|correct|confirmed)\b ?[.!]? ?$"
                         % _MATH_OR_NUMBER.pattern, re.IGNORECASE)
 _COUNT_VERB = re.compile(r"(?<![A-Za-z])(?<!real )(?<!the )(?<!a )(?:number|total|totals|come to|comes to|amount to"
@@ -128,7 +135,8 @@ _SET_NOTATION = re.compile(r"\\infty|\\cup|\\cap|^ ?(?:\\left)?(?:[\[(]|\\\{)[^,
 # numeral is the stated answer
 _BASE_RESTATEMENT = re.compile(r", (?:which is|i\.e\.|or) [^.,;]{1,40}\bin (?:decimal|base[- ]?(?:10|ten))\b",
                                re.IGNORECASE)
-_BASED_NUMERAL = re.compile(r"_\{?\d{1,2}\}?")
+_BASED_NUMERAL = re.compile(r"_\{?\d{1,2}\}?|\bin base[- ]?(?!10\b)\d{1,2}\b|\b(?:binary|octal|hexadecimal)\b",
+                            re.IGNORECASE)
 _TRAILING_ITEMS = re.compile(r"(\x00\d+\x00(?:%s\x00\d+\x00)+) ?[.!]? ?$" % _JOIN)
 _SOLVED = re.compile(r" ?[A-Za-z] ?= ?[^A-Za-z=<>]+")  # x = 8, x = -\\frac{3}{2}: the variable alone on the left
 _SINGLE_VARIABLE = re.compile(r"(?<![\\A-Za-z])[A-Za-z](?![A-Za-z])")
@@ -419,9 +427,12 @@ def _answer_in_clause(text: str, marked: bool) -> str | None:
         scope = masked[link.end() :]
         if (lead := _leading(scope, maths)) is not None:
             return lead
-        items = _MATH_OR_NUMBER.findall(scope)
+        frame = _FRAME.match(scope)  # "so in 6 days he reads 90 pages": the clause after the time frame
+        items = _MATH_OR_NUMBER.findall(scope[frame.end() :] if frame else scope)
         if len(items) == 1 and link.group(0).lower() in _CONCLUSIONS:  # "so Tom has 9 more marbles"
             return _unmask(items[0], maths)
+    if (reply := _YES_NO.match(masked)) and not _MATH_OR_NUMBER.search(masked):
+        return reply.group(1)  # "No, it is not possible."
     verdict = _VERDICT.search(masked[-_TAIL_CHARS:])
     if verdict and not _MATH_OR_NUMBER.search(re.split(r"[,;]", masked)[-1]):  # no value in the verdict's clause
         return verdict.group(1) or verdict.group(2)

@@ -1,0 +1,92 @@
+"""Answers that are reconsidered after they are stated, followed by a hypothetical or a chat aside, committed to a
+choice letter, answered yes or no, written with a base, or nested in set braces: the correct side and the
+near miss of each rule, from new examples."""
+from __future__ import annotations
+
+import pytest
+
+from mathray.grading import compare, extract_answer, grade
+
+CASES = [
+    # a sentence that reconsiders ("Wait", "Hold on", "Actually") and concludes anew revises an earlier marker or box
+    ("The deck has 36 cards, so the answer is 36.\n\nHold on — the box also held 4 jokers, so the total is 40.",
+     "40", True),
+    ("The deck has 36 cards, so the answer is 36.\n\nHold on — the box also held 4 jokers, so the total is 40.",
+     "36", False),
+    ("So $x = \\boxed{7}$.\n\nActually, the equation was $3x = 24$, so $x = 8$.", "8", True),
+    ("So $x = \\boxed{7}$.\n\nActually, the equation was $3x = 24$, so $x = 8$.", "7", False),
+    ("The mean is $\\boxed{14}$.\n\nWait — there are six scores, not five. Thus the mean is $\\frac{84}{6} = 14$... "
+     "no, the sum is 90, so the mean is $15$.", "15", True),
+    # a part that only checks does not revise, and one that concludes nothing new leaves the answer
+    ("The answer is 45.\n\nWait, let me verify: $9 \\times 5 = 45$ and $45 / 3 = 15$. So it checks out.", "45", True),
+    ("The answer is 45.\n\nWait, let me verify: $9 \\times 5 = 45$ and $45 / 3 = 15$. So it checks out.", "15", False),
+    ("The number of edges is $\\boxed{12}$.\n\nActually, a cube also has 8 vertices.", "12", True),
+    # a check that finds a contradiction does revise
+    ("The answer is 19.\n\nWait, let me check: $4 \\cdot 19 = 76 \\ne 80$. So the answer is 20.", "20", True),
+    ("The answer is 19.\n\nWait, let me check: $4 \\cdot 19 = 76 \\ne 80$. So the answer is 20.", "19", False),
+    # admissions of an error are corrections even without "Wait"
+    ("Three bags of 8 gives 24 marbles. The answer is 24.\n\nI forgot the 5 loose marbles: 24 + 5 = 29.",
+     "29", True),
+    ("Three bags of 8 gives 24 marbles. The answer is 24.\n\nI forgot the 5 loose marbles: 24 + 5 = 29.",
+     "24", False),
+    ("So there are $\\boxed{11}$ handshakes. I double-counted the host, so there are 10.", "10", True),
+    # a changed scenario after the answer sentence is set aside
+    ("Each ticket costs $9, so the family pays $45. If two more cousins came, they would pay $63.", "45", True),
+    ("Each ticket costs $9, so the family pays $45. If two more cousins came, they would pay $63.", "63", False),
+    ("She paid $24 with the coupon. Without the coupon, she would have paid $30.", "24", True),
+    ("She paid $24 with the coupon. Without the coupon, she would have paid $30.", "30", False),
+    ("Therefore Ana has 17 shells. If she finds 6 more next week, she'll have 23.", "17", True),
+    ("Therefore Ana has 17 shells. If she finds 6 more next week, she'll have 23.", "23", False),
+    # ... but a conditional that computes the result (no concluding sentence before it) is the answer
+    ("Ana has 17 shells. If she finds 6 more, she will have 23.", "23", True),
+    ("She saves 15 dollars a week, so in 4 weeks she saves 60 dollars.", "60", True),
+    # a chat aside after the answer is set aside; one before any number is not
+    ("The garden's area is 48 square meters. By the way, fencing it would take 28 meters.", "48", True),
+    ("The garden's area is 48 square meters. By the way, fencing it would take 28 meters.", "28", False),
+    ("The train covers 150 km. Fun fact: at that speed it would cross France in 9 hours!", "150", True),
+    ("Sure! Great question. The area is $6 \\times 8 = 48$ square meters.", "48", True),
+    # a commitment to a choice letter after a hedge
+    ("Both (A) and (D) look plausible, but I'll go with (D).", "D", True),
+    ("Both (A) and (D) look plausible, but I'll go with (D).", "A", False),
+    ("It is B or E; I will pick option E.", "E", True),
+    ("It's either (A) or (D).", "D", False),
+    # a clause without a value that opens with a yes or no
+    ("No, such a triangle cannot exist.", "\\text{No}", True),
+    ("No, such a triangle cannot exist.", "\\text{Yes}", False),
+    ("Yes, it can be done.", "No", False),
+    ("None of the options work.", "No", False),
+    # a numeral with its base written is its value against a base-ten reference
+    ("$372_8$", "250", True),
+    ("$372_8$", "372", False),
+    ("$372_8$", "372_8", True),
+    ("The result is $1111_2$.", "15", True),
+    ("$29_8$", "25", False),  # 9 is no octal digit
+    ("5", "101_2", False),  # a reference in base 2 asks for base 2
+    # digits stated in a base, restated in decimal, are in that base
+    ("In base 5 the result is 44, which is 24 in decimal.", "24", True),
+    ("In base 5 the result is 44, which is 24 in decimal.", "44", False),
+    ("In base 5 the result is 44, which is 24 in decimal.", "44_5", True),
+    # set braces nested deeper than an answer writes them are refused; a set of sets is not its element
+    ("$\\boxed{\\{\\{\\{\\{\\{7\\}\\}\\}\\}\\}}$", "7", False),
+    ("$\\boxed{\\{\\{7\\}\\}}$", "7", False),
+    ("$\\boxed{\\{7\\}}$", "7", True),
+    ("$\\boxed{\\{\\{1,2\\},\\{3\\}\\}}$", "\\{\\{3\\},\\{2,1\\}\\}", True),
+]
+
+
+@pytest.mark.parametrize("prediction,reference,expected", CASES)
+def test_revisions_hypotheticals_asides_letters_replies_bases_nesting(prediction, reference, expected):
+    result = grade(prediction, reference, timeout=30)
+    assert result.is_correct is expected, (result, prediction, reference)
+
+
+def test_extraction_of_revised_and_set_aside_answers():
+    assert extract_answer("The answer is 45.\n\nHmm, actually the rows have 6 seats, so the total is 54.") == "54"
+    assert extract_answer("The answer is 45.\n\nHmm, let me double-check: 5 rows of 9 is 45. Yes.") == "45"
+    assert extract_answer("It has 12 legs. By the way, a spider has 8.") == "12"
+    assert extract_answer("No, it cannot be tiled.") == "No"
+
+
+def test_deeply_nested_set_braces_are_refused_by_compare():
+    assert compare("\\{\\{\\{\\{\\{3\\}\\}\\}\\}\\}", "3").reason == "refused"
+    assert compare("\\{\\{3\\}\\}", "\\{\\{3\\}\\}").equal
