@@ -15,7 +15,9 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   ("The final answer is 34. I hope it is correct.", "Final Answer: The largest $n$ is 34.", "Answer:",
   ``A:``), a bold final line, a bare short prediction (``-5``, ``$29.00``), the number or math the last
   sentence states ("So she earns \\$18."; a counterfactual after it, "If she had waited, she would have
-  paid $18.", "If two more friends joined, each would pay $8.", is set aside); optionally the last number
+  paid $18.", "If two more friends joined, each would pay $8.", "Were it fair, it would ...", is set aside); an
+  ending that says it is unsure and only tentatively names a value ("I'm not sure ... possibly 2/3") gives None;
+  optionally the last number
   (``number_fallback=True``). Output that runs on into a new chat turn or few-shot problem ("**Next problem:**
   ...") is cut first, and an offer of more help or an aside after the answer ("Let me know if you'd like ... n =
   20!", "By the way, ...") is set aside. A clause with no value that opens with a yes or no states it. A last
@@ -32,7 +34,9 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   (0.25 != 25), while ``25\\%`` = 25 because units, words after a number ("5 apples"), ``^\\circ``, ``\\%``
   and currency signs are stripped, not converted (except an angle in radians with pi against one in degrees,
   or the reverse, which is converted: ``\\frac{\\pi}{4}`` = ``45^\\circ``). Numbers in words count ("five",
-  "one half", "two thirds", "one hundred twenty", "seven and a half"). "No solution(s)" / "no real roots" =
+  "one half", "two thirds", "one hundred twenty", "seven and a half", "the twelfth", "two point five", "forty
+  percent"), and so do clock times ("a quarter to four" = 3:45). "Neither X nor Y" = "neither". An equation of a
+  named angle, segment or arc (``\\angle ABC = 72^\\circ``) states its measure. "No solution(s)" / "no real roots" =
   ``\\emptyset``;
   "all real numbers" = ``\\mathbb{R}`` = ``(-\\infty,\\infty)``; a reference ``\\infty`` is read as a count or a
   value (how many solutions, a limit): "infinitely many (solutions)" and "infinity" equal it, while "all

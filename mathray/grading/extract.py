@@ -107,13 +107,14 @@ _CONCLUDING_CLAUSE = re.compile(r"[,;] (?:and )?(?:so|thus|therefore|hence)\b", 
 # he'd earn $405", a parenthesised "(Had he kept them, he would have 20.)", a changed scenario "If two more
 # friends joined, each would pay $8.", "Without the coupon, she would have paid $30."); an "If ..., then ..."
 # sentence, or one with a simple past and no change of quantity ("If they decided to share, each would get 4"),
-# computes the result the way GSM8K solutions do and is not one
+# computes the result the way GSM8K solutions do and is not one; an inverted or stative counterfactual is one
+# ("Were the coin fair, it would ...", "If the word had two pairs of repeated letters, there would be ...")
 _PARTICIPLE = (r"(?:not |n't )?(?:\w+(?:ed|en|wn)|bought|brought|paid|spent|sold|left|kept|got|made|had|done|gone|won"
                r"|lost|put|set|read|thought|taught|built|sent|told|held|found|heard|met)\b")
 _WOULD = r"(?:\b(?:would|could)\b|\w'd\b)"
 _HYPOTHETICAL = re.compile(r" ?(?:\(? ?(?:(?:note|notice) that |but |however,? |alternatively,? )?(?:"
-                           r"if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:had %s|instead\b|were\b[^.;]*?%s)"
-                           r"|had\b[^.;]*?\bwould\b"
+                           r"if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:had %s|instead\b|(?:were|had)\b[^.;]*?%s)"
+                           r"|(?:had|were|should)\b[^.;]*?\bwould\b"
                            r"|if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:more|fewer|less|another|extra|additional)\b[^.;]*?%s"
                            r"|without\b[^.;]*?\bwould have\b"
                            r"|(?:suppos|assum)(?:e|ing)\b[^.]*%s"
@@ -123,6 +124,11 @@ _HYPOTHETICAL = re.compile(r" ?(?:\(? ?(?:(?:note|notice) that |but |however,? |
 # sentence too
 _FUTURE_CHANGE = re.compile(r" ?if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:more|fewer|less|another|extra|additional)\b"
                             r"[^.;]*?(?:\bwill\b|\w'll\b)", re.IGNORECASE)
+# an ending that says it is unsure and only tentatively picks a value ("I'm not sure which method has the error --
+# possibly 2/3 is the right one") commits to no answer
+_UNSURE = re.compile(r"\bI(?:'m| am) (?:not (?:sure|certain|confident)|unsure|uncertain)\b"
+                     r"|\bI (?:can't|cannot|can not) (?:tell|decide|be sure)\b", re.IGNORECASE)
+_TENTATIVE = re.compile(r"\b(?:possibly|perhaps|maybe|probably|might|may)\b", re.IGNORECASE)
 _BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
 # a bold heading label that text follows on its line ("**Solution.** Subtracting 5 gives $x = 5$.", "**Step 3:**
 # ...") names a part of the text, not its answer
@@ -417,6 +423,8 @@ def _stated_answer(text: str, *, number_fallback: bool, bare: bool, ended: bool)
         return clean(boxed)
     if "\\boxed" in text or "\\fbox" in text:
         return None  # the last box never closes: a truncated solution
+    if _unsure_ending(text):
+        return None
     blocks = list(_PRM_ANSWER.finditer(text))
     if blocks:
         line = next((ln for ln in text[blocks[-1].end() :].split("\n") if ln.strip()), None)
@@ -442,6 +450,12 @@ def _stated_answer(text: str, *, number_fallback: bool, bare: bool, ended: bool)
         if nums:
             return clean(nums[-1].replace("$", ""))
     return None
+
+
+def _unsure_ending(text: str) -> bool:
+    """Whether the last two sentences say the writer is unsure and the last one only tentatively names a value."""
+    sentences = last_sentences(text, 2)
+    return bool(sentences and _TENTATIVE.search(sentences[0]) and any(map(_UNSURE.search, sentences)))
 
 
 def _from_last_sentences(text: str) -> str | None:

@@ -111,4 +111,5 @@ def text_key(s: str) -> str | None:
         return None
     if len(t) == 1 and t.islower() and t not in "abcde":
         return None  # a single variable such as x is math, not text
-    return re.sub(r"\s+", " ", t).strip(" .").casefold()
+    t = re.sub(r"\s+", " ", t).strip(" .").casefold()
+    return "neither" if re.fullmatch(r"neither [a-z-]+ nor [a-z-]+", t) else t  # "neither even nor odd" = "neither"

@@ -27,8 +27,11 @@ base (", which is 9 in decimal" after ``1001_2`` or after "in base 2 ... 1001") 
 be in e-notation ("1.2e-3"). A parenthesised aside of plain words ("(a double root)") is set aside.
 Number words include phrases ("one hundred twenty", "two thirds"); a count in words before a set phrase ("the
 count is zero; there are no real roots") is the answer, not the set. A clause with no value that ends in a verdict
-word ("the function is even", "the series converges") states that word, and one that opens with a yes or no ("No,
-it is not possible.") states that reply.
+word ("the function is even", "the series converges", "the sequence is neither arithmetic nor geometric") states
+that word, also after values when it concludes (", so the sequence is geometric"), and one that opens with a yes
+or no ("No, it is not possible.") states that reply. A phrase that ends naming a weekday or month ("..., which is a
+Wednesday") states it; a closing total (", for 36 players in total") states the total; clock times in words are
+read as ``H:MM``.
 
 Callers collapse runs of spaces first; every scan here is one left-to-right pass or a regex without
 ambiguous adjacent quantifiers, so a 200k-character phrase costs linear time.
@@ -37,7 +40,7 @@ from __future__ import annotations
 
 import re
 
-from mathray.grading.words import NUMBER_PHRASE, SET_PHRASE
+from mathray.grading.words import NUMBER_PHRASE, SET_PHRASE, clock_times_in_digits
 
 MAX_BARE_CHARS = 400  # a one-line prediction this short with (almost) no prose is its own answer
 
@@ -95,8 +98,16 @@ _COMMAND = re.compile(r"\\[A-Za-z]+(?:\{[^{}]*\})?")
 # a sentence that ends in a verdict word states it: "the function is even", "the number is composite", "the series
 # converges"
 _VERDICT = re.compile(r"\b(?:(?:is|are) (?:(?:an?|the) )?(odd|even|neither(?: even nor odd| odd nor even)?|prime"
-                      r"|composite|rational|irrational|true|false|convergent|divergent|bounded|unbounded)"
-                      r"|(converges|diverges)) ?[.!]? ?$", re.IGNORECASE)
+                      r"|composite|rational|irrational|true|false|convergent|divergent|bounded|unbounded|arithmetic"
+                      r"|geometric|increasing|decreasing|periodic)|(converges|diverges)"
+                      r"|(?:is|are) (neither|both) [a-z-]+ (?:nor|and) [a-z-]+) ?[.!]? ?$", re.IGNORECASE)
+# a concluding clause that ends in a verdict ("..., so the sequence is neither arithmetic nor geometric") states it
+# even when earlier clauses state values
+_CONCLUDED_VERDICT = re.compile(r"(?:^|[,;] ?)(?:and )?(?:so|thus|hence|therefore)\b[^,;]*$", re.IGNORECASE)
+# a phrase that ends naming a day of the week or a month ("..., which is a Wednesday", "it falls on a Friday")
+_CALENDAR = re.compile(r"\b(?:is|was|be|falls on|lands on|fell on|landed on)(?: on)?(?: an?)? (Monday|Tuesday|Wednesday"
+                       r"|Thursday|Friday|Saturday|Sunday|January|February|March|April|May|June|July|August|September"
+                       r"|October|November|December) ?[.!]? ?$")
 # a clause without a value that opens with a yes or no ("No, it is not possible.", "Yes — every such graph is
 # planar.") states that reply
 _YES_NO = re.compile(r" ?(yes|no)(?:,| ?[.!;:—–]| -)(?= |$)", re.IGNORECASE)
@@ -125,6 +136,9 @@ _CONFIRMED = re.compile(r"(?<![\w\x00])(%s) (?:is|was) (?:indeed |still |then )?
                         % _MATH_OR_NUMBER.pattern, re.IGNORECASE)
 _COUNT_VERB = re.compile(r"(?<![A-Za-z])(?<!real )(?<!the )(?<!a )(?:number|total|totals|come to|comes to|amount to"
                          r"|amounts to|add up to|adds up to) (%s) ?[.!]? ?$" % _LONE_NUMBER, re.IGNORECASE)
+# a closing clause that totals ("..., for 36 players in total", "..., making 40 in all"): the total is the answer
+_FOR_TOTAL = re.compile(r", (?:for|making|giving|so|or) (?:a total of )?(%s)(?: [a-z]+){0,3}"
+                        r" (?:in total|in all|altogether|total) ?[.!]? ?$" % _ITEM, re.IGNORECASE)
 _ONLY_LETTER = re.compile(r"\bonly (\([A-J]\)) (?:works|holds|fits|satisfies\b[^.]{0,80}|is (?:correct|right|true|valid))"
                           r" ?[.!]? ?$")
 # an interval or set restated after "i.e."/"that is"/"namely" at the end of the phrase ("all real numbers greater
@@ -292,7 +306,12 @@ def _stated_whole(masked: str, maths: list[str]) -> str | None:
 
 def _counts_in_words(prose: str) -> bool:
     """Whether the prose names a number in words ("the count is zero; ..."), not a lone "one" or an "a" fraction."""
-    return any(w.lower() != "one" and not w.lower().startswith("a ") for w in _NUMBER_PHRASE.findall(prose))
+    return any(w.lower() != "one" and not w.lower().startswith(("a ", "the ")) for w in _NUMBER_PHRASE.findall(prose))
+
+
+def _names_no_value(clause: str, maths: list[str]) -> bool:
+    """Whether the clause's only math items are variables ("so $f$ is odd")."""
+    return all(_is_variable(item, maths) for item in _MATH_OR_NUMBER.findall(clause))
 
 
 def _is_variable(item: str, maths: list[str]) -> bool:
@@ -306,7 +325,7 @@ def _only_number_phrase(masked: str) -> str | None:
     """The phrase's one number in words ("It takes four and a half hours") when it has no other number; not
     a lone "one" ("this one") or an "a" fraction ("a third pipe"), which prose uses as words."""
     found = _NUMBER_PHRASE.findall(masked)
-    if len(found) != 1 or found[0].lower() == "one" or found[0].lower().startswith("a "):
+    if len(found) != 1 or found[0].lower() == "one" or found[0].lower().startswith(("a ", "the ")):
         return None
     return found[0]
 
@@ -343,7 +362,7 @@ def _relation_list(masked: str, maths: list[str]) -> str | None:
 def _closing_form(tail: str, maths: list[str]) -> str | None:
     """The item a closing form names (``_COMMITTED``, ``_CONFIRMED``, ``_COUNT_VERB``, ``_ONLY_LETTER``, an
     interval or set after "i.e."), or None."""
-    for form in (_COMMITTED, _CONFIRMED, _COUNT_VERB, _ONLY_LETTER):
+    for form in (_COMMITTED, _CONFIRMED, _COUNT_VERB, _ONLY_LETTER, _FOR_TOTAL):
         if m := form.search(tail):
             return _unmask(m.group(1), maths)
     m = _RESTATED.search(tail)
@@ -370,6 +389,7 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
     "3x+1, which is linear" (after a marker)."""
     text = _ASIDE.sub("", text.strip()) if "(" in text else text.strip()
     text = _BOLD.sub(r"\1", text) if "**" in text else text  # "The gcd is **6**." reads as "The gcd is 6."
+    text = clock_times_in_digits(text)
     if _depth < 3 and (hedged := _hedged(text, marked, _depth)) is not None:
         return hedged
     hypothetical = _HYPOTHETICAL_CLAUSE.search(text)
@@ -380,6 +400,8 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
         text = text[: restatement.start()]
     if not text:
         return None
+    if calendar := _CALENDAR.search(text[-_TAIL_CHARS:]):
+        return calendar.group(1)  # "2 days after Monday, which is a Wednesday"
     if is_bare(text, allow_text=marked):
         return text
     if _depth < 3:
@@ -420,6 +442,9 @@ def _answer_in_clause(text: str, marked: bool) -> str | None:
         return relations
     if choice := _NAMED_CHOICE.search(masked[-_TAIL_CHARS:]):
         return choice.group(1)
+    verdict = _VERDICT.search(masked[-_TAIL_CHARS:])
+    if verdict and _CONCLUDED_VERDICT.search(masked) and _names_no_value(re.split(r"[,;]", masked)[-1], maths):
+        return verdict.group(1) or verdict.group(2) or verdict.group(3)
     links = list(_LINK.finditer(masked))
     for k, link in enumerate(links[-3:][::-1]):
         if k and link.group(0).lower() not in _COPULAS:
@@ -433,9 +458,8 @@ def _answer_in_clause(text: str, marked: bool) -> str | None:
             return _unmask(items[0], maths)
     if (reply := _YES_NO.match(masked)) and not _MATH_OR_NUMBER.search(masked):
         return reply.group(1)  # "No, it is not possible."
-    verdict = _VERDICT.search(masked[-_TAIL_CHARS:])
-    if verdict and not _MATH_OR_NUMBER.search(re.split(r"[,;]", masked)[-1]):  # no value in the verdict's clause
-        return verdict.group(1) or verdict.group(2)
+    if verdict and _names_no_value(re.split(r"[,;]", masked)[-1], maths):  # no value in the verdict's clause
+        return verdict.group(1) or verdict.group(2) or verdict.group(3)
     items = _MATH_OR_NUMBER.findall(masked)
     if len(items) == 1:
         return _unmask(items[0], maths)

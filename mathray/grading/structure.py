@@ -190,6 +190,11 @@ _SET_EXPRESSION = re.compile(r"%s(?: ?\\(?:cap|cup|setminus|backslash|times|tria
                              % (_SET_NAME, _SET_NAME))
 
 
+# a named angle, segment or arc ("\\angle ABC", "m\\angle A", "\\overline{AB}"): its equation states its measure
+_GEOMETRIC_NAME = re.compile(r"(?:m ?)?\\(?:angle|measuredangle) ?[A-Z]{1,3}"
+                             r"|\\(?:overline|widehat|overarc)\{[A-Z]{1,3}\}")
+
+
 def stated_value(s: str, *, by_prediction: bool) -> str | None:
     """The value an equation states, or None when it states none (it is then compared only as an equation):
     the last side of a chain (``\\frac{7}{2}=3.5``, ``f(3)=2(3)^2-1=17``), the right side of ``y = f(x)``,
@@ -200,7 +205,8 @@ def stated_value(s: str, *, by_prediction: bool) -> str | None:
     (``2x - y + 3z + 14 = 0``, ``(x-1)^2 + (y+2)^2 = 9``) is a line, curve or surface and states no value."""
     sides = split_top(s.replace("\\approx", "="), "=")
     left = sides[0].strip()
-    if len(sides) > 2 or not _has_variable(s) or _NAME.fullmatch(left) or _SET_EXPRESSION.fullmatch(left):
+    if len(sides) > 2 or not _has_variable(s) or _NAME.fullmatch(left) or _SET_EXPRESSION.fullmatch(left) \
+            or _GEOMETRIC_NAME.fullmatch(left):
         return last_side(s)
     if by_prediction and (_QUANTITY.fullmatch(left) or _has_variable(sides[-1])):
         return last_side(s)
