@@ -41,6 +41,8 @@ def parse_args():
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--adam_beta2", type=float, default=0.999)
     p.add_argument("--weight_decay", type=float, default=0.0)
+    p.add_argument("--batches", choices=["replacement", "epochs"], default="replacement",
+                   help="plain loop: batches drawn with replacement, or each example once per epoch (as the Trainer)")
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--eval_problems", type=int, default=150)
     p.add_argument("--k", type=int, default=8)
@@ -82,12 +84,19 @@ def train_with_plain_loop(args, train: list[dict], base: str, work: str) -> str:
                             betas=(0.9, args.adam_beta2))
     gen = torch.Generator().manual_seed(args.seed)
     warmup = max(1, int(0.03 * args.steps))
+    order: list[int] = []
     model.train()
     for step in range(args.steps):
         for group in opt.param_groups:
             group["lr"] = (args.lr * min(1.0, (step + 1) / warmup)
                            * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
-        batch = [examples[i] for i in torch.randint(len(examples), (args.batch,), generator=gen).tolist()]
+        if args.batches == "replacement":
+            picked = torch.randint(len(examples), (args.batch,), generator=gen).tolist()
+        else:
+            if len(order) < args.batch:
+                order = torch.randperm(len(examples), generator=gen).tolist()
+            picked, order = order[: args.batch], order[args.batch :]
+        batch = [examples[i] for i in picked]
         width = max(len(seq) for seq, _ in batch)
         ids = torch.full((args.batch, width), tok.pad_token_id)
         labels = torch.full((args.batch, width), -100)
