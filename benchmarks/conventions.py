@@ -17,7 +17,6 @@ alternate and the best of each is kept (the machine may be shared). Prints the w
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -58,27 +57,18 @@ def card_loop(model_dir: str, rows: list[dict]) -> list[list[float]]:
 def separator_loop(model_dir: str, rows: list[dict]) -> list[list[float]]:
     """Qwen2.5-Math-PRM's card with the weights in plain torch: one forward per solution, the head's softmax at
     every position, class 1 read at the separators."""
-    import torch
-    from safetensors.torch import load_file
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2Model
+    from helpers.tiny_reward_models import load_separator_prm   # tests/ is on the path (above)
+    from transformers import AutoTokenizer
 
     from mathray.core.conventions import convention
     from mathray.core.steps import step_texts
 
-    cfg = json.loads(Path(model_dir, "config.json").read_text())
-    weights = load_file(str(Path(model_dir, "model.safetensors")))
-    body = Qwen2Model(Qwen2Config(**{k: v for k, v in cfg.items() if k != "architectures"}))
-    body.load_state_dict({k.removeprefix("model."): v for k, v in weights.items() if k.startswith("model.")})
-    body.eval()
+    forward = load_separator_prm(model_dir)
     tok, conv = AutoTokenizer.from_pretrained(model_dir), convention("qwen-math-prm")
     out = []
-    with torch.inference_mode():
-        for r in rows:
-            ids, positions = conv.encode(tok, r["problem"], step_texts(r["text"], "auto"))
-            hidden = body(input_ids=torch.tensor([ids])).last_hidden_state[0]
-            x = torch.relu(hidden @ weights["score.0.weight"].T + weights["score.0.bias"])
-            probs = torch.softmax(x @ weights["score.2.weight"].T + weights["score.2.bias"], dim=-1)
-            out.append(probs[positions, 1].tolist())
+    for r in rows:
+        ids, positions = conv.encode(tok, r["problem"], step_texts(r["text"], "auto"))
+        out.append(forward(ids)[positions, 1].tolist())
     return out
 
 

@@ -33,8 +33,9 @@ def build_separator_prm(out: Path, seed: int = 0, separator: str = "<extra_0>") 
     return out
 
 
-def separator_prm_forward(model_dir: Path, ids: list[int]) -> torch.Tensor:
-    """The head's class probabilities ``[T, 2]`` at every position by a plain transformers + torch forward."""
+def load_separator_prm(model_dir: Path):
+    """A plain transformers + torch forward of a model in that layout, loaded once: ``forward(ids)`` gives the
+    head's class probabilities ``[T, 2]`` at every position."""
     from safetensors.torch import load_file
 
     cfg = json.loads(Path(model_dir, "config.json").read_text())
@@ -42,7 +43,15 @@ def separator_prm_forward(model_dir: Path, ids: list[int]) -> torch.Tensor:
     body = Qwen2Model(Qwen2Config(**{k: v for k, v in cfg.items() if k != "architectures"}))
     body.load_state_dict({k.removeprefix("model."): v for k, v in weights.items() if k.startswith("model.")})
     body.eval()
-    with torch.no_grad():
-        hidden = body(input_ids=torch.tensor([ids])).last_hidden_state[0]
-        x = torch.relu(hidden @ weights["score.0.weight"].T + weights["score.0.bias"])
-        return torch.softmax(x @ weights["score.2.weight"].T + weights["score.2.bias"], dim=-1)
+
+    def forward(ids: list[int]) -> torch.Tensor:
+        with torch.inference_mode():
+            hidden = body(input_ids=torch.tensor([ids])).last_hidden_state[0]
+            x = torch.relu(hidden @ weights["score.0.weight"].T + weights["score.0.bias"])
+            return torch.softmax(x @ weights["score.2.weight"].T + weights["score.2.bias"], dim=-1)
+    return forward
+
+
+def separator_prm_forward(model_dir: Path, ids: list[int]) -> torch.Tensor:
+    """The head's class probabilities ``[T, 2]`` at every position by a plain transformers + torch forward."""
+    return load_separator_prm(model_dir)(ids)
