@@ -114,16 +114,16 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
     if reference is None or not str(reference).strip():
         return GradeResult(False, "no-reference", answer)
     reference = _reference_answer(str(reference))
-    letter = choice_letter(reference)
+    text, letter = tidy(prediction), choice_letter(reference)
     if letter is not None:  # graded by the letter the prediction picks
-        equal = picked_letter(tidy(prediction), answer, _same_value) == letter
+        equal = picked_letter(text, answer, _same_value) == letter
         return GradeResult(equal, "equal" if equal else "not-equal", answer)
-    value = chosen_value(tidy(prediction), answer, _same_value)
+    value = chosen_value(text, answer, _same_value)
     if value is None:  # a choice letter whose value contradicts the prediction's own options
         return GradeResult(False, "not-equal", answer)
     verdict = compare(_in_base_ten(_with_stated_base(prediction, value, reference), reference), reference,
                       deadline=deadline)
-    if verdict.reason == "not-equal" and (percent := restated_percent(tidy(prediction), answer, _value)):
+    if verdict.reason == "not-equal" and (percent := restated_percent(text, answer, _value)):
         verdict = compare(percent, reference, deadline=deadline)  # "0.4, that is, 40%" against 40
     if verdict.reason == "not-equal" and (angle := _in_reference_angle_unit(value, reference)):
         verdict = compare(angle, reference, deadline=deadline)  # "\\frac{\\pi}{4}" against 45^\\circ

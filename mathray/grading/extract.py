@@ -192,20 +192,22 @@ def cut_runon(text: str) -> str:
 def set_aside_chat_closing(text: str) -> str:
     """The text before an offer of more help that opens a sentence near its end and follows other text, or before
     an aside that follows a number or math ("By the way, ..."), without emoji at the end."""
-    start = max(0, len(text) - _OFFER_TAIL_CHARS)
-    m = next((m for m in _OFFER.finditer(text, start) if text[: m.start()].strip()), None)
-    if m:
-        text = text[: m.start()].rstrip()
-    start = max(0, len(text) - _OFFER_TAIL_CHARS)
-    m = next((m for m in _ASIDE.finditer(text, start) if re.search(r"[\d$\\]", text[: m.start()])), None)
-    if m:
-        text = text[: m.start()].rstrip()
+    text = _cut_at_first(_OFFER, text, lambda before: before.strip())
+    text = _cut_at_first(_ASIDE, text, lambda before: re.search(r"[\d$\\]", before))
     end = len(text.rstrip())
     if not end or text[end - 1].isascii():
         return text
     while end and _EMOJI.match(text, end - 1):
         end -= 1
     return text[:end]
+
+
+def _cut_at_first(pattern: re.Pattern, text: str, keep) -> str:
+    """The text before the first match of ``pattern`` in its last ``_OFFER_TAIL_CHARS`` characters whose preceding
+    text satisfies ``keep``; the whole text when there is none."""
+    start = max(0, len(text) - _OFFER_TAIL_CHARS)
+    m = next((m for m in pattern.finditer(text, start) if keep(text[: m.start()])), None)
+    return text[: m.start()].rstrip() if m else text
 
 
 def _box_at(text: str, start: int) -> tuple[str, int] | None:
