@@ -16,13 +16,15 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   ``A:``), a bold final line, a bare short prediction (``-5``, ``$29.00``), the number or math the last
   sentence states ("So she earns \\$18."; a counterfactual after it, "If she had waited, she would have
   paid $18.", "If two more friends joined, each would pay $8.", "Were it fair, it would ...", is set aside); an
-  ending that says it is unsure and only tentatively names a value ("I'm not sure ... possibly 2/3") gives None;
+  ending that says it is unsure and only tentatively names a value ("I'm not sure ... possibly 2/3", also before
+  a closing "It's hard to say.") gives None;
   optionally the last number
   (``number_fallback=True``). Output that runs on into a new chat turn or few-shot problem ("**Next problem:**
   ...") is cut first, and an offer of more help or an aside after the answer ("Let me know if you'd like ... n =
-  20!", "By the way, ...") is set aside. A clause with no value that opens with a yes or no states it. A last
-  line that labels a result ("Area = 30") states it. No answer, a box that never closes (truncated output) or
-  text over 200k characters give None, and None never equals anything.
+  20!", "If you want, I can ...", "By the way, ...") is set aside. A later GSM8K ``####`` counts only after a
+  correction ("#### 142 Wait, he also read 20 pages ... #### 122"). A clause with no value that opens with a yes
+  or no states it. A last line that labels a result ("Area = 30") states it. No answer, a box that never closes
+  (truncated output) or text over 200k characters give None, and None never equals anything.
 - Equality is by exact value: unreduced fractions, terminating and repeating decimals
   (``0.\\overline{3}`` = 1/3), radical forms (``2\\sqrt2`` = ``\\sqrt8``), ``2^{-2}`` = 0.25, ``e^{i\\pi}`` = -1,
   ``\\sqrt{-1}`` = i, reordered sums and products, expanded vs factored polynomials, scaled or rearranged
@@ -33,11 +35,15 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   not (3.14 != pi, 0.333 != 1/3): there is no relative tolerance and no x100 percent leniency
   (0.25 != 25), while ``25\\%`` = 25 because units, words after a number ("5 apples"), ``^\\circ``, ``\\%``
   and currency signs are stripped, not converted (except an angle in radians with pi against one in degrees,
-  or the reverse, which is converted: ``\\frac{\\pi}{4}`` = ``45^\\circ``). Numbers in words count ("five",
-  "one half", "two thirds", "one hundred twenty", "seven and a half", "the twelfth", "two point five", "forty
-  percent"), and so do clock times ("a quarter to four" = 3:45). "Neither X nor Y" = "neither". An equation of a
-  named angle, segment or arc (``\\angle ABC = 72^\\circ``) states its measure. "No solution(s)" / "no real roots" =
-  ``\\emptyset``;
+  or the reverse, which is converted: ``\\frac{\\pi}{4}`` = ``45^\\circ``; and an amount whose unit, written with it
+  or right after it in the text, is another unit of time, length, mass, volume or speed than the reference's:
+  "12 hours" != ``12\\text{ minutes}``, "54 km/h" = ``15\\text{ m/s}`` (``quantities``)). Clock times that say
+  their half of the day compare as times of day (14:30 = ``2:30\\text{ PM}`` != "2:30 am"); a decimal written
+  with trailing dots after a repeated block ("0.272727...") is the repeating decimal. Numbers in words count
+  ("five", "one half", "two thirds", "one hundred twenty", "seven and a half", "the twelfth", "two point five",
+  "forty percent", "it happens twice"), and so do clock times ("a quarter to four" = 3:45). "Neither X nor Y" =
+  "neither". An equation of a named angle, segment or arc (``\\angle ABC = 72^\\circ``) states its measure. "No
+  solution(s)" / "no real roots" = ``\\emptyset``;
   "all real numbers" = ``\\mathbb{R}`` = ``(-\\infty,\\infty)``; a reference ``\\infty`` is read as a count or a
   value (how many solutions, a limit): "infinitely many (solutions)" and "infinity" equal it, while "all
   real numbers" and ``(-\\infty,\\infty)`` do not (and "infinitely many solutions" is not ``\\mathbb{R}``).
@@ -56,7 +62,8 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   also followed by its value (``\\textbf{(D)}\\ 12``), or a value that the prediction's own list of options
   names with that letter; a letter whose value contradicts that list picks none (``context``). Against a
   value reference, a letter with its value (``(D)\\ 27``) is that value, and a lone letter the value its
-  options list names. An answer restated as a percent ("0.4, that is, 40%") also matches that percent.
+  options list names. An answer restated as a percent ("0.4, that is, 40%", "$\\frac{14}{40} = 0.35$, i.e. 35%") also
+  matches that percent.
 - Base subscripts are significant (``101_2`` != 101) unless the text states the base next to the digits
   ("in base 2 the number is 1011" = ``1011_2``; "2A in hexadecimal" = ``2A_{16}``); digits whose sentence
   says they are written in another base are not the base-ten number ("In base 8, the number is 147" is not
@@ -83,13 +90,15 @@ from dataclasses import dataclass
 import re
 
 from mathray.grading.cluster import cluster_answers
-from mathray.grading.context import (choice_letter, chosen_value, picked_letter, restated_percent, stated_base,
-                                    written_base)
+from mathray.grading.context import (choice_letter, chosen_value, picked_letter, repeating_decimal, restated_percent,
+                                    stated_base, written_base)
 from mathray.grading.equivalence import (DEFAULT_BUDGET_S, Deadline, Verdict, compare, compare_normalized,
                                          is_equivalent)
 from mathray.grading.extract import MAX_TEXT_CHARS, clean, extract_answer, extract_reference, last_boxed, tidy
 from mathray.grading.normalize import normalize
 from mathray.grading.number_strings import parse_base, parse_number
+from mathray.grading.quantities import verdict_in_context
+from mathray.grading.structure import last_side
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,10 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
     value = chosen_value(text, answer, _same_value)
     if value is None:  # a choice letter whose value contradicts the prediction's own options
         return GradeResult(False, "not-equal", answer)
+    value = repeating_decimal(text, value) or value  # "0.272727..." is 0.\overline{27}
+    in_units = verdict_in_context(text, value, reference)
+    if in_units is not None:  # "12 hours" against 12 minutes, "54 km/h" against 15 m/s, "14:30" against 2:30 PM
+        return GradeResult(in_units, "equal" if in_units else "not-equal", answer)
     verdict = compare(_in_base_ten(_with_stated_base(prediction, value, reference), reference), reference,
                       deadline=deadline)
     if verdict.reason == "not-equal" and (percent := restated_percent(text, answer, _value)):
@@ -146,7 +159,9 @@ def _in_reference_angle_unit(answer: str, reference: str) -> str | None:
 
 
 def _value(s: str):
-    return parse_number(normalize(s))
+    """The exact value of a number, or of the number a chain of constants ends with (``\\frac{14}{40} = 0.35``)."""
+    n = normalize(s)
+    return parse_number(last_side(n) or n if "=" in n else n)
 
 
 def _same_value(a: str, b: str) -> bool:

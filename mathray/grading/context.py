@@ -1,11 +1,12 @@
 """What a prediction's text says around its answer that the answer string alone does not carry: the choice
-letter it picks and the base it writes digits in.
+letter it picks, the base it writes digits in, a percent it restates the answer as and dots that make a decimal
+repeat.
 
 - Choices: a reference that is a choice letter (``D``, ``(D)``, ``\\text{(D)}``, ``\\textbf{(D)}``, A to J) is
   matched by letter. An answer that starts with a letter (``\\textbf{(D)}\\ 12``, ``\\mathrm{(D)}\\ 12``,
-  ``(A) 24``, ``A) 24``, ``C``), or that the text writes right after one ("the correct choice is (D) 81",
-  "Option (E), 2025, ...", read as the value; also at an earlier mention in its sentence, "So it's (A) 3, since 3
-  is ...")
+  ``(A) 24``, ``A) 24``, ``C``), or that the text writes right after one ("the correct choice is (D) 81", "B) 81",
+  "option **A**: 81", "Option (E), 2025, ...", read as the value; also at an earlier mention in its sentence, "So
+  it's (A) 3, since 3 is ...")
   or right before one ("16, which corresponds to option (B)"), picks that letter (an answer "option E" or "choice E"
   is the letter E), unless the prediction's
   own list of options names another value for that letter (the answer then contradicts itself). An answer that is a value picks the letter that the prediction's list of options
@@ -22,6 +23,8 @@ letter it picks and the base it writes digits in.
   gives 11" stays 11).
 - Percents: an answer that the text restates as a percent right after it ("0.4, that is, 40%", "$\\frac14$,
   or 25%") names that percent too, when the percent is exactly 100 times the value.
+- Repeating decimals: a decimal answer with trailing dots, in it or after it in the text, whose digits end in a
+  block written at least twice ("0.272727...") is that repeating decimal (``repeating_decimal``).
 """
 from __future__ import annotations
 
@@ -36,7 +39,9 @@ _OPTION = re.compile(r"(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)(
 # "16, which corresponds to option (B)": the letter the text names for the answer right after it
 _LETTER_AFTER = re.compile(r"[^.\n]{0,40}?\b(?:option|choice|answer)(?: choice)? ?(?:is )?\$?(?:\\(?:text(?:bf|rm)?"
                            r"|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)")
-_LETTER_BEFORE = re.compile(r"(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)(?: ?\}| |,|\\[ ,;!]|~|\$){1,6}$")
+# the letter right before the answer: "(D) 81", "\\textbf{(D)}\\ 81", "B) 12", "option **A**: 2/5"
+_LETTER_BEFORE = re.compile(r"(?:(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)|(?<![\w(\\])([A-J])\)"
+                            r"|\b(?:option|choice) (?:\*\*)?([A-J])(?:\*\*)? ?:)(?: ?\}| |,|\\[ ,;!]|~|\$|\*\*){1,6}$")
 _BASE = re.compile(r"\bbase[- ]?(\d{1,2})\b|\b(binary|ternary|octal|hexadecimal)\b", re.IGNORECASE)
 _BASE_WORDS = {"binary": 2, "ternary": 3, "octal": 8, "hexadecimal": 16}
 _BASE_WINDOW = 120
@@ -82,7 +87,7 @@ def picked_letter(text: str, answer: str, same_value) -> str | None:
     if not before and (earlier := _lettered_occurrence(text, answer, at)) is not None:
         at, before = earlier  # "So it's (A) 3, since 3 is the only odd prime": the lettered mention
     if before:  # "The correct choice is (D) 81." read as 81
-        letter = before.group(1)
+        letter = next(g for g in before.groups() if g)
         return None if letter in listed and not same_value(answer, listed[letter]) else letter
     after = _LETTER_AFTER.match(text, at + len(answer)) if at or text.startswith(answer) else None
     if after:
@@ -102,6 +107,36 @@ def chosen_value(text: str, answer: str, same_value) -> str | None:
     if not value:
         return listed.get(letter, answer)
     return None if letter in listed and not same_value(value, listed[letter]) else value
+
+
+_TRAILING_DOTS = r"(?:\.{3}|…|\\[lc]?dots\b)"
+_DOTS_AFTER = re.compile(r"\$? ?%s" % _TRAILING_DOTS)
+# a decimal that is the whole answer or the last side of its chain ("\\frac{7}{11} = 0.6363\\ldots"), with its dots
+_DECIMAL_WITH_DOTS = re.compile(r"(?:^|(?<==)) ?(-?\d{1,20}\.\d{1,40}) ?(%s)?$" % _TRAILING_DOTS)
+# the digits after the point: a part that does not repeat, then a block written twice or more, at least 3 digits
+_REPEATING_TAIL = re.compile(r"(\d*?)(\d{1,6}?)\2+")
+
+
+def repeating_decimal(text: str, answer: str) -> str | None:
+    """A decimal answer (or last side of a chain) written with trailing dots whose digits end in a repeated block
+    ("0.272727...", ``0.1666\\ldots``) with that decimal as a repeating one (``0.\\overline{27}``,
+    ``0.1\\overline{6}``); the dots may follow the decimal's last mention in the text. A block must be written at
+    least twice over three digits or more, so "3.14159..." and "1.4499..." stay the decimals they show. None for
+    any other answer."""
+    answer = answer.strip()
+    m = _DECIMAL_WITH_DOTS.search(answer) if "." in answer else None
+    if not m:
+        return None
+    number = m.group(1)
+    if not m.group(2):
+        at = text.rfind(number)
+        if at < 0 or not _DOTS_AFTER.match(text, at + len(number)):
+            return None
+    whole, digits = number.split(".")
+    tail = _REPEATING_TAIL.fullmatch(digits)
+    if not tail or len(digits) - len(tail.group(1)) < 3:
+        return None
+    return f"{answer[: m.start(1)]}{whole}.{tail.group(1)}\\overline{{{tail.group(2)}}}"
 
 
 _RESTATED_PERCENT = re.compile(r"\$? ?,? ?(?:or|that is,?|i\.e\.,?|which is) \$?(-?\d+(?:\.\d+)?) ?\\?%")

@@ -1,23 +1,26 @@
 """Final-answer extraction from model and reference text.
 
-The text is first tidied (runs of spaces become one space, GSM8K calculator annotations go), a
-reasoning block that something follows (``<think>...</think>``, ``<|begin_of_thought|>...<|end_of_thought|>``,
-``◁think▷...◁/think▷``, an ``analysis`` channel before the ``final`` one) is dropped (a block that nothing
-follows is the answer text, without its tags), an ``<answer>...</answer>`` part is read alone, and the text
-is cut where a model runs on into a new chat turn or few-shot problem (a special token such as
-``<|im_start|>`` or ``</s>``, or a line starting
-``Question:`` / ``Problem:`` / ``Q:`` / ``User:`` / ``Human:`` / ``### Instruction:``, also in bold and as
-``**Next problem:**``), and a chat closing after the answer is set aside (an offer of more help that opens a
-sentence, "Let me know if ...", "Would you like ...?", an aside after a number, "By the way, ...", and emoji
-at the end). When the model then corrects itself ("Wait, I made an error", "Oops, I miscounted", "That's wrong",
-"Correction:", "I forgot ..."), the rules below run on the text from the last correction on first, so the
-corrected answer wins over an earlier box or marker; only when that part states nothing do they run on the whole
-text. A later sentence that reconsiders ("Wait — ...", "Hold on, ...", "Actually, ...") revises the answer the
-same way when its part concludes anew (a box, a marker, a last sentence with "so"/"thus") and does more than
-check. Then the first rule that finds something wins:
-1. GSM8K ``#### n``: the FIRST one counts (a model may write more in a run-on it did not mark);
+The text is first tidied (runs of spaces become one space, GSM8K calculator annotations go, superscript digits
+become powers), a reasoning block that something follows (``<think>...</think>``,
+``<|begin_of_thought|>...<|end_of_thought|>``, ``◁think▷...◁/think▷``, an ``analysis`` channel before the
+``final`` one) is dropped (a block that nothing follows is the answer text, without its tags), an
+``<answer>...</answer>`` part is read alone, and the text is cut where a model runs on into a new chat turn or
+few-shot problem (a special token such as ``<|im_start|>`` or ``</s>``, or a line starting ``Question:`` /
+``Problem:`` / ``Q:`` / ``User:`` / ``Human:`` / ``### Instruction:``, also in bold and as ``**Next
+problem:**``), and a chat closing after the answer is set aside (an offer of more help that opens a sentence,
+"Let me know if ...", "Would you like ...?", "If you want, I can ...", an aside after a number, "By the way,
+...", and emoji at the end). When the model then corrects itself ("Wait, I made an error", "Oops, I miscounted",
+"That's wrong", "Correction:", "I forgot ..."), the rules below run on the text from the last correction on
+first, so the corrected answer wins over an earlier box or marker; only when that part states nothing do they
+run on the whole text. A later sentence that reconsiders ("Wait — ...", "Hold on, ...", "Actually, ...") revises
+the answer the same way when its part concludes anew (a box, a marker, a last sentence with "so"/"thus") and
+does more than check. Then the first rule that finds something wins:
+1. GSM8K ``#### n``: the FIRST one counts (a model may write more in a run-on it did not mark), unless a correction
+   or reconsidering sentence follows it and another ``####`` follows that ("#### 142 Wait, he also read 20 pages
+   first ... #### 122": the revised one counts);
 2. the last ``\\boxed{...}`` / ``\\fbox{...}`` (balanced braces; ``\\boxed 5`` too). Boxes are not merged,
-   except boxes joined only by "and"/"or"/a comma (``x = \\boxed{2} or x = \\boxed{3}``), which form a list;
+   except boxes joined only by "and"/"or"/a comma (``x = \\boxed{2} or x = \\boxed{3}``), which form a list; a
+   label in text that opens the box (``\\boxed{\\text{The answer is } 27}``) is not part of the answer;
 3. PRM800K ``# Answer`` block: the first non-empty line after the last ``# Answer`` (not ``### Answer``);
 4. an answer marker: "final answer is", "the answer is" (or "must be"), "Answer:", "**Final Answer**" (the answer on the
    next line), a line starting ``A:`` (the GSM8K example model solutions) or ``Final:``, "X is the answer".
@@ -57,9 +60,11 @@ _NEW_TURN = re.compile(r"\n ?(?:#{1,4} ?)?(?:\*\*)?(?:Question|QUESTION|Problem|
                        r"|(?i:(?:next|new|another|follow-up|bonus) (?:question|problem|exercise)))"
                        r" ?\d{0,4} ?:")
 # a chat closing after the answer: an offer of more help that opens a sentence ("Let me know if you'd like ...",
-# "Would you like me to ...?", "Hope this helps!"), and emoji at the end
+# "Would you like me to ...?", "Hope this helps!", "If you want, I can ..."), and emoji at the end; "if you want"
+# opens an offer only when the sentence goes on to what the writer can do ("If you want the total, add ..." computes)
 _OFFER = re.compile(r"(?:^|(?<=[.!?\n]) ?)(?:let me know|feel free|would you like|do you want (?:me )?to|want me to"
-                    r"|if you(?:'d| would) like|(?:I )?hope (?:this|that|it) helps|is there anything else|shall I)\b",
+                    r"|if you(?:'d| would) like|(?:I )?hope (?:this|that|it) helps|is there anything else|shall I"
+                    r"|if you want\b(?=[^.!?\n]{0,60}\bI(?: can|'ll| will| could|'d be| would be)\b))\b",
                     re.IGNORECASE)
 _OFFER_TAIL_CHARS = 400
 # a chat aside after the answer that opens a sentence ("By the way, if she gives away 5 more she'll have 22.",
@@ -105,7 +110,8 @@ _CONCLUDING_CLAUSE = re.compile(r"[,;] (?:and )?(?:so|thus|therefore|hence)\b", 
 # a sentence that only says what would have happened ("If she had waited, she would have paid $18.", "Had it
 # gone faster, ...", "Suppose he worked 10 hours; he would earn $150", "Assuming he worked 45 hours instead,
 # he'd earn $405", a parenthesised "(Had he kept them, he would have 20.)", a changed scenario "If two more
-# friends joined, each would pay $8.", "Without the coupon, she would have paid $30."); an "If ..., then ..."
+# friends joined, each would pay $8.", "If they also rent skates, it would cost $40.", "Without the coupon, she would
+# have paid $30."); an "If ..., then ..."
 # sentence, or one with a simple past and no change of quantity ("If they decided to share, each would get 4"),
 # computes the result the way GSM8K solutions do and is not one; an inverted or stative counterfactual is one
 # ("Were the coin fair, it would ...", "If the word had two pairs of repeated letters, there would be ...")
@@ -115,7 +121,8 @@ _WOULD = r"(?:\b(?:would|could)\b|\w'd\b)"
 _HYPOTHETICAL = re.compile(r" ?(?:\(? ?(?:(?:note|notice) that |but |however,? |alternatively,? )?(?:"
                            r"if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:had %s|instead\b|(?:were|had)\b[^.;]*?%s)"
                            r"|(?:had|were|should)\b[^.;]*?\bwould\b"
-                           r"|if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:more|fewer|less|another|extra|additional)\b[^.;]*?%s"
+                           r"|if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:more|fewer|less|another|extra|additional|also)\b"
+                           r"[^.;]*?%s"
                            r"|without\b[^.;]*?\bwould have\b"
                            r"|(?:suppos|assum)(?:e|ing)\b[^.]*%s"
                            r")|\((?=[^()]*%s[^()]*\)$))" % (_PARTICIPLE, _WOULD, _WOULD, _WOULD, _WOULD), re.IGNORECASE)
@@ -125,9 +132,10 @@ _HYPOTHETICAL = re.compile(r" ?(?:\(? ?(?:(?:note|notice) that |but |however,? |
 _FUTURE_CHANGE = re.compile(r" ?if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:more|fewer|less|another|extra|additional)\b"
                             r"[^.;]*?(?:\bwill\b|\w'll\b)", re.IGNORECASE)
 # an ending that says it is unsure and only tentatively picks a value ("I'm not sure which method has the error --
-# possibly 2/3 is the right one") commits to no answer
-_UNSURE = re.compile(r"\bI(?:'m| am) (?:not (?:sure|certain|confident)|unsure|uncertain)\b"
-                     r"|\bI (?:can't|cannot|can not) (?:tell|decide|be sure)\b", re.IGNORECASE)
+# possibly 2/3 is the right one", "I'm not entirely sure ... maybe 1/3? It's hard to say ...") commits to no answer
+_UNSURE = re.compile(r"\bI(?:'m| am) (?:not (?:(?:entirely|completely|totally|quite|fully) )?(?:sure|certain|confident)"
+                     r"|unsure|uncertain)\b|\bI (?:can't|cannot|can not) (?:tell|decide|be sure)\b"
+                     r"|\b(?:hard|difficult|impossible) to (?:say|tell)\b", re.IGNORECASE)
 _TENTATIVE = re.compile(r"\b(?:possibly|perhaps|maybe|probably|might|may)\b", re.IGNORECASE)
 _BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
 # a bold heading label that text follows on its line ("**Solution.** Subtracting 5 gives $x = 5$.", "**Step 3:**
@@ -136,13 +144,20 @@ _LABEL = re.compile(r" ?[A-Za-z][A-Za-z ]{0,30}(?: \d{1,2})? ?[.:] ?")
 _BOX_JOIN = re.compile(r"[\s$]*(?:,|;|and|or|\\text\{ ?(?:and|or) ?\}|\\quad|\\qquad)?[\s$]*"
                        r"(?:[a-zA-Z](?:_\{?\d\}?)? ?= ?)?[\s$]*")
 _NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
+_SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
+_SUPERSCRIPTS = re.compile("[⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
+# a box that writes its answer as a sentence starts with a label in text: "\boxed{\text{The answer is } 27}"
+_BOX_LABEL = re.compile(r" ?\\(?:text|textbf|mathrm) ?\{ ?(?:the )?(?:final )?answer(?: is)? ?:? ?\} ?",
+                        re.IGNORECASE)
 
 
 def tidy(text: str) -> str:
     """One space for each run of spaces, one or two newlines for each run of blank lines, and no GSM8K
-    calculator annotations (``= <<4*2=8>>8`` -> ``= 8``: the model's own text states the result), and the
-    Unicode minus sign written as ``-``."""
+    calculator annotations (``= <<4*2=8>>8`` -> ``= 8``: the model's own text states the result), the
+    Unicode minus sign written as ``-`` and Unicode superscript digits as a power (``10⁵`` -> ``10^{5}``)."""
     text = _CALCULATOR.sub("", _SPACES.sub(" ", text)).replace("\u2212", "-")  # U+2212 MINUS SIGN
+    if not text.isascii() and _SUPERSCRIPTS.search(text):
+        text = _SUPERSCRIPTS.sub(lambda m: "^{%s}" % m.group(0).translate(_SUPERSCRIPT_DIGITS), text)
     return _NEWLINES.sub(lambda m: "\n\n" if m.group(0).count("\n") > 1 else "\n", text)
 
 
@@ -369,8 +384,8 @@ def extract_answer(text: str | None, *, number_fallback: bool = False) -> str | 
     text = tidy(text)
     ended = closed_block_only(text)
     text = set_aside_chat_closing(cut_runon(inside_answer_tags(set_aside_reasoning(text))))
-    if "####" in text:  # GSM8K: the first "####" counts, even if the model ran on
-        line = text.split("####", 1)[1].lstrip(" ").split("\n", 1)[0]
+    if "####" in text:
+        line = _hash_answer_line(text)
         return clean(answer_in_phrase(clean(line) or "", marked=True) or line)
     revision = _last_correction(text)
     reconsidered = _reconsidered_answer(text, after=-1 if revision is None else revision, ended=ended)
@@ -381,6 +396,22 @@ def extract_answer(text: str | None, *, number_fallback: bool = False) -> str | 
         if revised is not None:
             return revised
     return _stated_answer(text, number_fallback=number_fallback, bare=True, ended=ended)
+
+
+_MAX_HASH_MARKS = 20
+
+
+def _hash_answer_line(text: str) -> str:
+    """The line after GSM8K's ``####``: the first one counts (a model may run on into more it did not mark), unless
+    the text after it corrects or reconsiders ("Wait, he also read 20 pages ...") before another ``####``: the
+    last such revised ``####`` counts."""
+    parts = text.split("####", _MAX_HASH_MARKS)
+    chosen = 1
+    for k in range(2, len(parts)):
+        between = parts[k - 1]
+        if _CORRECTION.search(between) or _RECONSIDER.search(between):
+            chosen = k
+    return parts[chosen].lstrip(" ").split("\n", 1)[0]
 
 
 def _reconsidered_answer(text: str, *, after: int, ended: bool) -> str | None:
@@ -422,7 +453,8 @@ def _stated_answer(text: str, *, number_fallback: bool, bare: bool, ended: bool)
     the text is known to be complete, so its last line counts as a sentence without a full stop)."""
     boxed = _boxed_list(text)
     if boxed is not None:
-        return clean(boxed)
+        label = _BOX_LABEL.match(boxed)
+        return clean(boxed[label.end() :] if label and boxed[label.end() :].strip() else boxed)
     if "\\boxed" in text or "\\fbox" in text:
         return None  # the last box never closes: a truncated solution
     if _unsure_ending(text):
@@ -455,9 +487,16 @@ def _stated_answer(text: str, *, number_fallback: bool, bare: bool, ended: bool)
 
 
 def _unsure_ending(text: str) -> bool:
-    """Whether the last two sentences say the writer is unsure and the last one only tentatively names a value."""
-    sentences = last_sentences(text, 2)
-    return bool(sentences and _TENTATIVE.search(sentences[0]) and any(map(_UNSURE.search, sentences)))
+    """Whether the last sentences say the writer is unsure and the last one is tentative, or the last one names no
+    value ("It's hard to say.") and the one before it only tentatively names one."""
+    sentences = last_sentences(text, 3)
+    if not sentences:
+        return False
+    if len(sentences) > 1 and not re.search(r"[\d$\\]", sentences[0]) and _TENTATIVE.search(sentences[1]):
+        tentative, said = sentences[1], sentences
+    else:
+        tentative, said = sentences[0], sentences[:2]
+    return bool(_TENTATIVE.search(tentative) and any(map(_UNSURE.search, said)))
 
 
 def _from_last_sentences(text: str) -> str | None:

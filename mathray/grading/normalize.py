@@ -47,7 +47,8 @@ _UNIT_WORDS = ("units", "unit", "sq", "square", "cubic", "cm", "m", "km", "mm", 
                "foot", "yd", "yards", "yard", "mi", "mile", "miles", "meters", "meter", "centimeters", "degrees",
                "degree", "cents", "cent", "dollars", "dollar", "hours", "hour", "minutes", "minute", "seconds",
                "second", "days", "day", "weeks", "years", "mph", "kg", "g", "grams", "pounds", "lbs", "percent",
-               "liters", "ml", "people", "students", "cups", "ounces", "oz", "points", "sq.", "usd")
+               "liters", "ml", "people", "students", "cups", "ounces", "oz", "points", "sq.", "usd", "am", "pm", "a.m",
+               "p.m")
 _PER_TIME = r"/ ?(?:s|sec|min|h|hr|hour|day|week|yr|year)"  # a rate: "km/h", "L/min", "ft/s"
 _TRAILING_UNITS = re.compile(r"(?<=[\d}\s])\s?(?:\\text\{ ?[A-Za-z][A-Za-z .]*(?:/ ?[A-Za-z]+)?\}"
                              r"|\b(?:%s|l)(?:%s)?\b\.?)(?:\^\{?[23]\}?)?\s?$"

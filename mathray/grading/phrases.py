@@ -24,7 +24,11 @@ $-3 \\le x \\le 3$". Unmarked, a closing clause that names a result
 (E) works", an interval or set restated after "i.e."/"that is". Relations joined by "and" whose last one is solved
 ("$2x = 16$ and $x = 8$") are steps of one solution: the solved one. A decimal restatement of a numeral in another
 base (", which is 9 in decimal" after ``1001_2`` or after "in base 2 ... 1001") is set aside. Numbers in prose may
-be in e-notation ("1.2e-3"). A parenthesised aside of plain words ("(a double root)") is set aside.
+be in e-notation ("1.2e-3") or scientific notation ("1.2 × 10^5"). A parenthesised aside of plain words ("(a double
+root)") is set aside. An amount restated in another unit of its kind (", or 1.5 hours" after "90 minutes", ", which
+is 54 km/h" after "15 m/s") is set aside. "Gives the answer 4.5e-3" states 4.5e-3; "exactly $\\frac23 \\approx 0.67$"
+states the exact value; a clock time that ends the phrase after "at"/"by"/"until" ("she arrives at 2:30 pm") states
+it; a clause that ends counting in a word ("so it happens twice") states the count (not "at least once").
 Number words include phrases ("one hundred twenty", "two thirds"); a count in words before a set phrase ("the
 count is zero; there are no real roots") is the answer, not the set. A clause with no value that ends in a verdict
 word ("the function is even", "the series converges", "the sequence is neither arithmetic nor geometric") states
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import re
 
+from mathray.grading.quantities import UNIT, quantities_verdict
 from mathray.grading.words import NUMBER_PHRASE, SET_PHRASE, clock_times_in_digits
 
 MAX_BARE_CHARS = 400  # a one-line prediction this short with (almost) no prose is its own answer
@@ -47,19 +52,21 @@ MAX_BARE_CHARS = 400  # a one-line prediction this short with (almost) no prose 
 _CURRENCY = "€£¥₹"
 # a comma inside a number groups three digits ("1,250"); "4, 7, 10" is a list
 _NUMBER = (r"(?:\\\$|[$" + _CURRENCY + r"])? ?-?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)"
-           r"(?:[eE][-+]?\d{1,4}(?![\w.]\w))?(?:/\d+)?"
+           r"(?:[eE][-+]?\d{1,4}(?![\w.]\w)| ?(?:×|\\times|\\cdot|\*) ?10 ?\^ ?(?:\{ ?[-+]?\d{1,4} ?\}|[-+]?\d{1,4}))?"
+           r"(?:/\d+)?"
            r"(?: ?(?:\\?%|[" + _CURRENCY + r"]))?")
 # a standalone number: not part of a product, power, sum or word ("3x+1", "2^5", "9 * 2" give none)
 _GLUED_UNITS = r"(?:st|nd|rd|th|g|kg|kgs|mg|cm|mm|m|km|ml|l|lb|lbs|oz|ft|in|h|hr|hrs|min|mins|s|sec|secs|mph|kmh|mi)\b"
 # a clock time or a ratio ("3:45", "2:3") is one item, never split at its colon
 _COLON_NUMBER = r"(?<![\w.:])\d+(?::\d+)+(?![\w:]|\.\d)"
 _LONE_NUMBER = (_COLON_NUMBER + r"|(?<![\w.\\^_{/*+×·-])(?<!\d:)" + _NUMBER + r"(?:(?=" + _GLUED_UNITS + r")"
-                + r"|(?![A-Za-z\d^{(_]| ?(?:[-+*/=^×·]|\\cdot|\\times|\\div|:\d) ?[\d(\\]))")
+                + r"|(?![A-Za-z\d^{(_]|\.\d| ?(?:[-+*/=^×·]|\\cdot|\\times|\\div|:\d) ?[\d(\\]))")
 # a tuple of numbers written in prose, "(1, 3, 3, 8)", is one item
 _TUPLE = r"(?<![\w)])\( ?-?\d+(?:\.\d+)?(?: ?, ?-?\d+(?:\.\d+)?){1,15} ?\)(?![\w(])"
 _ITEM = r"\x00\d+\x00|" + _TUPLE + r"|\b" + NUMBER_PHRASE + r"|" + _LONE_NUMBER
 _JOIN = r" ?(?:, ?(?:and |or )?|and |or |\\text\{ ?(?:and|or) ?\} ?)"
-_FILLER = r"(?:only|exactly|just|then|therefore|thus|hence|so|now|also|simply|equal to|given by|at|us) ?,? ?"
+_FILLER = (r"(?:only|exactly|just|then|therefore|thus|hence|so|now|also|simply|equal to|given by|at|us"
+           r"|the (?:final )?(?:answer|result)) ?,? ?")  # "gives the answer 4.5e-3"
 _LEADING = re.compile(r" ?[:\-]? ?(?:%s)*((?:%s)(?:%s(?:%s))*)" % (_FILLER, _ITEM, _JOIN, _ITEM), re.IGNORECASE)
 _PERCENT_RESTATEMENT = re.compile(r",? ?(?:or|i\.e\.,?) (?:\\\$)?-?[\d.,]+ ?\\?%$")
 _MATH_OR_NUMBER = re.compile(r"\x00\d+\x00|" + _TUPLE + "|" + _LONE_NUMBER)  # no number words ("this one out")
@@ -151,6 +158,23 @@ _BASE_RESTATEMENT = re.compile(r", (?:which is|i\.e\.|or) [^.,;]{1,40}\bin (?:de
                                re.IGNORECASE)
 _BASED_NUMERAL = re.compile(r"_\{?\d{1,2}\}?|\bin base[- ]?(?!10\b)\d{1,2}\b|\b(?:binary|octal|hexadecimal)\b",
                             re.IGNORECASE)
+# an amount restated in another unit of its kind (", or 1.5 hours" after "90 minutes", ", which is 54 km/h" after
+# "15 m/s", ", or about 34 mph") is set aside: the first amount is the stated answer; a second amount that is
+# neither the same amount nor marked as approximate is an alternative, not a restatement
+_UNIT_RESTATEMENT = re.compile(r"(?<![\w.,])(\d[\d.,/]* ?(%s))\$?(, ?(?:or|i\.e\.,?|that is,?|which is)"
+                               r"( about| approximately| roughly)? \$?(-?\d[\d.,/]* ?\$? ?(%s)))(?![\w/])"
+                               % (UNIT, UNIT), re.IGNORECASE)
+# a clock time that ends the phrase after "at"/"by"/"until" ("she arrives at 2:30 pm") is the time it states
+_ENDING_TIME = re.compile(r"\b(?:at|by|until|till) (\d{1,2}:\d{2})(?: ?(?:a\.m\.?|p\.m\.?|am|pm))?(?![\w:])"
+                          r" ?[.!]? ?$", re.IGNORECASE)
+# a clause that ends counting occurrences in a word ("so it happens twice", "the graphs meet once") states the count;
+# a bound ("at least once", "more than twice") or "at once" (at the same time) states none
+_COUNT_ADVERB = re.compile(r"(?<!\bleast )(?<!\bmost )(?<!\bthan )(?<!\bat )(?<!\bor )\b(once|twice|thrice)"
+                           r" ?[.!]? ?$", re.IGNORECASE)
+_ADVERB_COUNTS = {"once": "1", "twice": "2", "thrice": "3"}
+# "exactly $\\frac23 \\approx 0.67$": the writer commits to the exact value; the approximation after it is a gloss
+_EXACTLY = re.compile(r"\bexactly (?:equal to )?\x00(\d+)\x00")
+_APPROX = re.compile(r"\\approx|≈")
 _TRAILING_ITEMS = re.compile(r"(\x00\d+\x00(?:%s\x00\d+\x00)+) ?[.!]? ?$" % _JOIN)
 _SOLVED = re.compile(r" ?[A-Za-z] ?= ?[^A-Za-z=<>]+")  # x = 8, x = -\\frac{3}{2}: the variable alone on the left
 _SINGLE_VARIABLE = re.compile(r"(?<![\\A-Za-z])[A-Za-z](?![A-Za-z])")
@@ -359,10 +383,20 @@ def _relation_list(masked: str, maths: list[str]) -> str | None:
     return _unmask(m.group(1), maths)
 
 
+def _without_unit_restatement(text: str) -> str:
+    """The phrase without an amount's restatement in another unit of the same kind (``_UNIT_RESTATEMENT``)."""
+    if "," not in text:
+        return text
+    for m in _UNIT_RESTATEMENT.finditer(text):
+        if m.group(2).lower() != m.group(6).lower() and (m.group(4) or quantities_verdict(m.group(5), m.group(1))):
+            return text[: m.start(3)] + text[m.end(3) :]
+    return text
+
+
 def _closing_form(tail: str, maths: list[str]) -> str | None:
     """The item a closing form names (``_COMMITTED``, ``_CONFIRMED``, ``_COUNT_VERB``, ``_ONLY_LETTER``, an
     interval or set after "i.e."), or None."""
-    for form in (_COMMITTED, _CONFIRMED, _COUNT_VERB, _ONLY_LETTER, _FOR_TOTAL):
+    for form in (_COMMITTED, _CONFIRMED, _COUNT_VERB, _ONLY_LETTER, _FOR_TOTAL, _ENDING_TIME):
         if m := form.search(tail):
             return _unmask(m.group(1), maths)
     m = _RESTATED.search(tail)
@@ -398,6 +432,7 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
     restatement = _BASE_RESTATEMENT.search(text)
     if restatement and _BASED_NUMERAL.search(text, 0, restatement.start()):
         text = text[: restatement.start()]
+    text = _without_unit_restatement(text)
     if not text:
         return None
     if calendar := _CALENDAR.search(text[-_TAIL_CHARS:]):
@@ -427,6 +462,9 @@ def _answer_in_clause(text: str, marked: bool) -> str | None:
     item after the last link, a lone item or number phrase, or (after a marker) a short word answer."""
     masked, maths = _mask(text)
     masked = _mask_letter_digits(masked, maths)
+    for exact in _EXACTLY.finditer(masked):
+        k = int(exact.group(1))
+        maths[k] = _APPROX.split(maths[k], 1)[0].strip() or maths[k]
     if (closing := _closing_form(masked[-_TAIL_CHARS:], maths)) is not None:
         return closing
     stated = _stated_whole(masked[-_TAIL_CHARS:], maths)
@@ -456,6 +494,9 @@ def _answer_in_clause(text: str, marked: bool) -> str | None:
         items = _MATH_OR_NUMBER.findall(scope[frame.end() :] if frame else scope)
         if len(items) == 1 and link.group(0).lower() in _CONCLUSIONS:  # "so Tom has 9 more marbles"
             return _unmask(items[0], maths)
+    counted = _COUNT_ADVERB.search(masked[-_TAIL_CHARS:])
+    if counted and _names_no_value(re.split(r"[,;]", masked)[-1], maths):  # "..., so it happens twice"
+        return _ADVERB_COUNTS[counted.group(1).lower()]
     if (reply := _YES_NO.match(masked)) and not _MATH_OR_NUMBER.search(masked):
         return reply.group(1)  # "No, it is not possible."
     if verdict and _names_no_value(re.split(r"[,;]", masked)[-1], maths):  # no value in the verdict's clause
