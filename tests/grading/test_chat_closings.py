@@ -1,7 +1,7 @@
-"""Answers followed by a chat closing (an offer of more help, an emoji, a "Next problem" block), answers on a
-labelled last line ("Perimeter = 44"), an alternative left open with "or possibly", rate units, a verdict word
-("the function is even") and a count in words before a set phrase; each with an equal case and a near miss; and
-answers of these forms cluster by value."""
+"""Answers followed by a chat closing (an offer of more help, an emoji, a "Next problem" block, a changed scenario
+after a bold total), answers in a box that opens with a label, answers on a labelled last line ("Perimeter = 44"),
+an alternative left open with "or possibly", rate units, a verdict word ("the function is even") and a count in
+words before a set phrase; each with an equal case and a near miss; and answers of these forms cluster by value."""
 from __future__ import annotations
 
 import pytest
@@ -21,6 +21,18 @@ CASES = [
     ("Hence 45 handshakes take place. Feel free to ask for the count with 12 people!", "45", True),
     ("Hence 45 handshakes take place. Feel free to ask for the count with 12 people!", "12", False),
     ("Hope this helps! Adding the two parts, the total comes to 96.", "96", True),  # an opening courtesy
+    ("So the remainder is **4**. ✨\n\nIf you want, I can walk through the modular arithmetic for 7 too.", "4", True),
+    ("So the remainder is **4**. ✨\n\nIf you want, I can walk through the modular arithmetic for 7 too.", "7", False),
+    ("The first part is 12. If you want the total, add the 8 from the second part to get 20.", "20", True),
+    # a changed scenario after a bold total is set aside
+    ("Costs:\n1. Shirt: $20\n2. Shoes: $35\n3. **Total: $55**\n\nIf she also buys socks for $5, the total would be "
+     "$60.", "55", True),
+    ("Costs:\n1. Shirt: $20\n2. Shoes: $35\n3. **Total: $55**\n\nIf she also buys socks for $5, the total would be "
+     "$60.", "60", False),
+    # a box that opens with a label in text holds the answer after it
+    ("$$\\boxed{\\text{The answer is } 64}$$", "64", True),
+    ("$$\\boxed{\\text{The answer is } 64}$$", "46", False),
+    ("$\\boxed{\\text{Final answer: } x = 3}$", "3", True),
     # a "Next problem" block (bold, or a markdown heading) is a new turn
     ("The probability is $\\frac{5}{36}$.\n\n**Next problem:** Two dice are rolled. What is the probability that "
      "their sum is 7? **Solution:** $\\frac{6}{36} = \\frac16$", "\\frac{5}{36}", True),

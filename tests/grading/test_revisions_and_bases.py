@@ -1,6 +1,6 @@
-"""Answers that are reconsidered after they are stated, followed by a hypothetical or a chat aside, committed to a
-choice letter, answered yes or no, written with a base, or nested in set braces: the correct side and the
-near miss of each rule, from new examples."""
+"""Answers that are reconsidered after they are stated (also in a GSM8K ``####`` line), followed by a hypothetical or
+a chat aside, committed to a choice letter, answered yes or no, written with a base, or nested in set braces: the
+correct side and the near miss of each rule, from new examples."""
 from __future__ import annotations
 
 import pytest
@@ -30,6 +30,15 @@ CASES = [
     ("Three bags of 8 gives 24 marbles. The answer is 24.\n\nI forgot the 5 loose marbles: 24 + 5 = 29.",
      "24", False),
     ("So there are $\\boxed{11}$ handshakes. I double-counted the host, so there are 10.", "10", True),
+    # a later GSM8K "####" counts after a correction of the first; without one, the first counts (a run-on)
+    ("She bakes 4 trays of 12 = <<4*12=48>>48 cookies.\n#### 48\n\nWait, she ate 3 of them, so 48 - 3 = 45.\n#### 45",
+     "45", True),
+    ("She bakes 4 trays of 12 = <<4*12=48>>48 cookies.\n#### 48\n\nWait, she ate 3 of them, so 48 - 3 = 45.\n#### 45",
+     "48", False),
+    ("He buys 3 packs of 6, so 3 * 6 = 18 eggs.\n#### 18\nA farmer has 10 cows and sells 4, keeping 6.\n#### 6",
+     "18", True),
+    ("He buys 3 packs of 6, so 3 * 6 = 18 eggs.\n#### 18\nA farmer has 10 cows and sells 4, keeping 6.\n#### 6",
+     "6", False),
     # a changed scenario after the answer sentence is set aside
     ("Each ticket costs $9, so the family pays $45. If two more cousins came, they would pay $63.", "45", True),
     ("Each ticket costs $9, so the family pays $45. If two more cousins came, they would pay $63.", "63", False),
@@ -50,6 +59,11 @@ CASES = [
     ("Both (A) and (D) look plausible, but I'll go with (D).", "A", False),
     ("It is B or E; I will pick option E.", "E", True),
     ("It's either (A) or (D).", "D", False),
+    # a letter written with a closing parenthesis only, or after "option"/"choice" with a colon, before its value
+    ("Hence the right choice is D) $7\\sqrt{2}$.", "D", True),
+    ("Hence the right choice is D) $7\\sqrt{2}$.", "C", False),
+    ("So the answer is choice **C**: $\\frac{3}{8}$.", "(C)", True),
+    ("So the answer is choice **C**: $\\frac{3}{8}$.", "(B)", False),
     # a clause without a value that opens with a yes or no
     ("No, such a triangle cannot exist.", "\\text{No}", True),
     ("No, such a triangle cannot exist.", "\\text{Yes}", False),

@@ -86,6 +86,11 @@ CASES = [
     ("I can't tell whether the endpoints count. Perhaps the answer is 11.", "11", False),
     ("I'm not sure the problem wants a decimal, but the answer is 0.5.", "\\frac12", True),
     ("I was not sure at first, but both methods give 18. So the answer is 18.", "18", True),
+    # ... also when a closing remark without a value follows the tentative value
+    ("I'm not completely certain, but the ratio is maybe $\\frac{3}{5}$. It is hard to tell without the diagram.",
+     "\\frac35", False),
+    ("I'm not entirely sure about a shortcut, but the full computation gives $\\frac{3}{5}$. It's hard to say if "
+     "there is a faster way.", "\\frac35", True),
 ]
 
 
