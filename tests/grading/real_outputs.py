@@ -14,7 +14,7 @@ The development set, from files under ``tests/grading/real_outputs/``:
   wrong. Graded against the dataset's reference that stays not equal (a grader cannot know); a row with
   the corrected ``reference`` 240 is graded correct. ``why`` says so on each of them.
 
-``load_real_outputs(data_dir)`` materializes them (and ``reasoning_3.jsonl`` to ``reasoning_10.jsonl`` below) into
+``load_real_outputs(data_dir)`` materializes them (and ``reasoning_3.jsonl`` to ``reasoning_11.jsonl`` below) into
 ``Case`` tuples (the tests and benchmarks/grader.py use it). A folder of the full data sets gives every case;
 tests/fixtures/data holds the rows of some of them (its ``source_rows.json`` maps each record to its row), and
 the cases whose rows it lacks are left out.
@@ -34,12 +34,13 @@ with its base written against a base-ten reference (``101_2`` and ``11_2`` in ``
 written as $1101_2$" in ``reasoning_5.jsonl``) were changed from not equal to equal: the numeral names that value
 (their ``why`` says so). ``reasoning_9.jsonl`` (written as ``heldout_reasoning_9.jsonl``) joined it after its one
 held-out grading, its labels unchanged, and so did ``reasoning_10.jsonl`` (written as
-``heldout_reasoning_10.jsonl``), its labels unchanged.
+``heldout_reasoning_10.jsonl``), its labels unchanged, and ``reasoning_11.jsonl`` (written as
+``heldout_reasoning_11.jsonl``), joined after its one held-out grading, its labels unchanged.
 
 ``heldout_reasoning.jsonl`` and ``heldout_reasoning_2.jsonl`` (``load_earlier_batches()``) are earlier batches
 of the same kinds whose failures were seen when the rules were written; benchmarks/grader.py reports them and
-no test asserts them. ``heldout_reasoning_11.jsonl`` (``load_heldout()``) is the held-out batch: written and
-labelled by hand independently of the rules for batch 10's failures, graded once by benchmarks/grader.py; no test
+no test asserts them. ``heldout_reasoning_12.jsonl`` (``load_heldout()``) is the held-out batch: written and
+labelled by hand independently of the rules for batch 11's failures, graded once by benchmarks/grader.py; no test
 asserts its verdicts and no rule is tuned on it. It is merged separately; ``missing_heldout()`` names it while it
 is absent.
 """
@@ -151,7 +152,7 @@ def load_real_outputs(data_dir: Path) -> list[Case]:
     """Every case of the set (hand-written first), with texts rebuilt from ``data_dir``."""
     cases = [Case(r["prediction"], r["reference"], r["expected"], r["kind"], r["why"])
              for name in ("handwritten", "reasoning_3", "reasoning_4", "reasoning_5", "reasoning_6",
-                          "reasoning_7", "reasoning_8", "reasoning_9", "reasoning_10")
+                          "reasoning_7", "reasoning_8", "reasoning_9", "reasoning_10", "reasoning_11")
              for r in _read_jsonl(HERE / f"{name}.jsonl")]
     cache: dict[str, tuple[dict[int, dict], int]] = {}
 
@@ -188,7 +189,7 @@ def load_real_outputs(data_dir: Path) -> list[Case]:
 
 
 EARLIER_BATCHES = ("heldout_reasoning", "heldout_reasoning_2")
-HELDOUT_BATCHES = ("heldout_reasoning_11",)
+HELDOUT_BATCHES = ("heldout_reasoning_12",)
 
 
 def _batches(names: tuple[str, ...]) -> dict[str, list[Case]]:
