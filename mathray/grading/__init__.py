@@ -32,7 +32,8 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   (``\\frac72=3.5``); a predicted ``a + b + c = 15`` states 15; a reference equation is compared as an
   equation, a value matching only the right side of ``y = f(x)`` (``f(x) = ...``, ``a_n = ...``), so ``0`` does
   not match ``x + 3z = 0`` and two different planes ``... = 0`` differ. Approximations are
-  not (3.14 != pi, 0.333 != 1/3): there is no relative tolerance and no x100 percent leniency
+  not (3.14 != pi, 0.333 != 1/3; a value restated as approximately a decimal, "$12\\pi$, which is approximately
+  37.70", ends in the approximation): there is no relative tolerance and no x100 percent leniency
   (0.25 != 25), while ``25\\%`` = 25 because units, words after a number ("5 apples"), ``^\\circ``, ``\\%``
   and currency signs are stripped, not converted (except an angle in radians with pi against one in degrees,
   or the reverse, which is converted: ``\\frac{\\pi}{4}`` = ``45^\\circ``; and an amount whose unit, written with it
@@ -47,14 +48,14 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   "all real numbers" = ``\\mathbb{R}`` = ``(-\\infty,\\infty)``; a reference ``\\infty`` is read as a count or a
   value (how many solutions, a limit): "infinitely many (solutions)" and "infinity" equal it, while "all
   real numbers" and ``(-\\infty,\\infty)`` do not (and "infinitely many solutions" is not ``\\mathbb{R}``).
-- ``2\\frac12`` is the mixed number 5/2. Bare comma lists, ``or`` lists, ``\\pm`` and ``\\{...\\}`` are unordered
+- ``2\\frac12`` is the mixed number 5/2, and so are "2 1/2" and, before the noun it measures, "2 and 1/2 cups" (without
+  one, "the roots are 2 and 1/2" is a list). Bare comma lists, ``or`` lists, ``\\pm`` and ``\\{...\\}`` are unordered
   sets (``x = 2 \\text{ or } x = 3`` = ``2, 3``; ``\\pm 2021`` = ``\\{-2021, 2021\\}``); a bare reference list that
   repeats a value is a multiset of roots (``1, -2`` != ``1, 1, -2``, while a prediction ``1, 1, -2`` against the
-  reference ``1, -2`` is read as a set and is equal); parenthesised tuples are
-  ordered (``(p,q)=(3,2)`` = ``(3,2)``); intervals compare bracket types and equal the inequalities they
-  solve (``x \\ge 5`` = ``5 \\le x`` = ``[5,\\infty)``); ``\\mathbb{R}`` = ``(-\\infty,\\infty)``;
-  ``\\varnothing`` = ``\\emptyset``; a one-element set is its element (``\\{2\\}`` = 2), a set of sets is not;
-  matrices compare cell by cell in any environment.
+  reference ``1, -2`` is read as a set and is equal); parenthesised tuples are ordered (``(p,q)=(3,2)`` = ``(3,2)``);
+  intervals compare bracket types and equal the inequalities they solve (``x \\ge 5`` = ``5 \\le x`` = ``[5,\\infty)``);
+  ``\\mathbb{R}`` = ``(-\\infty,\\infty)``; ``\\varnothing`` = ``\\emptyset``; a one-element set is its element
+  (``\\{2\\}`` = 2), a set of sets is not; matrices compare cell by cell in any environment.
 - ``1,000,000``, ``10,\\!000``, ``1\\,000\\,000``, ``14{,}916`` are numbers, ``1,2`` is a list.
   Integers are compared exactly at any size.
 - Text answers compare case-insensitively after ``\\text{}`` and parentheses are removed. A reference that is
@@ -73,8 +74,9 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   reference asks for base 2).
 - Brackets and set braces nested deeper than an answer uses (``[[[[[1]]]]]``) are refused, never equal to the
   value.
-- Hedged answers ("3 or 4") are not correct: they are a list, which never equals one value; a commitment that
-  ends the sentence ("either 8 or 9; I'll go with 8", "I'll go with (C)") is the answer.
+- Hedged answers ("3 or 4", "15 if the host counts, or 10 if not") are not correct: they are a list, which
+  never equals one value; a commitment that ends the sentence ("either 8 or 9; I'll go with 8", "I'll go with
+  (C)") is the answer.
 
 Time and safety: answer text is never executed. Each ``grade``/``compare`` call has one time budget
 (``timeout``, default 2 s) for all the sympy work it needs. Cheap paths (strings, exact numbers, a
