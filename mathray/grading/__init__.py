@@ -15,16 +15,17 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   ("The final answer is 34. I hope it is correct.", "Final Answer: The largest $n$ is 34.", "Answer:",
   ``A:``), a bold final line, a bare short prediction (``-5``, ``$29.00``), the number or math the last
   sentence states ("So she earns \\$18."; a counterfactual after it, "If she had waited, she would have
-  paid $18.", "If two more friends joined, each would pay $8.", "Were it fair, it would ...", is set aside); an
+  paid $18.", "If two more friends joined, each would pay $8.", "Were it fair, it would ...", and a remark that
+  compares it with another amount, "That's 12 more than in May.", are set aside); an
   ending that says it is unsure and only tentatively names a value ("I'm not sure ... possibly 2/3", also before
   a closing "It's hard to say.") gives None;
   optionally the last number
   (``number_fallback=True``). Output that runs on into a new chat turn or few-shot problem ("**Next problem:**
   ...") is cut first, and an offer of more help or an aside after the answer ("Let me know if you'd like ... n =
-  20!", "If you want, I can ...", "By the way, ...") is set aside. A later GSM8K ``####`` counts only after a
-  correction ("#### 142 Wait, he also read 20 pages ... #### 122"). A clause with no value that opens with a yes
-  or no states it. A last line that labels a result ("Area = 30") states it. No answer, a box that never closes
-  (truncated output) or text over 200k characters give None, and None never equals anything.
+  20!", "If you want, I can ...", "By the way, ...", "Pro tip: ...") is set aside. A later GSM8K ``####`` counts
+  only after a correction ("#### 142 Wait, he also read 20 pages ... #### 122"). A clause with no value that opens
+  with a yes or no states it. A last line that labels a result ("Area = 30") states it. No answer, a box that
+  never closes (truncated output) or text over 200k characters give None, and None never equals anything.
 - Equality is by exact value: unreduced fractions, terminating and repeating decimals
   (``0.\\overline{3}`` = 1/3), radical forms (``2\\sqrt2`` = ``\\sqrt8``), ``2^{-2}`` = 0.25, ``e^{i\\pi}`` = -1,
   ``\\sqrt{-1}`` = i, reordered sums and products, expanded vs factored polynomials, scaled or rearranged
