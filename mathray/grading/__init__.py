@@ -60,7 +60,8 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
 - ``1,000,000``, ``10,\\!000``, ``1\\,000\\,000``, ``14{,}916`` are numbers, ``1,2`` is a list.
   Integers are compared exactly at any size.
 - Text answers compare case-insensitively after ``\\text{}`` and parentheses are removed. A reference that is
-  a choice letter (``(A)`` = ``A`` = ``\\text{(A)}``) is matched by the letter the prediction picks: a letter,
+  a choice letter (``(A)`` = ``A`` = ``\\text{(A)}``) is matched by the letter the prediction picks: a letter
+  (lowercase too when in parentheses, "(b)"),
   also followed by its value (``\\textbf{(D)}\\ 12``), or a value that the prediction's own list of options
   names with that letter; a letter whose value contradicts that list picks none (``context``). Against a
   value reference, a letter with its value (``(D)\\ 27``) is that value, and a lone letter the value its
@@ -71,8 +72,8 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   says they are written in another base are not the base-ten number ("In base 8, the number is 147" is not
   147; a decimal restatement after them, ", which is 103 in decimal", does not undo that). A true chain of one
   integer in several bases (``25_{10} = 121_4``) equals it in each of them. Against a base-ten reference a
-  numeral with its base written is its value (``253_8`` = 171; 5 against ``101_2`` stays not equal: that
-  reference asks for base 2).
+  numeral with its base written is its value, also at the end of a chain (``253_8`` = 171, ``12_3 + 21_3 =
+  110_3`` = 12; 5 against ``101_2`` stays not equal, and so does "5 in decimal": that reference asks for base 2).
 - Brackets and set braces nested deeper than an answer uses (``[[[[[1]]]]]``) are refused, never equal to the
   value.
 - Hedged answers ("3 or 4", "15 if the host counts, or 10 if not") are not correct: they are a list, which
@@ -190,13 +191,17 @@ def _with_stated_base(prediction: str, answer: str, reference: str) -> str:
 
 def _in_base_ten(answer: str, reference: str) -> str:
     """A numeral with its base written (``253_8``, or digits the text puts in base 8) as its base-ten value when the
-    reference is a base-ten integer: the base names the number (``253_8`` = 171). Against a reference in another
-    base, the base stays significant."""
-    numeral = parse_base(normalize(answer))
-    if numeral is None or numeral[1] == 10 or not re.fullmatch(r"-?\d{1,64}", normalize(reference)):
+    reference is a base-ten integer: the base names the number (``253_8`` = 171); so is such a numeral that ends a
+    chain (``12_3 + 21_3 = 110_3`` ends in 12). Against a reference in another base, the base stays
+    significant."""
+    if not re.fullmatch(r"-?\d{1,64}", normalize(reference)):
+        return answer
+    head, equals, side = answer.rpartition("=")
+    numeral = parse_base(normalize(side))
+    if numeral is None or numeral[1] == 10:
         return answer
     digits, base = numeral
-    return str(int(digits, base)) if _is_numeral(digits, base) else answer
+    return head + equals + str(int(digits, base)) if _is_numeral(digits, base) else answer
 
 
 def _is_numeral(digits: str, base: int) -> bool:
