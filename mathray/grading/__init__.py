@@ -15,16 +15,17 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   ("The final answer is 34. I hope it is correct.", "Final Answer: The largest $n$ is 34.", "Answer:",
   ``A:``), a bold final line, a bare short prediction (``-5``, ``$29.00``), the number or math the last
   sentence states ("So she earns \\$18."; a counterfactual after it, "If she had waited, she would have
-  paid $18.", "If two more friends joined, each would pay $8.", "Were it fair, it would ...", is set aside); an
+  paid $18.", "If two more friends joined, each would pay $8.", "Were it fair, it would ...", and a remark that
+  compares it with another amount, "That's 12 more than in May.", are set aside); an
   ending that says it is unsure and only tentatively names a value ("I'm not sure ... possibly 2/3", also before
   a closing "It's hard to say.") gives None;
   optionally the last number
   (``number_fallback=True``). Output that runs on into a new chat turn or few-shot problem ("**Next problem:**
   ...") is cut first, and an offer of more help or an aside after the answer ("Let me know if you'd like ... n =
-  20!", "If you want, I can ...", "By the way, ...") is set aside. A later GSM8K ``####`` counts only after a
-  correction ("#### 142 Wait, he also read 20 pages ... #### 122"). A clause with no value that opens with a yes
-  or no states it. A last line that labels a result ("Area = 30") states it. No answer, a box that never closes
-  (truncated output) or text over 200k characters give None, and None never equals anything.
+  20!", "If you want, I can ...", "By the way, ...", "Pro tip: ...") is set aside. A later GSM8K ``####`` counts
+  only after a correction ("#### 142 Wait, he also read 20 pages ... #### 122"). A clause with no value that opens
+  with a yes or no states it. A last line that labels a result ("Area = 30") states it. No answer, a box that
+  never closes (truncated output) or text over 200k characters give None, and None never equals anything.
 - Equality is by exact value: unreduced fractions, terminating and repeating decimals
   (``0.\\overline{3}`` = 1/3), radical forms (``2\\sqrt2`` = ``\\sqrt8``), ``2^{-2}`` = 0.25, ``e^{i\\pi}`` = -1,
   ``\\sqrt{-1}`` = i, reordered sums and products, expanded vs factored polynomials, scaled or rearranged
@@ -32,7 +33,8 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   (``\\frac72=3.5``); a predicted ``a + b + c = 15`` states 15; a reference equation is compared as an
   equation, a value matching only the right side of ``y = f(x)`` (``f(x) = ...``, ``a_n = ...``), so ``0`` does
   not match ``x + 3z = 0`` and two different planes ``... = 0`` differ. Approximations are
-  not (3.14 != pi, 0.333 != 1/3): there is no relative tolerance and no x100 percent leniency
+  not (3.14 != pi, 0.333 != 1/3; a value restated as approximately a decimal, "$12\\pi$, which is approximately
+  37.70", ends in the approximation): there is no relative tolerance and no x100 percent leniency
   (0.25 != 25), while ``25\\%`` = 25 because units, words after a number ("5 apples"), ``^\\circ``, ``\\%``
   and currency signs are stripped, not converted (except an angle in radians with pi against one in degrees,
   or the reverse, which is converted: ``\\frac{\\pi}{4}`` = ``45^\\circ``; and an amount whose unit, written with it
@@ -47,18 +49,19 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   "all real numbers" = ``\\mathbb{R}`` = ``(-\\infty,\\infty)``; a reference ``\\infty`` is read as a count or a
   value (how many solutions, a limit): "infinitely many (solutions)" and "infinity" equal it, while "all
   real numbers" and ``(-\\infty,\\infty)`` do not (and "infinitely many solutions" is not ``\\mathbb{R}``).
-- ``2\\frac12`` is the mixed number 5/2. Bare comma lists, ``or`` lists, ``\\pm`` and ``\\{...\\}`` are unordered
+- ``2\\frac12`` is the mixed number 5/2, and so are "2 1/2" and, before the noun it measures, "2 and 1/2 cups" (without
+  one, "the roots are 2 and 1/2" is a list). Bare comma lists, ``or`` lists, ``\\pm`` and ``\\{...\\}`` are unordered
   sets (``x = 2 \\text{ or } x = 3`` = ``2, 3``; ``\\pm 2021`` = ``\\{-2021, 2021\\}``); a bare reference list that
   repeats a value is a multiset of roots (``1, -2`` != ``1, 1, -2``, while a prediction ``1, 1, -2`` against the
-  reference ``1, -2`` is read as a set and is equal); parenthesised tuples are
-  ordered (``(p,q)=(3,2)`` = ``(3,2)``); intervals compare bracket types and equal the inequalities they
-  solve (``x \\ge 5`` = ``5 \\le x`` = ``[5,\\infty)``); ``\\mathbb{R}`` = ``(-\\infty,\\infty)``;
-  ``\\varnothing`` = ``\\emptyset``; a one-element set is its element (``\\{2\\}`` = 2), a set of sets is not;
-  matrices compare cell by cell in any environment.
+  reference ``1, -2`` is read as a set and is equal); parenthesised tuples are ordered (``(p,q)=(3,2)`` = ``(3,2)``);
+  intervals compare bracket types and equal the inequalities they solve (``x \\ge 5`` = ``5 \\le x`` = ``[5,\\infty)``);
+  ``\\mathbb{R}`` = ``(-\\infty,\\infty)``; ``\\varnothing`` = ``\\emptyset``; a one-element set is its element
+  (``\\{2\\}`` = 2), a set of sets is not; matrices compare cell by cell in any environment.
 - ``1,000,000``, ``10,\\!000``, ``1\\,000\\,000``, ``14{,}916`` are numbers, ``1,2`` is a list.
   Integers are compared exactly at any size.
 - Text answers compare case-insensitively after ``\\text{}`` and parentheses are removed. A reference that is
-  a choice letter (``(A)`` = ``A`` = ``\\text{(A)}``) is matched by the letter the prediction picks: a letter,
+  a choice letter (``(A)`` = ``A`` = ``\\text{(A)}``) is matched by the letter the prediction picks: a letter
+  (lowercase too when in parentheses, "(b)"),
   also followed by its value (``\\textbf{(D)}\\ 12``), or a value that the prediction's own list of options
   names with that letter; a letter whose value contradicts that list picks none (``context``). Against a
   value reference, a letter with its value (``(D)\\ 27``) is that value, and a lone letter the value its
@@ -69,12 +72,13 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   says they are written in another base are not the base-ten number ("In base 8, the number is 147" is not
   147; a decimal restatement after them, ", which is 103 in decimal", does not undo that). A true chain of one
   integer in several bases (``25_{10} = 121_4``) equals it in each of them. Against a base-ten reference a
-  numeral with its base written is its value (``253_8`` = 171; 5 against ``101_2`` stays not equal: that
-  reference asks for base 2).
+  numeral with its base written is its value, also at the end of a chain (``253_8`` = 171, ``12_3 + 21_3 =
+  110_3`` = 12; 5 against ``101_2`` stays not equal, and so does "5 in decimal": that reference asks for base 2).
 - Brackets and set braces nested deeper than an answer uses (``[[[[[1]]]]]``) are refused, never equal to the
   value.
-- Hedged answers ("3 or 4") are not correct: they are a list, which never equals one value; a commitment that
-  ends the sentence ("either 8 or 9; I'll go with 8", "I'll go with (C)") is the answer.
+- Hedged answers ("3 or 4", "15 if the host counts, or 10 if not") are not correct: they are a list, which
+  never equals one value; a commitment that ends the sentence ("either 8 or 9; I'll go with 8", "I'll go with
+  (C)") is the answer.
 
 Time and safety: answer text is never executed. Each ``grade``/``compare`` call has one time budget
 (``timeout``, default 2 s) for all the sympy work it needs. Cheap paths (strings, exact numbers, a
@@ -187,13 +191,17 @@ def _with_stated_base(prediction: str, answer: str, reference: str) -> str:
 
 def _in_base_ten(answer: str, reference: str) -> str:
     """A numeral with its base written (``253_8``, or digits the text puts in base 8) as its base-ten value when the
-    reference is a base-ten integer: the base names the number (``253_8`` = 171). Against a reference in another
-    base, the base stays significant."""
-    numeral = parse_base(normalize(answer))
-    if numeral is None or numeral[1] == 10 or not re.fullmatch(r"-?\d{1,64}", normalize(reference)):
+    reference is a base-ten integer: the base names the number (``253_8`` = 171); so is such a numeral that ends a
+    chain (``12_3 + 21_3 = 110_3`` ends in 12). Against a reference in another base, the base stays
+    significant."""
+    if not re.fullmatch(r"-?\d{1,64}", normalize(reference)):
+        return answer
+    head, equals, side = answer.rpartition("=")
+    numeral = parse_base(normalize(side))
+    if numeral is None or numeral[1] == 10:
         return answer
     digits, base = numeral
-    return str(int(digits, base)) if _is_numeral(digits, base) else answer
+    return head + equals + str(int(digits, base)) if _is_numeral(digits, base) else answer
 
 
 def _is_numeral(digits: str, base: int) -> bool:

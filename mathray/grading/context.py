@@ -3,15 +3,17 @@ letter it picks, the base it writes digits in, a percent it restates the answer 
 repeat.
 
 - Choices: a reference that is a choice letter (``D``, ``(D)``, ``\\text{(D)}``, ``\\textbf{(D)}``, A to J) is
-  matched by letter. An answer that starts with a letter (``\\textbf{(D)}\\ 12``, ``\\mathrm{(D)}\\ 12``,
-  ``(A) 24``, ``A) 24``, ``C``), or that the text writes right after one ("the correct choice is (D) 81", "B) 81",
-  "option **A**: 81", "Option (E), 2025, ...", read as the value; also at an earlier mention in its sentence, "So
-  it's (A) 3, since 3 is ...")
-  or right before one ("16, which corresponds to option (B)"), picks that letter (an answer "option E" or "choice E"
-  is the letter E), unless the prediction's
-  own list of options names another value for that letter (the answer then contradicts itself). An answer that is a value picks the letter that the prediction's list of options
-  names for that value ("(A) 18, (B) 20, (C) 22 ... \\boxed{22}" picks C); without such a list a value picks
-  no letter. A list of options is two or more ``(X) value`` items; the first value given for a letter counts (an answer that is itself an item, "(C) 45", is not read as one).
+  matched by letter; a lowercase letter in parentheses, "(b)", is that letter (a to h only: "(i)" may be a roman
+  numeral), while a bare lowercase letter may be a variable and picks none. An answer that starts with a letter
+  (``\\textbf{(D)}\\ 12``, ``\\mathrm{(D)}\\ 12``, ``(A) 24``, ``A) 24``, ``C``), or that the text writes right
+  after one ("the correct choice is (D) 81", "B) 81", "option **A**: 81", "Option (E), 2025, ...", read as the
+  value; also at an earlier mention in its sentence, "So it's (A) 3, since 3 is ...") or right before one ("16,
+  which corresponds to option (B)"), picks that letter (an answer "option E" or "choice E" is the letter E),
+  unless the prediction's own list of options names another value for that letter (the answer then contradicts
+  itself). An answer that is a value picks the letter that the prediction's list of options names for that value
+  ("(A) 18, (B) 20, (C) 22 ... \\boxed{22}" picks C); without such a list a value picks no letter. A list of
+  options is two or more ``(X) value`` items; the first value given for a letter counts (an answer that is itself
+  an item, "(C) 45", is not read as one).
 - Values: against a reference that is a value, an answer that is a letter and its value (``(D)\\ 27``)
   stands for the value, and a lone letter for the value the prediction's own list of options names for it;
   a letter whose value contradicts that list stands for nothing.
@@ -31,16 +33,18 @@ from __future__ import annotations
 import re
 
 _LETTER_REFERENCE = re.compile(r" ?\$? ?(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(? ?([A-J]) ?\)? ?\}? ?\$? ?")
-_LETTER_ANSWER = re.compile(r"\s?(?:(?i:option|choice) )?(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?(\()?([A-J])(?(1)\)|(\))?) ?\}?"
+# a lowercase letter counts only in parentheses: "(b)"
+_LETTER_ANSWER = re.compile(r"\s?(?:(?i:option|choice) )?(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?"
+                            r"(\()?([A-J]|(?(1)[a-h]|(?!)))(?(1)\)|(\))?) ?\}?"
                             r"(?=$|[\s.:,~\\])"
                             r"(?:\s|\\[ ,;!]|~|[.:,]){0,8}(.*)", re.S)  # "(B) 14", "B) 14", "\\textbf{(B)}\\ 14"
 _OPTION = re.compile(r"(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)(?: ?\}| |\\[ ,;!]|~){0,6}"
                      r"(\$[^$\n]{1,80}\$|[^,;()\n$]{1,40}?) ?(?=[,;(\n]|\.(?: |$)|$| (?:and|or) )")
 # "16, which corresponds to option (B)": the letter the text names for the answer right after it
 _LETTER_AFTER = re.compile(r"[^.\n]{0,40}?\b(?:option|choice|answer)(?: choice)? ?(?:is )?\$?(?:\\(?:text(?:bf|rm)?"
-                           r"|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)")
+                           r"|math(?:rm|bf)) ?\{ ?)?\(([A-Ja-h])\)")
 # the letter right before the answer: "(D) 81", "\\textbf{(D)}\\ 81", "B) 12", "option **A**: 2/5"
-_LETTER_BEFORE = re.compile(r"(?:(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)|(?<![\w(\\])([A-J])\)"
+_LETTER_BEFORE = re.compile(r"(?:(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-Ja-h])\)|(?<![\w(\\])([A-J])\)"
                             r"|\b(?:option|choice) (?:\*\*)?([A-J])(?:\*\*)? ?:)(?: ?\}| |,|\\[ ,;!]|~|\$|\*\*){1,6}$")
 _BASE = re.compile(r"\bbase[- ]?(\d{1,2})\b|\b(binary|ternary|octal|hexadecimal)\b", re.IGNORECASE)
 _BASE_WORDS = {"binary": 2, "ternary": 3, "octal": 8, "hexadecimal": 16}
@@ -78,7 +82,7 @@ def picked_letter(text: str, answer: str, same_value) -> str | None:
     m = _LETTER_ANSWER.fullmatch(answer)
     listed = _other_options(text, answer, m)
     if m:
-        letter, value = m.group(2), m.group(4).strip().strip("$").strip()
+        letter, value = m.group(2).upper(), m.group(4).strip().strip("$").strip()
         if value and letter in listed and not same_value(value, listed[letter]):
             return None  # "(A) 4" where the options say (A) 3
         return letter
@@ -87,11 +91,11 @@ def picked_letter(text: str, answer: str, same_value) -> str | None:
     if not before and (earlier := _lettered_occurrence(text, answer, at)) is not None:
         at, before = earlier  # "So it's (A) 3, since 3 is the only odd prime": the lettered mention
     if before:  # "The correct choice is (D) 81." read as 81
-        letter = next(g for g in before.groups() if g)
+        letter = next(g for g in before.groups() if g).upper()
         return None if letter in listed and not same_value(answer, listed[letter]) else letter
     after = _LETTER_AFTER.match(text, at + len(answer)) if at or text.startswith(answer) else None
     if after:
-        letter = after.group(1)
+        letter = after.group(1).upper()
         return None if letter in listed and not same_value(answer, listed[letter]) else letter
     named = [letter for letter, value in listed.items() if same_value(answer, value)]
     return named[0] if len(named) == 1 else None
@@ -102,7 +106,7 @@ def chosen_value(text: str, answer: str, same_value) -> str | None:
     m = _LETTER_ANSWER.fullmatch(answer)
     if not m or not (m.group(1) or m.group(3) or answer.startswith("\\") or not m.group(4).strip()):
         return answer  # a value after a bare letter ("C = 5", "A, B") is not a choice
-    letter, value = m.group(2), m.group(4).strip().strip("$").strip()
+    letter, value = m.group(2).upper(), m.group(4).strip().strip("$").strip()
     listed = _other_options(text, answer, m)
     if not value:
         return listed.get(letter, answer)

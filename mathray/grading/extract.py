@@ -9,12 +9,12 @@ few-shot problem (a special token such as ``<|im_start|>`` or ``</s>``, or a lin
 ``Problem:`` / ``Q:`` / ``User:`` / ``Human:`` / ``### Instruction:``, also in bold and as ``**Next
 problem:**``), and a chat closing after the answer is set aside (an offer of more help that opens a sentence,
 "Let me know if ...", "Would you like ...?", "If you want, I can ...", an aside after a number, "By the way,
-...", and emoji at the end). When the model then corrects itself ("Wait, I made an error", "Oops, I miscounted",
-"That's wrong", "Correction:", "I forgot ..."), the rules below run on the text from the last correction on
-first, so the corrected answer wins over an earlier box or marker; only when that part states nothing do they
-run on the whole text. A later sentence that reconsiders ("Wait — ...", "Hold on, ...", "Actually, ...") revises
-the answer the same way when its part concludes anew (a box, a marker, a last sentence with "so"/"thus") and
-does more than check. Then the first rule that finds something wins:
+...", "Pro tip: ...", and emoji at the end). When the model then corrects itself ("Wait, I made an error", "Oops, I
+miscounted", "That's wrong", "Correction:", "I forgot ..."), the rules below run on the text from the last correction on
+first, so the corrected answer wins over an earlier box or marker; only when that part states nothing do they run on the
+whole text. A later sentence that reconsiders ("Wait — ...", "Hold on, ...", "Actually, ...") revises the answer the
+same way when its part concludes anew (a box, a marker, a last sentence with "so"/"thus") and does more than check. Then
+the first rule that finds something wins:
 1. GSM8K ``#### n``: the FIRST one counts (a model may write more in a run-on it did not mark), unless a correction
    or reconsidering sentence follows it and another ``####`` follows that ("#### 142 Wait, he also read 20 pages
    first ... #### 122": the revised one counts);
@@ -33,7 +33,8 @@ does more than check. Then the first rule that finds something wins:
    whose last line counts as a sentence): its linked or only number/math ("So she earns \\$18.",
    "We conclude that there are 6 ways."); hypotheticals after an answer sentence ("If she had waited, she
    would have paid $18.", "If the crew were doubled, it would take 3 days.", "If two more came, each would pay
-   $8", and after a concluding sentence "If he buys 8 more next week, he'll have 60.") are set aside; the
+   $8", and after a concluding sentence "If he buys 8 more next week, he'll have 60.") and remarks that compare
+   the answer with another amount ("That's 12 more than in May.") are set aside; the
    sentence before the last only when the last has no number or math at all ("I hope this helps!"); a last
    line that ends no sentence but labels a result ("Area = 30", "Time: 30 minutes") states its value;
 8. optionally (``number_fallback=True``, for GSM8K-style sets) the last number in the text.
@@ -68,10 +69,11 @@ _OFFER = re.compile(r"(?:^|(?<=[.!?\n]) ?)(?:let me know|feel free|would you lik
                     re.IGNORECASE)
 _OFFER_TAIL_CHARS = 400
 # a chat aside after the answer that opens a sentence ("By the way, if she gives away 5 more she'll have 22.",
-# "Great question — that walk took 4 hours!", "Fun fact: ..."); set aside only when a number or math precedes it
+# "Great question — that walk took 4 hours!", "Fun fact: ...", "Pro tip: ..."); set aside only when a number or
+# math precedes it; a plain "Tip:" line is not one (it may label a tip amount)
 _ASIDE = re.compile(r"(?:(?<=[.!?\n]) ?)(?:by the way|fun fact|great question|good question|just for fun|for fun"
-                    r"|as a bonus|bonus|side note|as a side note|as an aside|incidentally|p\.s\.)\b",
-                    re.IGNORECASE)
+                    r"|as a bonus|bonus|side note|as a side note|as an aside|incidentally|p\.s\."
+                    r"|(?:pro|quick|handy|helpful|friendly) tips?)\b", re.IGNORECASE)
 _EMOJI = re.compile(r"[\s\u2600-\u27bf\U0001f000-\U0001faff\ufe0f\u200d]")
 # a labelled result on a last line that ends no sentence ("Perimeter = 44", "Time: 30 minutes")
 _RESULT_LINE = re.compile(r" ?[A-Z][a-z]+(?: [a-z]+){0,3} ?[=:] ?[^ ].*")
@@ -131,6 +133,13 @@ _HYPOTHETICAL = re.compile(r" ?(?:\(? ?(?:(?:note|notice) that |but |however,? |
 # sentence too
 _FUTURE_CHANGE = re.compile(r" ?if\b(?![^.;]*\bthen\b)[^.;]*?\b(?:more|fewer|less|another|extra|additional)\b"
                             r"[^.;]*?(?:\bwill\b|\w'll\b)", re.IGNORECASE)
+# a remark after the answer sentence that compares its amount with another ("That's 12 more than in May.",
+# "This is 3 times as many as in May.", "That is 9 years younger than her brother."): the sentence before states the
+# answer
+_COMPARISON_REMARK = re.compile(r" ?(?:that|this)(?:'s| is| was) [^.!?]{0,60}?\b(?:(?:more|fewer|less|greater|higher"
+                                r"|lower|larger|smaller|bigger|longer|shorter|older|younger|heavier|lighter|cheaper"
+                                r"|faster|slower|earlier|later)\b[^.!?]{0,60}?\bthan|as (?:many|much)\b[^.!?]{0,60}?"
+                                r"\bas)\b", re.IGNORECASE)
 # an ending that says it is unsure and only tentatively picks a value ("I'm not sure which method has the error --
 # possibly 2/3 is the right one", "I'm not entirely sure ... maybe 1/3? It's hard to say ...") commits to no answer
 _UNSURE = re.compile(r"\bI(?:'m| am) (?:not (?:(?:entirely|completely|totally|quite|fully) )?(?:sure|certain|confident)"
@@ -500,13 +509,14 @@ def _unsure_ending(text: str) -> bool:
 
 
 def _from_last_sentences(text: str) -> str | None:
-    """The answer the last sentence states. Hypotheticals after a sentence that states an answer ("..., so
-    she paid $24. If she had waited, she would have paid $18.") are set aside; the sentence before the last
+    """The answer the last sentence states. Hypotheticals and comparing remarks after a sentence that states an
+    answer ("..., so she paid $24. If she had waited, she would have paid $18.", "That's 5 more than ...") are set
+    aside; the sentence before the last
     counts when the last has no number or math at all ("I hope this helps!")."""
     sentences = last_sentences(text, 4)
     k = 0
-    while k < len(sentences) - 1 and (_HYPOTHETICAL.match(sentences[k]) or _FUTURE_CHANGE.match(sentences[k])
-                                      and _CONCLUSION.match(sentences[k + 1])):
+    while k < len(sentences) - 1 and (_HYPOTHETICAL.match(sentences[k]) or _COMPARISON_REMARK.match(sentences[k])
+                                      or _FUTURE_CHANGE.match(sentences[k]) and _CONCLUSION.match(sentences[k + 1])):
         k += 1
     if k:
         ans = clean(answer_in_phrase(sentences[k], marked=False))

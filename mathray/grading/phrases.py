@@ -11,13 +11,18 @@ Math segments are then masked (``\\x00k\\x00``) so the rules below see them as s
 A reason clause ("since ...", "because ...") and a hypothetical one (", but if she doubled it she would need
 18", ", though if it were wider it would be 120", ", whereas a taxi would cost 15") are set aside first;
 "$\\frac14$, or 25%" is 1/4. An alternative left open after the answer ("probably 12, but it might be 13")
-makes the answer the hedged list "12 or 13" (so does "40, or possibly 41"); markdown bold (``**6**``) is read as
-its content. A clock time or ratio ("3:45", "2:3") is one item. In a phrase that states a base above ten, a token
-of capitals and digits ("2A in hexadecimal") is an item. A polynomial equation in prose
+makes the answer the hedged list "12 or 13" (so does "40, or possibly 41", and a value for each of two
+conditions, "15 if the host shakes hands too, or 10 if she does not"); markdown bold (``**6**``) is read as its
+content. A mixed number in digits ("4 2/3", and "5 and 1/4" before the noun it measures, "5 and 1/4 cups") is one
+item. A value restated as approximately a decimal ("$12\\pi$, which is approximately 37.70") ends in that
+approximation, as a chain with ``\\approx`` does. A clock time or ratio ("3:45", "2:3") is one item. In a phrase
+that states a base above ten, a token of capitals and digits ("2A in hexadecimal") is an item. A polynomial
+equation in prose
 ("the plane is 2x - y + 3z + 14=0") and a phrase naming a set ("no real solutions", "all real numbers",
 "infinitely many") that end the phrase are the answer as a whole, and so is a choice letter that ends it
 after "option" or "choice" ("the correct option is C"), and so are relations of one variable joined by
-or/and/commas that end it ("holds when $x < -1$ or $x > 4$"), and so is the condition in "all $x$ with
+or/and/commas that end it ("holds when $x < -1$ or $x > 4$"), and so is one such relation after "holds when" or
+"is true exactly when" ("which is true exactly when $-2 < x < 6$"), and so is the condition in "all $x$ with
 $-3 \\le x \\le 3$". Unmarked, a closing clause that names a result
 ("7*14 = 98, remainder 2") states it. Closing forms name their item first: a commitment after a hedge ("either
 8 or 9; I'll go with 8"), a confirmation ("the area $25\\pi$ is right"), a count verb ("... number 39"), "only
@@ -63,13 +68,16 @@ _LONE_NUMBER = (_COLON_NUMBER + r"|(?<![\w.\\^_{/*+×·-])(?<!\d:)" + _NUMBER + 
                 + r"|(?![A-Za-z\d^{(_]|\.\d| ?(?:[-+*/=^×·]|\\cdot|\\times|\\div|:\d) ?[\d(\\]))")
 # a tuple of numbers written in prose, "(1, 3, 3, 8)", is one item
 _TUPLE = r"(?<![\w)])\( ?-?\d+(?:\.\d+)?(?: ?, ?-?\d+(?:\.\d+)?){1,15} ?\)(?![\w(])"
-_ITEM = r"\x00\d+\x00|" + _TUPLE + r"|\b" + NUMBER_PHRASE + r"|" + _LONE_NUMBER
+# a mixed number in digits, "4 2/3", is one amount (a whole number, a space, a fraction)
+_MIXED_NUMBER = r"(?<![\w.,/\\^_{$-])\d{1,9} \d{1,9}/\d{1,9}(?![\w/]|\.\d)"
+_ITEM = r"\x00\d+\x00|" + _TUPLE + r"|" + _MIXED_NUMBER + r"|\b" + NUMBER_PHRASE + r"|" + _LONE_NUMBER
 _JOIN = r" ?(?:, ?(?:and |or )?|and |or |\\text\{ ?(?:and|or) ?\} ?)"
 _FILLER = (r"(?:only|exactly|just|then|therefore|thus|hence|so|now|also|simply|equal to|given by|at|us"
            r"|the (?:final )?(?:answer|result)) ?,? ?")  # "gives the answer 4.5e-3"
 _LEADING = re.compile(r" ?[:\-]? ?(?:%s)*((?:%s)(?:%s(?:%s))*)" % (_FILLER, _ITEM, _JOIN, _ITEM), re.IGNORECASE)
 _PERCENT_RESTATEMENT = re.compile(r",? ?(?:or|i\.e\.,?) (?:\\\$)?-?[\d.,]+ ?\\?%$")
-_MATH_OR_NUMBER = re.compile(r"\x00\d+\x00|" + _TUPLE + "|" + _LONE_NUMBER)  # no number words ("this one out")
+# items without number words ("this one out")
+_MATH_OR_NUMBER = re.compile(r"\x00\d+\x00|" + _TUPLE + "|" + _MIXED_NUMBER + "|" + _LONE_NUMBER)
 # words after which a sentence states its result ("is", "=", "so", "which gives", "yielding", "a total of")
 _LINK = re.compile(r"(?<![A-Za-z])(?:(?:is|are) (?:written|expressed|represented)(?: as)?"
                    r"|is|are|was|were|be|becomes|equals|totals|so|thus|hence|therefore|gives?|giving"
@@ -122,6 +130,29 @@ _YES_NO = re.compile(r" ?(yes|no)(?:,| ?[.!;:—–]| -)(?= |$)", re.IGNORECASE)
 _ALTERNATIVE = re.compile(r",? (?:(?:but|though|although|or) (?:it|that|this|the answer) (?:might|could|may)"
                           r" (?:also |instead |well |actually )?be|or (?:possibly|perhaps|maybe)) (?=\$|\\\(|-?\d)",
                           re.IGNORECASE)
+# a value given under a condition and another under the opposite one ("15 if the host shakes hands too, or 10 if
+# she does not", "9 if the last page counts; otherwise 8") leaves the answer open: it is hedged; the second value
+# carries a condition of its own unless "otherwise"/"else" introduces it
+_CONDITIONAL_ALTERNATIVE = re.compile(
+    r"(?<=[\w$)%]) (?:if|when|unless)\b[^.;:]{1,200}?(?:[,;]| ?(?:—|–|--))? (?:(or|and|but|while|whereas)"
+    r"|(otherwise|else)),?(?: (?:it(?:'s| is| would be| will be)|the answer is|we get|there are|there would be))?"
+    r" (?=\$|\\\(|-?\d)", re.IGNORECASE)
+_OWN_CONDITION = re.compile(r"\b(?:if|when|unless|otherwise)\b", re.IGNORECASE)
+_VALUE_BEFORE_CONDITION = re.compile(r"(?:\d|\$|\\\)|%)(?: [A-Za-z]+){0,2}$")
+# a whole number "and" a proper fraction in digits before the noun it measures ("5 and 1/4 cups", "2 and 1/2
+# hours") is a mixed number; without such a noun ("the roots are 2 and 1/2") or as a range ("between 2 and 3/4")
+# it is two values
+_MIXED_WITH_AND = re.compile(r"(?<![\w.,/])(?<!between )(\d{1,9}) and (\d{1,9})/(\d{1,9})"
+                             r"(?= (?:%s)\b| (?!(?:is|was|has|does|as|this|thus|plus|minus|yes|its|us|his|less"
+                             r"|unless|whereas|perhaps|gives|makes|satisfies|works|yields|equals|means|holds)\b)"
+                             r"[a-z]{2,}s\b)" % UNIT)
+# an exact value restated as approximately a decimal ("$12\\pi$, which is approximately 37.70 cubic
+# inches", "1/3, or roughly 0.33") ends in the approximation, as the chain ``12\\pi \\approx 37.70`` does;
+# a comparison ("or about 5 more than ...") or a percent after the decimal is no such restatement
+_APPROXIMATE_RESTATEMENT = re.compile(
+    r"(?:\$([^$]{1,300})\$|(?<![\w.$])(-?\d+(?:\.\d+)?(?:/\d+)?)),? (?:which is|that is,?|i\.e\.,?|or)"
+    r" (?:about|approximately|roughly|around|nearly|≈|\$\\approx\$) \$?(-?\d+(?:\.\d+)?)\$?"
+    r"(?=(?: (?!(?:more|less|fewer|than|times|percent)\b)[A-Za-z]+){0,3} ?[.!,;)]? ?$)")
 _BOLD = re.compile(r"\*\*([^*\n]{1,200}?)\*\*")
 # a parenthesised aside of plain lowercase words ("$x = 3$ (a double root) and $x = -1$"), not a roman numeral
 _ASIDE = re.compile(r"(?<![{\w]) ?\((?![ivxl]+\))(?=[a-z ]*[a-z]{2})[a-z][a-z ,'-]{0,60}\)")
@@ -176,6 +207,11 @@ _ADVERB_COUNTS = {"once": "1", "twice": "2", "thrice": "3"}
 _EXACTLY = re.compile(r"\bexactly (?:equal to )?\x00(\d+)\x00")
 _APPROX = re.compile(r"\\approx|≈")
 _TRAILING_ITEMS = re.compile(r"(\x00\d+\x00(?:%s\x00\d+\x00)+) ?[.!]? ?$" % _JOIN)
+# one relation that ends the phrase as the condition under which something holds ("which is true exactly when
+# $-2 < x < 6$", "holds for $x \\ge 3$")
+_HOLDS_WHEN = re.compile(r"\b(?:holds?|(?:is|are) (?:true|satisfied|valid))(?: (?:exactly|precisely|only|just))?"
+                         r" (?:when|whenever|if|iff|if and only if|for)(?: (?:exactly|precisely|only))?"
+                         r" (\x00\d+\x00) ?[.!]? ?$", re.IGNORECASE)
 _SOLVED = re.compile(r" ?[A-Za-z] ?= ?[^A-Za-z=<>]+")  # x = 8, x = -\\frac{3}{2}: the variable alone on the left
 _SINGLE_VARIABLE = re.compile(r"(?<![\\A-Za-z])[A-Za-z](?![A-Za-z])")
 _CONNECTORS = {"or", "and"}
@@ -369,8 +405,9 @@ def _condition_on_all(masked: str, maths: list[str]) -> str | None:
 
 def _relation_list(masked: str, maths: list[str]) -> str | None:
     """Math items that end the phrase joined by or/and/commas, each a relation of the same one variable
-    ("holds when $x < -1$ or $x > 4$", "$x = 1$ or $x = 2$"), as a whole."""
-    m = _TRAILING_ITEMS.search(masked)
+    ("holds when $x < -1$ or $x > 4$", "$x = 1$ or $x = 2$"), as a whole; also one such relation after "holds
+    when" (``_HOLDS_WHEN``)."""
+    m = _TRAILING_ITEMS.search(masked) or _HOLDS_WHEN.search(masked)
     if not m:
         return None
     items = [maths[int(k)] for k in re.findall(r"\x00(\d+)\x00", m.group(1))]
@@ -406,14 +443,46 @@ def _closing_form(tail: str, maths: list[str]) -> str | None:
 
 
 def _hedged(text: str, marked: bool, depth: int) -> str | None:
-    """"A or B" for a phrase that states A and then leaves B open ("probably 12, but it might be 13"), so the
-    hedge is a list (never equal to one value); None when no value follows the alternative."""
-    alt = _ALTERNATIVE.search(text)
+    """"A or B" for a phrase that states A and then leaves B open ("probably 12, but it might be 13", "12 if ...,
+    or 13 if ..."), so the hedge is a list (never equal to one value); None when no value follows the alternative."""
+    alt = _ALTERNATIVE.search(text) or _conditional_alternative(text)
     if not alt or alt.start() == 0:
         return None
     second = answer_in_phrase(text[alt.end() :], marked=False, _depth=depth + 1)
     first = answer_in_phrase(text[: alt.start()], marked=marked, _depth=depth + 1) if second is not None else None
     return f"{first} or {second}" if first is not None else None
+
+
+def _conditional_alternative(text: str) -> re.Match | None:
+    """The ``_CONDITIONAL_ALTERNATIVE`` after a value that opens another value with its own condition, if any."""
+    if " if " not in text and " when " not in text and " unless " not in text:
+        return None
+    for m in _CONDITIONAL_ALTERNATIVE.finditer(text):
+        own = m.group(2) or _OWN_CONDITION.search(text, m.end(), m.end() + _TAIL_CHARS)
+        if own and _VALUE_BEFORE_CONDITION.search(text, max(0, m.start() - 40), m.start()):
+            return m
+    return None
+
+
+def _mixed_numbers_joined(text: str) -> str:
+    """``5 and 1/4 cups`` -> ``5 1/4 cups`` (``_MIXED_WITH_AND``) where the fraction is proper."""
+    def joined(m: re.Match) -> str:
+        numerator, denominator = int(m.group(2)), int(m.group(3))
+        return f"{m.group(1)} {numerator}/{denominator}" if 0 < numerator < denominator else m.group(0)
+
+    return _MIXED_WITH_AND.sub(joined, text) if " and " in text else text
+
+
+def _approximation_last(text: str) -> str:
+    """A value and its restatement as approximately a decimal written as one chain ending in the approximation
+    (``_APPROXIMATE_RESTATEMENT``)."""
+    def chain(m: re.Match) -> str:
+        return f"${(m.group(1) or m.group(2)).strip()} \\approx {m.group(3)}$"
+
+    return _APPROXIMATE_RESTATEMENT.sub(chain, text) if _APPROXIMATE_WORD.search(text) else text
+
+
+_APPROXIMATE_WORD = re.compile(r"\b(?:about|approximately|roughly|around|nearly)\b|≈|\\approx")
 
 
 def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
@@ -423,7 +492,7 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
     "3x+1, which is linear" (after a marker)."""
     text = _ASIDE.sub("", text.strip()) if "(" in text else text.strip()
     text = _BOLD.sub(r"\1", text) if "**" in text else text  # "The gcd is **6**." reads as "The gcd is 6."
-    text = clock_times_in_digits(text)
+    text = _mixed_numbers_joined(clock_times_in_digits(text))
     if _depth < 3 and (hedged := _hedged(text, marked, _depth)) is not None:
         return hedged
     hypothetical = _HYPOTHETICAL_CLAUSE.search(text)
@@ -432,7 +501,7 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
     restatement = _BASE_RESTATEMENT.search(text)
     if restatement and _BASED_NUMERAL.search(text, 0, restatement.start()):
         text = text[: restatement.start()]
-    text = _without_unit_restatement(text)
+    text = _approximation_last(_without_unit_restatement(text))
     if not text:
         return None
     if calendar := _CALENDAR.search(text[-_TAIL_CHARS:]):

@@ -3,7 +3,8 @@
 ``normalize`` drops units and "am"/"pm" (``12\\text{ minutes}`` is 12), so that "12" matches a reference with
 its unit. That alone would make 12 hours equal 12 minutes and 2:30 am equal 2:30 PM. Here:
 - ``quantity("54 km/h")`` is (54, "speed", 5/18): the amount, the kind of unit (time, length, mass, volume,
-  speed) and the unit's size in the kind's base unit (exact factors: an inch is 0.0254 m, a pound 0.45359237 kg).
+  speed) and the unit's size in the kind's base unit (exact factors: an inch is 0.0254 m, a pound 0.45359237 kg);
+  the amount may be a mixed number ("2 1/2 hours").
   An ambiguous abbreviation names one unit only ("m" is metres, "min" minutes); "in" is never read as inches.
 - ``clock_minutes("2:30 pm")`` is 870, the minute of the day, when the time says which half of the day it is in
   (am/pm, or a 24-hour time such as 14:30); a time from 1:00 to 12:59 without am/pm gives None.
@@ -56,14 +57,15 @@ _UNITS = {unit: (kind, factor) for kind, units in _KINDS.items() for unit, facto
 UNIT = "(?:%s)" % "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
 _MERIDIEM = r"(?:a\.m\.?|p\.m\.?|am|pm)"
 _MAX_CHARS = 80
-_NUMBER = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\\frac\{\d+\}\{\d+\}"
+# a mixed number ("2 1/2 hours") first, then a decimal or fraction
+_NUMBER = r"-?\d{1,9} \d{1,9}/\d{1,9}|-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\\frac\{\d+\}\{\d+\}"
 _QUANTITY = re.compile(r"(%s) ?(%s)" % (_NUMBER, UNIT), re.IGNORECASE)
 _CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))? ?(%s)?" % _MERIDIEM, re.IGNORECASE)
 _WRAPPERS = re.compile(r"\\(?:text|mathrm|textrm|mbox)\s*\{([^{}]*)\}|\\[ ,;:!]|~|\$")
 # what may stand between a number and its unit in a text: a closing "$", spacing, an opening "\text{"
 _UNIT_AFTER = re.compile(r"\$? ?(?:\\[ ,;:!]|~)? ?(?:\\(?:text|mathrm)\{ ?)?(%s|%s)(?![\w/^²³])"
                          % (UNIT, _MERIDIEM), re.IGNORECASE)
-_PLAIN_ANSWER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|\d{1,2}:\d{2}")
+_PLAIN_ANSWER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|\d{1,9} \d{1,9}/\d{1,9}|\d{1,2}:\d{2}")
 # a digit followed by a letter or colon (past spacing and "\text{"): what any amount with a unit or clock time has
 _UNIT_OR_TIME_HINT = re.compile(r"\d\s?(?::|\$?\s?(?:\\[ ,;:!]|~)?\s?(?:\\(?:text|mathrm|textrm|mbox)\s?\{\s?)?[A-Za-z])")
 

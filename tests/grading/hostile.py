@@ -125,6 +125,14 @@ HOSTILE_ANSWERS = [
     "$" + "7_{10} = " * 20_000 + "111_2$",
     "In base 8, " * 15_000 + "147.",
     "(C) 45, since " + "(A) 30, " * 20_000 + "(C) 50.",
+    "The answer is 6 if " + "a, or 8 if " * 15_000 + "b.",
+    "She needs " + "7 and 3/4 " * 19_000 + "cups.",
+    "The area is " + "$\\pi$, which is approximately 3.14 " * 5_500 + "units.",
+    "There are 25. " + "That's 5 more than " * 10_000 + "20.",
+    "So 12. " + "Pro tip: " * 20_000 + "1.",
+    "which holds exactly when " * 7_900 + "$x > 1$.",
+    "(b) " * 49_000,
+    "$" + "1_2 + " * 30_000 + "= 1011_2$",
 ]
 
 _SLOW_ELEMENT = "\\lfloor \\sin^{2}(%dx)+\\cos^{2}(%dx)+\\tan^{2}(5x)\\cos^{2}(5x) \\rfloor"

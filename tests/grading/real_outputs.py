@@ -14,7 +14,7 @@ The development set, from files under ``tests/grading/real_outputs/``:
   wrong. Graded against the dataset's reference that stays not equal (a grader cannot know); a row with
   the corrected ``reference`` 240 is graded correct. ``why`` says so on each of them.
 
-``load_real_outputs(data_dir)`` materializes them (and ``reasoning_3.jsonl`` to ``reasoning_11.jsonl`` below) into
+``load_real_outputs(data_dir)`` materializes them (and ``reasoning_3.jsonl`` to ``reasoning_12.jsonl`` below) into
 ``Case`` tuples (the tests and benchmarks/grader.py use it). A folder of the full data sets gives every case;
 tests/fixtures/data holds the rows of some of them (its ``source_rows.json`` maps each record to its row), and
 the cases whose rows it lacks are left out.
@@ -35,12 +35,16 @@ written as $1101_2$" in ``reasoning_5.jsonl``) were changed from not equal to eq
 (their ``why`` says so). ``reasoning_9.jsonl`` (written as ``heldout_reasoning_9.jsonl``) joined it after its one
 held-out grading, its labels unchanged, and so did ``reasoning_10.jsonl`` (written as
 ``heldout_reasoning_10.jsonl``), its labels unchanged, and ``reasoning_11.jsonl`` (written as
-``heldout_reasoning_11.jsonl``), joined after its one held-out grading, its labels unchanged.
+``heldout_reasoning_11.jsonl``), joined after its one held-out grading, its labels unchanged. ``reasoning_12.jsonl``
+(written as ``heldout_reasoning_12.jsonl``) joined it after its one held-out grading; two of its labels were changed
+from equal to not equal: a base-ten value against a reference written in another base ("the sum is 11 in decimal"
+against ``1011_2``, "$1 \\cdot 16 + 2 \\cdot 4 + 3 = 27$" against ``123_4``) does not give the numeral that reference
+asks for, as the grader's documented semantics say (5 against ``101_2`` is not equal; their ``why`` says so).
 
 ``heldout_reasoning.jsonl`` and ``heldout_reasoning_2.jsonl`` (``load_earlier_batches()``) are earlier batches
 of the same kinds whose failures were seen when the rules were written; benchmarks/grader.py reports them and
-no test asserts them. ``heldout_reasoning_12.jsonl`` (``load_heldout()``) is the held-out batch: written and
-labelled by hand independently of the rules for batch 11's failures, graded once by benchmarks/grader.py; no test
+no test asserts them. ``heldout_reasoning_13.jsonl`` (``load_heldout()``) is the held-out batch: written and
+labelled by hand independently of the rules for batch 12's failures, graded once by benchmarks/grader.py; no test
 asserts its verdicts and no rule is tuned on it. It is merged separately; ``missing_heldout()`` names it while it
 is absent.
 """
@@ -152,7 +156,8 @@ def load_real_outputs(data_dir: Path) -> list[Case]:
     """Every case of the set (hand-written first), with texts rebuilt from ``data_dir``."""
     cases = [Case(r["prediction"], r["reference"], r["expected"], r["kind"], r["why"])
              for name in ("handwritten", "reasoning_3", "reasoning_4", "reasoning_5", "reasoning_6",
-                          "reasoning_7", "reasoning_8", "reasoning_9", "reasoning_10", "reasoning_11")
+                          "reasoning_7", "reasoning_8", "reasoning_9", "reasoning_10", "reasoning_11",
+                          "reasoning_12")
              for r in _read_jsonl(HERE / f"{name}.jsonl")]
     cache: dict[str, tuple[dict[int, dict], int]] = {}
 
@@ -189,7 +194,7 @@ def load_real_outputs(data_dir: Path) -> list[Case]:
 
 
 EARLIER_BATCHES = ("heldout_reasoning", "heldout_reasoning_2")
-HELDOUT_BATCHES = ("heldout_reasoning_12",)
+HELDOUT_BATCHES = ("heldout_reasoning_13",)
 
 
 def _batches(names: tuple[str, ...]) -> dict[str, list[Case]]:

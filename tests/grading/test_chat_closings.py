@@ -1,5 +1,5 @@
-"""Answers followed by a chat closing (an offer of more help, an emoji, a "Next problem" block, a changed scenario
-after a bold total), answers in a box that opens with a label, answers on a labelled last line ("Perimeter = 44"),
+"""Answers followed by a chat closing (an offer of more help, an emoji, a tip, a "Next problem" block, a changed
+scenario after a bold total), answers in a box that opens with a label, answers on a labelled last line ("Perimeter = 44"),
 an alternative left open with "or possibly", rate units, a verdict word ("the function is even") and a count in
 words before a set phrase; each with an equal case and a near miss; and answers of these forms cluster by value."""
 from __future__ import annotations
@@ -24,6 +24,14 @@ CASES = [
     ("So the remainder is **4**. ✨\n\nIf you want, I can walk through the modular arithmetic for 7 too.", "4", True),
     ("So the remainder is **4**. ✨\n\nIf you want, I can walk through the modular arithmetic for 7 too.", "7", False),
     ("The first part is 12. If you want the total, add the 8 from the second part to get 20.", "20", True),
+    # a tip after the answer is an aside, numbers in it included; a line that labels a tip amount is a result
+    ("So you need **14 rolls** of tape.\n\nPro tip: buy 2 or 3 spare rolls in case some tear! 📦", "14", True),
+    ("So you need **14 rolls** of tape.\n\nPro tip: buy 2 or 3 spare rolls in case some tear! 📦", "3", False),
+    ("The painted area is 52 square meters. Quick tip: one liter covers about 10 of them, so get 6 liters.", "52",
+     True),
+    ("The painted area is 52 square meters. Quick tip: one liter covers about 10 of them, so get 6 liters.", "6",
+     False),
+    ("The meal costs $40.\nTip: 15% of $40 = $6.", "6", True),
     # a changed scenario after a bold total is set aside
     ("Costs:\n1. Shirt: $20\n2. Shoes: $35\n3. **Total: $55**\n\nIf she also buys socks for $5, the total would be "
      "$60.", "55", True),

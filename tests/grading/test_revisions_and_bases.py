@@ -1,6 +1,7 @@
 """Answers that are reconsidered after they are stated (also in a GSM8K ``####`` line), followed by a hypothetical or
-a chat aside, committed to a choice letter, answered yes or no, written with a base, or nested in set braces: the
-correct side and the near miss of each rule, from new examples."""
+a chat aside, committed to a choice letter (also a lowercase one in parentheses), answered yes or no, written with a
+base (also at the end of a chain), or nested in set braces: the correct side and the near miss of each rule, from new
+examples."""
 from __future__ import annotations
 
 import pytest
@@ -59,6 +60,13 @@ CASES = [
     ("Both (A) and (D) look plausible, but I'll go with (D).", "A", False),
     ("It is B or E; I will pick option E.", "E", True),
     ("It's either (A) or (D).", "D", False),
+    # a lowercase letter in parentheses is that choice letter
+    ("Only the third graph passes the vertical line test, so the answer is (c).", "\\text{(C)}", True),
+    ("Only the third graph passes the vertical line test, so the answer is (c).", "B", False),
+    ("Thus the answer is (e) 35.", "E", True),
+    ("Thus the answer is (e) 35.", "(D)", False),
+    ("Thus the answer is (e) 35.", "35", True),
+    ("The options are (A) 30, (B) 35, (C) 40, so the answer is (c) 35.", "C", False),
     # a letter written with a closing parenthesis only, or after "option"/"choice" with a colon, before its value
     ("Hence the right choice is D) $7\\sqrt{2}$.", "D", True),
     ("Hence the right choice is D) $7\\sqrt{2}$.", "C", False),
@@ -76,6 +84,13 @@ CASES = [
     ("The result is $1111_2$.", "15", True),
     ("$29_8$", "25", False),  # 9 is no octal digit
     ("5", "101_2", False),  # a reference in base 2 asks for base 2
+    ("Converting, the sum is 5 in decimal.", "101_2", False),
+    # ... also when the numeral ends a chain
+    ("Adding in base 3: $12_3 + 21_3 = 110_3$.", "12", True),
+    ("Adding in base 3: $12_3 + 21_3 = 110_3$.", "110", False),
+    ("Adding in base 3: $12_3 + 21_3 = 110_3$.", "110_3", True),
+    ("So $7 \\cdot 6 = 52_8$.", "42", True),
+    ("So $7 \\cdot 6 = 52_8$.", "52", False),
     # digits stated in a base, restated in decimal, are in that base
     ("In base 5 the result is 44, which is 24 in decimal.", "24", True),
     ("In base 5 the result is 44, which is 24 in decimal.", "44", False),

@@ -1,7 +1,7 @@
 """Amounts in another unit of the reference's kind, clock times with am/pm or in 24-hour form, scientific notation
 (superscript exponents and "× 10^n" in prose), decimals with trailing dots that repeat, an exact value glossed by an
-approximation, a percent restating a chain's value and counts in words ("twice"): the correct side and the near
-miss of each rule, from new examples."""
+approximation or restated as approximately a decimal, a percent restating a chain's value, counts in words ("twice")
+and mixed numbers with a unit: the correct side and the near miss of each rule, from new examples."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -28,6 +28,8 @@ CASES = [
     ("So the bag weighs $\\boxed{3\\text{ kg}}$.", "3\\text{ g}", False),
     ("The pool fills in 8 hours, so the answer is $\\boxed{8}$.", "8\\text{ minutes}", False),
     ("It takes 12 hours.", "12", True),  # no unit in the reference: nothing to convert
+    ("Altogether the hike takes 2 1/4 hours.", "135\\text{ minutes}", True),
+    ("Altogether the hike takes 2 1/4 hours.", "2\\text{ hours}", False),
     # an amount restated in another unit is set aside; a second amount that is not the same is an alternative
     ("Filling both tanks takes 150 minutes, or 2.5 hours.", "150\\text{ minutes}", True),
     ("Filling both tanks takes 150 minutes, or 2.5 hours.", "2.5\\text{ hours}", True),
@@ -59,6 +61,15 @@ CASES = [
     ("The chance is exactly $\\frac{5}{8} \\approx 0.63$.", "\\frac58", True),
     ("The chance is exactly $\\frac{5}{8} \\approx 0.63$.", "0.63", False),
     ("The chance is $\\frac{5}{8} \\approx 0.63$.", "\\frac58", False),
+    # a value restated "which is approximately" a decimal ends in the approximation, as a chain with \\approx does
+    ("The volume of the cone is $12\\pi$, which is approximately 37.70 cubic inches.", "12\\pi", False),
+    ("The volume of the cone is $12\\pi$, which is approximately 37.70 cubic inches.", "37.70", True),
+    ("The answer is $\\sqrt{20}$, or roughly 4.47.", "2\\sqrt5", False),
+    ("The ratio is 1/3, which is about 0.33.", "\\frac13", False),
+    ("The probability is exactly $\\frac{2}{7}$, which is about 0.29.", "\\frac27", True),
+    ("The answer is $\\frac{9}{4}$, which is 2.25.", "\\frac94", True),
+    ("The bag weighs 2 kg, which is about 4.4 pounds.", "2\\text{ kg}", True),
+    ("Her brother is 12, or about 5 more than her.", "12", True),
     # a percent that restates the value a chain ends with
     ("The share is $\\frac{18}{24} = 0.75$, i.e. 75%.", "75", True),
     ("The share is $\\frac{18}{24} = 0.75$, i.e. 57%.", "57", False),
@@ -79,6 +90,7 @@ def test_units_times_and_notation(prediction, reference, expected):
 @pytest.mark.parametrize("text, parsed", [
     ("15 m/s", (15, "speed", 1)), ("54\\text{ km/h}", (54, "speed", Fraction(5, 18))),
     ("$1.5$ hours", (Fraction(3, 2), "time", 3600)), ("2 ft", (2, "length", Fraction(3048, 10000))),
+    ("2 1/2 hours", (Fraction(5, 2), "time", 3600)),
     ("12 in", None), ("12", None), ("12 apples", None), ("3 m^2", None),
 ])
 def test_quantity(text, parsed):

@@ -1,5 +1,7 @@
 """Numbers, times and verdicts in words, totals and calendar names in closing clauses, named angles,
-counterfactual sentences and unsure endings: each rule with the case it reads and a near miss."""
+counterfactual sentences and unsure endings, mixed numbers in digits, a value for each of two conditions, remarks
+that compare the answer with another amount and a condition after "holds when": each rule with the case it reads
+and a near miss."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -91,6 +93,39 @@ CASES = [
      "\\frac35", False),
     ("I'm not entirely sure about a shortcut, but the full computation gives $\\frac{3}{5}$. It's hard to say if "
      "there is a faster way.", "\\frac35", True),
+    # a mixed number in digits is one amount: "4 2/3", and "5 and 1/4" before the noun it measures; without such a
+    # noun, or as a range, the "and" joins two values
+    ("So the board is 4 2/3 feet long.", "\\frac{14}{3}", True),
+    ("So the board is 4 2/3 feet long.", "4", False),
+    ("Altogether the hike takes 2 1/4 hours.", "\\frac94", True),
+    ("Altogether the hike takes 2 1/4 hours.", "2", False),
+    ("Tripling the batch, she needs 5 and 1/4 cups of sugar.", "\\frac{21}{4}", True),
+    ("Tripling the batch, she needs 5 and 1/4 cups of sugar.", "5", False),
+    ("The plank is 3 and 5/8 inches thick.", "3\\frac58", True),
+    ("The solutions of the equation are 3 and 2/5.", "\\frac{17}{5}", False),
+    ("Both 4 and 1/2 satisfy the equation.", "\\frac92", False),
+    ("The dose lies between 2 and 3/4 cups.", "\\frac{11}{4}", False),
+    # a value under a condition and another under the opposite one leave the answer open
+    ("The number of handshakes is 15 if the host shakes hands too, or 10 if she does not.", "15", False),
+    ("The number of handshakes is 15 if the host shakes hands too, or 10 if she does not.", "10", False),
+    ("So the answer is $24$ when order matters and $12$ when it does not.", "24", False),
+    ("The answer is 9 if the last page counts; otherwise it is 8.", "9", False),
+    ("The answer is 9 if the last page counts; otherwise it is 8.", "8", False),
+    ("The tank fills in 6 hours if both pipes are open.", "6", True),
+    ("If both pipes are open, the tank fills in 6 hours, or 360 minutes.", "6", True),
+    # a remark that compares the stated answer with another amount is set aside
+    ("The shop sold 48 bikes in June. That's 12 more than in May.", "48", True),
+    ("The shop sold 48 bikes in June. That's 12 more than in May.", "12", False),
+    ("Mia is 14 years old. That is 9 years younger than her brother, who is 23.", "14", True),
+    ("Mia is 14 years old. That is 9 years younger than her brother, who is 23.", "23", False),
+    ("The farm has 30 goats. This is 3 times as many as last spring's 10.", "30", True),
+    ("June's sales were 48 bikes and May's 36, so June sold 12 more than May.", "12", True),
+    # one relation of one variable after "holds when"/"is true exactly when" is the solution set
+    ("Factoring, $x^2 - 4x - 12 = (x-6)(x+2) < 0$, which is true exactly when $-2 < x < 6$.", "(-2, 6)", True),
+    ("Factoring, $x^2 - 4x - 12 = (x-6)(x+2) < 0$, which is true exactly when $-2 < x < 6$.", "[-2, 6]", False),
+    ("The inequality $2x + 1 \\ge 7$ holds for $x \\ge 3$.", "[3, \\infty)", True),
+    ("The inequality $2x + 1 \\ge 7$ holds for $x \\ge 3$.", "(3, \\infty)", False),
+    ("The system $x + y = 3$ holds when $x = 1$ and $y = 2$.", "1", False),
 ]
 
 
