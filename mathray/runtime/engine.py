@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from functools import partial
 from typing import Literal
 
@@ -106,7 +107,11 @@ def engine_in_process(cfg: EngineConfig, device: str) -> bool:
     if cfg.in_process and workers > 1:
         raise ConfigError(f"engine.in_process: true needs one worker, and tensor_parallel_size x "
                           f"pipeline_parallel_size is {workers}")
-    return cfg.in_process if cfg.in_process is not None else (device == "cpu" and workers == 1)
+    if cfg.in_process is not None:
+        return cfg.in_process
+    # vLLM's worker, started in process, scans every loaded module's attributes with hasattr(), which raises on
+    # werkzeug's context-local proxies (flask.request) outside a request: such a process keeps the default
+    return device == "cpu" and workers == 1 and "werkzeug.local" not in sys.modules
 
 
 def build_llm(cfg: EngineConfig, device: str):
