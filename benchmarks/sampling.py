@@ -40,8 +40,9 @@ def make_config(model: str, inp: str, out: str, expand: str):
     from mathray.runtime.engine import EngineConfig
     from mathray.jobs.sampling import SampleJobConfig, SamplingConfig
 
+    # vLLM's engine core in processes of its own on both sides, as ray.data.llm runs it
     engine = EngineConfig(model=model, device="cpu", enforce_eager=True, kv_cache_memory_bytes=256 * 2**20,
-                          max_model_len=512, batch_size=BATCH)
+                          max_model_len=512, batch_size=BATCH, in_process=False)
     return SampleJobConfig(input=inp, output=out, engine=engine,
                            sampling=SamplingConfig(n=N, max_tokens=MAX_TOKENS, temperature=1.0, seed=0,
                                                    expand=expand))

@@ -18,6 +18,25 @@ def test_gpu_pool_and_tensor_parallel():
     assert llm_kwargs(EngineConfig(model="/m", tensor_parallel_size=4), "gpu")["distributed_executor_backend"] == "ray"
 
 
+def test_engine_core_in_process_on_one_cpu_worker_only(monkeypatch):
+    import sys
+    import types
+
+    import pytest
+    from mathray.config import ConfigError
+
+    monkeypatch.delitem(sys.modules, "werkzeug.local", raising=False)
+    assert llm_kwargs(EngineConfig(model="/m"), "cpu")["distributed_executor_backend"] == "uni"
+    assert "distributed_executor_backend" not in llm_kwargs(EngineConfig(model="/m", in_process=False), "cpu")
+    assert "distributed_executor_backend" not in llm_kwargs(EngineConfig(model="/m"), "gpu")
+    assert llm_kwargs(EngineConfig(model="/m", in_process=True), "gpu")["distributed_executor_backend"] == "uni"
+    with pytest.raises(ConfigError, match="in_process: true needs one worker.*is 2"):
+        llm_kwargs(EngineConfig(model="/m", in_process=True, tensor_parallel_size=2), "gpu")
+    # a process holding werkzeug's proxies (the moto S3 server of the tests) starts vLLM in processes of its own
+    monkeypatch.setitem(sys.modules, "werkzeug.local", types.ModuleType("werkzeug.local"))
+    assert "distributed_executor_backend" not in llm_kwargs(EngineConfig(model="/m"), "cpu")
+
+
 def test_model_fingerprint_changes_with_weights(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "model.safetensors").write_bytes(b"a" * 100)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from functools import partial
 from typing import Literal
 
@@ -36,6 +37,10 @@ class EngineConfig(StrictModel):
     gpu_memory_utilization: float = outside_lineage(0.9)
     kv_cache_memory_bytes: int | None = outside_lineage(None)  # CPU: KV cache size (default 256 MiB on CPU)
     max_num_seqs: int | None = outside_lineage(None)
+    # vLLM's engine core and its worker inside the replica's process instead of two processes of their own:
+    # starts in seconds instead of tens of seconds on a small CPU, and generates more slowly (no overlap of
+    # scheduling with the forward pass). None: in process on CPU with one worker (tests, demo, small runs).
+    in_process: bool | None = outside_lineage(None)
     seed: int = 0
     engine_kwargs: dict = {}                   # any other vllm.LLM argument
     # the actor pool
@@ -78,6 +83,8 @@ def llm_kwargs(cfg: EngineConfig, device: str) -> dict:
               trust_remote_code=False)   # a model's own Python code runs only when a config says so
     if cfg.max_num_seqs:
         kw["max_num_seqs"] = cfg.max_num_seqs
+    if engine_in_process(cfg, device):
+        kw["distributed_executor_backend"] = "uni"
     if device == "gpu":
         kw["gpu_memory_utilization"] = cfg.gpu_memory_utilization
         if cfg.tensor_parallel_size * cfg.pipeline_parallel_size > 1:
@@ -93,6 +100,20 @@ def llm_kwargs(cfg: EngineConfig, device: str) -> dict:
     return kw
 
 
+def engine_in_process(cfg: EngineConfig, device: str) -> bool:
+    """Whether the replica runs vLLM's engine core in its own process (``EngineConfig.in_process``); refused
+    for a model split over several workers, which need processes of their own."""
+    workers = cfg.tensor_parallel_size * cfg.pipeline_parallel_size
+    if cfg.in_process and workers > 1:
+        raise ConfigError(f"engine.in_process: true needs one worker, and tensor_parallel_size x "
+                          f"pipeline_parallel_size is {workers}")
+    if cfg.in_process is not None:
+        return cfg.in_process
+    # vLLM's worker, started in process, scans every loaded module's attributes with hasattr(), which raises on
+    # werkzeug's context-local proxies (flask.request) outside a request: such a process keeps the default
+    return device == "cpu" and workers == 1 and "werkzeug.local" not in sys.modules
+
+
 def build_llm(cfg: EngineConfig, device: str):
     """A ``vllm.LLM`` for this replica (imported here: only engine actors need vLLM). A model at a storage
     URI is loaded from this node's cache (``runtime.models.fetch_model``): vLLM never sees ``s3://``."""
@@ -100,6 +121,8 @@ def build_llm(cfg: EngineConfig, device: str):
 
     local = {"model": fetch_model(cfg.model), "tokenizer": fetch_model(cfg.tokenizer) if cfg.tokenizer else None}
     kwargs = llm_kwargs(cfg.model_copy(update=local), device)
+    # read by vLLM when the engine starts; it keeps its environment fixed from then on in this process
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if engine_in_process(cfg, device) else "1"
     if kwargs["trust_remote_code"]:
         print(f"[engine] trust_remote_code=True (set in engine.engine_kwargs): the Python code shipped with "
               f"{cfg.model} runs in this engine replica", flush=True)
