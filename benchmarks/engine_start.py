@@ -1,0 +1,79 @@
+"""vLLM's engine core in processes of its own (vLLM's default) against inside the replica's process
+(``EngineConfig.in_process``, the default on CPU): start-up time and steady generation on the tiny model.
+
+Each side runs in a fresh Python process (vLLM fixes its environment once an engine has started): it builds the
+engine with the job's arguments (``llm_kwargs``), times ``vllm.LLM(...)``, makes one warm-up call, then times
+one ``generate`` of PROBLEMS toy prompts x N seeded samples x MAX_TOKENS. Both sides must produce the same
+token ids (the digest is compared): the option changes speed, not results.
+
+    .venv/bin/python benchmarks/engine_start.py
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PROBLEMS, N, MAX_TOKENS = 256, 8, 64
+
+
+def one_side(model: str, in_process: bool) -> dict:
+    """Runs in the child process: the timings and the token digest of one side."""
+    from vllm import LLM, SamplingParams
+
+    from mathray.core.prompts import sample_prompt
+    from mathray.core.toy import ToyTaskConfig, generate_problems
+    from mathray.runtime.engine import EngineConfig, engine_in_process, llm_kwargs
+
+    cfg = EngineConfig(model=model, device="cpu", enforce_eager=True, max_model_len=512, in_process=in_process)
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if engine_in_process(cfg, "cpu") else "1"
+    t0 = time.perf_counter()
+    llm = LLM(**llm_kwargs(cfg, "cpu"))
+    start_s = time.perf_counter() - t0
+    problems = generate_problems(ToyTaskConfig(num_test=PROBLEMS), "test")
+    prompts = [sample_prompt(p) for p in problems]
+    params = [SamplingParams(n=N, max_tokens=MAX_TOKENS, temperature=1.0, seed=i) for i in range(len(prompts))]
+    llm.generate(prompts[:8], params[:8], use_tqdm=False)
+    t0 = time.perf_counter()
+    out = llm.generate(prompts, params, use_tqdm=False)
+    generate_s = time.perf_counter() - t0
+    ids = [list(c.token_ids) for o in out for c in o.outputs]
+    return {"start_s": start_s, "generate_s": generate_s, "tokens": sum(map(len, ids)),
+            "digest": hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]}
+
+
+def run_side(model: str, in_process: bool) -> dict:
+    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import engine_start; "
+            f"print('SIDE', json.dumps(engine_start.one_side({model!r}, {in_process})))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("SIDE ")), None)
+    if proc.returncode != 0 or line is None:
+        raise SystemExit(f"the {'in-process' if in_process else 'processes'} side failed:\n{proc.stderr[-3000:]}")
+    return json.loads(line[5:])
+
+
+def main() -> None:
+    from mathray.jobs.tiny_model import build_tiny_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = str(build_tiny_model(Path(tmp) / "model"))
+        sides = {"processes": run_side(model, False), "in_process": run_side(model, True)}
+    for name, s in sides.items():
+        print(f"{name}: start {s['start_s']:.1f} s, generate {s['tokens']} tokens in {s['generate_s']:.1f} s "
+              f"({s['tokens'] / s['generate_s']:.0f} tokens/s), digest {s['digest']}")
+    a, b = sides["processes"], sides["in_process"]
+    print(f"RESULT start_s_processes={a['start_s']:.1f} start_s_in_process={b['start_s']:.1f} "
+          f"tokens_per_s_processes={a['tokens'] / a['generate_s']:.0f} "
+          f"tokens_per_s_in_process={b['tokens'] / b['generate_s']:.0f} same_tokens={a['digest'] == b['digest']}")
+
+
+if __name__ == "__main__":
+    main()
