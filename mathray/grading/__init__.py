@@ -30,7 +30,8 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   (``0.\\overline{3}`` = 1/3), radical forms (``2\\sqrt2`` = ``\\sqrt8``), ``2^{-2}`` = 0.25, ``e^{i\\pi}`` = -1,
   ``\\sqrt{-1}`` = i, reordered sums and products, expanded vs factored polynomials, scaled or rearranged
   equations are equal. Equations against values: a chain of constants counts by its last value
-  (``\\frac72=3.5``); a predicted ``a + b + c = 15`` states 15; a reference equation is compared as an
+  (``\\frac72=3.5``); a predicted ``a + b + c = 15`` states 15, and ``E[X] = 3.5`` (square brackets, as
+  expectations are written) states 3.5 as ``E(X) = 3.5`` does; a reference equation is compared as an
   equation, a value matching only the right side of ``y = f(x)`` (``f(x) = ...``, ``a_n = ...``), so ``0`` does
   not match ``x + 3z = 0`` and two different planes ``... = 0`` differ. Approximations are
   not (3.14 != pi, 0.333 != 1/3; a value restated as approximately a decimal, "$12\\pi$, which is approximately

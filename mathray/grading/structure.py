@@ -176,10 +176,14 @@ def _set_of(parts: list[str], depth: int):
     return ("set", out)
 
 
-_NAME = re.compile(r"[a-zA-Z](?:_\{?\w+\}?)?(?:\^\{?-1\}?)?(?:\([^()=]{1,20}\))?")
+# a name's argument in parentheses or, as expectations and variances write it, square brackets ("E[X]")
+_ARGUMENT = r"(?:\([^()=]{1,20}\)|\[[^\[\]=]{1,20}\])"
+# a letter, or a blackboard-bold one (``\mathbb{E}[X]``)
+_LETTER = r"(?:[a-zA-Z]|\\mathbb\{[A-Z]\})"
+_NAME = re.compile(r"%s(?:_\{?\w+\}?)?(?:\^\{?-1\}?)?%s?" % (_LETTER, _ARGUMENT))
 # a sum of products of names ("a + b + c", "xy", "f(6) - f(4)"); each name reads one way (a subscript is one
 # character or braced), so a failed match does not backtrack through ways of splitting a run of letters
-_ONE_NAME = r"[a-zA-Z](?:_(?:\{\w{1,3}\}|\w))?(?:\([^()=]{1,20}\))?"
+_ONE_NAME = r"%s(?:_(?:\{\w{1,3}\}|\w))?%s?" % (_LETTER, _ARGUMENT)
 _NAMES = r"%s(?: ?(?:\\cdot )?%s){0,5}" % (_ONE_NAME, _ONE_NAME)
 _QUANTITY = re.compile(r"-? ?%s(?: ?[-+] ?%s){0,9}" % (_NAMES, _NAMES))
 
@@ -198,11 +202,12 @@ _GEOMETRIC_NAME = re.compile(r"(?:m ?)?\\(?:angle|measuredangle) ?[A-Z]{1,3}"
 def stated_value(s: str, *, by_prediction: bool) -> str | None:
     """The value an equation states, or None when it states none (it is then compared only as an equation):
     the last side of a chain (``\\frac{7}{2}=3.5``, ``f(3)=2(3)^2-1=17``), the right side of ``y = f(x)``,
-    ``f(x) = ...``, ``a_n = ...`` and of a named set (``A \\cap B = \\{4\\}``). With ``by_prediction`` (a
-    prediction names what it computed) also the right side of a sum or product of names (``a + b + c = 15``,
-    ``f(6) - f(4) = 0``, ``xy = 12``) and a right side with variables (``ab + 5b + 2a + 10 = (a+5)(b+2)``
-    ends a derivation). A left side with coefficients, powers or fractions of its variables equal to a constant
-    (``2x - y + 3z + 14 = 0``, ``(x-1)^2 + (y+2)^2 = 9``) is a line, curve or surface and states no value."""
+    ``f(x) = ...``, ``E[X] = ...``, ``a_n = ...`` and of a named set (``A \\cap B = \\{4\\}``). With
+    ``by_prediction`` (a prediction names what it computed) also the right side of a sum or product of names
+    (``a + b + c = 15``, ``f(6) - f(4) = 0``, ``xy = 12``) and a right side with variables
+    (``ab + 5b + 2a + 10 = (a+5)(b+2)`` ends a derivation). A left side with coefficients, powers or fractions of
+    its variables equal to a constant (``2x - y + 3z + 14 = 0``, ``(x-1)^2 + (y+2)^2 = 9``) is a line, curve or
+    surface and states no value."""
     sides = split_top(s.replace("\\approx", "="), "=")
     left = sides[0].strip()
     if len(sides) > 2 or not _has_variable(s) or _NAME.fullmatch(left) or _SET_EXPRESSION.fullmatch(left) \
