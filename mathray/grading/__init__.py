@@ -50,10 +50,10 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   "all real numbers" = ``\\mathbb{R}`` = ``(-\\infty,\\infty)``; a reference ``\\infty`` is read as a count or a
   value (how many solutions, a limit): "infinitely many (solutions)" and "infinity" equal it, while "all
   real numbers" and ``(-\\infty,\\infty)`` do not (and "infinitely many solutions" is not ``\\mathbb{R}``).
-- ``2\\frac12`` is the mixed number 5/2, and so are "2 1/2" and, before the noun it measures, "2 and 1/2 cups" (without
-  one, "the roots are 2 and 1/2" is a list). Bare comma lists, ``or`` lists, ``\\pm`` and ``\\{...\\}`` are unordered
-  sets (``x = 2 \\text{ or } x = 3`` = ``2, 3``; ``\\pm 2021`` = ``\\{-2021, 2021\\}``); a bare reference list that
-  repeats a value is a multiset of roots (``1, -2`` != ``1, 1, -2``, while a prediction ``1, 1, -2`` against the
+- ``2\\frac12`` is the mixed number 5/2, and so are "2 1/2", "2½" and, before the noun it measures, "2 and 1/2 cups"
+  (without one, "the roots are 2 and 1/2" is a list). Bare comma lists, ``or`` lists, ``\\pm`` and ``\\{...\\}`` are
+  unordered sets (``x = 2 \\text{ or } x = 3`` = ``2, 3``; ``\\pm 2021`` = ``\\{-2021, 2021\\}``); a bare reference list
+  that repeats a value is a multiset of roots (``1, -2`` != ``1, 1, -2``, while a prediction ``1, 1, -2`` against the
   reference ``1, -2`` is read as a set and is equal); parenthesised tuples are ordered (``(p,q)=(3,2)`` = ``(3,2)``);
   intervals compare bracket types and equal the inequalities they solve (``x \\ge 5`` = ``5 \\le x`` = ``[5,\\infty)``);
   ``\\mathbb{R}`` = ``(-\\infty,\\infty)``; ``\\varnothing`` = ``\\emptyset``; a one-element set is its element

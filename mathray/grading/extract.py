@@ -155,6 +155,12 @@ _BOX_JOIN = re.compile(r"[\s$]*(?:,|;|and|or|\\text\{ ?(?:and|or) ?\}|\\quad|\\q
 _NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 _SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
 _SUPERSCRIPTS = re.compile("[⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
+# Unicode fraction characters as digits ("¾" -> "3/4"); after a whole number they make a mixed number ("2½" ->
+# "2 1/2"); the fraction slash is a slash ("1⁄8" -> "1/8")
+_FRACTION_CHARS = {"½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅖": "2/5", "⅗": "3/5",
+                   "⅘": "4/5", "⅙": "1/6", "⅚": "5/6", "⅐": "1/7", "⅛": "1/8", "⅜": "3/8", "⅝": "5/8", "⅞": "7/8",
+                   "⅑": "1/9", "⅒": "1/10"}
+_FRACTION_CHAR = re.compile("(\\d)? ?([%s])" % "".join(_FRACTION_CHARS))
 # a box that writes its answer as a sentence starts with a label in text: "\boxed{\text{The answer is } 27}"
 _BOX_LABEL = re.compile(r" ?\\(?:text|textbf|mathrm) ?\{ ?(?:the )?(?:final )?answer(?: is)? ?:? ?\} ?",
                         re.IGNORECASE)
@@ -163,11 +169,19 @@ _BOX_LABEL = re.compile(r" ?\\(?:text|textbf|mathrm) ?\{ ?(?:the )?(?:final )?an
 def tidy(text: str) -> str:
     """One space for each run of spaces, one or two newlines for each run of blank lines, and no GSM8K
     calculator annotations (``= <<4*2=8>>8`` -> ``= 8``: the model's own text states the result), the
-    Unicode minus sign written as ``-`` and Unicode superscript digits as a power (``10⁵`` -> ``10^{5}``)."""
+    Unicode minus sign written as ``-``, Unicode superscript digits as a power (``10⁵`` -> ``10^{5}``) and
+    Unicode fractions in digits (``2½`` -> ``2 1/2``, the mixed number)."""
     text = _CALCULATOR.sub("", _SPACES.sub(" ", text)).replace("\u2212", "-")  # U+2212 MINUS SIGN
-    if not text.isascii() and _SUPERSCRIPTS.search(text):
-        text = _SUPERSCRIPTS.sub(lambda m: "^{%s}" % m.group(0).translate(_SUPERSCRIPT_DIGITS), text)
+    if not text.isascii():
+        if _SUPERSCRIPTS.search(text):
+            text = _SUPERSCRIPTS.sub(lambda m: "^{%s}" % m.group(0).translate(_SUPERSCRIPT_DIGITS), text)
+        text = _FRACTION_CHAR.sub(_fraction_in_digits, text.replace("\u2044", "/"))  # U+2044 FRACTION SLASH
     return _NEWLINES.sub(lambda m: "\n\n" if m.group(0).count("\n") > 1 else "\n", text)
+
+
+def _fraction_in_digits(m: re.Match) -> str:
+    whole = f"{m.group(1)} " if m.group(1) else m.group(0)[: -len(m.group(2))]
+    return whole + _FRACTION_CHARS[m.group(2)]
 
 
 def set_aside_reasoning(text: str) -> str:
