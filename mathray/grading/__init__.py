@@ -39,10 +39,12 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   (0.25 != 25), while ``25\\%`` = 25 because units, words after a number ("5 apples"), ``^\\circ``, ``\\%``
   and currency signs are stripped, not converted (except an angle in radians with pi against one in degrees,
   or the reverse, which is converted: ``\\frac{\\pi}{4}`` = ``45^\\circ``; and an amount whose unit, written with it
-  or right after it in the text, is another unit of time, length, mass, volume or speed than the reference's:
-  "12 hours" != ``12\\text{ minutes}``, "54 km/h" = ``15\\text{ m/s}`` (``quantities``)). Clock times that say
-  their half of the day compare as times of day (14:30 = ``2:30\\text{ PM}`` != "2:30 am"); a decimal written
-  with trailing dots after a repeated block ("0.272727...") is the repeating decimal. Numbers in words count
+  or right after it in the text, is another unit of time, length, mass, volume, speed or money than the
+  reference's, or that is written in several units: "12 hours" != ``12\\text{ minutes}``, "54 km/h" =
+  ``15\\text{ m/s}``, "350 cents" = ``\\$3.50`` != ``\\$350``, "1 hour and 50 minutes" = ``110\\text{ minutes}``
+  (``quantities``)). Clock times that say their half of the day compare as times of day (14:30 =
+  ``2:30\\text{ PM}`` != "2:30 am"); a decimal written with trailing dots after a repeated block ("0.272727...") is
+  the repeating decimal. Numbers in words count
   ("five", "one half", "two thirds", "one hundred twenty", "seven and a half", "the twelfth", "two point five",
   "forty percent", "it happens twice"), and so do clock times ("a quarter to four" = 3:45). "Neither X nor Y" =
   "neither". An equation of a named angle, segment or arc (``\\angle ABC = 72^\\circ``) states its measure. "No

@@ -30,10 +30,12 @@ $-3 \\le x \\le 3$". Unmarked, a closing clause that names a result
 ("$2x = 16$ and $x = 8$") are steps of one solution: the solved one. A decimal restatement of a numeral in another
 base (", which is 9 in decimal" after ``1001_2`` or after "in base 2 ... 1001") is set aside. Numbers in prose may
 be in e-notation ("1.2e-3") or scientific notation ("1.2 × 10^5"). A parenthesised aside of plain words ("(a double
-root)") is set aside. An amount restated in another unit of its kind (", or 1.5 hours" after "90 minutes", ", which
-is 54 km/h" after "15 m/s") is set aside. "Gives the answer 4.5e-3" states 4.5e-3; "exactly $\\frac23 \\approx 0.67$"
-states the exact value; a clock time that ends the phrase after "at"/"by"/"until" ("she arrives at 2:30 pm") states
-it; a clause that ends counting in a word ("so it happens twice") states the count (not "at least once").
+root)") is set aside. An amount in several units of one kind ("1 hour and 50 minutes", "5 ft 6 inches") is one item.
+An amount restated in another unit of its kind (", or 1.5 hours" after "90 minutes", ", which is 54 km/h" after
+"15 m/s", ", or 110 minutes" after "1 hour and 50 minutes") is set aside. "Gives the answer 4.5e-3" states 4.5e-3;
+"exactly $\\frac23 \\approx 0.67$" states the exact value; a clock time that ends the phrase after "at"/"by"/"until"
+("she arrives at 2:30 pm") states it; a clause that ends counting in a word ("so it happens twice") states the count
+(not "at least once").
 Number words include phrases ("one hundred twenty", "two thirds"); a count in words before a set phrase ("the
 count is zero; there are no real roots") is the answer, not the set. A clause with no value that ends in a verdict
 word ("the function is even", "the series converges", "the sequence is neither arithmetic nor geometric") states
@@ -49,7 +51,7 @@ from __future__ import annotations
 
 import re
 
-from mathray.grading.quantities import UNIT, quantities_verdict
+from mathray.grading.quantities import COMPOUND_AMOUNT, UNIT, quantities_verdict, quantity
 from mathray.grading.words import NUMBER_PHRASE, SET_PHRASE, clock_times_in_digits
 
 MAX_BARE_CHARS = 400  # a one-line prediction this short with (almost) no prose is its own answer
@@ -191,10 +193,12 @@ _BASED_NUMERAL = re.compile(r"_\{?\d{1,2}\}?|\bin base[- ]?(?!10\b)\d{1,2}\b|\b(
                             re.IGNORECASE)
 # an amount restated in another unit of its kind (", or 1.5 hours" after "90 minutes", ", which is 54 km/h" after
 # "15 m/s", ", or about 34 mph") is set aside: the first amount is the stated answer; a second amount that is
-# neither the same amount nor marked as approximate is an alternative, not a restatement
-_UNIT_RESTATEMENT = re.compile(r"(?<![\w.,])(\d[\d.,/]* ?(%s))\$?(, ?(?:or|i\.e\.,?|that is,?|which is)"
-                               r"( about| approximately| roughly)? \$?(-?\d[\d.,/]* ?\$? ?(%s)))(?![\w/])"
-                               % (UNIT, UNIT), re.IGNORECASE)
+# neither the same amount nor marked as approximate is an alternative, not a restatement; either amount may be in
+# several units ("1 hour and 50 minutes, or 110 minutes")
+_MORE_UNITS = r"(?: (?:and )?\d{1,9}(?:\.\d{1,9})? ?%s(?![\w/])){0,3}" % UNIT
+_UNIT_RESTATEMENT = re.compile(r"(?<![\w.,])(\d[\d.,/]* ?(%s)%s)\$?(, ?(?:or|i\.e\.,?|that is,?|which is)"
+                               r"( about| approximately| roughly)? \$?(-?\d[\d.,/]* ?\$? ?(%s)%s))(?![\w/])"
+                               % (UNIT, _MORE_UNITS, UNIT, _MORE_UNITS), re.IGNORECASE)
 # a clock time that ends the phrase after "at"/"by"/"until" ("she arrives at 2:30 pm") is the time it states
 _ENDING_TIME = re.compile(r"\b(?:at|by|until|till) (\d{1,2}:\d{2})(?: ?(?:a\.m\.?|p\.m\.?|am|pm))?(?![\w:])"
                           r" ?[.!]? ?$", re.IGNORECASE)
@@ -303,6 +307,22 @@ def _mask_letter_digits(masked: str, maths: list[str]) -> str:
         return f"\x00{len(maths) - 1}\x00"
 
     return _LETTER_DIGITS.sub(item, masked)
+
+
+# an amount in several units of one kind ("1 hour and 50 minutes", "5 ft 6 inches")
+_AMOUNT_IN_UNITS = re.compile(r"(?<![\w.,/\\^_{$-])" + COMPOUND_AMOUNT)
+
+
+def _mask_amounts_in_units(masked: str, maths: list[str]) -> str:
+    """Amounts in several units of one kind, largest unit first ("1 hour and 50 minutes"), masked as math items, so
+    that each is one item; a list in one unit ("3 cm and 4 cm") stays two items."""
+    def item(m: re.Match) -> str:
+        if quantity(m.group(0)) is None:
+            return m.group(0)
+        maths.append(m.group(0))
+        return f"\x00{len(maths) - 1}\x00"
+
+    return _AMOUNT_IN_UNITS.sub(item, masked)
 
 
 def _unmask(s: str, maths: list[str]) -> str:
@@ -530,7 +550,7 @@ def _answer_in_clause(text: str, marked: bool) -> str | None:
     value, the leading item after a marker, a named result, a condition or relation list, a named choice, the
     item after the last link, a lone item or number phrase, or (after a marker) a short word answer."""
     masked, maths = _mask(text)
-    masked = _mask_letter_digits(masked, maths)
+    masked = _mask_amounts_in_units(_mask_letter_digits(masked, maths), maths)
     for exact in _EXACTLY.finditer(masked):
         k = int(exact.group(1))
         maths[k] = _APPROX.split(maths[k], 1)[0].strip() or maths[k]

@@ -3,13 +3,17 @@
 ``normalize`` drops units and "am"/"pm" (``12\\text{ minutes}`` is 12), so that "12" matches a reference with
 its unit. That alone would make 12 hours equal 12 minutes and 2:30 am equal 2:30 PM. Here:
 - ``quantity("54 km/h")`` is (54, "speed", 5/18): the amount, the kind of unit (time, length, mass, volume,
-  speed) and the unit's size in the kind's base unit (exact factors: an inch is 0.0254 m, a pound 0.45359237 kg);
-  the amount may be a mixed number ("2 1/2 hours").
+  speed, money) and the unit's size in the kind's base unit (exact factors: an inch is 0.0254 m, a pound
+  0.45359237 kg, a dollar 100 cents); the amount may be a mixed number ("2 1/2 hours"). A dollar sign before the
+  number is the unit dollars ("$3.50", ``\\$3.50``). An amount in two to four units of one kind, largest first
+  ("1 hour and 50 minutes", "5 ft 6 inches", "4 dollars and 50 cents"), is their sum in its last unit (110
+  minutes).
   An ambiguous abbreviation names one unit only ("m" is metres, "min" minutes); "in" is never read as inches.
 - ``clock_minutes("2:30 pm")`` is 870, the minute of the day, when the time says which half of the day it is in
   (am/pm, or a 24-hour time such as 14:30); a time from 1:00 to 12:59 without am/pm gives None.
 - ``quantities_verdict(answer, reference)``: True/False when both are amounts of one kind in different units
-  (compared converted: 90 minutes = 1.5 hours, 12 hours != 12 minutes) or both are clock times that say their
+  or either is in several units (compared converted: 90 minutes = 1.5 hours, 12 hours != 12 minutes, 350 cents =
+  $3.50 != $350, 1 hour and 50 minutes = 110 minutes) or both are clock times that say their
   half of the day (14:30 = 2:30 PM, 2:30 am != 2:30 PM); None otherwise (same unit, no unit, other kinds:
   the plain comparison decides).
 - ``with_unit_after(text, answer)``: a number or clock time answer with the unit or am/pm that follows its last
@@ -51,23 +55,43 @@ _KINDS: dict[str, dict[str, Fraction]] = {
               "km/hr": Fraction(5, 18), "kph": Fraction(5, 18), "kilometers per hour": Fraction(5, 18),
               "mph": Fraction(1609344, 3600000), "miles per hour": Fraction(1609344, 3600000),
               "ft/s": Fraction(3048, 10000), "feet per second": Fraction(3048, 10000)},
+    "money": {"cent": Fraction(1), "cents": Fraction(1), "¢": Fraction(1), "dollar": Fraction(100),
+              "dollars": Fraction(100)},
 }
 _UNITS = {unit: (kind, factor) for kind, units in _KINDS.items() for unit, factor in units.items()}
-# longest first, so that "m/s" is read before "m" and "minutes" before "min"
-UNIT = "(?:%s)" % "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
+
+
+def _alternatives(units) -> str:
+    """A regex of the unit names, longest first, so that "m/s" is read before "m" and "minutes" before "min"."""
+    return "(?:%s)" % "|".join(re.escape(u) for u in sorted(units, key=len, reverse=True))
+
+
+UNIT = _alternatives(_UNITS)
+# an amount in two to four units of one kind ("1 hour and 50 minutes", "5 ft 6 inches"); speeds are written in one.
+# The look-ahead (a number, a word, a space, a number) rejects most places before the unit names are tried.
+_AMOUNT_PART = r"\d{1,9}(?:\.\d{1,9})? ?%s(?![\w/])"
+COMPOUND_AMOUNT = r"(?=\d[\d.]* ?[A-Za-z¢]+ (?:and )?\d)(?i:%s)" % "|".join(
+    r"{0}(?: (?:and )?{0}){{1,3}}".format(_AMOUNT_PART % _alternatives(_KINDS[kind]))
+    for kind in ("time", "length", "mass", "volume", "money"))
 _MERIDIEM = r"(?:a\.m\.?|p\.m\.?|am|pm)"
 _MAX_CHARS = 80
 # a mixed number ("2 1/2 hours") first, then a decimal or fraction
 _NUMBER = r"-?\d{1,9} \d{1,9}/\d{1,9}|-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\\frac\{\d+\}\{\d+\}"
 _QUANTITY = re.compile(r"(%s) ?(%s)" % (_NUMBER, UNIT), re.IGNORECASE)
+_COMPOUND = re.compile(COMPOUND_AMOUNT)
+_PART = re.compile(r"(\d[\d.]*) ?(%s)" % UNIT, re.IGNORECASE)
+# a dollar amount written with its sign, as references write money ("$3.50", ``\\$3.50``)
+_DOLLARS = re.compile(r"(-)? ?\\?\$ ?((?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)")
 _CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))? ?(%s)?" % _MERIDIEM, re.IGNORECASE)
 _WRAPPERS = re.compile(r"\\(?:text|mathrm|textrm|mbox)\s*\{([^{}]*)\}|\\[ ,;:!]|~|\$")
 # what may stand between a number and its unit in a text: a closing "$", spacing, an opening "\text{"
 _UNIT_AFTER = re.compile(r"\$? ?(?:\\[ ,;:!]|~)? ?(?:\\(?:text|mathrm)\{ ?)?(%s|%s)(?![\w/^²³])"
                          % (UNIT, _MERIDIEM), re.IGNORECASE)
 _PLAIN_ANSWER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|\d{1,9} \d{1,9}/\d{1,9}|\d{1,2}:\d{2}")
-# a digit followed by a letter or colon (past spacing and "\text{"): what any amount with a unit or clock time has
-_UNIT_OR_TIME_HINT = re.compile(r"\d\s?(?::|\$?\s?(?:\\[ ,;:!]|~)?\s?(?:\\(?:text|mathrm|textrm|mbox)\s?\{\s?)?[A-Za-z])")
+# a digit followed by a letter or colon (past a closing brace, spacing and "\text{"): what any amount with a unit
+# or clock time has (or a dollar sign before a digit: a dollar amount)
+_UNIT_OR_TIME_HINT = re.compile(r"\d\}?\s?(?::|\$?\s?(?:\\[ ,;:!]|~)?\s?(?:\\(?:text|mathrm|textrm|mbox)\s?\{\s?)?"
+                                r"[A-Za-z¢])|\$ ?\d")
 
 
 def _plain(s: str) -> str:
@@ -76,17 +100,39 @@ def _plain(s: str) -> str:
 
 
 def quantity(s: str) -> tuple[Fraction, str, Fraction] | None:
-    """(amount, kind, unit size) of an amount with a known unit ("15 m/s", ``12\\text{ minutes}``), else None."""
+    """(amount, kind, unit size) of an amount with a known unit ("15 m/s", ``12\\text{ minutes}``, "$3.50"), or
+    in several units of one kind, largest first ("1 hour and 50 minutes" is (110, "time", 60)); else None."""
+    measured = _measured(s)
+    return measured[:3] if measured else None
+
+
+def _measured(s: str) -> tuple[Fraction, str, Fraction, bool] | None:
+    """``quantity(s)`` and whether the amount is written in several units."""
     if len(s) > _MAX_CHARS:
         return None
-    m = _QUANTITY.fullmatch(_plain(s))
+    if dollars := _DOLLARS.fullmatch(s.strip()):
+        amount = parse_number(dollars.group(2).replace(",", ""))
+        return (-amount if dollars.group(1) else amount), "money", _UNITS["dollars"][1], False
+    plain = _plain(s)
+    m = _QUANTITY.fullmatch(plain)
     if not m:
-        return None
+        return _in_several_units(plain) if _COMPOUND.fullmatch(plain) else None
     amount = parse_number(m.group(1).replace(",", "") if "\\" not in m.group(1) else m.group(1))
     if amount is None:
         return None
     kind, factor = _UNITS[m.group(2).lower()]
-    return amount, kind, factor
+    return amount, kind, factor, False
+
+
+def _in_several_units(plain: str) -> tuple[Fraction, str, Fraction, bool] | None:
+    """The sum of an amount's parts in its last unit, when every part is of one kind and each unit is smaller than
+    the one before it ("5 ft 6 inches" is 66 inches; "3 m and 4 m" and "20 minutes and 1 hour" are no amount)."""
+    parts = [(parse_number(m.group(1)), *_UNITS[m.group(2).lower()]) for m in _PART.finditer(plain)]
+    kinds, factors = {kind for _, kind, _ in parts}, [factor for _, _, factor in parts]
+    if len(kinds) != 1 or any(a is None for a, _, _ in parts) or any(b >= a for a, b in zip(factors, factors[1:])):
+        return None
+    total = sum(amount * factor for amount, _, factor in parts)
+    return Fraction(total) / factors[-1], kinds.pop(), factors[-1], True
 
 
 def clock_minutes(s: str) -> int | None:
@@ -110,10 +156,11 @@ def clock_minutes(s: str) -> int | None:
 
 def quantities_verdict(answer: str, reference: str) -> bool | None:
     """Whether the answer and the reference are the same amount or time, when both carry units of one kind
-    that differ or both are clock times that say their half of the day; else None (see the module docstring)."""
-    a, b = quantity(answer), quantity(reference)
+    that differ (or either is in several units) or both are clock times that say their half of the day; else None
+    (see the module docstring)."""
+    a, b = _measured(answer), _measured(reference)
     if a is not None and b is not None:
-        if a[1] != b[1] or a[2] == b[2]:
+        if a[1] != b[1] or a[2] == b[2] and not (a[3] or b[3]):
             return None  # different kinds ("m" and "min") or the same unit: the plain comparison decides
         return a[0] * a[2] == b[0] * b[2]
     ta, tb = clock_minutes(answer), clock_minutes(reference)
