@@ -74,8 +74,10 @@ _TUPLE = r"(?<![\w)])\( ?-?\d+(?:\.\d+)?(?: ?, ?-?\d+(?:\.\d+)?){1,15} ?\)(?![\w
 _MIXED_NUMBER = r"(?<![\w.,/\\^_{$-])\d{1,9} \d{1,9}/\d{1,9}(?![\w/]|\.\d)"
 _ITEM = r"\x00\d+\x00|" + _TUPLE + r"|" + _MIXED_NUMBER + r"|\b" + NUMBER_PHRASE + r"|" + _LONE_NUMBER
 _JOIN = r" ?(?:, ?(?:and |or )?|and |or |\\text\{ ?(?:and|or) ?\} ?)"
+# each filler word, with its comma and space, reads one way, so a run of them ("so so so ...") that no item follows
+# fails in linear time
 _FILLER = (r"(?:only|exactly|just|then|therefore|thus|hence|so|now|also|simply|equal to|given by|at|us"
-           r"|the (?:final )?(?:answer|result)) ?,? ?")  # "gives the answer 4.5e-3"
+           r"|the (?:final )?(?:answer|result))(?: ?,)? ?")  # "gives the answer 4.5e-3"
 _LEADING = re.compile(r" ?[:\-]? ?(?:%s)*((?:%s)(?:%s(?:%s))*)" % (_FILLER, _ITEM, _JOIN, _ITEM), re.IGNORECASE)
 _PERCENT_RESTATEMENT = re.compile(r",? ?(?:or|i\.e\.,?) (?:\\\$)?-?[\d.,]+ ?\\?%$")
 # items without number words ("this one out")
