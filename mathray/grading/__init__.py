@@ -24,8 +24,9 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   ...") is cut first, and an offer of more help or an aside after the answer ("Let me know if you'd like ... n =
   20!", "If you want, I can ...", "By the way, ...", "Pro tip: ...") is set aside. A later GSM8K ``####`` counts
   only after a correction ("#### 142 Wait, he also read 20 pages ... #### 122"). A clause with no value that opens
-  with a yes or no states it. A last line that labels a result ("Area = 30") states it. No answer, a box that
-  never closes (truncated output) or text over 200k characters give None, and None never equals anything.
+  with a yes or no states it, and so does one whose values only name what its claim is about ("No, 91 is not
+  prime."; "No, the sum is 14." states 14). A last line that labels a result ("Area = 30") states it. No answer, a
+  box that never closes (truncated output) or text over 200k characters give None, and None never equals anything.
 - Equality is by exact value: unreduced fractions, terminating and repeating decimals
   (``0.\\overline{3}`` = 1/3), radical forms (``2\\sqrt2`` = ``\\sqrt8``), ``2^{-2}`` = 0.25, ``e^{i\\pi}`` = -1,
   ``\\sqrt{-1}`` = i, reordered sums and products, expanded vs factored polynomials, scaled or rearranged

@@ -40,7 +40,8 @@ Number words include phrases ("one hundred twenty", "two thirds"); a count in wo
 count is zero; there are no real roots") is the answer, not the set. A clause with no value that ends in a verdict
 word ("the function is even", "the series converges", "the sequence is neither arithmetic nor geometric") states
 that word, also after values when it concludes (", so the sequence is geometric"), and one that opens with a yes
-or no ("No, it is not possible.") states that reply. A phrase that ends naming a weekday or month ("..., which is a
+or no ("No, it is not possible.") states that reply, also when its values only name what its claim is about ("No,
+91 is not prime."). A phrase that ends naming a weekday or month ("..., which is a
 Wednesday") states it; a closing total (", for 36 players in total") states the total; clock times in words are
 read as ``H:MM``.
 
@@ -49,6 +50,7 @@ ambiguous adjacent quantifiers, so a 200k-character phrase costs linear time.
 """
 from __future__ import annotations
 
+import itertools
 import re
 
 from mathray.grading.quantities import COMPOUND_AMOUNT, UNIT, quantities_verdict, quantity
@@ -128,8 +130,12 @@ _CALENDAR = re.compile(r"\b(?:is|was|be|falls on|lands on|fell on|landed on)(?: 
                        r"|Thursday|Friday|Saturday|Sunday|January|February|March|April|May|June|July|August|September"
                        r"|October|November|December) ?[.!]? ?$")
 # a clause without a value that opens with a yes or no ("No, it is not possible.", "Yes — every such graph is
-# planar.") states that reply
+# planar.") states that reply, and so does one whose values name what the reply is about (``_reply``)
 _YES_NO = re.compile(r" ?(yes|no)(?:,| ?[.!;:—–]| -)(?= |$)", re.IGNORECASE)
+# the verb of the claim after a yes or no ("No, 91 is not prime", "Yes, $x = 2$ does satisfy it")
+_CLAIM_VERB = re.compile(r"\b(?:(?:is|are|was|were|does|do|did|has|have|had|could|would|should)(?:n't| not)?"
+                         r"|can(?:'t|not)?|won't|will(?: not)?|must(?: not)?)\b", re.IGNORECASE)
+_REPLY_LINKS = 3  # the linking words after the reply that are checked for a value right after them
 # an alternative value the phrase leaves open after its answer ("12, but it might be 13"): the answer is hedged
 _ALTERNATIVE = re.compile(r",? (?:(?:but|though|although|or) (?:it|that|this|the answer) (?:might|could|may)"
                           r" (?:also |instead |well |actually )?be|or (?:possibly|perhaps|maybe)) (?=\$|\\\(|-?\d)",
@@ -442,6 +448,25 @@ def _relation_list(masked: str, maths: list[str]) -> str | None:
     return _unmask(m.group(1), maths)
 
 
+def _reply(masked: str, maths: list[str]) -> str | None:
+    """The yes or no that opens the clause, when the clause names no value, or when it goes on to a claim with a verb
+    (``_CLAIM_VERB``) and no value right after its first linking words, so that its values name what the reply is
+    about: "No, 91 is not prime." and "Yes, 345 is divisible by 3." state the reply; "No, the sum is 14." states 14
+    and "No, 45." states 45."""
+    m = _YES_NO.match(masked)
+    if not m:
+        return None
+    rest = masked[m.end() :]
+    if not _MATH_OR_NUMBER.search(rest):
+        return m.group(1)
+    if not _CLAIM_VERB.search(rest):
+        return None  # "No, 45.": the value is the answer
+    links = itertools.islice(_LINK.finditer(rest), _REPLY_LINKS)
+    if any(_leading(rest[link.end() :], maths) is not None for link in links):
+        return None  # "No, the sum is 14.": the value after "is" is the answer
+    return m.group(1)
+
+
 def _without_unit_restatement(text: str) -> str:
     """The phrase without an amount's restatement in another unit of the same kind (``_UNIT_RESTATEMENT``)."""
     if "," not in text:
@@ -588,8 +613,8 @@ def _answer_in_clause(text: str, marked: bool) -> str | None:
     counted = _COUNT_ADVERB.search(masked[-_TAIL_CHARS:])
     if counted and _names_no_value(re.split(r"[,;]", masked)[-1], maths):  # "..., so it happens twice"
         return _ADVERB_COUNTS[counted.group(1).lower()]
-    if (reply := _YES_NO.match(masked)) and not _MATH_OR_NUMBER.search(masked):
-        return reply.group(1)  # "No, it is not possible."
+    if (reply := _reply(masked, maths)) is not None:
+        return reply  # "No, it is not possible.", "No, 91 is not prime."
     if verdict and _names_no_value(re.split(r"[,;]", masked)[-1], maths):  # no value in the verdict's clause
         return verdict.group(1) or verdict.group(2) or verdict.group(3)
     items = _MATH_OR_NUMBER.findall(masked)
