@@ -67,8 +67,9 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   a choice letter (``(A)`` = ``A`` = ``\\text{(A)}``) is matched by the letter the prediction picks: a letter
   (lowercase too when in parentheses, "(b)"),
   also followed by its value (``\\textbf{(D)}\\ 12``), or a value that the prediction's own list of options
-  names with that letter; a letter whose value contradicts that list picks none (``context``). Against a
-  value reference, a letter with its value (``(D)\\ 27``) is that value, and a lone letter the value its
+  names with that letter; a letter whose value contradicts that list picks none (``context``), also when the
+  value is named right before the letter ("12, which is option (D)" where the list has (B) 12). Against a value
+  reference, a letter with its value (``(D)\\ 27``) is that value, and a lone letter the value its
   options list names. An answer restated as a percent ("0.4, that is, 40%", "$\\frac{14}{40} = 0.35$, i.e. 35%") also
   matches that percent.
 - Base subscripts are significant (``101_2`` != 101) unless the text states the base next to the digits

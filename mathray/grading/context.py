@@ -10,7 +10,9 @@ repeat.
   value; also at an earlier mention in its sentence, "So it's (A) 3, since 3 is ...") or right before one ("16,
   which corresponds to option (B)"), picks that letter (an answer "option E" or "choice E" is the letter E),
   unless the prediction's own list of options names another value for that letter (the answer then contradicts
-  itself). An answer that is a value picks the letter that the prediction's list of options names for that value
+  itself); so does an answer that is a lone letter which the text names for a value right before it ("12, which
+  corresponds to option **(D)**", "$x = 5$, which is choice (B)"; not "4, so the answer is (B)", where 4 may be a
+  step). An answer that is a value picks the letter that the prediction's list of options names for that value
   ("(A) 18, (B) 20, (C) 22 ... \\boxed{22}" picks C); without such a list a value picks no letter. A list of
   options is two or more ``(X) value`` items; the first value given for a letter counts (an answer that is itself
   an item, "(C) 45", is not read as one).
@@ -43,6 +45,11 @@ _OPTION = re.compile(r"(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-J])\)(
 # "16, which corresponds to option (B)": the letter the text names for the answer right after it
 _LETTER_AFTER = re.compile(r"[^.\n]{0,40}?\b(?:option|choice|answer)(?: choice)? ?(?:is )?\$?(?:\\(?:text(?:bf|rm)?"
                            r"|math(?:rm|bf)) ?\{ ?)?\(([A-Ja-h])\)")
+# a value and the letter the text names for it right after ("16, which corresponds to option (D)", "$x = 5$, which
+# is choice **(B)**", "12, i.e. choice (A)"): what the prediction says that letter's value is
+_VALUE_THEN_LETTER = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?(?:/\d+)?|\$[^$\n]{1,80}\$)(?:\*\*)?,? (?:which|that|i\.e\."
+                                r"|corresponding|matching)\b[^.\n\d$]{0,40}?\b(?:option|choice|answer)(?: choice)? ?"
+                                r"(?:is )?(?:\*\*)?\$?(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-Ja-h])\)")
 # the letter right before the answer: "(D) 81", "\\textbf{(D)}\\ 81", "B) 12", "option **A**: 2/5"
 _LETTER_BEFORE = re.compile(r"(?:(?:\\(?:text(?:bf|rm)?|math(?:rm|bf)) ?\{ ?)?\(([A-Ja-h])\)|(?<![\w(\\])([A-J])\)"
                             r"|\b(?:option|choice) (?:\*\*)?([A-J])(?:\*\*)? ?:)(?: ?\}| |,|\\[ ,;!]|~|\$|\*\*){1,6}$")
@@ -83,8 +90,9 @@ def picked_letter(text: str, answer: str, same_value) -> str | None:
     listed = _other_options(text, answer, m)
     if m:
         letter, value = m.group(2).upper(), m.group(4).strip().strip("$").strip()
+        value = value or _value_named_for(text, letter)
         if value and letter in listed and not same_value(value, listed[letter]):
-            return None  # "(A) 4" where the options say (A) 3
+            return None  # "(A) 4" or "4, which is option (A)" where the options say (A) 3
         return letter
     at = _last_index(text, answer)
     before = _LETTER_BEFORE.search(text, max(0, at - 40), at)
@@ -108,9 +116,20 @@ def chosen_value(text: str, answer: str, same_value) -> str | None:
         return answer  # a value after a bare letter ("C = 5", "A, B") is not a choice
     letter, value = m.group(2).upper(), m.group(4).strip().strip("$").strip()
     listed = _other_options(text, answer, m)
-    if not value:
-        return listed.get(letter, answer)
-    return None if letter in listed and not same_value(value, listed[letter]) else value
+    named = value or _value_named_for(text, letter)
+    if named and letter in listed and not same_value(named, listed[letter]):
+        return None  # "(A) 4" or "4, which is option (A)" where the options say (A) 3
+    return value or listed.get(letter, answer)
+
+
+def _value_named_for(text: str, letter: str) -> str:
+    """The value that the text's end names right before the letter (``_VALUE_THEN_LETTER``: "16, which corresponds to
+    option (D)" names 16 for D), or ""."""
+    named = ""
+    for m in _VALUE_THEN_LETTER.finditer(text, max(0, len(text) - 2 * _LETTER_WINDOW)):
+        if m.group(2).upper() == letter:
+            named = m.group(1).strip("$").strip()
+    return named
 
 
 _TRAILING_DOTS = r"(?:\.{3}|…|\\[lc]?dots\b)"
