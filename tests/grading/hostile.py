@@ -133,6 +133,11 @@ HOSTILE_ANSWERS = [
     "which holds exactly when " * 7_900 + "$x > 1$.",
     "(b) " * 49_000,
     "$" + "1_2 + " * 30_000 + "= 1011_2$",
+    "It takes " + "1 hour and " * 20_000 + "5 minutes.",
+    "The answer is" + " so" * 30_000 + " x.",
+    "So it is " + "2½ " * 40_000 + "cups.",
+    "No, 5 is " + "so " * 30_000 + "x.",
+    "It costs " + "$3.50 and 350 cents " * 8_000 + "¢.",
 ]
 
 _SLOW_ELEMENT = "\\lfloor \\sin^{2}(%dx)+\\cos^{2}(%dx)+\\tan^{2}(5x)\\cos^{2}(5x) \\rfloor"
@@ -155,9 +160,14 @@ HOSTILE_PAIRS = [
     ("\\boxed{x^{x^{x^{x}}}}", "e^{e^{e^{e^{e}}}}"),
     ("\\boxed{2^{99999999}}", "2^{99999999} + 1"),
     ("\\boxed{(x+1)^{1000}}", "(x+1)^{1000} + 1"),
-    # hostile text against the references that switch on context rules: a choice letter, a base
+    # hostile text against the references that switch on context rules: a choice letter, a base, a yes or no
     ("(A) " * 49_000 + "(B) 7", "A"),
     ("in base 2 " * 15_000 + "1011", "1011_3"),
     ("In base 8, the number is " * 7_000 + "147.", "147"),
     ("The answer is (C) 45, since " + "(A) 30, " * 20_000 + "(C) 50.", "C"),
+    ("16, which corresponds to choice **" * 5_000 + "(B)**.", "B"),
+    ("Yes, " + "5 is 6 " * 20_000 + ".", "No"),
+    # hostile text against a reference with a unit: amounts in several units, dollars
+    ("It costs " + "4 dollars and 50 cents " * 8_000 + "in all.", "\\$4.50"),
+    ("So the wait is " + "1 h 5 min " * 15_000 + ".", "65\\text{ minutes}"),
 ]

@@ -1,7 +1,7 @@
 """Answers that are reconsidered after they are stated (also in a GSM8K ``####`` line), followed by a hypothetical or
-a chat aside, committed to a choice letter (also a lowercase one in parentheses), answered yes or no, written with a
-base (also at the end of a chain), or nested in set braces: the correct side and the near miss of each rule, from new
-examples."""
+a chat aside, committed to a choice letter (also a lowercase one in parentheses, or one named for the value just
+before it), answered yes or no (also before a claim about a value), written with a base (also at the end of a chain),
+or nested in set braces: the correct side and the near miss of each rule, from new examples."""
 from __future__ import annotations
 
 import pytest
@@ -72,11 +72,35 @@ CASES = [
     ("Hence the right choice is D) $7\\sqrt{2}$.", "C", False),
     ("So the answer is choice **C**: $\\frac{3}{8}$.", "(C)", True),
     ("So the answer is choice **C**: $\\frac{3}{8}$.", "(B)", False),
+    # a letter named for the value right before it ("16, which corresponds to choice (C)") picks nothing when the
+    # prediction's own options give that letter another value; an intermediate value before "so the answer is" does
+    # not name the letter
+    ("Choices: (A) 8 (B) 12 (C) 16 (D) 20\n\nThe perimeter is 4 × 4 = 16, which corresponds to choice **(B)**.",
+     "B", False),
+    ("Choices: (A) 8 (B) 12 (C) 16 (D) 20\n\nThe perimeter is 4 × 4 = 16, which corresponds to choice **(B)**.",
+     "12", False),
+    ("Choices: (A) 8 (B) 12 (C) 16 (D) 20\n\nThe perimeter is 4 × 4 = 16, which corresponds to choice **(C)**.",
+     "C", True),
+    ("Choices: (A) 8 (B) 12 (C) 16 (D) 20\n\nThe perimeter is 4 × 4 = 16, which corresponds to choice **(C)**.",
+     "16", True),
+    ("The options are (A) 3, (B) 5, (C) 7.\nThe root is $x = 5$, which is option (C).", "C", False),
+    ("The options are (A) 3, (B) 5, (C) 7.\nThe root is $x = 5$, which is option (B).", "B", True),
+    ("(A) 9 (B) 16 (C) 25\nThe side is 4, so the answer is (B).", "B", True),
     # a clause without a value that opens with a yes or no
     ("No, such a triangle cannot exist.", "\\text{No}", True),
     ("No, such a triangle cannot exist.", "\\text{Yes}", False),
     ("Yes, it can be done.", "No", False),
     ("None of the options work.", "No", False),
+    # ... also when a value is the subject of the claim it makes; a value right after its verb is the answer
+    ("Its digits sum to $3 + 4 + 5 = 12$, a multiple of 3.\n\nYes, 345 is divisible by 3.", "\\text{Yes}", True),
+    ("Its digits sum to $3 + 4 + 5 = 12$, a multiple of 3.\n\nYes, 345 is divisible by 3.", "\\text{No}", False),
+    ("Its digits sum to $3 + 4 + 5 = 12$, a multiple of 3.\n\nYes, 345 is divisible by 3.", "345", False),
+    ("No, $x = -2$ isn't in the domain of $f$.", "No", True),
+    ("No, $x = -2$ isn't in the domain of $f$.", "-2", False),
+    ("No, the sum is 14.", "14", True),
+    ("No, the sum is 14.", "\\text{No}", False),
+    ("Is the total 44? No, 45.", "45", True),
+    ("No, she still has 12 left.", "12", True),
     # a numeral with its base written is its value against a base-ten reference
     ("$372_8$", "250", True),
     ("$372_8$", "372", False),

@@ -2,7 +2,8 @@
 letter with only its closing parenthesis, a letter named before its value with a comma or followed by the
 reasons the other letters fail, an equation of one coordinate against another letter, the roots listed with
 multiplicity against the set of roots, a condition on "all $x$", a set named by set operations, a value
-restated as a percent, "all real numbers $x$" and "does not exist"."""
+restated as a percent, "all real numbers $x$", "does not exist" and an expectation or variance with square brackets
+(``E[X] = 3.5``)."""
 from __future__ import annotations
 
 import pytest
@@ -10,6 +11,13 @@ import pytest
 from mathray.grading import cluster_answers, compare, grade
 
 CASES = [
+    # an expectation or variance written with square brackets names what the equation states, like E(X) does
+    ("So $E[X] = 1.75$.", "\\frac74", True),
+    ("So $E[X] = 1.75$.", "\\frac72", False),
+    ("Summing over the outcomes, $\\mathbb{E}[Y] = \\frac{5}{2}$.", "2.5", True),
+    ("Summing over the outcomes, $\\mathbb{E}[Y] = \\frac{5}{2}$.", "5", False),
+    ("Hence $\\operatorname{Var}[X] = E[X^2] - E[X]^2 = 2$.", "2", True),
+    ("So $2E[X] = 7$.", "7", False),  # a coefficient on the left: the equation states 2E[X], not a value
     # a letter with only a closing parenthesis picks that letter, and against a value stands for its value
     ("Hence the answer is **C) 12**.", "C", True),
     ("Hence the answer is **C) 12**.", "D", False),

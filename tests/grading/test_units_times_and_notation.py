@@ -1,7 +1,9 @@
 """Amounts in another unit of the reference's kind, clock times with am/pm or in 24-hour form, scientific notation
 (superscript exponents and "× 10^n" in prose), decimals with trailing dots that repeat, an exact value glossed by an
-approximation or restated as approximately a decimal, a percent restating a chain's value, counts in words ("twice")
-and mixed numbers with a unit: the correct side and the near miss of each rule, from new examples."""
+approximation or restated as approximately a decimal, a percent restating a chain's value, counts in words ("twice"),
+mixed numbers with a unit, amounts in two units of one kind ("1 hour and 50 minutes", "5 feet 6 inches"), cents
+against dollars and fraction characters ("1¾"): the correct side and the near miss of each rule, from new
+examples."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -78,6 +80,42 @@ CASES = [
     ("The parabola meets the line at $(1, 2)$ and $(4, 5)$, so they intersect twice.", "4", False),
     ("In that hour the two hands overlap once.", "1", True),
     ("Each digit must be used at least once.", "1", False),
+    # an amount in two units of one kind is their sum; neither part alone is the amount
+    ("The movie runs 1 hour and 50 minutes.", "110\\text{ minutes}", True),
+    ("The movie runs 1 hour and 50 minutes.", "1\\text{ hour}", False),
+    ("The movie runs 1 hour and 50 minutes.", "50\\text{ minutes}", False),
+    ("The movie runs 1 hour and 50 minutes.", "1", False),
+    ("So the relay team needs 3 h 20 min.", "\\frac{10}{3}\\text{ hours}", True),
+    ("So the relay team needs 3 h 20 min.", "3\\text{ hours}", False),
+    ("The shelf is 5 feet 6 inches tall.", "66\\text{ inches}", True),
+    ("The shelf is 5 feet 6 inches tall.", "5.5\\text{ feet}", True),
+    ("The shelf is 5 feet 6 inches tall.", "5\\text{ feet}", False),
+    ("**The parcel weighs 2 kg 250 g.**", "2.25\\text{ kg}", True),
+    ("**The parcel weighs 2 kg 250 g.**", "250\\text{ g}", False),
+    ("The movie runs 110 minutes, or 1 hour and 50 minutes.", "110\\text{ minutes}", True),
+    ("The movie runs 1 hour and 50 minutes, or 110 minutes.", "110\\text{ minutes}", True),
+    ("The movie runs 1 hour and 50 minutes, or 110 minutes.", "1\\text{ hour}", False),
+    # amounts in one unit, or in units that do not shrink, are a list, never summed
+    ("The two legs are 3 cm and 4 cm.", "7\\text{ cm}", False),
+    ("The two rides take 20 minutes and 1 hour.", "80\\text{ minutes}", False),
+    # cents and dollars are one kind of amount: compared converted, never by the bare number
+    ("Buying five pencils at 45 cents each costs 225 cents.", "\\$2.25", True),
+    ("Buying five pencils at 45 cents each costs 225 cents.", "\\$225", False),
+    ("The stamps cost $\\$1.80$ in all.", "180\\text{ cents}", True),
+    ("The stamps cost $\\$1.80$ in all.", "1.80\\text{ cents}", False),
+    ("The change she gets back is 75¢.", "\\$0.75", True),
+    ("The change she gets back is 75¢.", "\\$75", False),
+    ("Altogether she saved 4 dollars and 50 cents.", "\\$4.50", True),
+    ("Altogether she saved 4 dollars and 50 cents.", "\\$4", False),
+    ("Each ticket costs 3.50 dollars.", "\\$3.50", True),
+    # fraction characters are fractions, after a whole number a mixed number
+    ("The recipe calls for 1¾ cups of milk.", "\\frac74", True),
+    ("The recipe calls for 1¾ cups of milk.", "1", False),
+    ("The recipe calls for 1¾ cups of milk.", "\\frac34", False),
+    ("Each friend gets ⅓ of the pizza.", "\\frac13", True),
+    ("Each friend gets ⅓ of the pizza.", "3", False),
+    ("The drive takes 1½ hours.", "90\\text{ minutes}", True),
+    ("The drive takes 1½ hours.", "1\\text{ hour}", False),
 ]
 
 
@@ -91,6 +129,10 @@ def test_units_times_and_notation(prediction, reference, expected):
     ("15 m/s", (15, "speed", 1)), ("54\\text{ km/h}", (54, "speed", Fraction(5, 18))),
     ("$1.5$ hours", (Fraction(3, 2), "time", 3600)), ("2 ft", (2, "length", Fraction(3048, 10000))),
     ("2 1/2 hours", (Fraction(5, 2), "time", 3600)),
+    ("1 hour and 50 minutes", (110, "time", 60)), ("5 ft 6 inches", (66, "length", Fraction(254, 10000))),
+    ("350 cents", (350, "money", 1)), ("\\$3.50", (Fraction(7, 2), "money", 100)),
+    ("$3.50", (Fraction(7, 2), "money", 100)), ("75¢", (75, "money", 1)), ("4 dollars and 50 cents", (450, "money", 1)),
+    ("3 m and 4 m", None), ("20 minutes and 1 hour", None), ("2 hours and 15 kg", None), ("$3$", None),
     ("12 in", None), ("12", None), ("12 apples", None), ("3 m^2", None),
 ])
 def test_quantity(text, parsed):
@@ -111,6 +153,11 @@ def test_quantities_verdict_decides_only_units_of_one_kind_that_differ():
     assert quantities_verdict("90 minutes", "90\\text{ minutes}") is None  # same unit: compared as usual
     assert quantities_verdict("5 m", "5\\text{ min}") is None  # metres against minutes: no conversion
     assert quantities_verdict("90", "90\\text{ minutes}") is None
+    # an amount in two units is compared converted, also against the reference's unit
+    assert quantities_verdict("1 hour and 50 minutes", "110\\text{ minutes}") is True
+    assert quantities_verdict("1 hour and 50 minutes", "150\\text{ minutes}") is False
+    assert quantities_verdict("350 cents", "\\$3.50") is True
+    assert quantities_verdict("350 cents", "\\$350") is False
 
 
 def test_unit_read_after_the_answers_last_mention():
@@ -118,6 +165,7 @@ def test_unit_read_after_the_answers_last_mention():
     assert with_unit_after("12 minutes per lap, so the total is $\\boxed{36}$.", "36") == "36"
     assert with_unit_after("She arrives at 4:05 p.m. sharp.", "4:05") == "4:05 p.m."
     assert with_unit_after("The total is 12 in all.", "12") == "12"
+    assert with_unit_after("Each costs 70 cents, so five cost 350 cents.", "350") == "350 cents"
 
 
 def test_repeating_decimal_and_superscripts():
@@ -125,3 +173,4 @@ def test_repeating_decimal_and_superscripts():
     assert repeating_decimal("", "0.58333\\ldots") == "0.58\\overline{3}"
     assert repeating_decimal("The value is 0.5833.", "0.5833") is None
     assert tidy("x² + 10⁻³") == "x^{2} + 10^{-3}"
+    assert tidy("2½ cups and ¾ cup, 1⁄8 inch") == "2 1/2 cups and 3/4 cup, 1/8 inch"
