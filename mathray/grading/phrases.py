@@ -542,6 +542,13 @@ def _approximation_last(text: str) -> str:
     return _APPROXIMATE_RESTATEMENT.sub(chain, text) if _APPROXIMATE_WORD.search(text) else text
 
 
+# a clause after the answer that compares it with another amount (", which is 6 more than his sister's 9", ", 5
+# fewer than last year") is set aside: the amounts in it are the difference and the other amount, not the answer
+_COMPARISON_CLAUSE = re.compile(r", (?:which is |that is |that's )?(?:\$[^$]{1,40}\$|\$?\d[\d.,]*)(?: [a-z]+){0,2} "
+                                r"(?:more|fewer|less|greater|higher|lower|larger|smaller|longer|shorter|older"
+                                r"|younger|heavier|lighter|cheaper)\b[^.;]{0,80}?\bthan\b")
+# "$x$-axis", "$n$-th", "$k$-digit": a letter in math joined to a word is part of that word, not a stated value
+_MATH_LETTER_IN_WORD = re.compile(r"\$([A-Za-z])\$-(?=[a-z])")
 _APPROXIMATE_WORD = re.compile(r"\b(?:about|approximately|roughly|around|nearly)\b|≈|\\approx")
 
 
@@ -553,11 +560,15 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
     text = _ASIDE.sub("", text.strip()) if "(" in text else text.strip()
     text = _BOLD.sub(r"\1", text) if "**" in text else text  # "The gcd is **6**." reads as "The gcd is 6."
     text = _mixed_numbers_joined(clock_times_in_digits(text))
+    text = _MATH_LETTER_IN_WORD.sub(r"\1-", text) if "$-" in text else text
     if _depth < 3 and (hedged := _hedged(text, marked, _depth)) is not None:
         return hedged
     hypothetical = _HYPOTHETICAL_CLAUSE.search(text)
     if hypothetical and hypothetical.start() > 0:
         text = text[: hypothetical.start()]
+    comparison = _COMPARISON_CLAUSE.search(text)
+    if comparison and comparison.start() > 0:
+        text = text[: comparison.start()]
     restatement = _BASE_RESTATEMENT.search(text)
     if restatement and _BASED_NUMERAL.search(text, 0, restatement.start()):
         text = text[: restatement.start()]
@@ -631,6 +642,9 @@ def _answer_in_clause(text: str, marked: bool) -> str | None:
     if verdict and _names_no_value(re.split(r"[,;]", masked)[-1], maths):  # no value in the verdict's clause
         return verdict.group(1) or verdict.group(2) or verdict.group(3)
     items = _MATH_OR_NUMBER.findall(masked)
+    if len(items) > 1 and not _is_unsolved_equation(items[-1], maths):
+        # "the line $y = x$ makes an angle of $45^\circ$": the equation is the subject, the last item the value
+        items = [item for item in items if not _is_unsolved_equation(item, maths)]
     if len(items) == 1:
         return _unmask(items[0], maths)
     if not items and (spelled := _only_number_phrase(masked)):
