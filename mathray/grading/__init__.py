@@ -140,6 +140,8 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
     if value is None:  # a choice letter whose value contradicts the prediction's own options
         return GradeResult(False, "not-equal", answer)
     value = repeating_decimal(text, value) or value  # "0.272727..." is 0.\overline{27}
+    if "\\equiv" not in reference and (residue := _CONSTANT_CONGRUENCE.fullmatch(value)):
+        value = residue.group(1)  # "2^{10} \\equiv 4 \\pmod{5}" against 4: the residue
     in_units = verdict_in_context(text, value, reference)
     if in_units is not None:  # "12 hours" against 12 minutes, "54 km/h" against 15 m/s, "14:30" against 2:30 PM
         return GradeResult(in_units, "equal" if in_units else "not-equal", answer)
@@ -152,6 +154,10 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
     return GradeResult(verdict.equal, verdict.reason, answer)
 
 
+# a congruence of a constant (no letters on its left) with its modulus states its residue; a congruence of a
+# variable ("x \\equiv 4 \\pmod 7") states a class of numbers and is left as it is
+_CONSTANT_CONGRUENCE = re.compile(r"[^A-Za-z=]*?[0-9}] ?\\equiv ?(-?\d+) ?(?:\\pmod ?\{? ?\d+ ?\}?|\\\(mod ?\d+\\\)"
+                                  r"|\(\\?(?:text|mathrm)?\{? ?mod ?\}? ?\d+ ?\))")
 _DEGREES = re.compile(r"\^ ?\{ ?\\circ ?\}|\^ ?\\circ|\\degree|°| ?(?:\\text\{ ?)?degrees?\b\}?")
 
 
