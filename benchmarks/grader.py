@@ -10,10 +10,10 @@ Two sets (label = mathematically equal or not):
    the real model solutions (as written). Accuracy and answers/s of both graders come from this set (one
    process, caller thread, both warmed up first), and so does the throughput ratio.
 2. The real-output set of the tests (tests/grading/real_outputs.py): outputs written the way models and
-   datasets write them, hand-written by kind (reasoning batches 3 to 13 included) and rebuilt from real solutions in
+   datasets write them, hand-written by kind (reasoning batches 3 to 14 included) and rebuilt from real solutions in
    the full data sets.
-3. The earlier reasoning batches 1 and 2 (seen when rules were written) and the held-out batch 14
-   (tests/grading/real_outputs/heldout_reasoning_14.jsonl; the benchmark stops with a message while it is
+3. The earlier reasoning batches 1 and 2 (seen when rules were written) and the held-out batch 15
+   (tests/grading/real_outputs/heldout_reasoning_15.jsonl; the benchmark stops with a message while it is
    missing): reasoning-model and chat output endings; accuracy and false positives of both graders, per batch
    (counts by kind only, no cases shown).
 Then the worst latency of mathray on every hostile input of tests/grading/hostile.py (each answer three
@@ -277,7 +277,7 @@ def main() -> None:
     print(f"real outputs: mathray accuracy {real_mr:.4f} ({real_rate_mr:.1f}/s), "
           f"math-verify {real_mv:.4f} ({real_rate_mv:.1f}/s)")
     earlier = batch_scores(load_earlier_batches())
-    held = batch_scores(load_heldout())["heldout_reasoning_14"]
+    held = batch_scores(load_heldout())["heldout_reasoning_15"]
     marker = "/tmp/mathray_grader_bench_marker"
     worst_mr, worst_mv, eq_mr, eq_mv = hostile_latency(marker)
     print(f"hostile ({len(HOSTILE_ANSWERS)} answers x 3 + {len(HOSTILE_PAIRS)} pairs): worst latency mathray "
@@ -286,8 +286,8 @@ def main() -> None:
     print(f"RESULT accuracy_mathray={acc_mr:.4f} accuracy_math_verify={acc_mv:.4f} accuracy_real_mathray={real_mr:.4f} "
           f"accuracy_real_math_verify={real_mv:.4f} accuracy_batch1_mathray={earlier['heldout_reasoning'][0]:.4f} "
           f"accuracy_batch2_mathray={earlier['heldout_reasoning_2'][0]:.4f} "
-          f"accuracy_heldout14_mathray={held[0]:.4f} accuracy_heldout14_math_verify={held[2]:.4f} "
-          f"false_positives_heldout14={held[1]} misses_heldout14={held[4]} "
+          f"accuracy_heldout15_mathray={held[0]:.4f} accuracy_heldout15_math_verify={held[2]:.4f} "
+          f"false_positives_heldout15={held[1]} misses_heldout15={held[4]} "
           f"throughput_ratio={ratio:.2f} worst_latency_s={worst_mr:.3f}")
 
 

@@ -16,7 +16,9 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   ``A:``), a bold final line, a bare short prediction (``-5``, ``$29.00``), the number or math the last
   sentence states ("So she earns \\$18."; a counterfactual after it, "If she had waited, she would have
   paid $18.", "If two more friends joined, each would pay $8.", "Were it fair, it would ...", and a remark that
-  compares it with another amount, "That's 12 more than in May.", are set aside); an
+  compares it with another amount, "That's 12 more than in May." or ", which is 5 more than Ann's 30", are set
+  aside; an equation that gives no variable its value is what a claim is about: "the graph of $x^2 + y^2 = 9$ is a
+  circle" states circle); an
   ending that says it is unsure and only tentatively names a value ("I'm not sure ... possibly 2/3", also before
   a closing "It's hard to say.") gives None;
   optionally the last number
@@ -31,7 +33,8 @@ Semantics (chosen to match what users of MATH/GSM8K graders expect):
   (``0.\\overline{3}`` = 1/3), radical forms (``2\\sqrt2`` = ``\\sqrt8``), ``2^{-2}`` = 0.25, ``e^{i\\pi}`` = -1,
   ``\\sqrt{-1}`` = i, reordered sums and products, expanded vs factored polynomials, scaled or rearranged
   equations are equal. Equations against values: a chain of constants counts by its last value
-  (``\\frac72=3.5``); a predicted ``a + b + c = 15`` states 15, and ``E[X] = 3.5`` (square brackets, as
+  (``\\frac72=3.5``); a predicted ``a + b + c = 15`` states 15, a congruence of a constant its residue
+  (``2^{10} \\equiv 4 \\pmod{5}`` = 4; ``x \\equiv 4 \\pmod 9`` is not 4), and ``E[X] = 3.5`` (square brackets, as
   expectations are written) states 3.5 as ``E(X) = 3.5`` does; a reference equation is compared as an
   equation, a value matching only the right side of ``y = f(x)`` (``f(x) = ...``, ``a_n = ...``), so ``0`` does
   not match ``x + 3z = 0`` and two different planes ``... = 0`` differ. Approximations are
@@ -140,6 +143,8 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
     if value is None:  # a choice letter whose value contradicts the prediction's own options
         return GradeResult(False, "not-equal", answer)
     value = repeating_decimal(text, value) or value  # "0.272727..." is 0.\overline{27}
+    if "\\equiv" not in reference and (residue := _CONSTANT_CONGRUENCE.fullmatch(value)):
+        value = residue.group(1)  # "2^{10} \\equiv 4 \\pmod{5}" against 4: the residue
     in_units = verdict_in_context(text, value, reference)
     if in_units is not None:  # "12 hours" against 12 minutes, "54 km/h" against 15 m/s, "14:30" against 2:30 PM
         return GradeResult(in_units, "equal" if in_units else "not-equal", answer)
@@ -152,6 +157,10 @@ def grade(prediction: str | None, reference: str | None, *, number_fallback: boo
     return GradeResult(verdict.equal, verdict.reason, answer)
 
 
+# a congruence of a constant (no letters on its left) with its modulus states its residue; a congruence of a
+# variable ("x \\equiv 4 \\pmod 7") states a class of numbers and is left as it is
+_CONSTANT_CONGRUENCE = re.compile(r"[^A-Za-z=]*?[0-9}] ?\\equiv ?(-?\d+) ?(?:\\pmod ?\{? ?\d+ ?\}?|\\\(mod ?\d+\\\)"
+                                  r"|\(\\?(?:text|mathrm)?\{? ?mod ?\}? ?\d+ ?\))")
 _DEGREES = re.compile(r"\^ ?\{ ?\\circ ?\}|\^ ?\\circ|\\degree|°| ?(?:\\text\{ ?)?degrees?\b\}?")
 
 

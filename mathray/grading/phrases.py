@@ -120,7 +120,7 @@ _COMMAND = re.compile(r"\\[A-Za-z]+(?:\{[^{}]*\})?")
 # converges"
 _VERDICT = re.compile(r"\b(?:(?:is|are) (?:(?:an?|the) )?(odd|even|neither(?: even nor odd| odd nor even)?|prime"
                       r"|composite|rational|irrational|true|false|convergent|divergent|bounded|unbounded|arithmetic"
-                      r"|geometric|increasing|decreasing|periodic)|(converges|diverges)"
+                      r"|geometric|increasing|decreasing|periodic|circle|ellipse|parabola|hyperbola)|(converges|diverges)"
                       r"|(?:is|are) (neither|both) [a-z-]+ (?:nor|and) [a-z-]+) ?[.!]? ?$", re.IGNORECASE)
 # a concluding clause that ends in a verdict ("..., so the sequence is neither arithmetic nor geometric") states it
 # even when earlier clauses state values
@@ -380,13 +380,14 @@ _VARIABLE = re.compile(r"[A-Za-z](?:_\{?\w{1,3}\}?)?")
 
 def _stated_whole(masked: str, maths: list[str]) -> str | None:
     """A prose equation ("the plane is 2x - y + 3z + 14=0") that ends the phrase, or a set phrase ("has no real
-    solutions", "for all real numbers") that ends a phrase whose only numbers or math are variables ("$x$ can
-    be any real number"; "there are $4$ values of k such that ... has no solutions" states 4), as a whole."""
+    solutions", "for all real numbers") that ends a phrase whose only numbers or math are variables or unsolved
+    equations ("$x$ can be any real number", "the equation $x^2 + 1 = 0$ has no real roots"; "there are $4$
+    values of k such that ... has no solutions" states 4), as a whole."""
     eq = _PROSE_EQUATION.search(masked)
     if eq and re.search(r"[a-z]", eq.group(1)):
         return eq.group(1)
     phrase = _SET_PHRASE.search(masked)
-    if phrase and all(_is_variable(item, maths) for item in _MATH_OR_NUMBER.findall(masked)) \
+    if phrase and _names_no_value(masked, maths) \
             and not _counts_in_words(masked[: phrase.start()]):
         return phrase.group(0).rstrip(" .!")
     return None
@@ -398,12 +399,24 @@ def _counts_in_words(prose: str) -> bool:
 
 
 def _names_no_value(clause: str, maths: list[str]) -> bool:
-    """Whether the clause's only math items are variables ("so $f$ is odd")."""
-    return all(_is_variable(item, maths) for item in _MATH_OR_NUMBER.findall(clause))
+    """Whether the clause's only math items are variables or unsolved equations, which name what its claim is
+    about ("so $f$ is odd", "the graph of $x^2 + y^2 = 4$ is a circle")."""
+    return all(_is_variable(item, maths) or _is_unsolved_equation(item, maths)
+               for item in _MATH_OR_NUMBER.findall(clause))
 
 
 def _is_variable(item: str, maths: list[str]) -> bool:
     return item.startswith("\x00") and bool(_VARIABLE.fullmatch(maths[int(item.strip("\x00"))]))
+
+
+def _is_unsolved_equation(item: str, maths: list[str]) -> bool:
+    """Whether the item is an equation that does not give a variable its value (``x^2 + y^2 = 4``, not
+    ``x = 4``): the subject of a claim about it, not a stated value."""
+    if not item.startswith("\x00"):
+        return False
+    math = maths[int(item.strip("\x00"))]
+    return math.count("=") == 1 and bool(re.search(r"[A-Za-z]", math.split("=")[0])) \
+        and not _SOLVED.fullmatch(math)
 
 
 _NUMBER_PHRASE = re.compile(r"\b" + NUMBER_PHRASE, re.IGNORECASE)
@@ -529,6 +542,13 @@ def _approximation_last(text: str) -> str:
     return _APPROXIMATE_RESTATEMENT.sub(chain, text) if _APPROXIMATE_WORD.search(text) else text
 
 
+# a clause after the answer that compares it with another amount (", which is 6 more than his sister's 9", ", 5
+# fewer than last year") is set aside: the amounts in it are the difference and the other amount, not the answer
+_COMPARISON_CLAUSE = re.compile(r", (?:which is |that is |that's )?(?:\$[^$]{1,40}\$|\$?\d[\d.,]*)(?: [a-z]+){0,2} "
+                                r"(?:more|fewer|less|greater|higher|lower|larger|smaller|longer|shorter|older"
+                                r"|younger|heavier|lighter|cheaper)\b[^.;]{0,80}?\bthan\b")
+# "$x$-axis", "$n$-th", "$k$-digit": a letter in math joined to a word is part of that word, not a stated value
+_MATH_LETTER_IN_WORD = re.compile(r"\$([A-Za-z])\$-(?=[a-z])")
 _APPROXIMATE_WORD = re.compile(r"\b(?:about|approximately|roughly|around|nearly)\b|≈|\\approx")
 
 
@@ -540,11 +560,15 @@ def answer_in_phrase(text: str, *, marked: bool, _depth: int = 0) -> str | None:
     text = _ASIDE.sub("", text.strip()) if "(" in text else text.strip()
     text = _BOLD.sub(r"\1", text) if "**" in text else text  # "The gcd is **6**." reads as "The gcd is 6."
     text = _mixed_numbers_joined(clock_times_in_digits(text))
+    text = _MATH_LETTER_IN_WORD.sub(r"\1-", text) if "$-" in text else text
     if _depth < 3 and (hedged := _hedged(text, marked, _depth)) is not None:
         return hedged
     hypothetical = _HYPOTHETICAL_CLAUSE.search(text)
     if hypothetical and hypothetical.start() > 0:
         text = text[: hypothetical.start()]
+    comparison = _COMPARISON_CLAUSE.search(text)
+    if comparison and comparison.start() > 0:
+        text = text[: comparison.start()]
     restatement = _BASE_RESTATEMENT.search(text)
     if restatement and _BASED_NUMERAL.search(text, 0, restatement.start()):
         text = text[: restatement.start()]
@@ -618,6 +642,9 @@ def _answer_in_clause(text: str, marked: bool) -> str | None:
     if verdict and _names_no_value(re.split(r"[,;]", masked)[-1], maths):  # no value in the verdict's clause
         return verdict.group(1) or verdict.group(2) or verdict.group(3)
     items = _MATH_OR_NUMBER.findall(masked)
+    if len(items) > 1 and not _is_unsolved_equation(items[-1], maths):
+        # "the line $y = x$ makes an angle of $45^\circ$": the equation is the subject, the last item the value
+        items = [item for item in items if not _is_unsolved_equation(item, maths)]
     if len(items) == 1:
         return _unmask(items[0], maths)
     if not items and (spelled := _only_number_phrase(masked)):

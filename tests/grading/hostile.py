@@ -138,6 +138,11 @@ HOSTILE_ANSWERS = [
     "So it is " + "2½ " * 40_000 + "cups.",
     "No, 5 is " + "so " * 30_000 + "x.",
     "It costs " + "$3.50 and 350 cents " * 8_000 + "¢.",
+    # the rules for comparing clauses, equations a claim is about and congruences of a constant
+    "It has 12, which is " + "5 more " * 30_000 + "than 7.",
+    "So $x^2 + y^2 = 9$ " * 20_000 + "is a circle.",
+    "So $" + "2^{10} " * 30_000 + "\\equiv 4 \\pmod{5}$.",
+    "The $x$-" * 30_000 + "axis.",
 ]
 
 _SLOW_ELEMENT = "\\lfloor \\sin^{2}(%dx)+\\cos^{2}(%dx)+\\tan^{2}(5x)\\cos^{2}(5x) \\rfloor"

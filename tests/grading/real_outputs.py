@@ -14,7 +14,7 @@ The development set, from files under ``tests/grading/real_outputs/``:
   wrong. Graded against the dataset's reference that stays not equal (a grader cannot know); a row with
   the corrected ``reference`` 240 is graded correct. ``why`` says so on each of them.
 
-``load_real_outputs(data_dir)`` materializes them (and ``reasoning_3.jsonl`` to ``reasoning_13.jsonl`` below) into
+``load_real_outputs(data_dir)`` materializes them (and ``reasoning_3.jsonl`` to ``reasoning_14.jsonl`` below) into
 ``Case`` tuples (the tests and benchmarks/grader.py use it). A folder of the full data sets gives every case;
 tests/fixtures/data holds the rows of some of them (its ``source_rows.json`` maps each record to its row), and
 the cases whose rows it lacks are left out.
@@ -43,11 +43,15 @@ asks for, as the grader's documented semantics say (5 against ``101_2`` is not e
 ``reasoning_13.jsonl`` (written as ``heldout_reasoning_13.jsonl``) joined it after its one held-out grading; one of
 its labels was changed from equal to not equal before that grading: a base-ten sum of 13 against ``1101_2`` does not
 give the base-2 numeral that reference asks for, by the same documented semantics (its ``why`` says so).
+``reasoning_14.jsonl`` (written as ``heldout_reasoning_14.jsonl``) joined it after its one held-out grading; one of
+its labels was changed from equal to not equal after that grading: base-2 digits written without their base (read
+off by repeated division by 2) against ``1011_2`` are not that numeral, since base subscripts are significant unless
+the text states the base next to the digits, as the grader's documented semantics say (its ``why`` says so).
 
 ``heldout_reasoning.jsonl`` and ``heldout_reasoning_2.jsonl`` (``load_earlier_batches()``) are earlier batches
 of the same kinds whose failures were seen when the rules were written; benchmarks/grader.py reports them and
-no test asserts them. ``heldout_reasoning_14.jsonl`` (``load_heldout()``) is the held-out batch: written and
-labelled by hand independently of the rules for batch 13's failures, graded once by benchmarks/grader.py; no test
+no test asserts them. ``heldout_reasoning_15.jsonl`` (``load_heldout()``) is the held-out batch: written and
+labelled by hand independently of the rules for batch 14's failures, graded once by benchmarks/grader.py; no test
 asserts its verdicts and no rule is tuned on it. It is merged separately; ``missing_heldout()`` names it while it
 is absent.
 """
@@ -160,7 +164,7 @@ def load_real_outputs(data_dir: Path) -> list[Case]:
     cases = [Case(r["prediction"], r["reference"], r["expected"], r["kind"], r["why"])
              for name in ("handwritten", "reasoning_3", "reasoning_4", "reasoning_5", "reasoning_6",
                           "reasoning_7", "reasoning_8", "reasoning_9", "reasoning_10", "reasoning_11",
-                          "reasoning_12", "reasoning_13")
+                          "reasoning_12", "reasoning_13", "reasoning_14")
              for r in _read_jsonl(HERE / f"{name}.jsonl")]
     cache: dict[str, tuple[dict[int, dict], int]] = {}
 
@@ -197,7 +201,7 @@ def load_real_outputs(data_dir: Path) -> list[Case]:
 
 
 EARLIER_BATCHES = ("heldout_reasoning", "heldout_reasoning_2")
-HELDOUT_BATCHES = ("heldout_reasoning_14",)
+HELDOUT_BATCHES = ("heldout_reasoning_15",)
 
 
 def _batches(names: tuple[str, ...]) -> dict[str, list[Case]]:

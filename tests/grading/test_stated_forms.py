@@ -2,8 +2,9 @@
 letter with only its closing parenthesis, a letter named before its value with a comma or followed by the
 reasons the other letters fail, an equation of one coordinate against another letter, the roots listed with
 multiplicity against the set of roots, a condition on "all $x$", a set named by set operations, a value
-restated as a percent, "all real numbers $x$", "does not exist" and an expectation or variance with square brackets
-(``E[X] = 3.5``)."""
+restated as a percent, "all real numbers $x$", "does not exist", an expectation or variance with square brackets
+(``E[X] = 3.5``), an equation a claim is about ("the equation ... has no real solutions", "the line $y = -x$ meets
+the $x$-axis at ...") and the residue a congruence of a constant states."""
 from __future__ import annotations
 
 import pytest
@@ -62,6 +63,19 @@ CASES = [
     ("Since the one-sided limits differ, the limit doesn't exist.", "DNE", True),
     ("Since the one-sided limits differ, the limit doesn't exist.", "\\emptyset", False),
     ("Since the one-sided limits differ, the limit doesn't exist.", "0", False),
+    # an equation that gives no variable its value is what a claim is about, not the stated value
+    ("Since $x^2 \\geq 0$, the equation $x^2 + 4 = 0$ has no real solutions.", "\\emptyset", True),
+    ("Solving, $x = 2$, so there is no other solution.", "\\emptyset", False),
+    ("The line $y = -x$ meets the $x$-axis at an angle of $135^\\circ$.", "\\frac{3\\pi}{4}", True),
+    ("The line $y = -x$ meets the $x$-axis at an angle of $135^\\circ$.", "\\frac{\\pi}{4}", False),
+    ("The $n$-th term is $2n+1$.", "2n+1", True),
+    ("The $n$-th term is $2n+1$.", "2n-1", False),
+    # a congruence of a constant states its residue; one of a variable states a class, not a value
+    ("Therefore $2^{10} \\equiv 4 \\pmod{5}$.", "4", True),
+    ("Therefore $2^{10} \\equiv 4 \\pmod{5}$.", "5", False),
+    ("So $7^{3} \\equiv 1 \\pmod 9$.", "1", True),
+    ("So $7^{3} \\equiv 1 \\pmod 9$.", "9", False),
+    ("So $x \\equiv 4 \\pmod{9}$.", "4", False),
 ]
 
 

@@ -1,6 +1,7 @@
 """Numbers, times and verdicts in words, totals and calendar names in closing clauses, named angles,
 counterfactual sentences and unsure endings, mixed numbers in digits, a value for each of two conditions, remarks
-that compare the answer with another amount and a condition after "holds when": each rule with the case it reads
+that compare the answer with another amount (also in a clause of its sentence), a condition after "holds when" and a
+conic named as a verdict: each rule with the case it reads
 and a near miss."""
 from __future__ import annotations
 
@@ -126,6 +127,19 @@ CASES = [
     ("The inequality $2x + 1 \\ge 7$ holds for $x \\ge 3$.", "[3, \\infty)", True),
     ("The inequality $2x + 1 \\ge 7$ holds for $x \\ge 3$.", "(3, \\infty)", False),
     ("The system $x + y = 3$ holds when $x = 1$ and $y = 2$.", "1", False),
+    # a clause after the answer that compares it with another amount: its amounts are not the answer
+    ("Tom reads 15 + 20 = 35 pages, which is 5 more than Ann's 30.", "35", True),
+    ("Tom reads 15 + 20 = 35 pages, which is 5 more than Ann's 30.", "5", False),
+    ("Tom reads 15 + 20 = 35 pages, which is 5 more than Ann's 30.", "30", False),
+    ("The van holds 12 boxes, 3 fewer than the truck.", "12", True),
+    ("The van holds 12 boxes, 3 fewer than the truck.", "3", False),
+    ("So the shop earns $240, which is $40 less than it spent.", "240", True),
+    ("So the shop earns $240, which is $40 less than it spent.", "40", False),
+    # a conic named as the verdict about an equation
+    ("Both squares have the same coefficient, so the graph of $x^2 + y^2 = 9$ is a circle.", "\\text{circle}", True),
+    ("Both squares have the same coefficient, so the graph of $x^2 + y^2 = 9$ is a circle.", "\\text{ellipse}", False),
+    ("One square term is negative, so $x^2 - y^2 = 1$ is a hyperbola.", "\\text{hyperbola}", True),
+    ("One square term is negative, so $x^2 - y^2 = 1$ is a hyperbola.", "\\text{parabola}", False),
 ]
 
 
