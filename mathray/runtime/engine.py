@@ -38,8 +38,8 @@ class EngineConfig(StrictModel):
     kv_cache_memory_bytes: int | None = outside_lineage(None)  # CPU: KV cache size (default 256 MiB on CPU)
     max_num_seqs: int | None = outside_lineage(None)
     # vLLM's engine core and its worker inside the replica's process instead of two processes of their own:
-    # starts in seconds instead of tens of seconds on a small CPU, and generates more slowly (no overlap of
-    # scheduling with the forward pass). None: in process on CPU with one worker (tests, demo, small runs).
+    # starts in seconds instead of tens of seconds on a small CPU, and gives the same tokens (no overlap of
+    # scheduling with the forward pass, which a GPU engine wants). None: in process on CPU with one worker.
     in_process: bool | None = outside_lineage(None)
     seed: int = 0
     engine_kwargs: dict = {}                   # any other vllm.LLM argument
