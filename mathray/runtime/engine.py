@@ -101,7 +101,7 @@ def llm_kwargs(cfg: EngineConfig, device: str) -> dict:
 
 
 def engine_in_process(cfg: EngineConfig, device: str) -> bool:
-    """Whether the replica runs vLLM's engine core in its own process (``EngineConfig.in_process``); refused
+    """Whether vLLM's engine core runs inside the replica's process (``EngineConfig.in_process``); refused
     for a model split over several workers, which need processes of their own."""
     workers = cfg.tensor_parallel_size * cfg.pipeline_parallel_size
     if cfg.in_process and workers > 1:
