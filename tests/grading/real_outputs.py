@@ -19,34 +19,16 @@ The development set, from files under ``tests/grading/real_outputs/``:
 tests/fixtures/data holds the rows of some of them (its ``source_rows.json`` maps each record to its row), and
 the cases whose rows it lacks are left out.
 
-``reasoning_3.jsonl`` is part of the development set, read with the hand-written cases: endings of
+``reasoning_<n>.jsonl`` (3 to 14) are part of the development set, read with the hand-written cases: endings of
 reasoning-model and chat outputs (self-corrections, reasoning blocks, hypotheticals, equations, root lists,
-choices, words, bases, nesting). It was written as a held-out batch and graded once as one; its failures were
-then looked at and fixed, so it is no longer held out and every case must get its verdict. ``reasoning_4.jsonl``
-(the same kinds plus units, percent, currency, nesting) joined it the same way after its one held-out grading,
-and so did ``reasoning_5.jsonl`` (the same kinds plus sets, angles, scientific notation, hedging). One of its
-labels was changed when it joined: a prediction that lists a root more often than the reference ("0, 0, 0, 2"
-against "0, 2") is read as a set, as the grader's documented semantics say, so it is equal (its ``why`` says so).
-``reasoning_6.jsonl`` (the same kinds; written as ``heldout_reasoning_6.jsonl``) joined it after its one held-out
-grading, its labels unchanged, and so did ``reasoning_7.jsonl`` (written as ``heldout_reasoning_7.jsonl``) and
-``reasoning_8.jsonl`` (written as ``heldout_reasoning_8.jsonl``), their labels unchanged. Three labels of a numeral
-with its base written against a base-ten reference (``101_2`` and ``11_2`` in ``handwritten.jsonl``, "13 is
-written as $1101_2$" in ``reasoning_5.jsonl``) were changed from not equal to equal: the numeral names that value
-(their ``why`` says so). ``reasoning_9.jsonl`` (written as ``heldout_reasoning_9.jsonl``) joined it after its one
-held-out grading, its labels unchanged, and so did ``reasoning_10.jsonl`` (written as
-``heldout_reasoning_10.jsonl``), its labels unchanged, and ``reasoning_11.jsonl`` (written as
-``heldout_reasoning_11.jsonl``), joined after its one held-out grading, its labels unchanged. ``reasoning_12.jsonl``
-(written as ``heldout_reasoning_12.jsonl``) joined it after its one held-out grading; two of its labels were changed
-from equal to not equal: a base-ten value against a reference written in another base ("the sum is 11 in decimal"
-against ``1011_2``, "$1 \\cdot 16 + 2 \\cdot 4 + 3 = 27$" against ``123_4``) does not give the numeral that reference
-asks for, as the grader's documented semantics say (5 against ``101_2`` is not equal; their ``why`` says so).
-``reasoning_13.jsonl`` (written as ``heldout_reasoning_13.jsonl``) joined it after its one held-out grading; one of
-its labels was changed from equal to not equal before that grading: a base-ten sum of 13 against ``1101_2`` does not
-give the base-2 numeral that reference asks for, by the same documented semantics (its ``why`` says so).
-``reasoning_14.jsonl`` (written as ``heldout_reasoning_14.jsonl``) joined it after its one held-out grading; one of
-its labels was changed from equal to not equal after that grading: base-2 digits written without their base (read
-off by repeated division by 2) against ``1011_2`` are not that numeral, since base subscripts are significant unless
-the text states the base next to the digits, as the grader's documented semantics say (its ``why`` says so).
+choices, words, bases, units, clock times, nesting). Each was written as a held-out batch
+(``heldout_reasoning_<n>.jsonl``) by someone who had not read the grader, graded once as one, and then joined
+the set; its failures were then fixed, so every case must get its verdict. A label changed when or after a
+batch joined was changed to follow the grader's documented semantics, and its ``why`` says so: a root listed
+more often than in the reference is a set (equal); a numeral with its base written against a base-ten reference
+names that value (equal); a base-ten value, or digits without their base, against a reference written in
+another base does not give the numeral it asks for (not equal). benchmarks/RESULTS.md gives each batch's
+held-out score.
 
 ``heldout_reasoning.jsonl`` and ``heldout_reasoning_2.jsonl`` (``load_earlier_batches()``) are earlier batches
 of the same kinds whose failures were seen when the rules were written; benchmarks/grader.py reports them and
@@ -159,12 +141,15 @@ def _prm800k_text(row: dict) -> str:
     return "\n\n".join(steps)
 
 
+DEVELOPMENT_BATCHES = tuple(f"reasoning_{n}" for n in range(3, 15))
+EARLIER_BATCHES = ("heldout_reasoning", "heldout_reasoning_2")
+HELDOUT_BATCHES = ("heldout_reasoning_15",)
+
+
 def load_real_outputs(data_dir: Path) -> list[Case]:
     """Every case of the set (hand-written first), with texts rebuilt from ``data_dir``."""
     cases = [Case(r["prediction"], r["reference"], r["expected"], r["kind"], r["why"])
-             for name in ("handwritten", "reasoning_3", "reasoning_4", "reasoning_5", "reasoning_6",
-                          "reasoning_7", "reasoning_8", "reasoning_9", "reasoning_10", "reasoning_11",
-                          "reasoning_12", "reasoning_13", "reasoning_14")
+             for name in ("handwritten", *DEVELOPMENT_BATCHES)
              for r in _read_jsonl(HERE / f"{name}.jsonl")]
     cache: dict[str, tuple[dict[int, dict], int]] = {}
 
@@ -198,10 +183,6 @@ def load_real_outputs(data_dir: Path) -> list[Case]:
             raise ValueError(f"unknown source {src}")
         cases.append(Case(text, reference, r["expected"], f"{src.split('/')[0]}:{variant}", r["why"]))
     return cases
-
-
-EARLIER_BATCHES = ("heldout_reasoning", "heldout_reasoning_2")
-HELDOUT_BATCHES = ("heldout_reasoning_15",)
 
 
 def _batches(names: tuple[str, ...]) -> dict[str, list[Case]]:
