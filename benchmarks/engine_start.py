@@ -2,7 +2,7 @@
 (``EngineConfig.in_process``, the default on CPU): start-up time and steady generation on the tiny model.
 
 Each side runs in a fresh Python process (vLLM fixes its environment once an engine has started): it builds the
-engine with the job's arguments (``llm_kwargs``), times ``vllm.LLM(...)``, makes one warm-up call, then times
+engine as a replica does (``build_llm``), times that, makes one warm-up call, then times
 one ``generate`` of PROBLEMS toy prompts x N seeded samples x MAX_TOKENS. Both sides must produce the same
 token ids (the digest is compared): the option changes speed, not results.
 
@@ -27,16 +27,15 @@ PROBLEMS, N, MAX_TOKENS = 256, 8, 64
 
 def one_side(model: str, in_process: bool) -> dict:
     """Runs in the child process: the timings and the token digest of one side."""
-    from vllm import LLM, SamplingParams
+    from vllm import SamplingParams
 
     from mathray.core.prompts import sample_prompt
     from mathray.core.toy import ToyTaskConfig, generate_problems
-    from mathray.runtime.engine import EngineConfig, engine_in_process, llm_kwargs
+    from mathray.runtime.engine import EngineConfig, build_llm
 
     cfg = EngineConfig(model=model, device="cpu", enforce_eager=True, max_model_len=512, in_process=in_process)
-    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if engine_in_process(cfg, "cpu") else "1"
     t0 = time.perf_counter()
-    llm = LLM(**llm_kwargs(cfg, "cpu"))
+    llm = build_llm(cfg, "cpu")
     start_s = time.perf_counter() - t0
     problems = generate_problems(ToyTaskConfig(num_test=PROBLEMS), "test")
     prompts = [sample_prompt(p) for p in problems]

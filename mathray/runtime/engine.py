@@ -121,8 +121,10 @@ def build_llm(cfg: EngineConfig, device: str):
 
     local = {"model": fetch_model(cfg.model), "tokenizer": fetch_model(cfg.tokenizer) if cfg.tokenizer else None}
     kwargs = llm_kwargs(cfg.model_copy(update=local), device)
-    # read by vLLM when the engine starts; it keeps its environment fixed from then on in this process
-    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if engine_in_process(cfg, device) else "1"
+    # the "uni" executor runs in this process only with vLLM's multiprocessing off (read when the engine starts;
+    # vLLM keeps its environment fixed from then on in this process); engine_kwargs may name the executor too
+    in_process = kwargs.get("distributed_executor_backend") == "uni"
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if in_process else "1"
     if kwargs["trust_remote_code"]:
         print(f"[engine] trust_remote_code=True (set in engine.engine_kwargs): the Python code shipped with "
               f"{cfg.model} runs in this engine replica", flush=True)
