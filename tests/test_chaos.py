@@ -111,7 +111,10 @@ def test_pipeline_under_seeded_chaos_ends_exactly_as_uninterrupted(ray_cluster, 
     faults = schedule(chaos_seed, plan)
     run = ChaosRun(faults, outputs, plan, s3_moto, lambda: start(args, _env(ray_cluster, tmp_path, "2.0")))
     logs = run.run(timeout=2400)
-    assert all(f.landed for f in faults), [f"{f.kind}@{f.stage}:{f.at} {f.landed or 'never fired'}" for f in faults]
+    if not all(f.landed for f in faults):
+        stages = [ln for log in logs for ln in log.splitlines() if ln.startswith("[")]
+        pytest.fail("\n".join([f"{f.kind}@{f.stage}:{f.at} {f.landed or 'NEVER FIRED'}" for f in faults]
+                               + ["--- the drivers' stage lines:"] + stages[-120:]))
     killed = next(f for f in faults if f.kind == "driver")
     assert len(logs) == 2 and "[pipeline] ssft: skipped" in logs[1], logs[-1][-3000:]   # the driver re-run
     resumed = f"shards: {plan.data[killed.stage]} total, {len(killed.kept)} already committed"
