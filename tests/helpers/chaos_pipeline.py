@@ -26,6 +26,7 @@ def use_pausing_actors() -> None:
     sampling.run_sampling.__defaults__ = (PausingEngine,)
     labeling.SHEPHERD = dataclasses.replace(labeling.SHEPHERD, actor=ObservableLabeler)
     scoring.SCORE = dataclasses.replace(scoring.SCORE, actor=ObservableScorer)
+    scoring.SCORE_STEPS = dataclasses.replace(scoring.SCORE_STEPS, actor=ObservableScorer)   # step-label input
 
 
 def main(argv: list[str]) -> int:
