@@ -113,7 +113,7 @@ def test_pipeline_under_seeded_chaos_ends_exactly_as_uninterrupted(ray_cluster, 
     logs = run.run(timeout=2400)
     if not all(f.landed for f in faults):
         stages = [ln for log in logs for ln in log.splitlines() if ln.startswith("[")]
-        pytest.fail("\n".join([f"{f.kind}@{f.stage}:{f.at} {f.landed or 'NEVER FIRED'}" for f in faults]
+        pytest.fail("\n".join([f"{f.kind}@{f.stage}:{f.at} {f.landed or 'NEVER FIRED (last seen ' + (f.seen or 'never running') + ')'}" for f in faults]
                                + ["--- the drivers' stage lines:"] + stages[-120:]))
     killed = next(f for f in faults if f.kind == "driver")
     assert len(logs) == 2 and "[pipeline] ssft: skipped" in logs[1], logs[-1][-3000:]   # the driver re-run

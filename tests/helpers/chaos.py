@@ -30,6 +30,7 @@ class Fault:
     at: int              # committed shards (data stage) or global step (training stage) before it fires
     down_s: float = 0.0  # s3: how long the server stays down
     landed: str = ""     # what was done, once it fired
+    seen: str = ""       # the last moment and live victims observed while it was not yet due (a failure says it)
     kept: dict = field(default_factory=dict)   # driver: the stage's commits at the kill {shard: (sha256, time)}
 
 
@@ -148,9 +149,12 @@ class ChaosRun:
     def due(self, fault: Fault, driver: Driver) -> int | None:
         """The stage's moment when ``fault`` is due now (and, for a kill, a live actor to kill), else None."""
         moment = self.moment(fault.stage, driver)
+        if moment is not None:
+            fault.seen = f"at moment {moment}"
         if moment is None or moment < fault.at:
             return None
         if fault.kind in ("engine", "train_worker") and not alive_actor_pids(self.victim_class(fault)):
+            fault.seen += f", no live {self.victim_class(fault)} actor"
             return None
         return moment
 
