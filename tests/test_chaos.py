@@ -8,6 +8,7 @@ stage's committed rows, the model exports' files and the report.
 CI runs one fixed seed; ``pytest --chaos-seeds N`` runs seeds 1..N instead."""
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -35,7 +36,10 @@ CHAOS = [*REDUCED, "sequential.enabled=false", "orm=null", "max_parallel=1", "pr
 ROW_KEYS = {"ingest": ("problem_id",), "sample": ("problem_id", "sample_id"), "shepherd": ("problem_id", "sample_id"),
             "exact_labels": ("problem_id", "sample_id"), "score": ("problem_id", "sample_id")}
 # columns that legitimately differ between runs: the labeller's per-batch engine counters and its model's path
-DROP = {"shepherd": ("metadata",)}
+# and the model ids of generators and scorers: "<name>@<digest of the export's mark>", whose export info holds
+# the training run's times (the exports' files are compared at the model nodes)
+DROP = {"shepherd": ("metadata",), "sample": ("generator",), "score": ("scorer",)}
+MODEL_ID = re.compile(r"@[0-9a-f]{12}\b")
 # log-probabilities and scores computed in other batches (a replica restarted mid-stage) differ in the last bits
 FLOAT_DIGITS = 6
 
@@ -64,7 +68,8 @@ def _env(ray_cluster, tmp_path, pause_s: str) -> dict:
 
 def pipeline_outputs(cfg: PipelineConfig) -> dict[str, object]:
     """Per node: its rows' digests by key (shard sets), its export's files with their sha256 but the export
-    info (which holds the run's metrics), or its report (JSON and markdown) with the run root replaced."""
+    info (which holds the run's metrics), or its report (JSON and markdown) with the run root and the model
+    ids' digests replaced."""
     out = {}
     for node in build_graph(cfg):
         if node.kind in ROW_KEYS:
@@ -74,10 +79,14 @@ def pipeline_outputs(cfg: PipelineConfig) -> dict[str, object]:
             mark = read_mark(node.output if node.kind == "model" else join(node.output, "final"))
             out[node.name] = {f: v["sha256"] for f, v in mark["files"].items() if f != EXPORT_INFO}
         else:
-            root = cfg.root.rstrip("/")
-            out[node.name] = {name: read_bytes(join(node.output, name)).decode().replace(root, "<root>")
+            out[node.name] = {name: report_text(join(node.output, name), cfg.root.rstrip("/"))
                               for name in ("report.json", "report.md")}
     return out
+
+
+def report_text(uri: str, root: str) -> str:
+    """A report file with the run root written as <root> and each model id's digest as <id>."""
+    return MODEL_ID.sub("@<id>", read_bytes(uri).decode().replace(root, "<root>"))
 
 
 @pytest.fixture(scope="session")
