@@ -136,4 +136,18 @@ def test_pipeline_under_seeded_chaos_ends_exactly_as_uninterrupted(ray_cluster, 
     assert sorted(got) == sorted(reference)
     assert all(reference[n] for n in reference), "an empty reference output would compare equal"
     differing = [n for n in reference if got[n] != reference[n]]
-    assert not differing, f"outputs differ from the uninterrupted run's: {differing}; faults: {faults}"
+    assert not differing, (f"outputs differ from the uninterrupted run's: {differing}; faults: {faults}\n"
+                           + report_diff(got, reference))
+
+
+def report_diff(got: dict, reference: dict) -> str:
+    """The lines that differ between two runs' report files (the uninterrupted run's first)."""
+    import difflib
+
+    lines = []
+    for node, files in reference.items():
+        if isinstance(files, dict) and "report.json" in files and got.get(node) != files:
+            for name in files:
+                lines += difflib.unified_diff(files[name].splitlines(), got[node][name].splitlines(),
+                                              f"reference/{name}", f"chaos/{name}", n=1, lineterm="")
+    return "\n".join(lines[:80])
