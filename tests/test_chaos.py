@@ -40,6 +40,8 @@ ROW_KEYS = {"ingest": ("problem_id",), "sample": ("problem_id", "sample_id"), "s
 # the training run's times (the exports' files are compared at the model nodes)
 DROP = {"shepherd": ("metadata",), "sample": ("generator",), "score": ("scorer",)}
 MODEL_ID = re.compile(r"@[0-9a-f]{12}\b")
+# the report's config hashes and lineage hash the run's config, which holds its root
+RUN_HASH = re.compile(r"((?:config hash|lineage)\W+)[0-9a-f]{16}\b")
 # log-probabilities and scores computed in other batches (a replica restarted mid-stage) differ in the last bits
 FLOAT_DIGITS = 6
 
@@ -86,7 +88,8 @@ def pipeline_outputs(cfg: PipelineConfig) -> dict[str, object]:
 
 def report_text(uri: str, root: str) -> str:
     """A report file with the run root written as <root> and each model id's digest as <id>."""
-    return MODEL_ID.sub("@<id>", read_bytes(uri).decode().replace(root, "<root>"))
+    text = MODEL_ID.sub("@<id>", read_bytes(uri).decode().replace(root, "<root>"))
+    return RUN_HASH.sub(r"\1<hash>", text)
 
 
 @pytest.fixture(scope="session")
