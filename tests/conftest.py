@@ -19,6 +19,11 @@ os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--chaos-seeds", type=int, default=0, metavar="N",
+                     help="run the chaos pipeline test (tests/test_chaos.py) with seeds 1..N instead of its CI seed")
+
+
 @pytest.fixture(scope="session")
 def fixture_data() -> Path:
     """A few dozen records of each public data set, in the repository (tests/fixtures/data/README.md)."""

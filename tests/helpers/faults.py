@@ -59,24 +59,27 @@ def finish(proc: subprocess.Popen, timeout: float = 600) -> str:
     return out
 
 
-def _canonical(value, float_digits: int | None):
+def _canonical(value, float_digits: int | None, root: str | None = None):
     if isinstance(value, float) and float_digits is not None and math.isfinite(value):
         return round(value, float_digits)
+    if isinstance(value, str) and root:
+        return value.replace(root, "<root>")
     if isinstance(value, list):
-        return [_canonical(v, float_digits) for v in value]
+        return [_canonical(v, float_digits, root) for v in value]
     return value
 
 
 def row_digests(uri: str, key: tuple[str, ...], drop: tuple[str, ...] = (),
-                float_digits: int | None = None) -> dict[tuple, str]:
+                float_digits: int | None = None, root: str | None = None) -> dict[tuple, str]:
     """{row key: sha256 of the row's content} over every committed row; fails on a duplicate key. ``drop``:
     columns that legitimately differ between runs (timings, batch ids); ``float_digits``: floats compared
-    rounded (computations batched differently differ in the last bits)."""
+    rounded (computations batched differently differ in the last bits); ``root``: a run root written as
+    ``<root>`` in strings (a generator's checkpoint id names the run's model)."""
     out: dict[tuple, str] = {}
     for row in ShardStore(uri).read_all().to_pylist():
         k = tuple(row[c] for c in key)
         assert k not in out, f"duplicate row key {k} in {uri}"
-        content = {c: _canonical(v, float_digits) for c, v in sorted(row.items()) if c not in drop}
+        content = {c: _canonical(v, float_digits, root) for c, v in sorted(row.items()) if c not in drop}
         out[k] = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
     return out
 

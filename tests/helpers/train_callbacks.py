@@ -38,9 +38,24 @@ class CrashAfterStep(TrainerCallback):
             os._exit(1)
 
 
+class PauseEachStep(TrainerCallback):
+    """Every rank sleeps ``seconds`` after each optimizer step, so a run lasts long enough for a test to act
+    between its checkpoints."""
+
+    def __init__(self, seconds: float, phase: str, step_offset: int):
+        self.seconds = seconds
+
+    def on_step_end(self, args, state, control, **kwargs):
+        time.sleep(self.seconds)
+
+
 def step_log(path) -> dict:
     return {"cls": "helpers.train_callbacks:StepLog", "kwargs": {"path": str(path)}}
 
 
 def crash_after(step: int, marker) -> dict:
     return {"cls": "helpers.train_callbacks:CrashAfterStep", "kwargs": {"step": step, "marker": str(marker)}}
+
+
+def pause_each_step(seconds: float) -> dict:
+    return {"cls": "helpers.train_callbacks:PauseEachStep", "kwargs": {"seconds": seconds}}

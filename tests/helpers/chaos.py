@@ -1,0 +1,184 @@
+"""A seeded chaos schedule for one pipeline run: engine actors and a Ray Train worker SIGKILLed, the pipeline
+driver SIGKILLed and re-run, the S3 server stopped for a while and brought back, each at a moment the seed
+picks (a stage, and a count of committed shards or a training step within it). The faults are injected from
+the test process, which watches the driver's "[pipeline] <stage>: running" lines, the stages' commit markers
+and the training runs' progress records."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from mathray.jobs.training.progress import read_progress
+from mathray.runtime.storage import ShardStore
+
+# the class each data stage's engine actors run (tests/helpers/chaos_pipeline.py); Ray Data names its pool
+# actors "MapWorker(MapBatches(<class>))"
+ENGINE_CLASS = {"sample": "PausingEngine", "shepherd": "ObservableLabeler", "score": "ObservableScorer"}
+TRAIN_WORKER_CLASS = "RayTrainWorker"
+
+
+@dataclass
+class Fault:
+    kind: str            # engine | train_worker | driver | s3
+    stage: str
+    at: int              # committed shards (data stage) or global step (training stage) before it fires
+    down_s: float = 0.0  # s3: how long the server stays down
+    landed: str = ""     # what was done, once it fired
+    seen: str = ""       # the last moment and live victims observed while it was not yet due (a failure says it)
+    kept: dict = field(default_factory=dict)   # driver: the stage's commits at the kill {shard: (sha256, time)}
+
+
+@dataclass
+class StagePlan:
+    """What the schedule picks from: the data stages with their shard counts and job kinds (sample, shepherd,
+    score), the training stages with their checkpoint interval, steps and log interval (progress record)."""
+    data: dict[str, int]
+    kinds: dict[str, str]
+    train: dict[str, tuple[int, int, int]]
+
+
+def schedule(seed: int, plan: StagePlan) -> list[Fault]:
+    """An engine kill in a stage of each engine kind, a Ray Train worker kill (after the first checkpoint,
+    before the last step logged), a driver kill (between two commits of a data stage) and two S3 outages of
+    3-10 s (one in a data stage, one in a training stage), at stages and moments drawn from ``seed``."""
+    rng = random.Random(seed)
+    data, train = sorted(plan.data), sorted(plan.train)
+    faults = []
+    for kind in sorted(set(plan.kinds.values())):
+        stage = rng.choice([s for s in data if plan.kinds[s] == kind])
+        at = rng.randrange(plan.data[stage] - 1)
+        # the score stage's shards commit together when its last call returns (its rows are few): its scorer is
+        # killed while alive, before any commit
+        faults.append(Fault("engine", stage, 0 if kind == "score" else at))
+    stage = rng.choice(train)
+    every, steps, log_every = plan.train[stage]
+    faults.append(Fault("train_worker", stage, rng.randrange(every + 1, steps - log_every)))
+    stage = rng.choice(data)
+    faults.append(Fault("driver", stage, rng.randrange(1, plan.data[stage])))
+    stage = rng.choice(data)
+    faults.append(Fault("s3", stage, rng.randrange(plan.data[stage] - 1), down_s=round(rng.uniform(3, 10), 1)))
+    stage = rng.choice(train)
+    faults.append(Fault("s3", stage, rng.randrange(1, plan.train[stage][1] - plan.train[stage][2]),
+                        down_s=round(rng.uniform(3, 10), 1)))
+    return faults
+
+
+class Driver:
+    """A pipeline driver subprocess (its own process group) and the stages it has announced as running."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc, self.lines, self.started = proc, [], {}
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if line.startswith("[pipeline] ") and ": " in line:
+                stage, _, rest = line[len("[pipeline] "):].partition(": ")
+                if rest.startswith("running"):
+                    self.started[stage] = time.time()
+                elif rest.startswith(("done", "FAILED")):
+                    self.started.pop(stage, None)
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.reader.join(timeout=30)
+
+    def log(self) -> str:
+        self.reader.join(timeout=30)
+        return "".join(self.lines)
+
+
+def alive_actor_pids(class_part: str) -> dict[str, int]:
+    """{actor id: pid} of the live actors whose class name contains ``class_part`` (the GCS actor table: no
+    dashboard needed)."""
+    from ray._private import state
+
+    return {a: info["Pid"] for a, info in state.actors(actor_state_name="ALIVE").items()
+            if class_part in info["ActorClassName"] and info["Pid"]}
+
+
+def commits(output: str) -> dict[str, tuple[str, str]]:
+    """{shard: (sha256, committed_at)} of the shard set's commit markers."""
+    return {n: (c.sha256, c.committed_at) for n, c in ShardStore(output).committed().items()}
+
+
+class ChaosRun:
+    """Runs the pipeline driver (``start()`` returns a new one) to the end, firing each fault of ``faults``
+    once its stage is running and has reached its moment; a killed driver is started again."""
+
+    def __init__(self, faults: list[Fault], outputs: dict[str, str], plan: StagePlan, s3,
+                 start: Callable[[], subprocess.Popen]):
+        self.faults, self.outputs, self.plan = faults, outputs, plan
+        self.s3, self.start = s3, start
+        self.logs: list[str] = []
+
+    def run(self, timeout: float) -> list[str]:
+        """The logs of every driver started; fails when the last one does not succeed in time."""
+        driver, deadline = Driver(self.start()), time.time() + timeout
+        while driver.proc.poll() is None:
+            assert time.time() < deadline, f"the chaos run did not end in {timeout:.0f} s"
+            for fault in self.faults:
+                if not fault.landed and (moment := self.due(fault, driver)) is not None:
+                    driver = self.fire(fault, moment, driver)
+                    break
+            time.sleep(0.25)
+        self.logs.append(driver.log())
+        assert driver.proc.returncode == 0, self.logs[-1][-4000:]
+        return self.logs
+
+    def moment(self, stage: str, driver: Driver) -> int | None:
+        """Shards committed (data stage) or the global step reached (training stage) in this driver's run of
+        ``stage``; None when the stage is not running or is past its last shard."""
+        if stage not in driver.started:
+            return None
+        if stage in self.plan.data:
+            committed = len(ShardStore(self.outputs[stage]).committed())
+            return committed if committed < self.plan.data[stage] else None
+        record = read_progress(self.outputs[stage], since=driver.started[stage])
+        return record["step"] if record else None
+
+    def victim_class(self, fault: Fault) -> str:
+        return TRAIN_WORKER_CLASS if fault.kind == "train_worker" else ENGINE_CLASS[self.plan.kinds[fault.stage]]
+
+    def due(self, fault: Fault, driver: Driver) -> int | None:
+        """The stage's moment when ``fault`` is due now (and, for a kill, a live actor to kill), else None."""
+        moment = self.moment(fault.stage, driver)
+        if moment is not None:
+            fault.seen = f"at moment {moment}"
+        if moment is None or moment < fault.at:
+            return None
+        if fault.kind in ("engine", "train_worker") and not alive_actor_pids(self.victim_class(fault)):
+            fault.seen += f", no live {self.victim_class(fault)} actor"
+            return None
+        return moment
+
+    def fire(self, fault: Fault, moment: int, driver: Driver) -> Driver:
+        """Inject ``fault``; returns the driver to watch from now on (a new one after a driver kill)."""
+        if fault.kind in ("engine", "train_worker"):
+            cls = self.victim_class(fault)
+            actor, pid = sorted(alive_actor_pids(cls).items())[0]
+            os.kill(pid, signal.SIGKILL)
+            fault.landed = f"{cls} actor {actor[:8]} (pid {pid}) killed at {moment}"
+        elif fault.kind == "driver":
+            driver.kill()
+            fault.kept = commits(self.outputs[fault.stage])
+            self.logs.append(driver.log())
+            fault.landed = f"driver killed at {moment}"
+            return Driver(self.start())
+        else:
+            self.s3.stop()
+            try:
+                time.sleep(fault.down_s)
+            finally:
+                self.s3.start()
+            fault.landed = f"S3 down {fault.down_s} s from {moment}"
+        return driver
