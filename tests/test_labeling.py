@@ -12,7 +12,7 @@ from mathray.config import load_config
 from mathray.runtime.engine import EngineConfig
 from mathray.jobs.ingest import load_math_shepherd
 from mathray.jobs.rollout import LabelingConfig
-from mathray.jobs.labeling import (EXPORT_NAME, KEY, ShepherdConfig, export_text, labeling_cost, run_shepherd,
+from mathray.jobs.labeling import (EXPORT_NAME, ShepherdConfig, export_text, labeling_cost, run_shepherd,
                                    shard_stats)
 from mathray.runtime.storage import ShardStore, read_bytes, resolve, shard_name
 from mathray.core.toy import ToyTaskConfig, generate_problems, inject_error
@@ -168,7 +168,7 @@ def test_shipped_config_and_bad_config():
         LabelingConfig(temperature=0.0, k=4)
 
 
-# -- fault matrix: the engine actor killed, the driver SIGKILLed, a prompt the engine refuses ------------------
+# -- a prompt the engine refuses (engine actors and the driver killed: tests/test_chaos.py) -------------------
 FAULT_SHARDS = 4
 
 
@@ -212,67 +212,6 @@ def test_a_prompt_the_engine_refuses_is_quarantined_and_the_job_continues(fault_
     assert len(q) == 1 and q[0]["reason"].startswith("engine refused the prompt: ") and "512" in q[0]["reason"]
     assert json.loads(q[0]["raw"])["sample_id"] == 2
     assert len(ShardStore(out).read_all()) == 2 * FAULT_SHARDS
-
-
-@pytest.mark.slow
-@pytest.mark.cluster
-@pytest.mark.faults
-def test_engine_actor_killed_mid_run_labels_exactly(ray_cluster, fault_reference, tiny_model_dir, fault_samples,
-                                                     tmp_path):
-    import threading
-    import time
-
-    import ray
-    from helpers.faults import assert_same_rows
-    from helpers.sampling_engines import REGISTRY, EngineRegistry
-    from helpers.stage_actors import ObservableLabeler
-
-    from mathray.jobs.labeling import SHEPHERD
-    from mathray.runtime.spec import run_spec
-
-    registry = EngineRegistry.options(name=REGISTRY).remote(0.5)
-    out, seen = str(tmp_path / "labels"), {}
-
-    def kill_after_first_batch():
-        deadline = time.time() + 300
-        while time.time() < deadline and not seen:
-            if ray.get(registry.state.remote())["calls"] >= 1:
-                seen["committed_at_kill"] = len(ShardStore(out).committed())
-                ray.kill(ray.get(registry.latest.remote()), no_restart=False)
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_after_first_batch)
-    killer.start()
-    try:
-        summary = run_spec(SHEPHERD, _fault_cfg(fault_samples, out, tiny_model_dir), actor=ObservableLabeler)
-    finally:
-        killer.join()
-        state = ray.get(registry.state.remote())
-        ray.kill(registry)
-    assert seen["committed_at_kill"] < FAULT_SHARDS and state["registered"] >= 2   # killed mid-run, restarted
-    assert summary.complete
-    assert_same_rows(out, fault_reference[0], KEY, drop=("metadata",))
-
-
-@pytest.mark.slow
-@pytest.mark.cluster
-@pytest.mark.faults
-def test_driver_killed_then_rerun_labels_exactly(ray_cluster, fault_reference, tiny_model_dir, fault_samples,
-                                                 tmp_path):
-    from helpers.faults import assert_same_rows, driver_env, finish, kill_once_committed, start, write_config
-
-    out = str(tmp_path / "labels")
-    cfg_file = write_config(_fault_cfg(fault_samples, out, tiny_model_dir), tmp_path / "shepherd.yaml")
-    env = driver_env(ray_cluster, MATHRAY_TEST_PAUSE_S="2")
-    store = ShardStore(out)
-    at_kill = kill_once_committed(start(["tests/helpers/pausing_job.py", "shepherd", "--config", str(cfg_file)], env),
-                                  store, FAULT_SHARDS)
-    assert 1 <= at_kill < FAULT_SHARDS, f"the kill did not land mid-run ({at_kill} shards committed)"
-    before = {n: c.sha256 for n, c in store.committed().items()}
-    log = finish(start(["-m", "rayjobs.shepherd", "--config", str(cfg_file)], env))
-    assert f"{len(before)} already committed, {FAULT_SHARDS - len(before)} committed now" in log
-    assert all(store.committed()[n].sha256 == sha for n, sha in before.items())   # committed work untouched
-    assert_same_rows(out, fault_reference[0], KEY, drop=("metadata",))
 
 
 def test_shepherd_pool_reserves_grading_cpus_on_gpu_only():

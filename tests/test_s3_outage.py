@@ -1,6 +1,6 @@
-"""The S3 server stopped in the middle of a stage (the scoring job, input and output on S3): brought back within
-the retry window, the job completes with exactly an uninterrupted run's rows; kept down, the job ends with a
-message naming the endpoint, every shard committed before stays intact, and a re-run completes exactly.
+"""The S3 server kept down in the middle of a stage (the scoring job, input and output on S3) past the retry
+window: the job ends with a message naming the endpoint, every shard committed before stays intact, and a
+re-run completes exactly. (An outage within the retry window is one of the chaos pipeline test's faults.)
 
 The session's moto server is stopped and restarted on its fixed port (clients get "connection refused"
 meanwhile, as in an outage; it comes back with its objects). The scorer pauses after each batch (registry
@@ -67,25 +67,6 @@ def _wait_for_a_commit(store: ShardStore, thread: threading.Thread, timeout: flo
     while not store.committed() and thread.is_alive() and time.time() < deadline:
         time.sleep(0.05)
     assert thread.is_alive() and store.committed(), "the stage ended (or never committed) before the outage"
-
-
-def test_outage_within_the_retry_window_completes_exactly(run, s3_moto, s3_bucket, monkeypatch):
-    start, result, reference = run
-    monkeypatch.setenv("MATHRAY_STORAGE_RETRY_S", "120")
-    out = f"{s3_bucket}/scores"
-    store = ShardStore(out)
-    thread = start(out)
-    _wait_for_a_commit(store, thread)
-    s3_moto.stop()
-    try:
-        time.sleep(5)                       # the driver's commits and reads fail meanwhile, and are retried
-        down_while_running = thread.is_alive()
-    finally:
-        s3_moto.start()
-    thread.join(timeout=600)
-    assert "error" not in result, result.get("error")
-    assert down_while_running and len(store.committed()) == SHARDS
-    assert_same_rows(out, reference, KEY)
 
 
 def test_store_kept_down_fails_naming_the_endpoint_then_rerun_is_exact(run, s3_moto, s3_bucket, scorer,

@@ -1,5 +1,6 @@
 """The scoring job on a local Ray cluster: SCORES rows equal a direct single-process transformers
-computation on the same checkpoints (to 1e-4); quarantine; resume."""
+computation on the same checkpoints (to 1e-4); quarantine; resume. (The scorer actor and the driver killed
+mid-stage: tests/test_chaos.py.)"""
 import pyarrow as pa
 import pytest
 import torch
@@ -128,83 +129,3 @@ def test_score_job_matches_direct_computation_and_resumes(ray_cluster, checkpoin
         assert got["step_scores"] == pytest.approx(steps, abs=1e-4)
         assert got["scorer"].startswith("verifier=verifier@") and ";prm=prm@" in got["scorer"]
     assert run_score(cfg).shards_committed == 0
-
-
-# -- fault matrix: the scorer actor killed, the driver SIGKILLed -------------------------------------------------
-FAULT_SHARDS = 4
-KEY = ("problem_id", "sample_id")
-
-
-@pytest.fixture(scope="module")
-def fault_inputs(ray_cluster, checkpoints, tmp_path_factory):
-    """4 SAMPLES shards and an uninterrupted scoring run of them (the reference every disrupted run must equal)."""
-    root = tmp_path_factory.mktemp("score_faults")
-    commit_samples(str(root / "samples"), sample_rows(8, 3, seed=1), shards=FAULT_SHARDS)
-    reference = str(root / "reference")
-    run_score(_fault_cfg(checkpoints, str(root / "samples"), reference))
-    return str(root / "samples"), reference
-
-
-def _fault_cfg(checkpoints, inp: str, out: str) -> ScoreConfig:
-    verifier, prm = checkpoints
-    return ScoreConfig(input=inp, output=out, scorer=ScorerConfig(verifier=verifier, prm=prm, batch_size=4,
-                                                                  rows_per_call=2, device="cpu"))
-
-
-@pytest.mark.slow
-@pytest.mark.cluster
-@pytest.mark.faults
-def test_scorer_actor_killed_mid_run_scores_exactly(ray_cluster, checkpoints, fault_inputs, tmp_path):
-    import threading
-    import time
-
-    import ray
-    from helpers.faults import assert_same_rows
-    from helpers.sampling_engines import REGISTRY, EngineRegistry
-    from helpers.stage_actors import ObservableScorer
-
-    from mathray.jobs.scoring import SCORE
-    from mathray.runtime.spec import run_spec
-
-    registry = EngineRegistry.options(name=REGISTRY).remote(0.5)
-    out, seen = str(tmp_path / "scores"), {}
-
-    def kill_after_first_batch():
-        deadline = time.time() + 300
-        while time.time() < deadline and not seen:
-            if ray.get(registry.state.remote())["calls"] >= 1:
-                seen["committed_at_kill"] = len(ShardStore(out).committed())
-                ray.kill(ray.get(registry.latest.remote()), no_restart=False)
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_after_first_batch)
-    killer.start()
-    try:
-        summary = run_spec(SCORE, _fault_cfg(checkpoints, fault_inputs[0], out), actor=ObservableScorer)
-    finally:
-        killer.join()
-        state = ray.get(registry.state.remote())
-        ray.kill(registry)
-    assert seen["committed_at_kill"] < FAULT_SHARDS and state["registered"] >= 2   # killed mid-run, restarted
-    assert summary.complete
-    assert_same_rows(out, fault_inputs[1], KEY)
-
-
-@pytest.mark.slow
-@pytest.mark.cluster
-@pytest.mark.faults
-def test_score_driver_killed_then_rerun_scores_exactly(ray_cluster, checkpoints, fault_inputs, tmp_path):
-    from helpers.faults import assert_same_rows, driver_env, finish, kill_once_committed, start, write_config
-
-    out = str(tmp_path / "scores")
-    cfg_file = write_config(_fault_cfg(checkpoints, fault_inputs[0], out), tmp_path / "score.yaml")
-    env = driver_env(ray_cluster, MATHRAY_TEST_PAUSE_S="1.5")
-    store = ShardStore(out)
-    at_kill = kill_once_committed(start(["tests/helpers/pausing_job.py", "score", "--config", str(cfg_file)], env),
-                                  store, FAULT_SHARDS)
-    assert 1 <= at_kill < FAULT_SHARDS, f"the kill did not land mid-run ({at_kill} shards committed)"
-    before = {n: c.sha256 for n, c in store.committed().items()}
-    log = finish(start(["-m", "rayjobs.score", "--config", str(cfg_file)], env))
-    assert f"{len(before)} already committed, {FAULT_SHARDS - len(before)} committed now" in log
-    assert all(store.committed()[n].sha256 == sha for n, sha in before.items())
-    assert_same_rows(out, fault_inputs[1], KEY)

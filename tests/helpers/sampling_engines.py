@@ -32,22 +32,6 @@ class EngineRegistry:
         return self.handles[-1]
 
 
-class RegisteringEngine(SampleEngine):
-    """The real engine; it also reports its handle and each finished batch to the registry, and pauses
-    briefly after each batch so a test can act while the run is still going."""
-
-    def __init__(self, cfg: dict, device: str):
-        super().__init__(cfg, device)
-        self.registry = ray.get_actor(REGISTRY)
-        ray.get(self.registry.register.remote(ray.get_runtime_context().current_actor))
-
-    def __call__(self, batch):
-        out = super().__call__(batch)
-        ray.get(self.registry.called.remote())
-        time.sleep(0.3)
-        return out
-
-
 class PausingEngine(SampleEngine):
     """The real engine, pausing after each batch so a test can kill the driver between shard commits."""
 

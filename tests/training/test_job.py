@@ -1,6 +1,6 @@
 """Every task trains the tiny model with 2 Ray Train CPU workers through transformers' Trainer and its loss
-goes down; the SSFT export loads in vLLM; a killed worker is restored from the last checkpoint, and a
-restored LoRA-dropout run ends with the weights of an uninterrupted one (one shared local Ray cluster)."""
+goes down; the SSFT export loads in vLLM; a restored LoRA-dropout run (a worker crashed; workers SIGKILLed from
+outside, one mid-upload) ends with the weights of an uninterrupted one (one shared local Ray cluster)."""
 from __future__ import annotations
 
 import json
@@ -111,22 +111,6 @@ def test_sequential_margin_three_stages(ray_cluster, tmp_path, tiny_model, train
     assert goes_down([s["loss"] for s in log if s["phase"] == "contrastive"])
     for name in ("stage1-ssft", "stage2-verifier", "final"):
         assert (tmp_path / "out" / name / "_COMPLETE.json").is_file()
-
-
-@pytest.mark.faults
-def test_killed_worker_restores_from_last_checkpoint(ray_cluster, tmp_path, tiny_model, train_data):
-    every, crash = 3, 5
-    cfg = job(tmp_path, tiny_model, train_data, "ssft", steps=8, checkpoint_every=every, max_failures=1,
-              crash_after_step=crash)
-    result = run_training(cfg)
-    log = steps_of(tmp_path / "steps.jsonl")
-    first_pid = log[0]["pid"]
-    before = [s["step"] for s in log if s["pid"] == first_pid]
-    after = [s["step"] for s in log if s["pid"] != first_pid]
-    assert (tmp_path / "crashed").exists() and before == list(range(1, crash))   # step 5 died before its log
-    assert after == list(range(after[0], 9))                   # finished every remaining step, in order
-    assert after[0] == (crash // every) * every + 1              # resumed right after the last checkpoint
-    assert result.metrics["step"] == 8 and Path(result.final_model, "model.safetensors").is_file()
 
 
 def lora_job(tmp: Path, tiny_model: str, train_data: dict, **kw) -> TrainJobConfig:
