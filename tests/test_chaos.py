@@ -107,7 +107,7 @@ def chaos_reference(ray_cluster, chaos_bucket, tmp_path_factory):
     as committed, the training stages' checkpoint interval and steps)."""
     tmp = tmp_path_factory.mktemp("chaos_reference")
     cfg, args = _config(f"{chaos_bucket}/reference", tmp, paced=False)
-    finish(start(args, _env(ray_cluster, tmp, "0")), timeout=1800)
+    (tmp / "driver.log").write_text(finish(start(args, _env(ray_cluster, tmp, "0")), timeout=1800))
     nodes = build_graph(cfg)
     engines = [n for n in nodes if n.kind in ("sample", "shepherd", "score")]
     plan = StagePlan(data={n.name: len(ShardStore(n.output).committed()) for n in engines},
@@ -124,8 +124,10 @@ def test_pipeline_under_seeded_chaos_ends_exactly_as_uninterrupted(ray_cluster, 
     cfg, args = _config(f"{chaos_bucket}/chaos-{chaos_seed}-{uuid.uuid4().hex[:6]}", tmp_path, paced=True)
     outputs = {n.name: n.output for n in build_graph(cfg)}
     faults = schedule(chaos_seed, plan)
-    run = ChaosRun(faults, outputs, plan, s3_moto, lambda: start(args, _env(ray_cluster, tmp_path, "2.0")))
+    run = ChaosRun(faults, outputs, plan, s3_moto, lambda: start(args, _env(ray_cluster, tmp_path, "1.0")))
     logs = run.run(timeout=2400)
+    for i, log in enumerate(logs):
+        (tmp_path / f"driver{i}.log").write_text(log)
     if not all(f.landed for f in faults):
         stages = [ln for log in logs for ln in log.splitlines() if ln.startswith("[")]
         pytest.fail("\n".join([f"{f.kind}@{f.stage}:{f.at} {f.landed or 'NEVER FIRED (last seen ' + (f.seen or 'never running') + ')'}" for f in faults]
