@@ -49,8 +49,19 @@ def test_two_verifier_losses_give_two_scores_and_reports():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_pipeline_configs_load_and_build(path):
-    nodes = build_graph(load_config(PipelineConfig, path))
-    assert [n.name for n in nodes if n.kind == "evaluate"]
+    """Each shipped config builds a graph in dependency order whose stages write distinct places under its
+    root (two stages on one output would resume from, or overwrite, each other's shards) and ends in a report."""
+    cfg = load_config(PipelineConfig, path)
+    nodes = build_graph(cfg)
+    root = cfg.root if "://" in cfg.root else str(Path(cfg.root).resolve())
+    names, outputs = [n.name for n in nodes], [n.output for n in nodes]
+    assert len(set(names)) == len(names) and len(set(outputs)) == len(outputs), outputs
+    seen = set()
+    for node in nodes:
+        assert set(node.deps) <= seen, (node.name, node.deps)
+        assert node.output.startswith(root.rstrip("/") + "/"), (node.name, node.output)
+        seen.add(node.name)
+    assert "evaluate" in names and {n.kind for n in nodes} >= {"ingest", "train", "sample", "score", "evaluate"}
 
 
 @pytest.mark.parametrize("path", [p for p in CONFIGS if "recipes" in p.parts], ids=lambda p: p.name)

@@ -7,7 +7,7 @@ import torch
 from helpers.quarantine import read_all_quarantine
 from helpers.score_data import commit_samples, sample_rows
 
-from mathray.core import prompts, readout, schemas
+from mathray.core import prompts, schemas
 from mathray.jobs.scoring import ScoreConfig, Scorer, ScorerConfig, run_score
 from mathray.core.steps import step_texts
 from mathray.runtime.storage import ShardStore
@@ -20,6 +20,12 @@ def checkpoints(tmp_path_factory):
     return str(build_tiny_model(root / "verifier", seed=1)), str(build_tiny_model(root / "prm", seed=2))
 
 
+def positive_prob(logits: torch.Tensor, position: int, positive: int, negative: int) -> float:
+    """p(positive) renormalised over the two label tokens at one position: sigmoid(z+ - z-), written here
+    apart from ``mathray.core.readout`` so that the reference does not share the scorer's readout."""
+    return torch.sigmoid(logits[position, positive] - logits[position, negative]).item()
+
+
 def direct_scores(model_dir: str, row: dict) -> tuple[float, list[float]]:
     """One sequence at a time, full forward, all logits: the reference the job must reproduce."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -29,14 +35,14 @@ def direct_scores(model_dir: str, row: dict) -> tuple[float, list[float]]:
     v_ids = tok.encode(prompts.verifier_prompt(row["problem"], row["text"]), add_special_tokens=False)
     labels = [tok.encode(t, add_special_tokens=False)[0] for t in prompts.VERIFIER_LABELS]
     with torch.no_grad():
-        logits = model(input_ids=torch.tensor([v_ids])).logits
-    v = readout.positive_prob(readout.verifier_logits(logits, len(v_ids) - 1, labels)).item()
+        logits = model(input_ids=torch.tensor([v_ids])).logits[0]
+    v = positive_prob(logits, len(v_ids) - 1, *labels)     # read at the last prompt token ("is")
     tag = tok.encode(prompts.STEP_TAG, add_special_tokens=False)[0]
     ids, pos = prompts.encode_prm(tok, prompts.sample_prompt(row), step_texts(row["text"], "auto"), tag)
     p_labels = [tok.encode(t, add_special_tokens=False)[0] for t in prompts.PRM_LABELS]
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([ids])).logits[0]
-    return v, readout.step_scores(logits, pos, p_labels)
+    return v, [positive_prob(logits, p, *p_labels) for p in pos]
 
 
 def direct_orm_score(model_dir: str, row: dict) -> float:
@@ -49,7 +55,7 @@ def direct_orm_score(model_dir: str, row: dict) -> float:
     p_labels = [tok.encode(t, add_special_tokens=False)[0] for t in prompts.PRM_LABELS]
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([ids])).logits[0]
-    return readout.step_scores(logits, [pos], p_labels)[0]
+    return positive_prob(logits, pos, *p_labels)
 
 
 def test_scorer_in_process_matches_direct_and_quarantines(checkpoints):

@@ -25,10 +25,16 @@ def test_completion_nll_hand_value_and_mask():
 
 
 def test_completion_nll_is_token_mean_over_batch():
-    logits = torch.zeros(2, 4, 3)                      # uniform: every token costs log 3
+    logits = torch.zeros(2, 4, 3)                      # row 0 uniform: each of its 3 tokens costs log 3
+    logits[1, 1] = torch.tensor([2.0, 0.0, 0.0])       # row 1's one completion token (id 0) costs lse(2, 0, 0) - 2
+    logits[1, 2] = torch.tensor([-5.0, 5.0, 0.0])      # predicts row 1's padding: must not count
     ids = torch.tensor([[0, 1, 2, 0], [0, 0, 0, 0]])
     mask = torch.tensor([[0, 1, 1, 1], [0, 0, 1, 0]])   # 4 completion tokens; padding at row 2 end
-    assert losses.completion_nll(logits, ids, mask).item() == pytest.approx(math.log(3), abs=1e-6)
+    row1 = lse(2.0, 0.0, 0.0) - 2.0
+    # token-weighted: (3 log 3 + row1) / 4; a mean of the row means, (log 3 + row1) / 2, is another number
+    want = (3 * math.log(3) + row1) / 4
+    assert abs(want - (math.log(3) + row1) / 2) > 0.1
+    assert losses.completion_nll(logits, ids, mask).item() == pytest.approx(want, abs=1e-6)
 
 
 def test_completion_nll_rejects_bad_masks():
@@ -49,14 +55,16 @@ def test_sequence_logprob_sum_and_length_normalised():
 
 
 def test_cls_xent_two_way_and_vocab():
-    two_way = torch.tensor([[2.0, 0.0], [2.0, 0.0]])
+    # rows differ, so swapping the targets changes the value: correct row -log p(+) = log(1 + e^-(2 - 0)),
+    # incorrect row -log p(-) = log(1 + e^(1 - 0)); swapped it would be log(1 + e^2) + log(1 + e^-1)
+    two_way = torch.tensor([[2.0, 0.0], [1.0, 0.0]])
     correct = torch.tensor([True, False])
-    expected = (math.log(1 + math.exp(-2)) + math.log(1 + math.exp(2))) / 2
+    expected = (math.log(1 + math.exp(-2)) + math.log(1 + math.exp(1))) / 2
     assert losses.cls_xent(two_way, correct).item() == pytest.approx(expected, abs=1e-6)
-    full = torch.tensor([[2.0, 0.0, 1.0], [2.0, 0.0, 1.0]])   # label ids (0, 1); vocab softmax counts token 2
-    z = lse(2.0, 0.0, 1.0)
+    full = torch.tensor([[2.0, 0.0, 1.0], [1.0, 0.0, 3.0]])   # label ids (0, 1); vocab softmax counts token 2
+    z0, z1 = lse(2.0, 0.0, 1.0), lse(1.0, 0.0, 3.0)
     got = losses.cls_xent(full[:, :2], correct, full, (0, 1)).item()
-    assert got == pytest.approx(((z - 2.0) + (z - 0.0)) / 2, abs=1e-6)
+    assert got == pytest.approx(((z0 - 2.0) + (z1 - 0.0)) / 2, abs=1e-6)
 
 
 def test_cls_margin_hand_values():
@@ -68,9 +76,11 @@ def test_cls_margin_hand_values():
 
 
 def test_prm_hard_ce_targets_plus_for_good_steps():
-    two_way = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    # good step (label 1): -log p(+) = log(1 + e^-(1 - 0)); bad step (label 0): -log p(-) = log(1 + e^(2 - 0)).
+    # The two rows differ, so targeting " -" for good steps would give log(1 + e^1) + log(1 + e^-2) instead.
+    two_way = torch.tensor([[1.0, 0.0], [2.0, 0.0]])
     got = losses.prm_hard_ce(two_way, torch.tensor([1, 0])).item()
-    assert got == pytest.approx((math.log(1 + math.exp(-1)) + math.log(1 + math.exp(1))) / 2, abs=1e-6)
+    assert got == pytest.approx((math.log(1 + math.exp(-1)) + math.log(1 + math.exp(2))) / 2, abs=1e-6)
 
 
 def test_prm_soft_bce_hand_value():

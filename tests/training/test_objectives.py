@@ -58,7 +58,11 @@ def test_prm_target_positions_are_the_scored_positions(tokenizer):
     for i, p in enumerate(positions):
         (g,) = torch.autograd.grad(scores[i], logits, retain_graph=True)
         assert g.abs().sum(-1).nonzero().flatten().tolist() == [p]
-    assert scores.tolist() == pytest.approx(readout.step_scores(logits.detach(), positions, labels))
+    # and it is p(" +") over the two labels there: sigmoid(z+ - z-) of that row, computed apart from readout
+    z = model.logits.detach()[0]
+    want = [torch.sigmoid(z[p, labels[0]] - z[p, labels[1]]).item() for p in positions]
+    assert scores.tolist() == pytest.approx(want, abs=1e-6)
+    assert readout.step_scores(logits.detach(), positions, labels) == pytest.approx(want, abs=1e-6)
 
 
 def test_prm_alignment_survives_right_padding(tokenizer):
