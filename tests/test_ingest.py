@@ -167,12 +167,11 @@ def test_math_split_without_math500(fixture_data, ingested):
 
 @pytest.mark.slow
 @pytest.mark.faults
-def test_ingest_driver_killed_then_rerun_is_exact(tmp_path):
-    """SIGKILL the ingest driver between shard commits; the re-run takes over its lease at once (the holder is
-    gone), commits only the missing shards, and the rows equal an uninterrupted ingest's."""
-    import os
-
-    from helpers.faults import assert_same_rows, finish, kill_once_committed, start, write_config
+def test_ingest_driver_killed_then_rerun_is_exact(ray_cluster, tmp_path):
+    """SIGKILL the ingest driver (joined to the session's cluster) between shard commits; the re-run takes over
+    its lease at once (the holder is gone), commits only the missing shards, and the rows equal an
+    uninterrupted ingest's."""
+    from helpers.faults import assert_same_rows, driver_env, finish, kill_once_committed, start, write_config
 
     def cfg(out: str) -> IngestConfig:
         return IngestConfig(source={"format": "toy", "split": "train"}, toy={"num_train": 48, "seed": 3},
@@ -182,7 +181,7 @@ def test_ingest_driver_killed_then_rerun_is_exact(tmp_path):
     run_ingest(cfg(reference))
     out = str(tmp_path / "problems")
     cfg_file = write_config(cfg(out), tmp_path / "ingest.yaml")
-    env = {**os.environ, "MATHRAY_TEST_PAUSE_S": "1"}
+    env = driver_env(ray_cluster, MATHRAY_TEST_PAUSE_S="1")
     store = ShardStore(out)
     at_kill = kill_once_committed(start(["tests/helpers/pausing_ingest.py", "--config", str(cfg_file)], env), store, 8)
     assert 1 <= at_kill < 8, at_kill

@@ -74,9 +74,10 @@ def label_stats(table: pa.Table) -> dict:
 
 
 def exact_pool(cfg: ExactLabelConfig, device: str) -> dict:
-    from ray.data import ActorPoolStrategy
+    """One Ray task at a time (the labeler holds the problems' expressions): no process started per stage."""
+    from ray.data import TaskPoolStrategy
 
-    return {"batch_size": 256, "num_cpus": 1, "compute": ActorPoolStrategy(min_size=1, max_size=1)}
+    return {"batch_size": 256, "num_cpus": 1, "compute": TaskPoolStrategy(size=1)}
 
 
 EXACT_LABELS = StageSpec(

@@ -443,7 +443,7 @@ class IngestConfig(StrictModel):
     step_labels_output: str | None = outside_lineage(None)  # default: a sibling 'step_labels' directory of output
     shard_rows: int = 1000
     resume: Literal["auto", "overwrite"] = outside_lineage("auto")  # overwrite: clear outputs of another lineage
-    workers: int = outside_lineage(2, ge=1)  # actors parsing and validating records, at most
+    workers: int = outside_lineage(2, ge=1)  # Ray tasks parsing and validating records at once, at most
 
 
 @dataclass
@@ -662,10 +662,10 @@ def _lineage(cfg: IngestStageConfig):
 
 
 def _pool(cfg: IngestStageConfig, device: str) -> dict:
-    from ray.data import ActorPoolStrategy
+    """Ray tasks (the loader holds only the work area's small decisions): no process started per stage."""
+    from ray.data import TaskPoolStrategy
 
-    return {"compute": ActorPoolStrategy(min_size=1, max_size=cfg.ingest.workers), "num_cpus": 1,
-            "batch_size": None}
+    return {"compute": TaskPoolStrategy(size=cfg.ingest.workers), "num_cpus": 1, "batch_size": None}
 
 
 def _spec(part: str) -> StageSpec:

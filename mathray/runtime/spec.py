@@ -14,6 +14,7 @@ validated input rows (plus the stage's bookkeeping columns) to output rows (``st
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -85,8 +86,7 @@ def run_spec(spec: StageSpec, cfg, *, actor: type | None = None,
         ds = ds.map_batches(validate_batch, batch_format="pyarrow", fn_kwargs={"schema": spec.input_schema})
         if spec.before_actor:
             ds = spec.before_actor(cfg, ds)
-        ds = ds.map_batches(actor_cls, batch_format="pyarrow", **spec.pool(cfg, device),
-                            fn_constructor_kwargs={"cfg": cfg.model_dump(mode="json"), "device": device})
+        ds = map_actor(ds, actor_cls, spec.pool(cfg, device), {"cfg": cfg.model_dump(mode="json"), "device": device})
         return spec.after_actor(cfg, ds) if spec.after_actor else ds
 
     output, inputs = ShardStore(cfg.output), ShardStore(cfg.input, verify=cfg.verify_inputs)
@@ -96,6 +96,30 @@ def run_spec(spec: StageSpec, cfg, *, actor: type | None = None,
                         resume=cfg.resume, shard_stats=stats or spec.stats, max_shards=cfg.max_shards)
     summary.totals = totals(output)
     return summary
+
+
+def map_actor(ds, actor_cls: type, pool: dict, args: dict):
+    """``ds.map_batches`` through the stage's actor class: in an actor pool, or, when the pool's ``compute`` is
+    a ``TaskPoolStrategy`` (a stage whose actor holds nothing costly), in Ray tasks, whose worker processes
+    Ray keeps and reuses: no process is started for the stage."""
+    from ray.data import TaskPoolStrategy
+
+    if not isinstance(pool.get("compute"), TaskPoolStrategy):
+        return ds.map_batches(actor_cls, batch_format="pyarrow", **pool, fn_constructor_kwargs=args)
+    return ds.map_batches(call_in_task, batch_format="pyarrow", **pool,
+                          fn_kwargs={"actor_cls": actor_cls, "args": args, "run": uuid.uuid4().hex})
+
+
+_TASK_INSTANCE: dict[str, Any] = {}   # this worker process's instance of the running stage's actor class
+
+
+def call_in_task(batch: pa.Table, actor_cls: type, args: dict, run: str) -> pa.Table:
+    """One batch through ``actor_cls(**args)``, built once per worker process and stage run (``run``): a
+    re-run after a failure builds afresh, as a restarted actor would."""
+    if run not in _TASK_INSTANCE:
+        _TASK_INSTANCE.clear()
+        _TASK_INSTANCE[run] = actor_cls(**args)
+    return _TASK_INSTANCE[run](batch)
 
 
 def totals(store) -> dict:
