@@ -181,21 +181,24 @@ class GuardCfg(StageJobConfig):
     explode: str = ""
 
 
-def _guard_spec():
-    from ray.data import ActorPoolStrategy
+def _guard_spec(compute: str):
+    from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
+    strategy = ActorPoolStrategy(min_size=1, max_size=1) if compute == "actors" else TaskPoolStrategy(size=2)
     return StageSpec(job="guarded", input_schema=schemas.PROBLEMS, output_schema=OUT, input_key=("problem_id",),
                      output_key=("problem_id", "copy"), actor=Exploder,
-                     pool=lambda cfg, device: {"compute": ActorPoolStrategy(min_size=1, max_size=1), "batch_size": 4},
+                     pool=lambda cfg, device: {"compute": strategy, "batch_size": 4},
                      device=lambda cfg: "cpu", models=lambda cfg: {}, stats=lambda t: {"rows": t.num_rows})
 
 
 @pytest.mark.cluster
 @pytest.mark.faults
-def test_stage_code_raising_on_one_row_quarantines_it_and_the_job_continues(ray_cluster, tmp_path):
+@pytest.mark.parametrize("compute", ["actors", "tasks"])
+def test_stage_code_raising_on_one_row_quarantines_it_and_the_job_continues(ray_cluster, tmp_path, compute):
     inp = ShardStore(str(tmp_path / "in"))
     _problems(inp)
-    guarded = run_spec(_guard_spec(), GuardCfg(input=inp.uri, output=str(tmp_path / "guarded"), explode="q03"))
+    guarded = run_spec(_guard_spec(compute), GuardCfg(input=inp.uri, output=str(tmp_path / "guarded"),
+                                                      explode="q03"))
     assert guarded.complete and guarded.shards_committed == 3
     rows = sorted(ShardStore(str(tmp_path / "guarded")).read_all().to_pylist(),
                   key=lambda r: (r["problem_id"], r["copy"]))
@@ -286,3 +289,25 @@ def test_progress_is_visible_while_the_stage_runs(resumed):
     done = [d for _, d, _ in seen]
     assert done == sorted(done) and done[0] >= 5 and done[-1] <= 15
     assert running_stage(out.uri) is None
+
+
+def test_a_task_pool_stage_builds_its_actor_once_per_process_and_run():
+    """``call_in_task`` (a stage's actor class run in Ray tasks) keeps one instance per worker process for the
+    run it was built in, and builds afresh for another run (a re-run after a failure)."""
+    from mathray.runtime.spec import call_in_task
+
+    built = []
+
+    class Counting:
+        def __init__(self, cfg: dict, device: str):
+            built.append(cfg["n"])
+
+        def __call__(self, batch: pa.Table) -> pa.Table:
+            return batch.append_column("built", pa.array([len(built)] * batch.num_rows))
+
+    batch = pa.table({"x": [1, 2]})
+    args = {"cfg": {"n": 1}, "device": "cpu"}
+    assert call_in_task(batch, Counting, args, "run-a").column("built").to_pylist() == [1, 1]
+    assert call_in_task(batch, Counting, args, "run-a").column("built").to_pylist() == [1, 1]
+    assert call_in_task(batch, Counting, {**args, "cfg": {"n": 2}}, "run-b").column("built").to_pylist() == [2, 2]
+    assert built == [1, 2]
