@@ -1,5 +1,6 @@
 """The evaluator canary: on data where correctness is trivially visible (every wrong sample carries a marker in
-the step that holds its error), a verifier, an ORM and a PRM trained by the real training job and scored by
+the step that holds its error), a verifier, an ORM and a PRM trained by the training job's phases and trainers
+(in this process: ``worker.run_local``; Ray Train's part is tested in tests/training/test_job.py) and scored by
 the real scoring job rank the samples of one problem almost perfectly, and the PRM's lowest step is the
 marked one. A path broken on purpose (step labels one step late; a scorer reading the other label token)
 fails the same checks, so the checks can fail."""
@@ -20,9 +21,9 @@ from mathray.jobs.evaluation import EvaluateConfig, run_evaluate
 from mathray.jobs.scoring import ScoreConfig, ScorerConfig, run_score
 from mathray.jobs.tiny_model import build_tiny_model
 from mathray.jobs.training.config import TrainJobConfig
-from mathray.jobs.training.job import run_training
+from mathray.jobs.training.worker import run_local
 from mathray.runtime.models import COMPLETE_MARK, publish_model_dir
-from mathray.runtime.storage import ShardStore, shard_name
+from mathray.runtime.storage import ShardStore, join, shard_name
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +91,8 @@ def train(tmp: Path, name: str, task: str, base: str, data: dict) -> str:
         "data": {"max_len": 128, "per_problem": SAMPLES_PER_PROBLEM, **data},
         "optim": {"lr": 3e-3, "steps": 150, "batch_size": 16}, "checkpoint_every": 150,
         "report_to": ["none"], "log_every": 50})
-    return run_training(cfg).final_model
+    run_local(cfg)
+    return join(cfg.output, "final")
 
 
 def score(tmp: Path, name: str, samples: str, **models: str) -> list[dict]:

@@ -1,6 +1,8 @@
-"""Every task trains the tiny model with 2 Ray Train CPU workers through transformers' Trainer and its loss
-goes down; the SSFT export loads in vLLM; a restored LoRA-dropout run (a worker crashed; workers SIGKILLed from
-outside, one mid-upload) ends with the weights of an uninterrupted one (one shared local Ray cluster)."""
+"""The training job: SSFT and the verifier on 2 Ray Train CPU workers through transformers' Trainer, their loss
+going down and their exports complete (on local disk and on S3); the SSFT export loads in vLLM; a restored
+LoRA-dropout run (a worker crashed; workers SIGKILLed from outside, one mid-upload) ends with the weights of an
+uninterrupted one (one shared local Ray cluster). The PRM, ORM and sequential objectives train through the same
+phases and trainers in this process (``worker.run_local``): what they check is the objective, not Ray Train."""
 from __future__ import annotations
 
 import json
@@ -13,6 +15,7 @@ from helpers.train_callbacks import crash_after, step_log
 from mathray.runtime.storage import join, resolve
 from mathray.jobs.training.config import TrainJobConfig
 from mathray.jobs.training.job import run_training
+from mathray.jobs.training.worker import run_local
 
 pytestmark = pytest.mark.slow
 
@@ -92,18 +95,21 @@ def test_verifier_xent_on_s3_storage_with_eval_metrics(ray_cluster, tmp_path, ti
 
 
 @pytest.mark.parametrize("task", ["prm", "orm"])
-def test_prm_and_orm_hard_targets(ray_cluster, tmp_path, tiny_model, train_data, task):
-    cfg = job(tmp_path, tiny_model, train_data, task, steps=20, optim={"lr": 1e-2, "steps": 20, "batch_size": 8})
-    run_training(cfg)
+def test_prm_and_orm_hard_targets(tmp_path, tiny_model, train_data, task):
+    # in one process: 16 examples per step, as 2 workers x 8
+    cfg = job(tmp_path, tiny_model, train_data, task, num_workers=1, optim={"lr": 1e-2, "steps": 20, "batch_size": 16})
+    run_local(cfg)
     log = steps_of(tmp_path / "steps.jsonl")
     assert [s["phase"] for s in log] == [{"prm": "prm_hard", "orm": "orm"}[task]] * 20
     assert goes_down([s["loss"] for s in log])
 
 
-def test_sequential_margin_three_stages(ray_cluster, tmp_path, tiny_model, train_data):
-    cfg = job(tmp_path, tiny_model, train_data, "sequential",
+def test_sequential_margin_three_stages(tmp_path, tiny_model, train_data):
+    cfg = job(tmp_path, tiny_model, train_data, "sequential", num_workers=1,
+              optim={"lr": 3e-3, "steps": 16, "batch_size": 16, "warmup_ratio": 0.0,
+                     "lr_scheduler": "constant_with_warmup"},
               verifier={"loss": "margin"}, sequential={"stage_steps": [4, 10, 10], "margin": 1.0, "alpha": 1.0})
-    run_training(cfg)
+    run_local(cfg)
     log = steps_of(tmp_path / "steps.jsonl")
     assert [s["phase"] for s in log] == ["ssft"] * 4 + ["verifier_margin"] * 10 + ["contrastive"] * 10
     assert [s["global_step"] for s in log] == list(range(1, 25))
