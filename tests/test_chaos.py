@@ -125,9 +125,11 @@ def test_pipeline_under_seeded_chaos_ends_exactly_as_uninterrupted(ray_cluster, 
     outputs = {n.name: n.output for n in build_graph(cfg)}
     faults = schedule(chaos_seed, plan)
     run = ChaosRun(faults, outputs, plan, s3_moto, lambda: start(args, _env(ray_cluster, tmp_path, "1.0")))
-    logs = run.run(timeout=2400)
-    for i, log in enumerate(logs):
-        (tmp_path / f"driver{i}.log").write_text(log)
+    try:
+        logs = run.run(timeout=2400)
+    finally:
+        for i, log in enumerate(run.logs):
+            (tmp_path / f"driver{i}.log").write_text(log)
     if not all(f.landed for f in faults):
         stages = [ln for log in logs for ln in log.splitlines() if ln.startswith("[")]
         pytest.fail("\n".join([f"{f.kind}@{f.stage}:{f.at} {f.landed or 'NEVER FIRED (last seen ' + (f.seen or 'never running') + ')'}" for f in faults]
