@@ -45,23 +45,26 @@ class StagePlan:
 
 def schedule(seed: int, plan: StagePlan) -> list[Fault]:
     """An engine kill in a stage of each engine kind, a Ray Train worker kill (after the first checkpoint,
-    before the last step logged), a driver kill (between two commits of a data stage) and two S3 outages of
-    3-10 s (one in a data stage, one in a training stage), at stages and moments drawn from ``seed``."""
+    before the last step logged), a driver kill (between two commits of a sampling stage) and two S3 outages
+    of 3-10 s (one in a sampling stage, one in a training stage), at stages and moments drawn from ``seed``."""
     rng = random.Random(seed)
     data, train = sorted(plan.data), sorted(plan.train)
+    # Commits follow the sampling engines' calls one by one; the score stage's shards commit together when its
+    # last call returns (its rows are few), and the labeller's commits can trail its calls until its actor has
+    # no work left and is gone. Their engines are killed while alive, before any commit; the faults placed by
+    # a count of commits (driver kill, outage) go to stages whose commits come one by one.
+    by_commits = [s for s in data if plan.kinds[s] == "sample"]
     faults = []
     for kind in sorted(set(plan.kinds.values())):
         stage = rng.choice([s for s in data if plan.kinds[s] == kind])
         at = rng.randrange(plan.data[stage] - 1)
-        # the score stage's shards commit together when its last call returns (its rows are few): its scorer is
-        # killed while alive, before any commit
-        faults.append(Fault("engine", stage, 0 if kind == "score" else at))
+        faults.append(Fault("engine", stage, at if kind == "sample" else 0))
     stage = rng.choice(train)
     every, steps, log_every = plan.train[stage]
     faults.append(Fault("train_worker", stage, rng.randrange(every + 1, steps - log_every)))
-    stage = rng.choice(data)
+    stage = rng.choice(by_commits)
     faults.append(Fault("driver", stage, rng.randrange(1, plan.data[stage])))
-    stage = rng.choice(data)
+    stage = rng.choice(by_commits)
     faults.append(Fault("s3", stage, rng.randrange(plan.data[stage] - 1), down_s=round(rng.uniform(3, 10), 1)))
     stage = rng.choice(train)
     faults.append(Fault("s3", stage, rng.randrange(1, plan.train[stage][1] - plan.train[stage][2]),
