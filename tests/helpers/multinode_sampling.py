@@ -28,7 +28,7 @@ def main(model: str, problems: str, out_dir: str) -> None:
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
     first = cluster.add_node(num_cpus=1, resources={"sampler": 1})
     ray.init(address=cluster.address, runtime_env={"env_vars": {"PYTHONPATH": f"{REPO}:{REPO / 'tests'}",
-                                                                 "MATHRAY_TEST_PAUSE_S": "2"}})
+                                                                 "MATHRAY_TEST_PAUSE_S": "1"}})
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     head = ray.get_runtime_context().get_node_id()   # the gate lives on the head: it survives node removal
