@@ -23,7 +23,7 @@ The job (``run_ingest``) runs as every data job does, through ``runtime.spec``/`
    the problems output, ``_ingest/``; one shard in memory at a time);
 2. one Ray task reads them in order and records which records repeat an earlier record's problem_id
    (``first_seen``: the same problem again is kept once, other content under the same id is quarantined);
-3. the stages ``INGEST_PROBLEMS`` (and, for the formats with step labels, ``INGEST_STEP_LABELS``): actors
+3. the stages ``INGEST_PROBLEMS`` (and, for the formats with step labels, ``INGEST_STEP_LABELS``): Ray tasks
    parse and validate each record and the runner commits the output shard of each records shard, with its
    quarantine rows (named by the source file and record number) and its skipped records counted in the
    marker. The driver reads only commit markers; the work area's shards are deleted once the outputs are
@@ -614,8 +614,9 @@ class IngestStageConfig(StageJobConfig):
 
 
 class IngestLoader:
-    """The ingest stages' actor: parses and validates each record (``loaded``/``outcome``) and gives its row
-    of this stage's output, its quarantine rows (malformed records go to the step labels' quarantine for the
+    """The ingest stages' actor class (run in Ray tasks): parses and validates each record (``loaded``/
+    ``outcome``) and gives its row of this stage's output, its quarantine rows (malformed records go to the step
+    labels' quarantine for the
     formats that give step labels, else to the problems'), or one ``SKIP`` row saying why it gives none."""
 
     def __init__(self, cfg: dict, device: str):
