@@ -616,8 +616,8 @@ class IngestStageConfig(StageJobConfig):
 class IngestLoader:
     """The ingest stages' actor class (run in Ray tasks): parses and validates each record (``loaded``/
     ``outcome``) and gives its row of this stage's output, its quarantine rows (malformed records go to the step
-    labels' quarantine for the
-    formats that give step labels, else to the problems'), or one ``SKIP`` row saying why it gives none."""
+    labels' quarantine for the formats that give step labels, else to the problems'), or one ``SKIP`` row saying
+    why it gives none."""
 
     def __init__(self, cfg: dict, device: str):
         c = IngestStageConfig.model_validate(cfg)
