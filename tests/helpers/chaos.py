@@ -45,15 +45,16 @@ class StagePlan:
 
 def schedule(seed: int, plan: StagePlan) -> list[Fault]:
     """An engine kill in a stage of each engine kind, a Ray Train worker kill (after the first checkpoint,
-    before the last step logged), a driver kill (between two commits of a sampling stage) and two S3 outages
-    of 3-10 s (one in a sampling stage, one in a training stage), at stages and moments drawn from ``seed``."""
+    before the last step logged), a driver kill (between two commits of a sampling or labelling stage) and two
+    S3 outages of 3-10 s (one in such a stage, one in a training stage), at stages and moments drawn from
+    ``seed``."""
     rng = random.Random(seed)
     data, train = sorted(plan.data), sorted(plan.train)
-    # Commits follow the sampling engines' calls one by one; the score stage's shards commit together when its
-    # last call returns (its rows are few), and the labeller's commits can trail its calls until its actor has
-    # no work left and is gone. Their engines are killed while alive, before any commit; the faults placed by
-    # a count of commits (driver kill, outage) go to stages whose commits come one by one.
-    by_commits = [s for s in data if plan.kinds[s] == "sample"]
+    # The score stage's shards commit together when its last call returns (its rows are few): the faults
+    # placed by a count of commits (driver kill, outage) go to the other data stages. The labeller's commits
+    # can trail its calls until its actor has no work left and is gone: its engine, like the scorer's, is
+    # killed while alive, before any commit.
+    by_commits = [s for s in data if plan.kinds[s] != "score"]
     faults = []
     for kind in sorted(set(plan.kinds.values())):
         stage = rng.choice([s for s in data if plan.kinds[s] == kind])
