@@ -106,9 +106,8 @@ def test_prm_and_orm_hard_targets(tmp_path, tiny_model, train_data, task):
 
 def test_sequential_margin_three_stages(tmp_path, tiny_model, train_data):
     cfg = job(tmp_path, tiny_model, train_data, "sequential", num_workers=1,
-              optim={"lr": 3e-3, "steps": 16, "batch_size": 16, "warmup_ratio": 0.0,
-                     "lr_scheduler": "constant_with_warmup"},
               verifier={"loss": "margin"}, sequential={"stage_steps": [4, 10, 10], "margin": 1.0, "alpha": 1.0})
+    cfg.optim.batch_size = 16            # in one process: 16 examples per step, as 2 workers x 8
     run_local(cfg)
     log = steps_of(tmp_path / "steps.jsonl")
     assert [s["phase"] for s in log] == ["ssft"] * 4 + ["verifier_margin"] * 10 + ["contrastive"] * 10
