@@ -1,6 +1,7 @@
 """Test helpers for the sampling fault tests: a named registry actor that engine replicas report to, so a
 test can ``ray.kill`` a live engine actor (Ray Data's pool actors are unnamed, and ``list_actors`` gives
 ids, not the handles ``ray.kill`` needs)."""
+import json
 import os
 import time
 
@@ -32,12 +33,25 @@ class EngineRegistry:
         return self.handles[-1]
 
 
+def pause_s(cfg: dict, default: str) -> float:
+    """Seconds a stage's actor pauses after each batch: ``MATHRAY_TEST_PAUSE_S``, a number for every stage or a
+    JSON object {stage output: seconds} (a stage it does not name does not pause)."""
+    value = os.environ.get("MATHRAY_TEST_PAUSE_S", default)
+    if value.lstrip().startswith("{"):
+        return float(json.loads(value).get(cfg.get("output"), 0))
+    return float(value)
+
+
 class PausingEngine(SampleEngine):
     """The real engine, pausing after each batch so a test can kill the driver between shard commits."""
 
+    def __init__(self, cfg: dict, device: str):
+        super().__init__(cfg, device)
+        self.pause = pause_s(cfg, "1.5")
+
     def __call__(self, batch):
         out = super().__call__(batch)
-        time.sleep(float(os.environ.get("MATHRAY_TEST_PAUSE_S", "1.5")))
+        time.sleep(self.pause)
         return out
 
 
@@ -68,6 +82,7 @@ class GatedEngine(SampleEngine):
 
     def __init__(self, cfg: dict, device: str):
         super().__init__(cfg, device)
+        self.pause = pause_s(cfg, "1.5")
         self.gate = ray.get_actor(GATE)
         ray.get(self.gate.register.remote(ray.get_runtime_context().get_actor_id()))
 
@@ -75,5 +90,5 @@ class GatedEngine(SampleEngine):
         while not ray.get(self.gate.is_open.remote()):
             time.sleep(0.2)
         out = super().__call__(batch)
-        time.sleep(float(os.environ.get("MATHRAY_TEST_PAUSE_S", "1.5")))
+        time.sleep(self.pause)
         return out
