@@ -33,7 +33,8 @@ class EngineConfig(StrictModel):
     tensor_parallel_size: int = outside_lineage(1)
     pipeline_parallel_size: int = outside_lineage(1)
     enable_prefix_caching: bool = outside_lineage(True)
-    enforce_eager: bool = outside_lineage(False)  # True on CPU and in tests: skips graph capture at start-up
+    # True on CPU and in tests: no graph capture at start-up, and on CPU no torch.compile (build_llm)
+    enforce_eager: bool = outside_lineage(False)
     gpu_memory_utilization: float = outside_lineage(0.9)
     kv_cache_memory_bytes: int | None = outside_lineage(None)  # CPU: KV cache size (default 256 MiB on CPU)
     max_num_seqs: int | None = outside_lineage(None)
@@ -125,10 +126,22 @@ def build_llm(cfg: EngineConfig, device: str):
     # vLLM keeps its environment fixed from then on in this process); engine_kwargs may name the executor too
     in_process = kwargs.get("distributed_executor_backend") == "uni"
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if in_process else "1"
+    if device == "cpu" and cfg.enforce_eager:
+        _run_sampler_helpers_eagerly()
     if kwargs["trust_remote_code"]:
         print(f"[engine] trust_remote_code=True (set in engine.engine_kwargs): the Python code shipped with "
               f"{cfg.model} runs in this engine replica", flush=True)
     return LLM(**kwargs)
+
+
+def _run_sampler_helpers_eagerly() -> None:
+    """vLLM compiles a small sampler helper with ``torch.compile`` even under ``enforce_eager`` (the count that
+    gives each sampled token's log-prob rank): seconds of inductor compilation on a CPU at the first request of
+    every replica, for integers that eager PyTorch computes the same. A CPU replica with ``enforce_eager``
+    therefore turns TorchDynamo off in its process; with ``enforce_eager`` vLLM compiles nothing else."""
+    import torch._dynamo
+
+    torch._dynamo.config.disable = True
 
 
 def refusal_errors() -> tuple[type[BaseException], ...]:
