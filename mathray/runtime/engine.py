@@ -138,10 +138,12 @@ def _run_sampler_helpers_eagerly() -> None:
     """vLLM compiles a small sampler helper with ``torch.compile`` even under ``enforce_eager`` (the count that
     gives each sampled token's log-prob rank): seconds of inductor compilation on a CPU at the first request of
     every replica, for integers that eager PyTorch computes the same. A CPU replica with ``enforce_eager``
-    therefore turns TorchDynamo off in its process; with ``enforce_eager`` vLLM compiles nothing else."""
+    therefore turns TorchDynamo off: in its process, and (by the variable torch reads when it is imported) in the
+    engine's own processes when it runs outside it; with ``enforce_eager`` vLLM compiles nothing else."""
     import torch._dynamo
 
     torch._dynamo.config.disable = True
+    os.environ["TORCH_COMPILE_DISABLE"] = "1"
 
 
 def refusal_errors() -> tuple[type[BaseException], ...]:
