@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fresh_process import run_side  # noqa: E402
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PROBLEMS, N, MAX_TOKENS = 64, 4, 32
@@ -51,22 +51,13 @@ def one_side(model: str, compiled: bool) -> dict:
             "digest": hashlib.sha256(json.dumps(outputs).encode()).hexdigest()[:16]}
 
 
-def run_side(model: str, compiled: bool) -> dict:
-    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import eager_sampler; "
-            f"print('SIDE', json.dumps(eager_sampler.one_side({model!r}, {compiled})))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("SIDE ")), None)
-    if proc.returncode != 0 or line is None:
-        raise SystemExit(f"the {'compiled' if compiled else 'eager'} side failed:\n{proc.stderr[-3000:]}")
-    return json.loads(line[5:])
-
-
 def main() -> None:
     from mathray.jobs.tiny_model import build_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:
         model = str(build_tiny_model(Path(tmp) / "model"))
-        sides = {"compiled": run_side(model, True), "eager": run_side(model, False)}
+        sides = {"compiled": run_side("eager_sampler", f"one_side({model!r}, True)", "compiled"),
+                 "eager": run_side("eager_sampler", f"one_side({model!r}, False)", "eager")}
     for name, s in sides.items():
         print(f"{name}: first request {s['first_s']:.2f} s, second {s['second_s']:.2f} s, digest {s['digest']}")
     a, b = sides["compiled"], sides["eager"]

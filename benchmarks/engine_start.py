@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fresh_process import run_side  # noqa: E402
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PROBLEMS, N, MAX_TOKENS = 256, 8, 64
@@ -49,22 +49,13 @@ def one_side(model: str, in_process: bool) -> dict:
             "digest": hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]}
 
 
-def run_side(model: str, in_process: bool) -> dict:
-    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import engine_start; "
-            f"print('SIDE', json.dumps(engine_start.one_side({model!r}, {in_process})))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("SIDE ")), None)
-    if proc.returncode != 0 or line is None:
-        raise SystemExit(f"the {'in-process' if in_process else 'processes'} side failed:\n{proc.stderr[-3000:]}")
-    return json.loads(line[5:])
-
-
 def main() -> None:
     from mathray.jobs.tiny_model import build_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:
         model = str(build_tiny_model(Path(tmp) / "model"))
-        sides = {"processes": run_side(model, False), "in_process": run_side(model, True)}
+        sides = {"processes": run_side("engine_start", f"one_side({model!r}, False)", "processes"),
+                 "in_process": run_side("engine_start", f"one_side({model!r}, True)", "in-process")}
     for name, s in sides.items():
         print(f"{name}: start {s['start_s']:.1f} s, generate {s['tokens']} tokens in {s['generate_s']:.1f} s "
               f"({s['tokens'] / s['generate_s']:.0f} tokens/s), digest {s['digest']}")
