@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpers.data_dirs import DATA_DIR_ENV, FIXTURE_DATA, full_data_dir
+from helpers.moto_s3 import MotoS3
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,45 +44,13 @@ def full_data() -> Path:
     return path
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class MotoS3:
-    """A moto S3 server over HTTP on a fixed port of 127.0.0.1. ``stop()`` closes the port (clients get
-    "connection refused", as in an outage); ``start()`` brings it back at the same endpoint with every object
-    it held (moto keeps its state in this process)."""
-
-    def __init__(self):
-        from moto.server import ThreadedMotoServer
-
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port)
-        self.running = False
-
-    def start(self) -> None:
-        if not self.running:
-            self.server.start()
-            self.running = True
-
-    def stop(self) -> None:
-        if self.running:
-            self.server.stop()
-            self.running = False
-
-
 @pytest.fixture(scope="session")
 def s3_moto():
     """The session's S3 server itself (outage tests stop and restart it)."""
     server = MotoS3()
     server.start()
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture(scope="session")

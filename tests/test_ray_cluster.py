@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
+from helpers.moto_s3 import free_port
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 VENV_BIN = Path(sys.executable).parent
@@ -35,12 +35,6 @@ REDUCED = [*EASY, "data.train.toy.num_train=300", "data.test.toy.num_test=8", "d
            "sequential.train.sequential.stage_steps=[0,2,2]", "sample_test.sampling.n=4",
            "sample_test.sampling.max_tokens=32", "evaluate.trials=2", "evaluate.bootstrap_resamples=20",
            "progress_every_s=120"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _kill_processes_under(path: str) -> None:
@@ -72,10 +66,10 @@ def ray_head(s3_server):
     tmp = tempfile.mkdtemp(prefix="mrh", dir="/tmp")    # short: Ray's socket paths must fit 107 bytes
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "MATHRAY_CACHE_DIR": f"{tmp}/cache",
            "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "RAY_ADDRESS": ""}
-    dash = _free_port()
-    subprocess.run([str(VENV_BIN / "ray"), "start", "--head", f"--port={_free_port()}",
+    dash = free_port()
+    subprocess.run([str(VENV_BIN / "ray"), "start", "--head", f"--port={free_port()}",
                     "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--temp-dir={tmp}/ray",
-                    f"--dashboard-agent-listen-port={_free_port()}",
+                    f"--dashboard-agent-listen-port={free_port()}",
                     "--num-cpus=4", "--include-dashboard=true", "--disable-usage-stats"],
                    env=env, check=True, capture_output=True, timeout=180)
     try:

@@ -1,0 +1,93 @@
+"""The tests' S3 server: moto over HTTP at a fixed endpoint on 127.0.0.1 that a test can take down and bring
+back, as in an outage.
+
+moto runs in a child process: it imports flask, whose context-local proxies make vLLM's in-process engine start
+fail in any process holding them (docs/methods.md section 6), and the tests start engines in their own process.
+The endpoint is a TCP forwarder in this process: ``stop()`` closes its port (new connections are refused, as when
+a server is down), ``start()`` opens it again, and the server behind it still holds every object."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    """Copy bytes from ``src`` to ``dst`` until either side closes; then close both."""
+    try:
+        while data := src.recv(1 << 16):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+class MotoS3:
+    def __init__(self):
+        self.port, self.backend_port = free_port(), free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.listener: socket.socket | None = None
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.backend_port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait_for_backend(timeout=60)
+
+    def _wait_for_backend(self, timeout: float) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the moto server exited with code {self.process.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.backend_port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the moto server did not listen on port {self.backend_port} in {timeout:.0f} s")
+
+    def start(self) -> None:
+        if self.listener is None:
+            self.listener = socket.create_server(("127.0.0.1", self.port))
+            threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        """Close the endpoint's port; connections already open stay open, as when a server stops listening."""
+        if self.listener is not None:
+            listener, self.listener = self.listener, None
+            try:
+                listener.shutdown(socket.SHUT_RDWR)     # wakes the accepting thread
+            except OSError:
+                pass
+            listener.close()
+
+    def close(self) -> None:
+        self.stop()
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return                                  # stop() closed the port
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.backend_port))
+            except OSError:
+                client.close()
+                continue
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(src, dst), daemon=True).start()
