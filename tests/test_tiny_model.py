@@ -104,10 +104,12 @@ def test_config_is_validated(tmp_path):
 
 @pytest.mark.slow
 def test_vllm_loads_generates_and_detokenizes_exactly(model_dir, tokenizer):
-    from vllm import LLM, SamplingParams
+    from vllm import SamplingParams
 
-    llm = LLM(model=str(model_dir), enforce_eager=True, kv_cache_memory_bytes=256 * 2**20, dtype="float32",
-              max_model_len=512, seed=0)
+    from mathray.runtime.engine import EngineConfig, build_llm
+
+    llm = build_llm(EngineConfig(model=str(model_dir), device="cpu", enforce_eager=True, dtype="float32",
+                                 kv_cache_memory_bytes=256 * 2**20, max_model_len=512), "cpu")
     prompt = plain_prompt(TASK_ROWS[0]["problem"])
     # vLLM must see the same tokens transformers does
     assert llm.get_tokenizer().encode(prompt) == tokenizer.encode(prompt)

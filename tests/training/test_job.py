@@ -70,12 +70,13 @@ def test_ssft_two_workers_loss_goes_down_and_exports_hf(ssft_run):
 
 
 def test_ssft_export_loads_in_vllm_and_samples(ssft_run):
-    from vllm import LLM, SamplingParams
+    from vllm import SamplingParams
 
     from mathray.core.prompts import plain_prompt
+    from mathray.runtime.engine import EngineConfig, build_llm
 
-    llm = LLM(model=ssft_run[0].final_model, enforce_eager=True, kv_cache_memory_bytes=256 * 2**20,
-              max_model_len=256, dtype="float32")
+    llm = build_llm(EngineConfig(model=ssft_run[0].final_model, device="cpu", enforce_eager=True, dtype="float32",
+                                 kv_cache_memory_bytes=256 * 2**20, max_model_len=256), "cpu")
     out = llm.generate([plain_prompt("Compute 2 + 3 * 4.")], SamplingParams(max_tokens=24, temperature=0.8, seed=0))
     assert len(out[0].outputs[0].token_ids) > 0
     del llm
