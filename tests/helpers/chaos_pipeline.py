@@ -1,6 +1,7 @@
 """``python -m rayjobs.pipeline`` limited to some stages (``--only``), with every engine actor of the pipeline's
-sampling, labelling and scoring stages pausing after each batch (``MATHRAY_TEST_PAUSE_S``, 0 for no pause), so
-a chaos test can kill actors, workers, this driver or the S3 server between commits.
+sampling, labelling and scoring stages pausing after each batch (``MATHRAY_TEST_PAUSE_S``: 0 for no pause, or
+a JSON object {stage output: seconds}; ``helpers.sampling_engines.pause_s``), so a chaos test can kill actors,
+workers, this driver or the S3 server between commits.
 
     python tests/helpers/chaos_pipeline.py --only evaluate --config FILE
 """
