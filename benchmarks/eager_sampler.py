@@ -15,12 +15,11 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fresh_process import run_side  # noqa: E402
+from fresh_process import sides_on_tiny_model  # noqa: E402
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PROBLEMS, N, MAX_TOKENS = 64, 4, 32
@@ -52,12 +51,7 @@ def one_side(model: str, compiled: bool) -> dict:
 
 
 def main() -> None:
-    from mathray.jobs.tiny_model import build_tiny_model
-
-    with tempfile.TemporaryDirectory() as tmp:
-        model = str(build_tiny_model(Path(tmp) / "model"))
-        sides = {"compiled": run_side("eager_sampler", f"one_side({model!r}, True)", "compiled"),
-                 "eager": run_side("eager_sampler", f"one_side({model!r}, False)", "eager")}
+    sides = sides_on_tiny_model("eager_sampler", {"compiled": True, "eager": False})
     for name, s in sides.items():
         print(f"{name}: first request {s['first_s']:.2f} s, second {s['second_s']:.2f} s, digest {s['digest']}")
     a, b = sides["compiled"], sides["eager"]

@@ -14,12 +14,11 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fresh_process import run_side  # noqa: E402
+from fresh_process import sides_on_tiny_model  # noqa: E402
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 PROBLEMS, N, MAX_TOKENS = 256, 8, 64
@@ -50,12 +49,7 @@ def one_side(model: str, in_process: bool) -> dict:
 
 
 def main() -> None:
-    from mathray.jobs.tiny_model import build_tiny_model
-
-    with tempfile.TemporaryDirectory() as tmp:
-        model = str(build_tiny_model(Path(tmp) / "model"))
-        sides = {"processes": run_side("engine_start", f"one_side({model!r}, False)", "processes"),
-                 "in_process": run_side("engine_start", f"one_side({model!r}, True)", "in-process")}
+    sides = sides_on_tiny_model("engine_start", {"processes": False, "in_process": True})
     for name, s in sides.items():
         print(f"{name}: start {s['start_s']:.1f} s, generate {s['tokens']} tokens in {s['generate_s']:.1f} s "
               f"({s['tokens'] / s['generate_s']:.0f} tokens/s), digest {s['digest']}")

@@ -19,3 +19,14 @@ def run_side(module: str, call: str, name: str) -> dict:
     if proc.returncode != 0 or line is None:
         raise SystemExit(f"the {name} side failed:\n{proc.stderr[-3000:]}")
     return json.loads(line[5:])
+
+
+def sides_on_tiny_model(module: str, flags: dict[str, bool]) -> dict[str, dict]:
+    """``<module>.one_side(model, flag)`` for each named flag, each in a new interpreter, on one tiny model."""
+    import tempfile
+
+    from mathray.jobs.tiny_model import build_tiny_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = str(build_tiny_model(Path(tmp) / "model"))
+        return {name: run_side(module, f"one_side({model!r}, {flag})", name) for name, flag in flags.items()}
