@@ -53,10 +53,12 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("chaos_seed", list(range(1, n + 1)) if n else [CI_SEED])
 
 
-def _config(root: str, tmp_path, paced: set[str] = frozenset()) -> tuple[PipelineConfig, list[str]]:
+def _config(root: str, tmp_path, paced: set[str] = frozenset(), max_parallel: int = 1
+            ) -> tuple[PipelineConfig, list[str]]:
     """The chaos pipeline's config and driver command; each training step of the ``paced`` training stages
     sleeps (a callback, outside the lineage), so that such a stage lasts long enough for its faults to land."""
-    cfg = load_config(PipelineConfig, REPO / "rayjobs/configs/demo.yaml", [*CHAOS, f"root={root}"])
+    cfg = load_config(PipelineConfig, REPO / "rayjobs/configs/demo.yaml",
+                      [*CHAOS, f"root={root}", f"max_parallel={max_parallel}"])
     pauses = {"ssft": 0.1, "verifier_xent": 1.0, "prm": 1.0}
     for stage, train_cfg in (("ssft", cfg.ssft), ("verifier_xent", cfg.verifier.train), ("prm", cfg.prm)):
         if stage in paced:
@@ -106,9 +108,11 @@ def chaos_bucket(s3_server) -> str:
 @pytest.fixture(scope="session")
 def chaos_reference(ray_cluster, chaos_bucket, tmp_path_factory):
     """The uninterrupted run: its outputs and what the schedule picks from (the data stages' shard counts
-    as committed, the training stages' checkpoint interval and steps)."""
+    as committed, the training stages' checkpoint interval and steps). Its stages run two at a time (the
+    chaos run's one at a time is only so that a fault's stage is the one running; ``max_parallel`` is outside
+    the lineage)."""
     tmp = tmp_path_factory.mktemp("chaos_reference")
-    cfg, args = _config(f"{chaos_bucket}/reference", tmp)
+    cfg, args = _config(f"{chaos_bucket}/reference", tmp, max_parallel=2)
     (tmp / "driver.log").write_text(finish(start(args, _env(ray_cluster, tmp, "0")), timeout=1800))
     nodes = build_graph(cfg)
     engines = [n for n in nodes if n.kind in ("sample", "shepherd", "score")]

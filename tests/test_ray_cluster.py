@@ -124,10 +124,11 @@ def test_pipeline_by_ray_job_submit_on_s3(ray_head, s3_server, s3_bucket):
     from helpers.report_checks import assert_report_structure
 
     from mathray.config import load_config
-    from mathray.pipeline import PipelineConfig
+    from mathray.pipeline import PipelineConfig, build_graph, node_lineage, output_lineage
 
     root = f"{s3_bucket}/run1"
     bucket = s3_bucket.removeprefix("s3://")
+    cfg = load_config(PipelineConfig, REPO / "rayjobs/configs/demo.yaml", [*REDUCED, f"root={root}"])
     first = _submit(ray_head, "--set", f"root={root}")
     verbs = _stage_verbs(first)
     assert verbs and set(verbs.values()) == {"running"}, verbs
@@ -140,7 +141,6 @@ def test_pipeline_by_ray_job_submit_on_s3(ray_head, s3_server, s3_bucket):
     s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
     report = json.loads(s3.get_object(Bucket=bucket, Key="run1/report/report.json")["Body"].read())
     md = s3.get_object(Bucket=bucket, Key="run1/report/report.md")["Body"].read().decode()
-    cfg = load_config(PipelineConfig, REPO / "rayjobs/configs/demo.yaml", REDUCED)
     assert_report_structure(report, md, cfg.evaluate.k, cfg.evaluate.top_n)
 
     # nothing was written on the node's disk outside the node-local cache: no run directory in the job's
@@ -149,18 +149,24 @@ def test_pipeline_by_ray_job_submit_on_s3(ray_head, s3_server, s3_bucket):
     assert working_dirs and not [w for w in working_dirs if (w / "runs").exists()]
     assert list(Path(ray_head["tmp"], "cache", "models").iterdir())
 
-    # the same command again recomputes nothing
-    markers = _commit_markers(s3_server, bucket)
-    again = _submit(ray_head, "--set", f"root={root}")
-    verbs = _stage_verbs(again)
-    assert set(verbs.values()) == {"skipped"} and len(verbs) == len(_stage_verbs(first)), verbs
-    assert _commit_markers(s3_server, bucket) == markers
+    # every stage's output is complete with its lineage: the same command again would recompute nothing (the
+    # check the pipeline makes before each stage, here in this process)
+    nodes = build_graph(cfg)
+    stale = [n.name for n in nodes if output_lineage(n) != node_lineage(n).hash]
+    assert not stale, stale
 
-    # a changed verifier config re-runs the verifier and what depends on it, nothing else
+    # a changed verifier config re-runs the verifier and what depends on it; every other stage is skipped and
+    # its committed shards and marks are left as they were
+    markers = _commit_markers(s3_server, bucket)
     changed = _submit(ray_head, "--set", f"root={root}", "--set", "verifier.train.optim.lr=0.002")
     verbs = _stage_verbs(changed)
     rerun = {s for s, v in verbs.items() if v == "running"}
     assert rerun == {"verifier_xent", "score_xent", "evaluate"}, verbs
+    assert set(verbs.values()) == {"running", "skipped"} and len(verbs) == len(_stage_verbs(first)), verbs
+    rerun_prefixes = tuple(n.output.removeprefix(f"{s3_bucket}/").rstrip("/") + "/" for n in nodes if n.name in rerun)
+    kept = {k: v for k, v in markers.items() if not k.startswith(rerun_prefixes)}
+    assert kept and kept == {k: v for k, v in _commit_markers(s3_server, bucket).items()
+                             if not k.startswith(rerun_prefixes)}
 
 
 def test_sampling_pool_grows_onto_added_nodes_and_survives_node_loss(tmp_path):
