@@ -1,7 +1,9 @@
 """scripts/quickstart.sh as a user runs it, with its settings pointed at the tiny model on CPU and at a folder in
 the hub's layout holding the MATH-500 fixture (read through hf:// with the hub client offline): ingest of the
-split's first problems, N samples and a greedy pass through real vLLM on a local Ray, then the report with the
-rows a user reads. The tiny model's answers are noise: this checks the plumbing, not accuracy."""
+split's first problems, N samples and a greedy pass through real vLLM, then the report with the rows a user
+reads. Its jobs join the session's Ray cluster, as they join a ``ray start`` cluster on the user's machine (a job
+that starts its own local Ray: ``test_console_output.py``). The tiny model's answers are noise: this checks the
+plumbing, not accuracy."""
 from __future__ import annotations
 
 import json
@@ -26,7 +28,7 @@ def _run(env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_quickstart_on_the_tiny_model(hub, tmp_path, fixture_data):  # noqa: F811
+def test_quickstart_on_the_tiny_model(hub, tmp_path, fixture_data, ray_cluster):  # noqa: F811
     from mathray.jobs.tiny_model import build_tiny_model
     from mathray.runtime.storage import ShardStore
 
@@ -34,7 +36,8 @@ def test_quickstart_on_the_tiny_model(hub, tmp_path, fixture_data):  # noqa: F81
     env = {"MODEL": str(build_tiny_model(tmp_path / "model")), "ROOT": str(root), "N": str(N),
            "MAX_TOKENS": "32", "LIMIT": str(LIMIT), "SOURCE": "hf://HuggingFaceH4/MATH-500?split=test",
            "SAMPLE_SETS": CPU_ENGINE, "PYTHON": sys.executable, "RAY_AUTH_MODE": "disabled",
-           "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+           "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "RAY_ADDRESS": ray_cluster.get_runtime_context().gcs_address}
     proc = _run(env, hub, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
