@@ -130,6 +130,41 @@ def test_interrupted_download_is_redone(tmp_path, s3_bucket, monkeypatch):
     assert not list((tmp_path / "cache" / "models").glob("*.partial"))
 
 
+def test_fetch_waits_out_short_outages_and_names_the_endpoint_past_the_window(tmp_path, s3_bucket, s3_moto,
+                                                                               monkeypatch):
+    """An engine replica or trainer starting while S3 is briefly down (the mark read, a file's download) waits
+    it out within ``MATHRAY_STORAGE_RETRY_S``; kept down past it, the fetch fails naming the endpoint."""
+    import threading
+
+    from mathray.runtime.errors import StorageUnavailable
+
+    src = _hf_dir(tmp_path / "src")
+    uri = f"{s3_bucket}/outage"
+    publish_model(src, uri)
+    real_download, downloads = models._download, []
+
+    def download_during_an_outage(fs, path, target):
+        if not downloads:             # the first file's download meets a stopped server
+            s3_moto.stop()
+            threading.Timer(2.0, s3_moto.start).start()
+        downloads.append(path)
+        return real_download(fs, path, target)
+
+    monkeypatch.setattr(models, "_download", download_during_an_outage)
+    s3_moto.stop()                    # down when the mark is read, too
+    threading.Timer(2.0, s3_moto.start).start()
+    local = Path(fetch_model(uri))
+    assert (local / "model.safetensors").read_bytes() == b"w" * 3000 and len(downloads) > len(models.read_mark(uri)["files"])
+
+    monkeypatch.setenv("MATHRAY_STORAGE_RETRY_S", "1")
+    s3_moto.stop()
+    try:
+        with pytest.raises(StorageUnavailable, match=f"{s3_moto.endpoint}.*unreachable for 1 s"):
+            models.read_mark(uri)
+    finally:
+        s3_moto.start()
+
+
 def test_corrupt_download_is_refused(tmp_path, s3_bucket):
     src = _hf_dir(tmp_path / "src")
     uri = f"{s3_bucket}/c"

@@ -39,7 +39,7 @@ import pyarrow.fs as pafs
 
 from mathray.runtime import env
 from mathray.runtime.errors import ModelNotReady
-from mathray.runtime.object_io import resolve
+from mathray.runtime.object_io import resolve, retried
 
 COMPLETE_MARK = "_COMPLETE.json"
 EXPORT_INFO = "mathray_export.json"
@@ -80,11 +80,12 @@ def mark_digest(mark: dict) -> str:
 
 
 def read_mark(uri: str) -> dict | None:
+    """The export's completion mark, None when there is none; an object store's outage is waited out
+    (``runtime.retries``)."""
     fs, root = resolve(uri)
     path = posixpath.join(root, COMPLETE_MARK)
     try:
-        with fs.open_input_stream(path) as f:
-            return json.loads(f.read())
+        return json.loads(retried(fs, uri, f"reading the completion mark of {uri}", _read, fs, path))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
@@ -233,6 +234,17 @@ def _read(fs, path: str) -> bytes:
         return f.read()
 
 
+def _download(fs, src: str, target: Path) -> str:
+    """Copy one stored file to ``target`` (rewritten whole: a retry starts over); returns its sha256."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    with fs.open_input_stream(src) as stream, target.open("wb") as out:
+        while chunk := stream.read(_CHUNK):
+            h.update(chunk)
+            out.write(chunk)
+    return h.hexdigest()
+
+
 def cache_root() -> Path:
     return Path(env.cache_dir())
 
@@ -304,14 +316,9 @@ def fetch_model(uri: str) -> str:
         shutil.rmtree(partial, ignore_errors=True)   # leftovers of an interrupted download
         fs, root = resolve(uri)
         for rel, meta in mark["files"].items():
-            target = partial / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            h = hashlib.sha256()
-            with fs.open_input_stream(posixpath.join(root, rel)) as src, target.open("wb") as out:
-                while chunk := src.read(_CHUNK):
-                    h.update(chunk)
-                    out.write(chunk)
-            if h.hexdigest() != meta["sha256"]:
+            src = posixpath.join(root, rel)
+            digest = retried(fs, uri, f"downloading {rel} of {uri}", _download, fs, src, partial / rel)
+            if digest != meta["sha256"]:
                 raise ModelNotReady(f"model export at {uri}: {rel} does not match its completion mark "
                                     "(replaced while being read?); re-run to fetch it again")
         (partial / COMPLETE_MARK).write_text(json.dumps(mark, indent=1, sort_keys=True))
