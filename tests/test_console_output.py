@@ -3,7 +3,9 @@ committed of a data stage, the step of a training run), and Ray Train workers pr
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +52,7 @@ def test_training_progress_record_and_text(tmp_path):
     write_progress(out, 40, 1800, "verifier")
     record = read_progress(out, since=t0 - 1)
     assert record["step"] == 40 and record["total"] == 1800 and progress_text(record, 1800) == "step 40/1800 (verifier)"
+    assert (record["host"], record["pid"]) == (socket.gethostname(), os.getpid())   # the writing process
     assert read_progress(out, since=time.time() + 60) is None   # written before the run being watched started
     (Path(out) / PROGRESS_FILE).write_text("{half")
     assert read_progress(out) is None
@@ -128,4 +131,6 @@ def test_a_training_job_prints_each_trainer_log_once(tmp_path):
     assert len(set(step_logs)) == 3
     assert sum("{'train_runtime': '" in line for line in output.splitlines()) == 1
     assert "Disassembly of" not in output
-    assert read_progress(str(tmp_path / "out")) | {"time": 0} == {"step": 6, "total": 6, "phase": "ssft", "time": 0}
+    record = read_progress(str(tmp_path / "out"))
+    assert {k: record[k] for k in ("step", "total", "phase")} == {"step": 6, "total": 6, "phase": "ssft"}
+    assert record["host"] == socket.gethostname() and isinstance(record["pid"], int)

@@ -1,12 +1,14 @@
 """How far a training run is, readable while it runs: rank 0 writes ``<output>/progress.json`` (the run's
-global step, its total steps, the phase) at every Trainer log, so a driver on any machine reads it with one
-small GET. The file is replaced whole; a reader ignores one written before the run it watches started.
+global step, its total steps, the phase, and the host and pid of the process writing it: where the run's rank 0
+is now) at every Trainer log, so a driver on any machine reads it with one small GET. The file is replaced whole; a reader ignores one written before the run it watches started.
 Progress is best effort: neither side retries (training does not wait on an object-store outage for it, and
 the pipeline's stage table does not stall), a failed write is logged and a failed read shows no progress."""
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import time
 
 from mathray.runtime.object_io import is_local, join, read_whole, resolve, write_local_durable, write_object
@@ -16,7 +18,8 @@ PROGRESS_FILE = "progress.json"
 
 
 def write_progress(output: str, step: int, total: int, phase: str) -> None:
-    data = json.dumps({"step": step, "total": total, "phase": phase, "time": time.time()}).encode()
+    data = json.dumps({"step": step, "total": total, "phase": phase, "time": time.time(),
+                       "host": socket.gethostname(), "pid": os.getpid()}).encode()
     try:
         fs, path = resolve(join(output, PROGRESS_FILE))
         if is_local(fs):
