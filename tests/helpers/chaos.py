@@ -150,8 +150,14 @@ class ChaosRun:
         record = read_progress(self.outputs[stage], since=driver.started[stage])
         return record["step"] if record else None
 
-    def victim_class(self, fault: Fault) -> str:
-        return TRAIN_WORKER_CLASS if fault.kind == "train_worker" else ENGINE_CLASS[self.plan.kinds[fault.stage]]
+    def victims(self, fault: Fault) -> dict[str, int]:
+        """{actor id: pid} of the live actors the fault may kill: the stage's engine actors (one data stage runs
+        at a time, each kind with its own class), or the Ray Train worker whose pid the training stage's progress
+        record names (training stages may run side by side)."""
+        if fault.kind == "engine":
+            return alive_actor_pids(ENGINE_CLASS[self.plan.kinds[fault.stage]])
+        record = read_progress(self.outputs[fault.stage]) or {}
+        return {a: pid for a, pid in alive_actor_pids(TRAIN_WORKER_CLASS).items() if pid == record.get("pid")}
 
     def due(self, fault: Fault, driver: Driver) -> int | None:
         """The stage's moment when ``fault`` is due now (and, for a kill, a live actor to kill), else None."""
@@ -160,18 +166,17 @@ class ChaosRun:
             fault.seen = f"at moment {moment}"
         if moment is None or moment < fault.at:
             return None
-        if fault.kind in ("engine", "train_worker") and not alive_actor_pids(self.victim_class(fault)):
-            fault.seen += f", no live {self.victim_class(fault)} actor"
+        if fault.kind in ("engine", "train_worker") and not self.victims(fault):
+            fault.seen += ", no live actor to kill"
             return None
         return moment
 
     def fire(self, fault: Fault, moment: int, driver: Driver) -> Driver:
         """Inject ``fault``; returns the driver to watch from now on (a new one after a driver kill)."""
         if fault.kind in ("engine", "train_worker"):
-            cls = self.victim_class(fault)
-            actor, pid = sorted(alive_actor_pids(cls).items())[0]
+            actor, pid = sorted(self.victims(fault).items())[0]
             os.kill(pid, signal.SIGKILL)
-            fault.landed = f"{cls} actor {actor[:8]} (pid {pid}) killed at {moment}"
+            fault.landed = f"{fault.kind} actor {actor[:8]} (pid {pid}) killed at {moment}"
         elif fault.kind == "driver":
             driver.kill()
             fault.kept = commits(self.outputs[fault.stage])
