@@ -130,32 +130,33 @@ def test_interrupted_download_is_redone(tmp_path, s3_bucket, monkeypatch):
     assert not list((tmp_path / "cache" / "models").glob("*.partial"))
 
 
-def test_fetch_waits_out_short_outages_and_names_the_endpoint_past_the_window(tmp_path, s3_bucket, s3_moto,
-                                                                               monkeypatch):
-    """An engine replica or trainer starting while S3 is briefly down (the mark read, a file's download) waits
-    it out within ``MATHRAY_STORAGE_RETRY_S``; kept down past it, the fetch fails naming the endpoint."""
-    import threading
-
+def test_publish_and_fetch_wait_out_short_outages_and_name_the_endpoint_past_the_window(tmp_path, s3_bucket,
+                                                                                        s3_moto, monkeypatch):
+    """An export, or an engine replica or trainer starting (the mark read, a file's download), while S3 is
+    briefly down waits it out within ``MATHRAY_STORAGE_RETRY_S``; kept down past it, a read fails naming the
+    endpoint. Each step's first call meets a stopped server, which is back for the retry."""
     from mathray.runtime.errors import StorageUnavailable
+
+    def during_an_outage(fn, calls):
+        def first_call_meets_a_stopped_server(*args):
+            (s3_moto.stop if not calls else s3_moto.start)()
+            calls.append(args)
+            return fn(*args)
+        return first_call_meets_a_stopped_server
 
     src = _hf_dir(tmp_path / "src")
     uri = f"{s3_bucket}/outage"
-    publish_model(src, uri)
-    real_download, downloads = models._download, []
+    uploads, marks, downloads = [], [], []
+    monkeypatch.setattr(models, "_upload", during_an_outage(models._upload, uploads))
+    publish_model(src, uri)            # a trainer exporting
+    files, read = len(models.read_mark(uri)["files"]), models._read
+    monkeypatch.setattr(models, "_read", during_an_outage(read, marks))
+    monkeypatch.setattr(models, "_download", during_an_outage(models._download, downloads))
+    local = Path(fetch_model(uri))     # a replica starting
+    assert (local / "model.safetensors").read_bytes() == b"w" * 3000
+    assert (len(uploads), len(marks), len(downloads)) == (files + 1, 2, files + 1)   # one retry each
 
-    def download_during_an_outage(fs, path, target):
-        if not downloads:             # the first file's download meets a stopped server
-            s3_moto.stop()
-            threading.Timer(2.0, s3_moto.start).start()
-        downloads.append(path)
-        return real_download(fs, path, target)
-
-    monkeypatch.setattr(models, "_download", download_during_an_outage)
-    s3_moto.stop()                    # down when the mark is read, too
-    threading.Timer(2.0, s3_moto.start).start()
-    local = Path(fetch_model(uri))
-    assert (local / "model.safetensors").read_bytes() == b"w" * 3000 and len(downloads) > len(models.read_mark(uri)["files"])
-
+    monkeypatch.setattr(models, "_read", read)
     monkeypatch.setenv("MATHRAY_STORAGE_RETRY_S", "1")
     s3_moto.stop()
     try:

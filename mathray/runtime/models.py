@@ -31,7 +31,6 @@ import posixpath
 import shutil
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -39,7 +38,7 @@ import pyarrow.fs as pafs
 
 from mathray.runtime import env
 from mathray.runtime.errors import ModelNotReady
-from mathray.runtime.object_io import resolve, retried
+from mathray.runtime.object_io import resolve, retried, write_bytes_atomic
 
 COMPLETE_MARK = "_COMPLETE.json"
 EXPORT_INFO = "mathray_export.json"
@@ -106,29 +105,34 @@ def publish_model(local_dir: str | Path, uri: str, info: dict | None = None) -> 
     fs, root = resolve(uri)
     # an earlier export here loses its mark before any of its files is replaced
     with contextlib.suppress(FileNotFoundError):
-        fs.delete_file(posixpath.join(root, COMPLETE_MARK))
+        retried(fs, uri, f"removing the completion mark of {uri}", fs.delete_file, posixpath.join(root, COMPLETE_MARK))
     same_dir = isinstance(fs, pafs.LocalFileSystem) and Path(root).resolve() == local_dir.resolve()
     if not same_dir:
-        fs.create_dir(root, recursive=True)
-        fs.delete_dir_contents(root, missing_dir_ok=True)
+        retried(fs, uri, f"clearing {uri}", _clear_dir, fs, root)
         for rel in files:
-            dest = posixpath.join(root, rel)
-            fs.create_dir(posixpath.dirname(dest), recursive=True)
-            with (local_dir / rel).open("rb") as src, fs.open_output_stream(dest) as out:
-                while chunk := src.read(_CHUNK):
-                    out.write(chunk)
-    return _write_mark(fs, root, files, info)
+            retried(fs, uri, f"uploading {rel} to {uri}", _upload, local_dir / rel, fs, posixpath.join(root, rel))
+    return _write_mark(uri, files, info)
 
 
-def _write_mark(fs, root: str, files: dict[str, dict], info: dict | None) -> dict:
-    """Write the completion mark of the export at ``root`` (its files already in place) in one step."""
-    mark_path = posixpath.join(root, COMPLETE_MARK)
+def _clear_dir(fs, root: str) -> None:
+    fs.create_dir(root, recursive=True)
+    fs.delete_dir_contents(root, missing_dir_ok=True)
+
+
+def _upload(src: Path, fs, dest: str) -> None:
+    """One file to the store, written whole (a retry writes it again from the start)."""
+    fs.create_dir(posixpath.dirname(dest), recursive=True)
+    with src.open("rb") as f, fs.open_output_stream(dest) as out:
+        while chunk := f.read(_CHUNK):
+            out.write(chunk)
+
+
+def _write_mark(uri: str, files: dict[str, dict], info: dict | None) -> dict:
+    """Write the completion mark of the export at ``uri`` (its files already in place) in one step: a local
+    file renamed into place, or one S3 PUT."""
     mark = {"files": files, "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "info": {k: (info or {}).get(k) for k in ("job", "lineage", "code_version") if (info or {}).get(k)}}
-    tmp = f"{mark_path}.tmp-{uuid.uuid4().hex[:8]}"
-    with fs.open_output_stream(tmp) as out:
-        out.write(json.dumps(mark, indent=1, sort_keys=True).encode())
-    fs.move(tmp, mark_path)
+    write_bytes_atomic(posixpath.join(uri, COMPLETE_MARK), json.dumps(mark, indent=1, sort_keys=True).encode())
     return mark
 
 
@@ -210,7 +214,7 @@ def publish_model_dir(src: str, dest: str | None = None) -> tuple[str, dict]:
     if dest is None or dest.rstrip("/") == src.rstrip("/"):
         if not is_remote(src):
             return src, publish_model(root, root)
-        return src, _write_mark(fs, root, _stored_digests(fs, root, sorted(names)), None)
+        return src, _write_mark(src, _stored_digests(fs, root, sorted(names)), None)
     if is_remote(src):
         raise ValueError(f"{src} is already in storage: publish it where it is (no DEST), or copy it to {dest} "
                          "first (aws s3 sync) and publish that")
