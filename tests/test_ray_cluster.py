@@ -1,8 +1,8 @@
 """mathray as a cluster user runs it: a real ``ray start --head`` with its job server and a moto S3 server on
 127.0.0.1, the (reduced) demo pipeline sent with ``ray job submit --working-dir`` under an ``s3://`` run root
 (no shared disk: every model goes through storage and the node-local cache), every stage run and the report's
-structure checked (never its numbers: models trained for a few steps show nothing); and a multi-node cluster whose sampling
-pool grows onto added nodes and survives a node removed mid-stage."""
+structure checked (never its numbers: models trained for a few steps show nothing); and a multi-node cluster
+whose sampling pool grows onto added nodes and survives a node removed mid-stage."""
 from __future__ import annotations
 
 import json

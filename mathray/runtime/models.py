@@ -105,7 +105,7 @@ def publish_model(local_dir: str | Path, uri: str, info: dict | None = None) -> 
     fs, root = resolve(uri)
     # an earlier export here loses its mark before any of its files is replaced
     with contextlib.suppress(FileNotFoundError):
-        retried(fs, uri, f"removing the completion mark of {uri}", fs.delete_file, posixpath.join(root, COMPLETE_MARK))
+        retried(fs, uri, f"removing the mark of {uri}", fs.delete_file, posixpath.join(root, COMPLETE_MARK))
     same_dir = isinstance(fs, pafs.LocalFileSystem) and Path(root).resolve() == local_dir.resolve()
     if not same_dir:
         retried(fs, uri, f"clearing {uri}", _clear_dir, fs, root)

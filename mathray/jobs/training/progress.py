@@ -1,6 +1,7 @@
 """How far a training run is, readable while it runs: rank 0 writes ``<output>/progress.json`` (the run's
-global step, its total steps, the phase, and the host and pid of the process writing it: where the run's rank 0
-is now) at every Trainer log, so a driver on any machine reads it with one small GET. The file is replaced whole; a reader ignores one written before the run it watches started.
+global step, its total steps, the phase, and the host and pid of the process writing it: where rank 0 runs now)
+at every Trainer log, so a driver on any machine reads it with one small GET. The file is replaced whole; a
+reader ignores one written before the run it watches started.
 Progress is best effort: neither side retries (training does not wait on an object-store outage for it, and
 the pipeline's stage table does not stall), a failed write is logged and a failed read shows no progress."""
 from __future__ import annotations
