@@ -3,8 +3,9 @@ back, as in an outage.
 
 moto runs in a child process: it imports flask, whose context-local proxies make vLLM's in-process engine start
 fail in any process holding them (docs/methods.md section 6), and the tests start engines in their own process.
-The endpoint is a TCP forwarder in this process: ``stop()`` closes its port (new connections are refused, as when
-a server is down), ``start()`` opens it again, and the server behind it still holds every object."""
+The endpoint is a TCP forwarder in this process: ``stop()`` closes its port and the connections open through it
+(new connections are refused and requests in flight are cut, as when a server goes down), ``start()`` opens it
+again, and the server behind it still holds every object."""
 from __future__ import annotations
 
 import socket
@@ -41,6 +42,7 @@ class MotoS3:
         self.port, self.backend_port = free_port(), free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.listener: socket.socket | None = None
+        self.open: set[socket.socket] = set()     # both ends of every forwarded connection
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.backend_port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -64,13 +66,14 @@ class MotoS3:
             threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
 
     def stop(self) -> None:
-        """Close the endpoint's port; connections already open stay open, as when a server stops listening."""
+        """Close the endpoint's port and cut the connections open through it."""
         if self.listener is not None:
             listener, self.listener = self.listener, None
-            try:
-                listener.shutdown(socket.SHUT_RDWR)     # wakes the accepting thread
-            except OSError:
-                pass
+            for sock in [listener, *self.open.copy()]:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)     # wakes the accepting thread and the pumps
+                except OSError:
+                    pass
             listener.close()
 
     def close(self) -> None:
@@ -89,5 +92,11 @@ class MotoS3:
             except OSError:
                 client.close()
                 continue
+            pair = {client, upstream}
+            self.open |= pair
             for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(src, dst), daemon=True).start()
+                threading.Thread(target=self._pump, args=(src, dst, pair), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, pair: set[socket.socket]) -> None:
+        _pump(src, dst)
+        self.open -= pair
