@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mathray.runtime import models
+from mathray.runtime import models, object_io
 from mathray.runtime.models import COMPLETE_MARK, EXPORT_INFO, ModelNotReady, fetch_model, model_fingerprint, \
     publish_model
 from mathray.runtime.storage import resolve
@@ -149,14 +149,14 @@ def test_publish_and_fetch_wait_out_short_outages_and_name_the_endpoint_past_the
     uploads, marks, downloads = [], [], []
     monkeypatch.setattr(models, "_upload", during_an_outage(models._upload, uploads))
     publish_model(src, uri)            # a trainer exporting
-    files, read = len(models.read_mark(uri)["files"]), models._read
-    monkeypatch.setattr(models, "_read", during_an_outage(read, marks))
+    files, read = len(models.read_mark(uri)["files"]), object_io.read_whole
+    monkeypatch.setattr(object_io, "read_whole", during_an_outage(read, marks))
     monkeypatch.setattr(models, "_download", during_an_outage(models._download, downloads))
     local = Path(fetch_model(uri))     # a replica starting
     assert (local / "model.safetensors").read_bytes() == b"w" * 3000
     assert (len(uploads), len(marks), len(downloads)) == (files + 1, 2, files + 1)   # one retry each
 
-    monkeypatch.setattr(models, "_read", read)
+    monkeypatch.setattr(object_io, "read_whole", read)
     monkeypatch.setenv("MATHRAY_STORAGE_RETRY_S", "1")
     s3_moto.stop()
     try:

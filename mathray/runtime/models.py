@@ -38,7 +38,7 @@ import pyarrow.fs as pafs
 
 from mathray.runtime import env
 from mathray.runtime.errors import ModelNotReady
-from mathray.runtime.object_io import resolve, retried, write_bytes_atomic
+from mathray.runtime.object_io import read_bytes, resolve, retried, write_bytes_atomic
 
 COMPLETE_MARK = "_COMPLETE.json"
 EXPORT_INFO = "mathray_export.json"
@@ -81,10 +81,8 @@ def mark_digest(mark: dict) -> str:
 def read_mark(uri: str) -> dict | None:
     """The export's completion mark, None when there is none; an object store's outage is waited out
     (``runtime.retries``)."""
-    fs, root = resolve(uri)
-    path = posixpath.join(root, COMPLETE_MARK)
     try:
-        return json.loads(retried(fs, uri, f"reading the completion mark of {uri}", _read, fs, path))
+        return json.loads(read_bytes(posixpath.join(uri, COMPLETE_MARK)))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
