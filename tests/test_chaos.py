@@ -65,9 +65,9 @@ def _config(root: str, tmp_path, paced: set[str] = frozenset()) -> tuple[Pipelin
     return cfg, ["tests/helpers/chaos_pipeline.py", "--only", "evaluate", "--config", str(cfg_file)]
 
 
-def _env(ray_cluster, tmp_path, pause_s: str) -> dict:
+def _env(ray_cluster, tmp_path, pause_s: str, **extra: str) -> dict:
     return driver_env(ray_cluster, MATHRAY_TEST_PAUSE_S=pause_s, MATHRAY_STORAGE_RETRY_S="120",
-                      MATHRAY_CACHE_DIR=str(tmp_path / "cache"))
+                      MATHRAY_CACHE_DIR=str(tmp_path / "cache"), **extra)
 
 
 def pipeline_outputs(cfg: PipelineConfig) -> dict[str, object]:
@@ -130,7 +130,10 @@ def test_pipeline_under_seeded_chaos_ends_exactly_as_uninterrupted(ray_cluster, 
     cfg, args = _config(f"{chaos_bucket}/chaos-{chaos_seed}-{uuid.uuid4().hex[:6]}", tmp_path, paced)
     outputs = {n.name: n.output for n in build_graph(cfg)}
     pauses = json.dumps({outputs[stage]: 1.0 for stage in paced if stage in plan.data})
-    run = ChaosRun(faults, outputs, plan, s3_moto, lambda: start(args, _env(ray_cluster, tmp_path, pauses)))
+    calls = tmp_path / "engine_calls"
+    calls.mkdir()
+    env = _env(ray_cluster, tmp_path, pauses, MATHRAY_TEST_CALLS_DIR=str(calls))
+    run = ChaosRun(faults, outputs, plan, s3_moto, lambda: start(args, env), str(calls))
     try:
         logs = run.run(timeout=2400)
     finally:

@@ -1,8 +1,10 @@
 """A seeded chaos schedule for one pipeline run: engine actors and a Ray Train worker SIGKILLed, the pipeline
 driver SIGKILLed and re-run, the S3 server stopped for a while and brought back, each at a moment the seed
-picks (a stage, and a count of committed shards or a training step within it). The faults are injected from
-the test process, which watches the driver's "[pipeline] <stage>: running" lines, the stages' commit markers
-and the training runs' progress records."""
+picks (a stage, and a count of engine calls, of committed shards or a training step within it). The faults are
+injected from the test process, which watches the driver's "[pipeline] <stage>: running" lines, the engine
+actors' call logs (local files: ``helpers.sampling_engines.log_call``), the stages' commit markers and the
+training runs' progress records. An outage runs beside the watch, so engine kills still land while S3 is down
+(the engines work on; only the faults that need S3 to see their moment wait for it)."""
 from __future__ import annotations
 
 import os
@@ -12,8 +14,10 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
+from helpers.sampling_engines import calls_file
 from mathray.jobs.training.progress import read_progress
 from mathray.runtime.storage import ShardStore
 
@@ -27,7 +31,8 @@ TRAIN_WORKER_CLASS = "RayTrainWorker"
 class Fault:
     kind: str            # engine | train_worker | driver | s3
     stage: str
-    at: int              # committed shards (data stage) or global step (training stage) before it fires
+    at: int              # engine calls (engine), committed shards (driver, s3 in a data stage) or global step
+                         # (training stage) before it fires
     down_s: float = 0.0  # s3: how long the server stays down
     landed: str = ""     # what was done, once it fired
     seen: str = ""       # the last moment and live victims observed while it was not yet due (a failure says it)
@@ -117,32 +122,48 @@ def commits(output: str) -> dict[str, tuple[str, str]]:
 
 class ChaosRun:
     """Runs the pipeline driver (``start()`` returns a new one) to the end, firing each fault of ``faults``
-    once its stage is running and has reached its moment; a killed driver is started again."""
+    once its stage is running and has reached its moment; a killed driver is started again. The engine actors
+    log their calls under ``calls_dir`` (the drivers' ``MATHRAY_TEST_CALLS_DIR``)."""
 
     def __init__(self, faults: list[Fault], outputs: dict[str, str], plan: StagePlan, s3,
-                 start: Callable[[], subprocess.Popen]):
-        self.faults, self.outputs, self.plan = faults, outputs, plan
+                 start: Callable[[], subprocess.Popen], calls_dir: str):
+        self.faults, self.outputs, self.plan, self.calls_dir = faults, outputs, plan, calls_dir
         self.s3, self.start = s3, start
         self.logs: list[str] = []
+        self.outage: threading.Thread | None = None
 
     def run(self, timeout: float) -> list[str]:
         """The logs of every driver started; fails when the last one does not succeed in time."""
         driver, deadline = Driver(self.start()), time.time() + timeout
-        while driver.proc.poll() is None:
-            assert time.time() < deadline, f"the chaos run did not end in {timeout:.0f} s"
-            for fault in self.faults:
-                if not fault.landed and (moment := self.due(fault, driver)) is not None:
-                    driver = self.fire(fault, moment, driver)
-                    break
-            time.sleep(0.25)
+        try:
+            while driver.proc.poll() is None:
+                assert time.time() < deadline, f"the chaos run did not end in {timeout:.0f} s"
+                for fault in self.faults:
+                    if not fault.landed and (moment := self.due(fault, driver)) is not None:
+                        driver = self.fire(fault, moment, driver)
+                        break
+                time.sleep(0.25)
+        finally:
+            if self.outage is not None:
+                self.outage.join()
         self.logs.append(driver.log())
         assert driver.proc.returncode == 0, self.logs[-1][-4000:]
         return self.logs
 
-    def moment(self, stage: str, driver: Driver) -> int | None:
-        """Shards committed (data stage) or the global step reached (training stage) in this driver's run of
-        ``stage``; None when the stage is not running or is past its last shard."""
+    def moment(self, fault: Fault, driver: Driver) -> int | None:
+        """The engine calls finished (engine fault), shards committed (other faults in a data stage) or the global
+        step reached (training stage) in this driver's run of the fault's stage; None when the stage is not
+        running, is past its last shard, or S3 is down (a commit or progress record cannot be seen then)."""
+        stage = fault.stage
         if stage not in driver.started:
+            return None
+        if fault.kind == "engine":
+            try:
+                times = Path(calls_file(self.outputs[stage], self.calls_dir)).read_text().split()
+            except FileNotFoundError:
+                times = []
+            return sum(float(t) >= driver.started[stage] for t in times)
+        if self.outage is not None and self.outage.is_alive():
             return None
         if stage in self.plan.data:
             committed = len(ShardStore(self.outputs[stage]).committed())
@@ -161,7 +182,7 @@ class ChaosRun:
 
     def due(self, fault: Fault, driver: Driver) -> int | None:
         """The stage's moment when ``fault`` is due now (and, for a kill, a live actor to kill), else None."""
-        moment = self.moment(fault.stage, driver)
+        moment = self.moment(fault, driver)
         if moment is not None:
             fault.seen = f"at moment {moment}"
         if moment is None or moment < fault.at:
@@ -185,9 +206,13 @@ class ChaosRun:
             return Driver(self.start())
         else:
             self.s3.stop()
-            try:
-                time.sleep(fault.down_s)
-            finally:
-                self.s3.start()
+            self.outage = threading.Thread(target=self._restart_s3_after, args=(fault.down_s,), daemon=True)
+            self.outage.start()
             fault.landed = f"S3 down {fault.down_s} s from {moment}"
         return driver
+
+    def _restart_s3_after(self, down_s: float) -> None:
+        try:
+            time.sleep(down_s)
+        finally:
+            self.s3.start()

@@ -1,7 +1,8 @@
 """``python -m rayjobs.pipeline`` limited to some stages (``--only``), with every engine actor of the pipeline's
 sampling, labelling and scoring stages pausing after each batch (``MATHRAY_TEST_PAUSE_S``: 0 for no pause, or
-a JSON object {stage output: seconds}; ``helpers.sampling_engines.pause_s``), so a chaos test can kill actors,
-workers, this driver or the S3 server between commits.
+a JSON object {stage output: seconds}; ``helpers.sampling_engines.pause_s``) and logging each batch to a local
+file under ``MATHRAY_TEST_CALLS_DIR`` when set, so a chaos test can kill actors, workers, this driver or the S3
+server between commits.
 
     python tests/helpers/chaos_pipeline.py --only evaluate --config FILE
 """
@@ -36,8 +37,8 @@ def main(argv: list[str]) -> int:
     only = argv[argv.index("--only") + 1].split(",")
     argv = [a for i, a in enumerate(argv) if a != "--only" and (i == 0 or argv[i - 1] != "--only")]
     use_pausing_actors()
-    init_ray(runtime_env={"env_vars": {"PYTHONPATH": f"{TESTS.parent}:{TESTS}",
-                                       "MATHRAY_TEST_PAUSE_S": os.environ.get("MATHRAY_TEST_PAUSE_S", "0")}})
+    env = {k: os.environ[k] for k in ("MATHRAY_TEST_PAUSE_S", "MATHRAY_TEST_CALLS_DIR") if k in os.environ}
+    init_ray(runtime_env={"env_vars": {"PYTHONPATH": f"{TESTS.parent}:{TESTS}", **env}})
     return job_main(PipelineConfig, lambda cfg: run_pipeline(cfg, only=only), argv, None)
 
 

@@ -1,6 +1,7 @@
 """Test helpers for the sampling fault tests: a named registry actor that engine replicas report to, so a
 test can ``ray.kill`` a live engine actor (Ray Data's pool actors are unnamed, and ``list_actors`` gives
 ids, not the handles ``ray.kill`` needs)."""
+import hashlib
 import json
 import os
 import time
@@ -42,15 +43,30 @@ def pause_s(cfg: dict, default: str) -> float:
     return float(value)
 
 
+def calls_file(output: str, root: str | None = None) -> str | None:
+    """The local file where a stage's actors log each finished batch (one line: its unix time), under ``root``
+    (default ``MATHRAY_TEST_CALLS_DIR``); None when neither is set. A chaos test counts a stage's engine calls
+    there, on the machine's disk, so it sees them while the S3 server is down."""
+    root = root or os.environ.get("MATHRAY_TEST_CALLS_DIR")
+    return os.path.join(root, hashlib.sha256(output.encode()).hexdigest()[:16] + ".calls") if root else None
+
+
+def log_call(output: str) -> None:
+    if path := calls_file(output):
+        with open(path, "a") as f:
+            f.write(f"{time.time()}\n")
+
+
 class PausingEngine(SampleEngine):
     """The real engine, pausing after each batch so a test can kill the driver between shard commits."""
 
     def __init__(self, cfg: dict, device: str):
         super().__init__(cfg, device)
-        self.pause = pause_s(cfg, "1.5")
+        self.output, self.pause = cfg.get("output"), pause_s(cfg, "1.5")
 
     def __call__(self, batch):
         out = super().__call__(batch)
+        log_call(self.output)
         time.sleep(self.pause)
         return out
 

@@ -7,13 +7,14 @@ import time
 
 import ray
 
-from helpers.sampling_engines import REGISTRY, pause_s
+from helpers.sampling_engines import REGISTRY, log_call, pause_s
 from mathray.jobs.labeling import ShepherdLabeler
 from mathray.jobs.scoring import ScoreStageActor
 
 
 class _Observable:
     def _observe_init(self, cfg: dict) -> None:
+        self.output = cfg.get("output")
         try:
             self.registry = ray.get_actor(REGISTRY)
         except ValueError:
@@ -27,6 +28,7 @@ class _Observable:
     def _observe_call(self) -> None:
         if self.registry is not None:
             ray.get(self.registry.called.remote())
+        log_call(self.output)
         time.sleep(self.pause)
 
 
