@@ -6,6 +6,7 @@ phases and trainers in this process (``worker.run_local``): what they check is t
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -82,11 +83,29 @@ def test_ssft_export_loads_in_vllm_and_samples(ssft_run):
     del llm
 
 
-def test_verifier_xent_on_s3_storage_with_eval_metrics(ray_cluster, tmp_path, tiny_model, train_data, s3_bucket):
+def test_verifier_xent_on_s3_storage_with_eval_metrics_through_an_outage_at_the_start(
+        ray_cluster, tmp_path, tiny_model, train_data, s3_bucket, s3_moto, monkeypatch):
+    """S3 is down through the run's first fit (Ray Train's controller checks the storage as it starts, without
+    retries) and back for the next: the run waits the outage out and trains."""
+    import mathray.jobs.training.job as job_module
+
+    fits, build = [], job_module.build_trainer
+
+    def build_during_outage(*args):
+        if not fits:
+            s3_moto.stop()
+            threading.Timer(90.0, s3_moto.start).start()   # ends the outage should the first fit not fail
+        else:
+            s3_moto.start()
+        fits.append(len(fits))
+        return build(*args)
+
+    monkeypatch.setattr(job_module, "build_trainer", build_during_outage)
     cfg = job(tmp_path, tiny_model, train_data, "verifier", steps=20, output=f"{s3_bucket}/verifier",
               storage=f"{s3_bucket}/ray_train")
     cfg.data.eval_fraction = 0.3
     result = run_training(cfg)
+    assert len(fits) >= 2, "the first fit should have failed while S3 was down"
     assert goes_down([s["loss"] for s in steps_of(tmp_path / "steps.jsonl")])
     fs, path = resolve(join(result.final_model, "config.json"))
     assert fs.get_file_info(path).size > 0

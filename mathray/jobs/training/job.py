@@ -18,7 +18,7 @@ from pathlib import Path
 from mathray.config import code_version, resolved_config
 from mathray.jobs.training.config import TrainJobConfig
 from mathray.jobs.training.lineage import claim_run, run_identity, run_name
-from mathray.runtime import env
+from mathray.runtime import env, retries
 from mathray.runtime.lease import OutputLease
 from mathray.runtime.models import check_model
 from mathray.runtime.storage import ShardStore, absolute, join, resolve
@@ -108,6 +108,21 @@ def _controller_poll_interval(seconds: float):
         os.environ.pop(key, None)
 
 
+def _fit(cfg: TrainJobConfig, identity: dict):
+    """``fit()``, with a controller that died starting because the run's storage was unreachable raised as a
+    ``ConnectionError`` (retried by the caller: the run has not started, and a new fit resumes from its latest
+    checkpoint). Ray Train's controller checks the storage when it starts (it creates the run's directory and a
+    marker file there) without retrying, so an S3 outage at that moment would fail the run before any step."""
+    from ray.exceptions import ActorDiedError
+
+    try:
+        return build_trainer(cfg, identity).fit()
+    except ActorDiedError as e:
+        if "TrainController.__init__" in str(e) and retries.is_transient(OSError(str(e))):
+            raise ConnectionError(f"Ray Train's controller could not reach the run's storage: {e}") from e
+        raise
+
+
 def run_training(cfg: TrainJobConfig) -> TrainResult:
     """Train (or resume) the run of ``cfg``'s identity, holding the output's writer lease throughout."""
     cfg.check_runnable()
@@ -121,7 +136,8 @@ def run_training(cfg: TrainJobConfig) -> TrainResult:
         ShardStore(cfg.output).write_run_info(resolved_config(cfg), identity["hash"], code_version(), job="train",
                                               lineage=identity)
         with _controller_poll_interval(cfg.controller_poll_s):
-            result = build_trainer(cfg, identity).fit()
+            result = retries.call(lambda: _fit(cfg, identity), what=f"starting Ray Train run {name}",
+                                  where=retries.endpoint_of(storage_uri(cfg)))
     return TrainResult(final_model=join(cfg.output, "final"),
                        checkpoint=result.checkpoint.path if result.checkpoint else None,
                        metrics=dict(result.metrics or {}), run_name=name)
