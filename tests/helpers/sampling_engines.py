@@ -1,6 +1,6 @@
 """Test helpers for the sampling fault tests: a named registry actor that engine replicas report to, so a
 test can ``ray.kill`` a live engine actor (Ray Data's pool actors are unnamed, and ``list_actors`` gives
-ids, not the handles ``ray.kill`` needs)."""
+ids, not the handles ``ray.kill`` needs), and a local log of each stage's engine calls (``log_call``)."""
 import hashlib
 import json
 import os
