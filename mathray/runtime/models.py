@@ -38,7 +38,7 @@ import pyarrow.fs as pafs
 
 from mathray.runtime import env
 from mathray.runtime.errors import ModelNotReady
-from mathray.runtime.object_io import read_bytes, resolve, retried, write_bytes_atomic
+from mathray.runtime.object_io import read_bytes, read_whole, resolve, retried, write_bytes_atomic
 
 COMPLETE_MARK = "_COMPLETE.json"
 EXPORT_INFO = "mathray_export.json"
@@ -206,7 +206,7 @@ def publish_model_dir(src: str, dest: str | None = None) -> tuple[str, dict]:
     except FileNotFoundError:
         raise ValueError(f"no model directory at {src}") from None
     fs, root = resolve(src)
-    if problems := model_dir_problems(names, lambda n: _read(fs, posixpath.join(root, n))):
+    if problems := model_dir_problems(names, lambda n: read_whole(fs, posixpath.join(root, n))):
         raise ValueError(f"{src} is not a model directory: {'; '.join(problems)} (a model directory is what "
                          "save_pretrained writes for a model and its tokenizer)")
     if dest is None or dest.rstrip("/") == src.rstrip("/"):
@@ -229,11 +229,6 @@ def _refuse_foreign_files(dest: str) -> None:
     if present and read_mark(dest) is None:
         raise ValueError(f"{dest} holds {len(present)} files that are not a published model (e.g. {present[0]}): "
                          "publishing would delete them; choose an empty location")
-
-
-def _read(fs, path: str) -> bytes:
-    with fs.open_input_stream(path) as f:
-        return f.read()
 
 
 def _download(fs, src: str, target: Path) -> str:

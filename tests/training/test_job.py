@@ -90,21 +90,26 @@ def test_verifier_xent_on_s3_storage_with_eval_metrics_through_an_outage_at_the_
     import mathray.jobs.training.job as job_module
 
     fits, build = [], job_module.build_trainer
+    backstop = threading.Timer(90.0, s3_moto.start)   # ends the outage should the first fit not fail
 
     def build_during_outage(*args):
         if not fits:
             s3_moto.stop()
-            threading.Timer(90.0, s3_moto.start).start()   # ends the outage should the first fit not fail
+            backstop.start()
         else:
             s3_moto.start()
-        fits.append(len(fits))
+        fits.append(args)
         return build(*args)
 
     monkeypatch.setattr(job_module, "build_trainer", build_during_outage)
     cfg = job(tmp_path, tiny_model, train_data, "verifier", steps=20, output=f"{s3_bucket}/verifier",
               storage=f"{s3_bucket}/ray_train")
     cfg.data.eval_fraction = 0.3
-    result = run_training(cfg)
+    try:
+        result = run_training(cfg)
+    finally:   # a backstop left running would restart S3 in the middle of a later test's outage
+        backstop.cancel()
+        s3_moto.start()
     assert len(fits) >= 2, "the first fit should have failed while S3 was down"
     assert goes_down([s["loss"] for s in steps_of(tmp_path / "steps.jsonl")])
     fs, path = resolve(join(result.final_model, "config.json"))
