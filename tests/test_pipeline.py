@@ -14,7 +14,8 @@ CONFIGS = sorted([REPO / "rayjobs/configs/demo.yaml", *REPO.glob("rayjobs/config
 
 
 def test_graph_is_the_whole_method_under_one_root():
-    cfg = load_config(PipelineConfig, REPO / "rayjobs/configs/demo.yaml", ["root=s3://bucket/run7"])
+    cfg = load_config(PipelineConfig, REPO / "rayjobs/configs/demo.yaml",
+                      ["root=s3://bucket/run7", "sequential.enabled=true"])
     nodes = build_graph(cfg)
     names = [n.name for n in nodes]
     assert {"base_model", "problems_train", "problems_test", "ssft", "sample_train", "shepherd", "verifier_xent",
@@ -131,7 +132,7 @@ def test_scheduler_one_at_a_time_runs_in_graph_order_and_a_failure_blocks_only_i
     from mathray.pipeline import PipelineFailed, run_pipeline
 
     cfg = load_config(PipelineConfig, REPO / "rayjobs/configs/demo.yaml",
-                      [f"root={tmp_path / 'run'}", "max_parallel=1", "progress_every_s=600"])
+                      [f"root={tmp_path / 'run'}", "max_parallel=1", "progress_every_s=600", "sequential.enabled=true"])
     nodes = build_graph(cfg)
     stages = _StandInStages(monkeypatch, done_before={"base_model", "problems_train"}, fails="prm")
     blocked = _downstream(nodes, "prm") - {"prm"}
