@@ -24,9 +24,11 @@ VENV_BIN = Path(sys.executable).parent
 
 # The demo pipeline reduced to seconds per stage, every stage included (SSFT, sampling, Math-Shepherd labels,
 # verifier, PRM, ORM, sequential + control, test sampling of every generator, scoring, evaluation). One
-# operation per problem and 150 SSFT steps at batch 32, so that the training samples hold problems with both a
-# right and a wrong solution (cls-margin and L_seq need such pairs).
-EASY = [f"data.{s}.toy.{k}=1" for s in ("train", "test", "label") for k in ("min_ops", "max_ops")]
+# operation of + - * per problem with results up to 99 (enough distinct expressions for the label and test
+# problems) and 150 SSFT steps at batch 32, so that the training samples hold problems with both a right and a
+# wrong solution (cls-margin and L_seq need such pairs).
+EASY = [f"data.{s}.toy.{k}={v}" for s in ("train", "test", "label")
+        for k, v in (("min_ops", 1), ("max_ops", 1), ("operators", "+-*"), ("max_result", 99))]
 REDUCED = [*EASY, "sequential.enabled=true", "ssft.optim.batch_size=32",
            "data.train.toy.num_train=300", "data.test.toy.num_test=8", "data.label.toy.num_train=12",
            "data.label.toy.first_index=300",
