@@ -5,7 +5,8 @@ moto runs in a child process: it imports flask, whose context-local proxies make
 fail in any process holding them (docs/methods.md section 6), and the tests start engines in their own process.
 The endpoint is a TCP forwarder in this process: ``stop()`` closes its port and the connections open through it
 (new connections are refused and requests in flight are cut, as when a server goes down), ``start()`` opens it
-again, and the server behind it still holds every object."""
+again, and the server behind it still holds every object. ``outage_at_request`` starts an outage at the
+moment a chosen request arrives (that request cut), for faults that must land at one point of a job."""
 from __future__ import annotations
 
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Callable
 
 
 def free_port() -> int:
@@ -21,10 +23,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pump(src: socket.socket, dst: socket.socket) -> None:
-    """Copy bytes from ``src`` to ``dst`` until either side closes; then close both."""
+def _pump(src: socket.socket, dst: socket.socket, cut: Callable[[bytes], bool] = lambda data: False) -> None:
+    """Copy bytes from ``src`` to ``dst`` until either side closes or ``cut(bytes read)`` is true; then close
+    both."""
     try:
-        while data := src.recv(1 << 16):
+        while (data := src.recv(1 << 16)) and not cut(data):
             dst.sendall(data)
     except OSError:
         pass
@@ -43,6 +46,7 @@ class MotoS3:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.listener: socket.socket | None = None
         self.open: set[socket.socket] = set()     # both ends of every forwarded connection
+        self.trigger: tuple[Callable[[bytes], bool], float] | None = None   # outage_at_request's
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.backend_port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -76,6 +80,20 @@ class MotoS3:
                     pass
             listener.close()
 
+    def outage_at_request(self, is_it: Callable[[bytes], bool], down_s: float) -> None:
+        """When a client next sends a request for which ``is_it(its first bytes)`` is true, cut it and keep the
+        endpoint down for ``down_s`` seconds."""
+        self.trigger = (is_it, down_s)
+
+    def _cuts(self, data: bytes) -> bool:
+        trigger = self.trigger
+        if trigger is None or not trigger[0](data):
+            return False
+        self.trigger = None
+        self.stop()
+        threading.Timer(trigger[1], self.start).start()
+        return True
+
     def close(self) -> None:
         self.stop()
         self.process.terminate()
@@ -94,9 +112,9 @@ class MotoS3:
                 continue
             pair = {client, upstream}
             self.open |= pair
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst, pair), daemon=True).start()
+            for src, dst, cut in ((client, upstream, self._cuts), (upstream, client, lambda data: False)):
+                threading.Thread(target=self._pump, args=(src, dst, pair, cut), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, pair: set[socket.socket]) -> None:
-        _pump(src, dst)
+    def _pump(self, src: socket.socket, dst: socket.socket, pair: set[socket.socket], cut) -> None:
+        _pump(src, dst, cut)
         self.open -= pair

@@ -83,10 +83,29 @@ def test_ssft_export_loads_in_vllm_and_samples(ssft_run):
     del llm
 
 
-def test_verifier_xent_on_s3_storage_with_eval_metrics_through_an_outage_at_the_start(
+def nth_snapshot_write(n: int):
+    """A test of requests, true at the first request of the ``n``-th time Ray Train's controller writes its
+    list of checkpoints (after each checkpoint; its reads do not count): a PUT, or the POST that starts a
+    multipart upload, not the upload's later parts."""
+    starts = []
+
+    def is_it(request: bytes) -> bool:
+        line = request.split(b"\r\n", 1)[0]
+        if b"checkpoint_manager_snapshot.json" in line and (
+                line.startswith(b"PUT ") and b"uploadId=" not in line
+                or line.startswith(b"POST ") and b"?uploads" in line):
+            starts.append(line)
+            return len(starts) == n
+        return False
+    return is_it
+
+
+def test_verifier_xent_on_s3_storage_with_eval_metrics_through_outages_at_the_start_and_a_checkpoint(
         ray_cluster, tmp_path, tiny_model, train_data, s3_bucket, s3_moto, monkeypatch):
     """S3 is down through the run's first fit (Ray Train's controller checks the storage as it starts, without
-    retries) and back for the next: the run waits the outage out and trains."""
+    retries), then goes down for 4 s (longer than the AWS SDK's own retries) as the controller records the
+    second checkpoint, which Ray Train treats as fatal: the run waits each outage out and resumes from the
+    first checkpoint."""
     import mathray.jobs.training.job as job_module
 
     fits, build = [], job_module.build_trainer
@@ -96,8 +115,9 @@ def test_verifier_xent_on_s3_storage_with_eval_metrics_through_an_outage_at_the_
         if not fits:
             s3_moto.stop()
             backstop.start()
-        else:
+        elif len(fits) == 1:
             s3_moto.start()
+            s3_moto.outage_at_request(nth_snapshot_write(2), down_s=4.0)
         fits.append(args)
         return build(*args)
 
@@ -109,9 +129,12 @@ def test_verifier_xent_on_s3_storage_with_eval_metrics_through_an_outage_at_the_
         result = run_training(cfg)
     finally:   # a backstop left running would restart S3 in the middle of a later test's outage
         backstop.cancel()
+        s3_moto.trigger = None
         s3_moto.start()
-    assert len(fits) >= 2, "the first fit should have failed while S3 was down"
-    assert goes_down([s["loss"] for s in steps_of(tmp_path / "steps.jsonl")])
+    assert len(fits) == 3, "the first fit should have failed while S3 was down, the second at its checkpoint"
+    log = steps_of(tmp_path / "steps.jsonl")
+    assert [s["step"] for s in log] == list(range(1, 17)) + list(range(9, 21))   # from the recorded checkpoint
+    assert goes_down([s["loss"] for s in log])
     fs, path = resolve(join(result.final_model, "config.json"))
     assert fs.get_file_info(path).size > 0
     fs, path = resolve(f"{s3_bucket}/ray_train/{result.run_name}")

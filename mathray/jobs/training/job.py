@@ -11,6 +11,7 @@ the differing keys named (resuming someone else's checkpoints would silently mix
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,11 @@ from mathray.jobs.training.lineage import claim_run, run_identity, run_name
 from mathray.runtime import env, retries
 from mathray.runtime.lease import OutputLease
 from mathray.runtime.models import check_model
-from mathray.runtime.storage import ShardStore, absolute, join, resolve
+from mathray.runtime.storage import ShardStore, absolute, exists, join, resolve
 
 IDENTITY_FILE = "mathray_run.json"
+log = logging.getLogger(__name__)
+OUTAGE_RESTARTS = 10
 
 
 @dataclass
@@ -109,11 +112,13 @@ def _controller_poll_interval(seconds: float):
 
 
 def _fit(cfg: TrainJobConfig, identity: dict):
-    """``fit()``, with a controller that died starting because the run's storage was unreachable raised as a
-    ``ConnectionError`` (retried by the caller: the run has not started, and a new fit resumes from its latest
-    checkpoint). Ray Train's controller checks the storage when it starts (it creates the run's directory and a
-    marker file there) without retrying, so an S3 outage at that moment would fail the run before any step."""
+    """``fit()``, with a run that Ray Train gave up because its storage was unreachable raised as a
+    ``ConnectionError`` (retried by the caller: a new fit resumes from the latest checkpoint). Ray Train's
+    controller writes to the storage without retrying beyond the AWS SDK's own few attempts, and treats such
+    a failure as fatal: when it starts (the run's directory and a marker file) and after each checkpoint (its
+    snapshot of the checkpoints kept), so an S3 outage at one of those moments would fail the whole run."""
     from ray.exceptions import ActorDiedError
+    from ray.train import ControllerError
 
     try:
         return build_trainer(cfg, identity).fit()
@@ -121,6 +126,26 @@ def _fit(cfg: TrainJobConfig, identity: dict):
         if "TrainController.__init__" in str(e) and retries.is_transient(OSError(str(e))):
             raise ConnectionError(f"Ray Train's controller could not reach the run's storage: {e}") from e
         raise
+    except ControllerError as e:
+        if retries.is_transient(e.controller_failure):
+            raise ConnectionError(f"Ray Train's controller could not reach the run's storage: {e}") from e
+        raise
+
+
+def _fit_through_outages(cfg: TrainJobConfig, identity: dict, name: str):
+    """``_fit``, started again (resuming from the latest checkpoint) after a storage outage ended it, once the
+    storage answers (``exists`` waits up to the retry window, ``runtime.retries``); at most
+    ``OUTAGE_RESTARTS`` times, so a failure that only looks transient cannot loop for ever."""
+    uri = storage_uri(cfg)
+    for restart in range(OUTAGE_RESTARTS + 1):
+        try:
+            return _fit(cfg, identity)
+        except ConnectionError as e:
+            if restart == OUTAGE_RESTARTS:
+                raise
+            log.warning("Ray Train run %s stopped, its storage unreachable; resuming once it answers: %s",
+                        name, str(e)[:300])
+            exists(uri)
 
 
 def run_training(cfg: TrainJobConfig) -> TrainResult:
@@ -136,8 +161,7 @@ def run_training(cfg: TrainJobConfig) -> TrainResult:
         ShardStore(cfg.output).write_run_info(resolved_config(cfg), identity["hash"], code_version(), job="train",
                                               lineage=identity)
         with _controller_poll_interval(cfg.controller_poll_s):
-            result = retries.call(lambda: _fit(cfg, identity), what=f"starting Ray Train run {name}",
-                                  where=retries.endpoint_of(storage_uri(cfg)))
+            result = _fit_through_outages(cfg, identity, name)
     return TrainResult(final_model=join(cfg.output, "final"),
                        checkpoint=result.checkpoint.path if result.checkpoint else None,
                        metrics=dict(result.metrics or {}), run_name=name)
