@@ -25,6 +25,20 @@ def pytest_addoption(parser):
                      help="run the chaos pipeline test (tests/test_chaos.py) with seeds 1..N instead of its CI seed")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Modules by cost, longest first (a module with a cluster test, then one with a slow test, then the
+    rest), each module's tests kept together and in order: the suite's workers (``scripts/test.sh`` runs
+    pytest-xdist, one module at a time per worker) start on the pipeline runs and fill in with quick
+    modules at the end."""
+    def cost(item) -> int:
+        return 0 if item.get_closest_marker("cluster") else 1 if item.get_closest_marker("slow") else 2
+
+    module_cost: dict[str, int] = {}
+    for item in items:
+        module_cost[str(item.path)] = min(module_cost.get(str(item.path), 2), cost(item))
+    items.sort(key=lambda item: module_cost[str(item.path)])
+
+
 @pytest.fixture(scope="session")
 def fixture_data() -> Path:
     """A few dozen records of each public data set, in the repository (tests/fixtures/data/README.md)."""
