@@ -31,12 +31,12 @@ TRAIN_WORKER_CLASS = "RayTrainWorker"
 class Fault:
     kind: str            # engine | train_worker | driver | s3
     stage: str
-    at: int              # engine calls (engine), committed shards (driver, s3 in a data stage) or global step
+    at: int              # engine calls (engine, s3 in a data stage), committed shards (driver) or global step
                          # (training stage) before it fires
     down_s: float = 0.0  # s3: how long the server stays down
     landed: str = ""     # what was done, once it fired
     seen: str = ""       # the last moment and live victims observed while it was not yet due (a failure says it)
-    kept: dict = field(default_factory=dict)   # driver: the stage's commits at the kill {shard: (sha256, time)}
+    kept: dict = field(default_factory=dict)   # driver: the stage's commits after the kill {shard: (sha256, time)}
 
 
 @dataclass
@@ -55,11 +55,13 @@ def schedule(seed: int, plan: StagePlan) -> list[Fault]:
     ``seed``."""
     rng = random.Random(seed)
     data, train = sorted(plan.data), sorted(plan.train)
-    # The score stage's shards commit together when its last call returns (its rows are few): the faults
-    # placed by a count of commits (driver kill, outage) go to the other data stages. The labeller's commits
-    # can trail its calls until its actor has no work left and is gone: its engine, like the scorer's, is
-    # killed while alive, before any commit.
-    by_commits = [s for s in data if plan.kinds[s] != "score"]
+    # The score stage's shards commit together when its last call returns (its rows are few): the driver kill
+    # (placed by a count of commits) and the data stage's outage go to the other data stages. The outage is
+    # placed by engine calls, like an engine kill: commits can stall and then land together (S3 down for
+    # another fault, several shards finishing at once), outrunning the watcher. The labeller's commits can trail
+    # its calls until its actor has no work left and is gone: its engine, like the scorer's, is killed while
+    # alive, before any commit.
+    shard_by_shard = [s for s in data if plan.kinds[s] != "score"]
     faults = []
     for kind in sorted(set(plan.kinds.values())):
         stage = rng.choice([s for s in data if plan.kinds[s] == kind])
@@ -68,9 +70,9 @@ def schedule(seed: int, plan: StagePlan) -> list[Fault]:
     stage = rng.choice(train)
     every, steps, log_every = plan.train[stage]
     faults.append(Fault("train_worker", stage, rng.randrange(every + 1, steps - log_every)))
-    stage = rng.choice(by_commits)
+    stage = rng.choice(shard_by_shard)
     faults.append(Fault("driver", stage, rng.randrange(1, plan.data[stage])))
-    stage = rng.choice(by_commits)
+    stage = rng.choice(shard_by_shard)
     faults.append(Fault("s3", stage, rng.randrange(plan.data[stage] - 1), down_s=round(rng.uniform(3, 10), 1)))
     stage = rng.choice(train)
     faults.append(Fault("s3", stage, rng.randrange(1, plan.train[stage][1] - plan.train[stage][2]),
@@ -151,25 +153,29 @@ class ChaosRun:
         return self.logs
 
     def moment(self, fault: Fault, driver: Driver) -> int | None:
-        """The engine calls finished (engine fault), shards committed (other faults in a data stage) or the global
-        step reached (training stage) in this driver's run of the fault's stage; None when the stage is not
-        running, is past its last shard, or S3 is down (a commit or progress record cannot be seen then)."""
+        """The engine calls finished (engine kill, outage in a data stage), shards committed (driver kill) or the
+        global step reached (training stage) in this driver's run of the fault's stage; None when the stage is
+        not running, is past its last shard, or S3 is down (one outage at a time, and a commit or progress record
+        cannot be seen then)."""
         stage = fault.stage
-        if stage not in driver.started:
+        if stage not in driver.started or (fault.kind == "s3" and self.s3_down()):
             return None
-        if fault.kind == "engine":
+        if fault.kind in ("engine", "s3") and stage in self.plan.data:
             try:
                 times = Path(calls_file(self.outputs[stage], self.calls_dir)).read_text().split()
             except FileNotFoundError:
                 times = []
             return sum(float(t) >= driver.started[stage] for t in times)
-        if self.outage is not None and self.outage.is_alive():
+        if self.s3_down():
             return None
         if stage in self.plan.data:
             committed = len(ShardStore(self.outputs[stage]).committed())
             return committed if committed < self.plan.data[stage] else None
         record = read_progress(self.outputs[stage], since=driver.started[stage])
         return record["step"] if record else None
+
+    def s3_down(self) -> bool:
+        return self.outage is not None and self.outage.is_alive()
 
     def victims(self, fault: Fault) -> dict[str, int]:
         """{actor id: pid} of the live actors the fault may kill: the stage's engine actors (one data stage runs
@@ -200,7 +206,7 @@ class ChaosRun:
             fault.landed = f"{fault.kind} actor {actor[:8]} (pid {pid}) killed at {moment}"
         elif fault.kind == "driver":
             driver.kill()
-            fault.kept = commits(self.outputs[fault.stage])
+            fault.kept = self.settled_commits(fault.stage)
             self.logs.append(driver.log())
             fault.landed = f"driver killed at {moment}"
             return Driver(self.start())
@@ -210,6 +216,20 @@ class ChaosRun:
             self.outage.start()
             fault.landed = f"S3 down {fault.down_s} s from {moment}"
         return driver
+
+    def settled_commits(self, stage: str, quiet_s: float = 5.0, timeout: float = 120.0) -> dict:
+        """The stage's commits once a killed driver's work has stopped: Ray ends a dead driver's actors and tasks
+        shortly after it, and a commit task already running may still land; so, no engine actor of the stage's
+        kind alive and no new commit for ``quiet_s``."""
+        kept, since, deadline = commits(self.outputs[stage]), time.time(), time.time() + timeout
+        while time.time() < deadline:
+            time.sleep(0.5)
+            now = commits(self.outputs[stage])
+            if now != kept:
+                kept, since = now, time.time()
+            elif time.time() - since >= quiet_s and not alive_actor_pids(ENGINE_CLASS[self.plan.kinds[stage]]):
+                return kept
+        raise AssertionError(f"the killed driver's work on {stage} did not stop in {timeout:.0f} s")
 
     def _restart_s3_after(self, down_s: float) -> None:
         try:
