@@ -17,6 +17,7 @@ import pytest
 from test_ingest_hub import hub  # noqa: F401  (fixture: hub-layout folders, the working directory their root)
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "quickstart.sh"
+RECIPES = Path(__file__).resolve().parents[1] / "rayjobs" / "configs" / "recipes" / "quickstart"
 LIMIT, N = 5, 4
 CPU_ENGINE = ("engine.device=cpu engine.enforce_eager=true engine.kv_cache_memory_bytes=268435456 "
               "engine.max_model_len=512 engine.batch_size=8")
@@ -59,6 +60,39 @@ def test_quickstart_on_the_tiny_model(hub, tmp_path, fixture_data, ray_cluster):
     markdown = (root / "report" / "report.md").read_text()
     assert "| LogProb BoN |" in markdown and "| Maj1@N |" in markdown
     assert proc.stdout.rstrip().splitlines()[-1].startswith(f"Report: {root}/report/report.md")
+    _published_prm_steps(root, tmp_path / "prm")
+
+
+def _published_prm_steps(root: Path, prm_dir: Path) -> None:
+    """The quick start's optional steps 4-5 (recipes/quickstart/score_prm.yaml and evaluate_prm.yaml) as
+    committed on the samples above, the published PRM replaced by a tiny random model in its layout, on CPU:
+    every sample scored step by step in that convention, and the report's PRM rows beside majority voting."""
+    from helpers.quarantine import read_all_quarantine
+    from helpers.tiny_reward_models import build_separator_prm
+
+    from mathray.config import load_config
+    from mathray.jobs.evaluation import EvaluateConfig, run_evaluate
+    from mathray.jobs.scoring import ScoreConfig, run_score
+    from mathray.runtime.storage import ShardStore
+
+    prm = build_separator_prm(prm_dir, seed=4)
+    score = load_config(ScoreConfig, RECIPES / "score_prm.yaml", [
+        f"input={root}/samples", f"output={root}/scores_prm", f"scorer.prm={prm}", "scorer.device=cpu",
+        "scorer.dtype=float32", "scorer.max_length=512"])
+    assert (score.scorer.prm_convention, score.scorer.step_format) == ("qwen-math-prm", "paragraph")
+    run_score(score)
+    store = ShardStore(f"{root}/scores_prm")
+    scores = store.read_all().to_pylist()
+    # the tiny model's 512 positions: a solution whose problem and steps do not fit is quarantined, not cut
+    refused = (q.to_pylist() if (q := read_all_quarantine(store)) is not None else [])
+    assert len(scores) + len(refused) == LIMIT * N and len(scores) >= LIMIT * N // 2, refused
+    assert all("> max_length 512" in r["reason"] for r in refused), refused
+    assert all(r["step_scores"] and r["verifier_score"] is None for r in scores)
+    report = run_evaluate(load_config(EvaluateConfig, RECIPES / "evaluate_prm.yaml", [
+        f"samples={root}/samples", f"scores={root}/scores_prm", f"greedy_samples={root}/greedy",
+        f"output={root}/report_prm"])).report
+    rows = {r["selector"] for r in report["table"]}
+    assert {"PRM BoN (product)", "PRM BoN (min)", "PRM vote (min)", "Maj1@N", "LogProb BoN"} <= rows, rows
 
 
 @pytest.mark.parametrize("env, message", [
