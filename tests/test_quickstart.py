@@ -1,8 +1,9 @@
 """scripts/quickstart.sh as a user runs it, with its settings pointed at the tiny model on CPU and at a folder in
 the hub's layout holding the MATH-500 fixture (read through hf:// with the hub client offline): ingest of the
 split's first problems, N samples and a greedy pass through real vLLM, then the report with the rows a user
-reads. Its jobs join the session's Ray cluster, as they join a ``ray start`` cluster on the user's machine (a job
-that starts its own local Ray: ``test_console_output.py``). The tiny model's answers are noise: this checks the
+reads; then its optional published-PRM steps (their recipes as committed, a tiny model in that PRM's layout).
+Its jobs join the session's Ray cluster, as they join a ``ray start`` cluster on the user's machine (a job that
+starts its own local Ray: ``test_console_output.py``). The tiny model's answers are noise: this checks the
 plumbing, not accuracy."""
 from __future__ import annotations
 
