@@ -22,7 +22,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def pytest_addoption(parser):
     parser.addoption("--chaos-seeds", type=int, default=0, metavar="N",
-                     help="run the chaos pipeline test (tests/test_chaos.py) with seeds 1..N instead of its CI seed")
+                     help="run the chaos pipeline test (tests/test_ray_cluster.py) with seeds 1..N instead of its CI seed")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -168,7 +168,7 @@ def test_shipped_config_and_bad_config():
         LabelingConfig(temperature=0.0, k=4)
 
 
-# -- a prompt the engine refuses (engine actors and the driver killed: tests/test_chaos.py) -------------------
+# -- a prompt the engine refuses (engine actors and the driver killed: tests/test_ray_cluster.py) -----------
 FAULT_SHARDS = 4
 
 

