@@ -14,6 +14,7 @@ import pytest
 from conftest import REPO
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+SHARDS = 10   # of 2 problems, 2 samples each: shards left when the node goes (the replicas pause after each one)
 
 
 def test_sampling_pool_grows_onto_added_nodes_and_survives_node_loss(tmp_path):
@@ -23,9 +24,10 @@ def test_sampling_pool_grows_onto_added_nodes_and_survives_node_loss(tmp_path):
     from mathray.runtime.storage import ShardStore, shard_name
 
     model = str(build_tiny_model(tmp_path / "model"))
-    rows = generate_problems(ToyTaskConfig(num_test=40, min_ops=1, max_ops=2, max_operand=9, max_result=99), "test")
+    rows = generate_problems(ToyTaskConfig(num_test=SHARDS * 2, min_ops=1, max_ops=2, max_operand=9, max_result=99),
+                             "test")
     store = ShardStore(str(tmp_path / "problems"))
-    for s in range(20):
+    for s in range(SHARDS):
         store.commit_shard(shard_name(s), schemas.to_table(rows[2 * s:2 * s + 2], schemas.PROBLEMS))
     store.write_manifest()
     env = {**os.environ, "RAY_ADDRESS": "", "MATHRAY_CACHE_DIR": str(tmp_path / "cache"),
@@ -38,5 +40,5 @@ def test_sampling_pool_grows_onto_added_nodes_and_survives_node_loss(tmp_path):
     assert len(result["events"]) == 2, result["events"]           # a node added, then one removed ...
     assert result["removed_at"][0] < result["shards"], result["events"]   # ... mid-stage
     assert len(result["workers"]) >= 2, result                     # more than one replica committed work
-    assert len(result["disrupted"]) == 80 == len({tuple(r[:2]) for r in result["disrupted"]})
+    assert len(result["disrupted"]) == SHARDS * 2 * 2 == len({tuple(r[:2]) for r in result["disrupted"]})
     assert result["disrupted"] == result["reference"]              # exactly an uninterrupted run's rows

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 
 from transformers import TrainerCallback
 
@@ -24,20 +23,6 @@ class StepLog(TrainerCallback):
                 f.write(json.dumps(line) + "\n")
 
 
-class CrashAfterStep(TrainerCallback):
-    """Rank 0 dies like a killed process once, after finishing global step ``step``, when ``marker`` (a local
-    file) does not exist yet; it writes the marker first, so a resumed run passes the step."""
-
-    def __init__(self, step: int, marker: str, phase: str, step_offset: int):
-        self.at, self.marker, self.offset = step, marker, step_offset
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if (self.offset + state.global_step == self.at and state.is_world_process_zero
-                and not os.path.exists(self.marker)):
-            Path(self.marker).write_text(str(os.getpid()))
-            os._exit(1)
-
-
 class PauseEachStep(TrainerCallback):
     """Every rank sleeps ``seconds`` after each optimizer step, so a run lasts long enough for a test to act
     between its checkpoints."""
@@ -51,10 +36,6 @@ class PauseEachStep(TrainerCallback):
 
 def step_log(path) -> dict:
     return {"cls": "helpers.train_callbacks:StepLog", "kwargs": {"path": str(path)}}
-
-
-def crash_after(step: int, marker) -> dict:
-    return {"cls": "helpers.train_callbacks:CrashAfterStep", "kwargs": {"step": step, "marker": str(marker)}}
 
 
 def pause_each_step(seconds: float) -> dict:
