@@ -25,12 +25,18 @@ def pytest_addoption(parser):
                      help="run the chaos pipeline test (tests/test_ray_cluster.py) with seeds 1..N instead of its CI seed")
 
 
+# the modules that run whole pipelines or clusters of their own, longest first (minutes each)
+LONGEST_MODULES = ("test_ray_cluster.py", "test_multinode.py")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Modules by cost, longest first (a module with a cluster test, then one with a slow test, then the
-    rest), each module's tests kept together and in order: the suite's workers (``scripts/test.sh`` runs
-    pytest-xdist, one module at a time per worker) start on the pipeline runs and fill in with quick
-    modules at the end."""
+    """Modules by cost, longest first (the LONGEST_MODULES, then a module with a cluster test, then one with a
+    slow test, then the rest), each module's tests kept together and in order: the suite's workers
+    (``scripts/test.sh`` runs pytest-xdist, one module at a time per worker, in this order) start on the
+    pipeline runs and fill in with quick modules at the end."""
     def cost(item) -> int:
+        if item.path.name in LONGEST_MODULES:
+            return LONGEST_MODULES.index(item.path.name) - len(LONGEST_MODULES)
         return 0 if item.get_closest_marker("cluster") else 1 if item.get_closest_marker("slow") else 2
 
     module_cost: dict[str, int] = {}
