@@ -123,8 +123,9 @@ def test_verifier_xent_on_s3_storage_with_eval_metrics_through_outages_at_the_st
 
     monkeypatch.setattr(job_module, "build_trainer", build_during_outage)
     monkeypatch.setattr(job_module, "exists", back_soon)
+    # one worker: the outages hit the controller's storage writes, whatever the group's size
     cfg = job(tmp_path, tiny_model, train_data, "verifier", steps=20, output=f"{s3_bucket}/verifier",
-              storage=f"{s3_bucket}/ray_train")
+              storage=f"{s3_bucket}/ray_train", num_workers=1)
     cfg.data.eval_fraction = 0.3
     try:
         result = run_training(cfg)
