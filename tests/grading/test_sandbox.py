@@ -100,3 +100,18 @@ def test_grade_reports_a_dead_sandbox_as_sandbox_error(monkeypatch):
         assert again.reason == "sandbox-error"  # not cached as a verdict
     finally:
         broken.close()
+
+
+def test_ready_pool_waits_out_the_start_up_so_a_first_call_keeps_its_budget(monkeypatch):
+    """A fresh pool's first call with a 0.1 s budget times out while its worker starts (the test above); taken by
+    ``ready_pool`` the same pool answers it."""
+    from mathray.grading import sandbox
+
+    monkeypatch.setattr(sandbox, "_POOL", None)   # this process's pool, fresh: its worker not started yet
+    try:
+        pool = sandbox.ready_pool()
+        assert pool is sandbox.get_pool() and pool.ready
+        assert pool.call("echo", "x", timeout=0.1) == ("ok", "x")
+        assert sandbox.ready_pool() is pool      # once per pool
+    finally:
+        sandbox.get_pool().close()
