@@ -4,13 +4,12 @@ session."""
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import pytest
 
 from helpers.data_dirs import DATA_DIR_ENV, FIXTURE_DATA, full_data_dir
-from helpers.moto_s3 import MotoS3
+from helpers.moto_s3 import MotoS3, new_bucket
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,11 +91,7 @@ def s3_server(s3_moto):
 @pytest.fixture
 def s3_bucket(s3_server) -> str:
     """A fresh bucket; yields ``s3://<bucket>``."""
-    import boto3
-
-    name = f"mathray-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=name)
-    return f"s3://{name}"
+    return new_bucket(s3_server)
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from helpers.chaos import ChaosRun, StagePlan, commits, schedule
 from helpers.faults import driver_env, finish, start, write_config
-from helpers.moto_s3 import free_port
+from helpers.moto_s3 import free_port, new_bucket
 from helpers.pipeline_outputs import pipeline_outputs, report_diff
 from helpers.train_callbacks import pause_each_step
 
@@ -156,11 +156,7 @@ def _commit_markers(s3_endpoint: str, bucket: str) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def bucket(s3_server) -> str:
-    import boto3
-
-    name = f"mathray-cluster-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=name)
-    return f"s3://{name}"
+    return new_bucket(s3_server)
 
 
 @dataclass

@@ -46,6 +46,10 @@ class Deadline:
     def remaining(self) -> float:
         return self.at - time.monotonic()
 
+    def extend(self, seconds: float) -> None:
+        """Time that is not the answers' (the sandbox's start-up) added back."""
+        self.at += seconds
+
 
 # ---- atoms ---------------------------------------------------------------------------------------------------
 

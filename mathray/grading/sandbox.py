@@ -13,8 +13,8 @@ lines over pipes. ``call(name, *args, timeout=)`` returns ``(status, value)``:
 A warm spare is kept so a replacement is ready at once. Workers cap their address space and exit when
 the parent goes away (EOF on stdin). Only functions named in ``ALLOWED`` run; arguments are strings.
 
-One pool per process, created lazily by ``get_pool()`` and reused (Ray actors keep theirs); jobs take it by
-``ready_pool()``, which waits out the workers' start-up first.
+One pool per process, created lazily by ``get_pool()`` and reused (Ray actors keep theirs); the grader takes it
+by ``ready_pool()``, which waits out the workers' start-up once, outside any call's limit.
 """
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ class WorkerPool:
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
-        self.ready = False   # a worker has answered once warmed up (``ready_pool``)
+        self.ready = False   # ``ready_pool`` has waited for its start-up (whether a worker came up or not)
         self.replaced = 0
         for _ in range(size):
             self._idle.put(self._start())
@@ -237,13 +237,14 @@ def get_pool(size: int = 1) -> WorkerPool:
 
 
 def ready_pool() -> WorkerPool:
-    """This process's pool, once one of its workers is up and warm (at most ``STARTUP_TIMEOUT_S``, once per
-    pool). A job grading many answers calls it first: a call's budget covers a starting worker, so on a busy
-    node the first answers would otherwise grade ``timeout`` while the sandbox starts, and a run's grades
-    would depend on the node's load."""
+    """This process's pool, once one of its workers is up and warm (``wait_ready``, once per pool; a pool whose
+    workers cannot start answers its calls with ``sandbox-error``). A call's limit covers waiting for a starting
+    worker: without this wait, the first answers graded in a process on a busy node would grade ``timeout``
+    while the sandbox starts, and a run's grades would depend on the node's load."""
     pool = get_pool()
     if not pool.ready:
-        pool.ready = pool.wait_ready()
+        pool.wait_ready()
+        pool.ready = True
     return pool
 
 

@@ -1,5 +1,6 @@
 """The symbolic callback of ``equivalence.compare``: each undecided atom pair goes to a sandbox worker,
-within what is left of the call's ``Deadline``.
+within what is left of the call's ``Deadline`` (the sandbox's start-up, waited out once per process by
+``ready_pool``, is added back to it: it is not the answers' time).
 
 Outcomes are cached by atom pair when they are facts about the pair: a verdict, a parse error, a refusal,
 and a timeout that had at least ``CACHE_TIMEOUT_MIN_S`` to run (a pair that got only the end of another
@@ -8,7 +9,9 @@ cached: it says nothing about the answers, and the pool has already replaced the
 """
 from __future__ import annotations
 
-from mathray.grading.sandbox import get_pool
+import time
+
+from mathray.grading.sandbox import ready_pool
 from mathray.grading.sympy_compare import unsafe_reason
 
 CACHE_MAX = 65_536
@@ -37,12 +40,15 @@ class SandboxedCheck:
             equal, problem = _CACHE[key]
             self._note(problem)
             return equal
+        started = time.monotonic()
+        pool = ready_pool()
+        self.deadline.extend(time.monotonic() - started)   # the sandbox's start-up is not the answers' time
         remaining = self.deadline.remaining()
         if remaining <= 0.01:
             self._note("timeout")
             return False
 
-        status, value = get_pool().call("symbolic_equal", a, b, timeout=remaining)
+        status, value = pool.call("symbolic_equal", a, b, timeout=remaining)
         if status == "ok":
             outcome, keep = (bool(value), None), True
         elif status == "timeout":

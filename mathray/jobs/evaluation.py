@@ -25,7 +25,6 @@ from mathray.config import StrictModel, code_version, config_hash, outside_linea
 from mathray.core import findings, metrics, selectors
 from mathray.core.selectors import Candidate
 from mathray.grading import cluster_answers
-from mathray.grading.sandbox import ready_pool
 from mathray.jobs.report import markdown_table, write_report
 from mathray.jobs.step_evaluation import build_cases, first_error_table
 from mathray.runtime.lease import OutputLease
@@ -71,7 +70,6 @@ class EvaluateConfig(StrictModel):
 def cluster_ids(answers: Sequence[str | None]) -> list[int | None]:
     """Equivalence-cluster id per answer via the grader's ``cluster_answers``; None for no answer (the
     grader's ``NO_ANSWER``: a null or blank answer joins no cluster)."""
-    ready_pool()   # no comparison's time budget spent on the grading sandbox's start-up
     return [c if c >= 0 else None for c in cluster_answers(list(answers))]
 
 

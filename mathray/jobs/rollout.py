@@ -63,7 +63,6 @@ from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, wi
 from mathray.core.steps import prefix_text, split_steps
 
 from mathray.grading import grade
-from mathray.grading.sandbox import ready_pool
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +119,7 @@ def count_correct(jobs: list[tuple[str, list[str], str]]) -> list[int]:
 
 
 def _warm_grader() -> None:
-    """Imports, parser warm-up and the grading sandbox's start-up, before the first real job."""
-    ready_pool()
-    is_correct_answer("\\boxed{1}", "1")
+    is_correct_answer("\\boxed{1}", "1")   # imports and parser warm-up before the first real job
 
 
 class RolloutGrader:
@@ -134,13 +131,11 @@ class RolloutGrader:
         import multiprocessing
 
         self.pool = None
-        if not processes:
-            _warm_grader()   # grading in this loop: warmed here, before the first rollouts
-            return
-        self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_warm_grader)
-        for _ in range(processes):   # start them now, while the engine loads (the pool starts them lazily)
-            self.pool.submit(int)
+        if processes:
+            self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_warm_grader)
+            for _ in range(processes):   # start them now, while the engine loads (the pool starts them lazily)
+                self.pool.submit(int)
 
     def submit(self, jobs: list[tuple[str, list[str], str]]) -> Future:
         if self.pool is not None:

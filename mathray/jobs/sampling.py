@@ -33,7 +33,6 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from mathray import grading
-from mathray.grading.sandbox import ready_pool
 from mathray.config import StrictModel, outside_lineage
 from mathray.core import prompts, schemas
 from mathray.core.prompts import PromptConfig
@@ -124,7 +123,6 @@ def sample_row(src: dict, sample_id: int, out, *, prompt: str, num_prompt_tokens
 
 def grade_batch(batch: pa.Table) -> pa.Table:
     """Fill answer / is_correct / grade_reason (a map_batches step after the engine)."""
-    ready_pool()   # no answer's time budget spent on the grading sandbox's start-up
     rows = batch.to_pylist()
     for r in rows:
         if not is_quarantined(r):

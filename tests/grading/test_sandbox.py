@@ -115,3 +115,17 @@ def test_ready_pool_waits_out_the_start_up_so_a_first_call_keeps_its_budget(monk
         assert sandbox.ready_pool() is pool      # once per pool
     finally:
         sandbox.get_pool().close()
+
+
+def test_a_first_grade_in_a_process_gets_its_budget_after_the_sandbox_starts(monkeypatch):
+    """A comparison that needs the sandbox, on a fresh pool and with a budget shorter than the workers' start-up,
+    gives its verdict: the start-up is waited out outside the budget (without that: ``timeout``)."""
+    from mathray.grading import sandbox, sandboxed_symbolic
+
+    monkeypatch.setattr(sandbox, "_POOL", None)
+    monkeypatch.setattr(sandboxed_symbolic, "_CACHE", {})
+    try:
+        result = grade(r"so \boxed{x^{2} > 4}", r"(-\infty,-2)\cup(2,\infty)", timeout=0.5)
+        assert (result.is_correct, result.reason) == (True, "equal")
+    finally:
+        sandbox.get_pool().close()

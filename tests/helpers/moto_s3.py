@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from typing import Callable
 
 
@@ -21,6 +22,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def new_bucket(endpoint: str) -> str:
+    """A fresh bucket on the server at ``endpoint``; returns ``s3://<bucket>``."""
+    import boto3
+
+    name = f"mathray-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=name)
+    return f"s3://{name}"
 
 
 def _pump(src: socket.socket, dst: socket.socket, cut: Callable[[bytes], bool] = lambda data: False) -> None:
