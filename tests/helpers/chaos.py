@@ -4,7 +4,8 @@ picks (a stage, and a count of engine calls, of committed shards or a training s
 injected from the test process, which watches the driver's "[pipeline] <stage>: running" lines, the engine
 actors' call logs (local files: ``helpers.sampling_engines.log_call``), the stages' commit markers and the
 training runs' progress records. An outage runs beside the watch, so engine kills still land while S3 is down
-(the engines work on; only the faults that need S3 to see their moment wait for it)."""
+(the engines work on; only the faults that need S3 to see their moment wait for it). A data stage's engines
+pause after each call until the stage's last fault has landed, then run at full speed."""
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from helpers.sampling_engines import calls_file
+from helpers.sampling_engines import calls_file, release
 from mathray.jobs.training.progress import read_progress
 from mathray.runtime.storage import ShardStore
 
@@ -143,6 +144,7 @@ class ChaosRun:
                 for fault in self.faults:
                     if not fault.landed and (moment := self.due(fault, driver)) is not None:
                         driver = self.fire(fault, moment, driver)
+                        self.release_when_done(fault.stage)
                         break
                 time.sleep(0.25)
         finally:
@@ -173,6 +175,11 @@ class ChaosRun:
             return committed if committed < self.plan.data[stage] else None
         record = read_progress(self.outputs[stage], since=driver.started[stage])
         return record["step"] if record else None
+
+    def release_when_done(self, stage: str) -> None:
+        """A data stage's engine actors pause after each call only until every fault of the stage has landed."""
+        if stage in self.plan.data and all(f.landed for f in self.faults if f.stage == stage):
+            release(self.outputs[stage], self.calls_dir)
 
     def s3_down(self) -> bool:
         return self.outage is not None and self.outage.is_alive()

@@ -1,6 +1,7 @@
 """Test helpers for the sampling fault tests: a named registry actor that engine replicas report to, so a
 test can ``ray.kill`` a live engine actor (Ray Data's pool actors are unnamed, and ``list_actors`` gives
-ids, not the handles ``ray.kill`` needs), and a local log of each stage's engine calls (``log_call``)."""
+ids, not the handles ``ray.kill`` needs), and a local log of each stage's engine calls (``log_call``), beside
+which a chaos test releases a stage from its pauses (``release``)."""
 import hashlib
 import json
 import os
@@ -57,6 +58,17 @@ def log_call(output: str) -> None:
             f.write(f"{time.time()}\n")
 
 
+def release(output: str, root: str) -> None:
+    """Stop the pauses of the stage writing ``output``: a chaos test paces a stage only until its faults landed."""
+    open(calls_file(output, root) + ".released", "a").close()
+
+
+def pause_after_call(output: str, seconds: float) -> None:
+    path = calls_file(output)
+    if not (path and os.path.exists(path + ".released")):
+        time.sleep(seconds)
+
+
 class PausingEngine(SampleEngine):
     """The real engine, pausing after each batch so a test can kill the driver between shard commits."""
 
@@ -67,7 +79,7 @@ class PausingEngine(SampleEngine):
     def __call__(self, batch):
         out = super().__call__(batch)
         log_call(self.output)
-        time.sleep(self.pause)
+        pause_after_call(self.output, self.pause)
         return out
 
 

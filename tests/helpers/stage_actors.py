@@ -3,11 +3,10 @@ named registry actor when one exists (so a test can ``ray.kill`` a live replica)
 (so a run lasts long enough for a kill to land between commits). The pause comes from the registry, else from
 ``MATHRAY_TEST_PAUSE_S`` (``sampling_engines.pause_s``; drivers started as subprocesses set it in their
 runtime_env)."""
-import time
 
 import ray
 
-from helpers.sampling_engines import REGISTRY, log_call, pause_s
+from helpers.sampling_engines import REGISTRY, log_call, pause_after_call, pause_s
 from mathray.jobs.labeling import ShepherdLabeler
 from mathray.jobs.scoring import ScoreStageActor
 
@@ -29,7 +28,7 @@ class _Observable:
         if self.registry is not None:
             ray.get(self.registry.called.remote())
         log_call(self.output)
-        time.sleep(self.pause)
+        pause_after_call(self.output, self.pause)
 
 
 class ObservableLabeler(ShepherdLabeler, _Observable):

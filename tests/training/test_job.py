@@ -1,6 +1,6 @@
 """The training job: SSFT and the verifier on 2 Ray Train CPU workers through transformers' Trainer, their loss
 going down and their exports complete (on local disk and on S3); the SSFT export loads in vLLM; a restored
-LoRA-dropout run (its workers SIGKILLed from outside, one mid-upload) ends with the weights of an
+LoRA-dropout SSFT run (its workers SIGKILLed from outside, one mid-upload) ends with the weights of an
 uninterrupted one (one shared local Ray cluster). The PRM, ORM and sequential objectives train through the same
 phases and trainers in this process (``worker.run_local``): what they check is the objective, not Ray Train."""
 from __future__ import annotations
@@ -173,10 +173,11 @@ def test_sequential_margin_three_stages(tmp_path, tiny_model, train_data):
 
 
 def lora_job(tmp: Path, tiny_model: str, train_data: dict, **kw) -> TrainJobConfig:
-    """A LoRA-dropout verifier run: dropout draws from the RNG, so equal weights after a resume need the
-    per-rank RNG states restored with the checkpoint (and the data position, optimizer and scheduler)."""
+    """A LoRA-dropout SSFT run (TRL's SFTTrainer; the chaos pipeline's worker kills land in the Trainer-based
+    verifier and PRM): dropout draws from the RNG, so equal weights after a resume need the per-rank RNG states
+    restored with the checkpoint (and the data position, optimizer and scheduler)."""
     tmp.mkdir(parents=True, exist_ok=True)
-    return job(tmp, tiny_model, train_data, "verifier", steps=8, checkpoint_every=3,
+    return job(tmp, tiny_model, train_data, "ssft", steps=8, checkpoint_every=3,
                lora={"r": 4, "alpha": 8, "dropout": 0.3}, **{"max_failures": 1, **kw})
 
 
