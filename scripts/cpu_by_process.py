@@ -1,6 +1,6 @@
 """Where a machine's CPU time goes while something runs (the test suite, the demo): every process's CPU time
 (all its threads, from /proc/<pid>/stat), read every 2 s and summed by kind of process (Ray actor or task
-class, Ray daemon, pytest worker, vLLM engine, S3 server, ...). Processes already running when it starts count
+class, Ray daemon, pytest worker, S3 server, ...). Processes already running when it starts count
 only what they use after; one that lives less than 2 s, or its last 2 s, is missed.
 
     python scripts/cpu_by_process.py OUT.json &    # then the run; stop it with SIGTERM (kill %1)

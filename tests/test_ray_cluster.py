@@ -263,19 +263,16 @@ def chaos_reference(ray_cluster, submitted, tmp_path_factory) -> tuple[dict, Sta
     return pipeline_outputs(cfg), stage_plan(cfg)
 
 
-def _copy_nodes(src_root: str, cfg: PipelineConfig, names: tuple[str, ...]) -> None:
-    """Copy the outputs of the nodes ``names`` from the run at ``src_root`` to ``cfg``'s root (an S3 bucket's
-    server-side copies): complete with their lineage there, the pipeline skips them."""
+def _copy_outputs(src_root: str, dst_root: str, outputs: list[str]) -> None:
+    """Copy ``outputs`` (URIs under ``dst_root``) from the run at ``src_root``, in the same bucket (server-side
+    copies): complete with their lineage there, the pipeline skips their nodes."""
     import boto3
 
-    dst_root = cfg.root.removeprefix("s3://").rstrip("/")
-    bucket, _, dst_prefix = dst_root.partition("/")
+    bucket, _, dst_prefix = dst_root.removeprefix("s3://").rstrip("/").partition("/")
     src_prefix = src_root.removeprefix("s3://").rstrip("/").partition("/")[2]
     s3 = boto3.client("s3", region_name="us-east-1")
-    wanted = [n.output.removeprefix(cfg.root).strip("/") + "/" for n in build_graph(cfg) if n.name in names]
-    assert len(wanted) == len(names), wanted
-    for rel in wanted:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{src_prefix}/{rel}"):
+    for rel in (uri.removeprefix(dst_root).strip("/") for uri in outputs):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{src_prefix}/{rel}/"):
             for obj in page.get("Contents", []):
                 key = f"{dst_prefix}/{obj['Key'].removeprefix(src_prefix + '/')}"
                 s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": obj["Key"]})
@@ -305,8 +302,8 @@ def test_pipeline_under_seeded_chaos_ends_exactly_as_uninterrupted(ray_cluster, 
     # as in the reference
     paced = {f.stage for f in faults}
     cfg, args = _chaos_config(f"{bucket}/chaos-{chaos_seed}-{uuid.uuid4().hex[:6]}", tmp_path, paced)
-    _copy_nodes(submitted.cfg.root, cfg, SEEDED)
     outputs = {n.name: n.output for n in build_graph(cfg)}
+    _copy_outputs(submitted.cfg.root, cfg.root, [outputs[name] for name in SEEDED])
     pauses = json.dumps({outputs[stage]: 1.0 for stage in paced if stage in plan.data})
     calls = tmp_path / "engine_calls"
     calls.mkdir()
