@@ -1,19 +1,19 @@
-"""mathray as a cluster user runs it, and as a cluster fails: one pipeline run by ``ray job submit``, and the
-same pipeline (less its ORM and sequential stages) under chaos, compared with it.
+"""mathray as a cluster user runs it, and as a cluster fails: one pipeline run by ``ray job submit``, the same
+command with a changed config, and the changed pipeline under chaos, compared with it.
 
 The submitted run: a real ``ray start --head`` with its job server and a moto S3 server on 127.0.0.1, the
 reduced demo pipeline sent with ``ray job submit --working-dir`` under an ``s3://`` run root (no shared disk:
 every model goes through storage and the node-local cache), every stage run and the report's structure checked
-(never its numbers: models trained for a few steps show nothing); the same command with a changed ORM re-runs
-only what depends on it.
+(never its numbers: models trained for a few steps show nothing). Then the same command with the PRM's learning
+rate changed and the sequential and control generators dropped: only the PRM and what depends on it run again.
 
-The chaos run: on the session's cluster under a seeded chaos schedule (``helpers.chaos``): engine actors and a
-Ray Train worker SIGKILLed, the pipeline driver SIGKILLed and re-run, the S3 server stopped within the retry
-window. It starts where the submitted run's SSFT ended (the base model, the problems and SSFT copied to its
-root, complete with their lineage), so the faults land in every stage after SSFT; SSFT's own restore after a
-worker kill is ``tests/training/test_job.py``'s. It must end with exactly the outputs of the same pipeline run
-uninterrupted (every node it shares with the submitted run, taken from it; its own scoring and report,
-computed on them): every stage's committed rows, the model exports' files and the report.
+The chaos run: that changed pipeline on the session's cluster under a seeded chaos schedule
+(``helpers.chaos``): engine actors and a Ray Train worker SIGKILLed, the pipeline driver SIGKILLed and re-run,
+the S3 server stopped within the retry window. It starts where the submitted run's SSFT ended (the base model,
+the problems, SSFT and the ORM copied to its root, complete with their lineage), so the faults land in every
+stage after SSFT; SSFT's own restore after a worker kill is ``tests/training/test_job.py``'s. It must end with
+exactly the outputs of the changed command's run, which is the same pipeline uninterrupted: every stage's
+committed rows, the model exports' files and the report.
 
 CI runs one fixed chaos seed; ``pytest --chaos-seeds N`` runs seeds 1..N instead."""
 from __future__ import annotations
@@ -63,18 +63,22 @@ REDUCED = [*EASY, "sequential.enabled=true", "ssft.optim.batch_size=32",
            "sequential.train.sequential.stage_steps=[0,2,2]", "sample_test.sampling.n=4",
            "sample_test.sampling.max_tokens=32", "evaluate.trials=2", "evaluate.bootstrap_resamples=20",
            "progress_every_s=120"]
-# The chaos run: the same pipeline without the ORM and the sequential and control generators (stages of the
-# same kinds), its engines called a row (the scorer four) at a time and its verifier and PRM checkpointed
-# several times, so that faults land between commits and a killed training worker restores mid-run; three nodes
-# at a time (paced stages mostly wait). These knobs are outside the lineage: every node the two graphs share has
-# the same lineage and the same result.
-CHAOS = [*REDUCED, "sequential.enabled=false", "orm=null", "progress_every_s=600", "max_parallel=3",
-         "verifier.train.checkpoint_every=4", "verifier.train.log_every=2", "prm.checkpoint_every=4",
-         "prm.log_every=2", "sample_train.engine.batch_size=1", "sample_test.engine.batch_size=1",
-         "score.scorer.rows_per_call=4"]
+# The changed config the second submission sends, the chaos run's lineage: a PRM trained at another learning
+# rate (its scores and the report depend on it) and no sequential and control generators (stages of kinds the
+# chaos run has).
+CHANGED = ["sequential.enabled=false", "prm.optim.lr=0.002"]
+# The chaos run's knobs, outside the lineage: its engines called a row (the scorer four) at a time and its
+# verifier and PRM checkpointed several times, so that faults land between commits and a killed training worker
+# restores mid-run; three nodes at a time (paced stages mostly wait). The second submission runs with them too,
+# so that it is the chaos pipeline uninterrupted: its scorer's batches, and so the last bits of its scores, are
+# the chaos run's.
+CHAOS_KNOBS = ["progress_every_s=600", "max_parallel=3", "verifier.train.checkpoint_every=4",
+               "verifier.train.log_every=2", "prm.checkpoint_every=4", "prm.log_every=2",
+               "sample_train.engine.batch_size=1", "sample_test.engine.batch_size=1", "score.scorer.rows_per_call=4"]
+CHAOS = [*REDUCED, *CHANGED, *CHAOS_KNOBS]
 # the nodes the chaos run starts with, copied from the submitted run; the training stages it runs, each long
 # enough for a fault between two checkpoints
-SEEDED = ("base_model", "problems_train", "problems_test", "problems_label", "ssft")
+SEEDED = ("base_model", "problems_train", "problems_test", "problems_label", "ssft", "orm")
 FAULT_TRAINING = ("verifier_xent", "prm")
 
 
@@ -174,14 +178,13 @@ def submitted(ray_head, bucket) -> SubmittedRun:
                         _submit(ray_head, "--set", f"root={root}"))
 
 
-def test_pipeline_by_ray_job_submit_on_s3(ray_head, s3_server, submitted):
+def test_pipeline_by_ray_job_submit_on_s3(ray_head, submitted):
     from helpers.report_checks import assert_report_structure
 
     from mathray.pipeline import node_lineage, output_lineage
     from mathray.runtime.storage import join, read_bytes
 
     cfg, root = submitted.cfg, submitted.cfg.root
-    bucket = root.removeprefix("s3://").split("/")[0]
     verbs = _stage_verbs(submitted.log)
     assert verbs and set(verbs.values()) == {"running"}, verbs
     nodes = build_graph(cfg)
@@ -208,21 +211,44 @@ def test_pipeline_by_ray_job_submit_on_s3(ray_head, s3_server, submitted):
     stale = [n.name for n in nodes if output_lineage(n) != node_lineage(n).hash]
     assert not stale, stale
 
-    # a changed ORM config re-runs the ORM and what depends on it (its scores, the report); every other stage is
-    # skipped and its committed shards and marks are left as they were
-    markers = _commit_markers(s3_server, bucket)
-    changed = _submit(ray_head, "--set", f"root={root}", "--set", "orm.optim.lr=0.002")
-    verbs = _stage_verbs(changed)
+
+@dataclass
+class ChangedRun:
+    """The same command with ``CHANGED`` (and ``CHAOS_KNOBS``), at the submitted run's root: the commit markers of every stage before
+    and after it, and its log."""
+    cfg: PipelineConfig
+    log: str
+    before: dict[str, bytes]
+    after: dict[str, bytes]
+
+
+@pytest.fixture(scope="module")
+def changed(ray_head, s3_server, submitted) -> ChangedRun:
+    root = submitted.cfg.root
+    bucket_name = root.removeprefix("s3://").split("/")[0]
+    before = _commit_markers(s3_server, bucket_name)
+    log = _submit(ray_head, *[a for kv in [*CHANGED, *CHAOS_KNOBS, f"root={root}"] for a in ("--set", kv)])
+    return ChangedRun(load_config(PipelineConfig, DEMO, [*CHAOS, f"root={root}"]), log, before,
+                      _commit_markers(s3_server, bucket_name))
+
+
+def test_a_changed_config_reruns_what_depends_on_it_and_keeps_the_rest(changed):
+    """The PRM runs again, and so do its scores (whose own config did not change: their input's lineage did)
+    and the report; every other stage is skipped, and every committed shard and mark outside the three outputs
+    is left as it was, the dropped generators' included."""
+    nodes = build_graph(changed.cfg)
+    verbs = _stage_verbs(changed.log)
     rerun = {s for s, v in verbs.items() if v == "running"}
-    assert rerun == {"orm", "score_xent", "evaluate"}, verbs
+    assert rerun == {"prm", "score_xent", "evaluate"}, verbs
     missing = {n.name for n in nodes} - set(verbs)
     assert set(verbs.values()) == {"running", "skipped"} and not missing, \
-        (verbs, [ln for ln in changed.splitlines() if any(name in ln for name in missing)])
+        (verbs, [ln for ln in changed.log.splitlines() if any(name in ln for name in missing)])
+    bucket = changed.cfg.root.removeprefix("s3://").split("/")[0]
     rerun_prefixes = tuple(n.output.removeprefix(f"s3://{bucket}/").rstrip("/") + "/" for n in nodes
                            if n.name in rerun)
-    kept = {k: v for k, v in markers.items() if not k.startswith(rerun_prefixes)}
-    assert kept and kept == {k: v for k, v in _commit_markers(s3_server, bucket).items()
-                             if not k.startswith(rerun_prefixes)}
+    kept = {k: v for k, v in changed.before.items() if not k.startswith(rerun_prefixes)}
+    assert any("/sequential/" in k for k in kept)
+    assert kept and kept == {k: v for k, v in changed.after.items() if not k.startswith(rerun_prefixes)}
 
 
 # -- the same pipeline under chaos ---------------------------------------------------------------------------
@@ -251,16 +277,10 @@ def _chaos_env(ray_cluster, tmp_path, pauses: str, **extra: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def chaos_reference(ray_cluster, submitted, tmp_path_factory) -> tuple[dict, StagePlan]:
-    """The chaos pipeline run uninterrupted: at the submitted run's root, where every node it shares with the
-    submitted pipeline is complete with its lineage and skipped; only its scoring (no ORM scores) and report
-    are computed. Its outputs, and what the schedule picks from."""
-    tmp = tmp_path_factory.mktemp("chaos_reference")
-    cfg, args = _chaos_config(submitted.cfg.root, tmp)
-    log = finish(start(args, _chaos_env(ray_cluster, tmp, "0")), timeout=1200)
-    (tmp / "driver.log").write_text(log)
-    assert {s for s, v in _stage_verbs(log).items() if v == "running"} == {"score_xent", "evaluate"}, log[-3000:]
-    return pipeline_outputs(cfg), stage_plan(cfg)
+def chaos_reference(changed) -> tuple[dict, StagePlan]:
+    """The chaos pipeline run uninterrupted (the changed command's run): its outputs, and what the schedule
+    picks from."""
+    return pipeline_outputs(changed.cfg), stage_plan(changed.cfg)
 
 
 def _copy_outputs(src_root: str, dst_root: str, outputs: list[str]) -> None:
@@ -321,7 +341,8 @@ def test_pipeline_under_seeded_chaos_ends_exactly_as_uninterrupted(ray_cluster, 
         pytest.fail("\n".join(fired + ["--- the drivers' stage lines:"] + stages[-120:]))
     killed = next(f for f in faults if f.kind == "driver")
     assert len(logs) == 2, logs[-1][-3000:]   # the driver re-run
-    assert all(f"[pipeline] {name}: skipped" in log for name in SEEDED for log in logs), logs[0][-3000:]
+    assert not [name for name in SEEDED for log in logs if f"[pipeline] {name}: running" in log], logs[0][-3000:]
+    assert all(f"[pipeline] {name}: skipped" in logs[-1] for name in SEEDED), logs[-1][-3000:]
     resumed = f"shards: {plan.data[killed.stage]} total, {len(killed.kept)} already committed"
     assert resumed in logs[1], logs[-1][-3000:]
     assert {n: v for n, v in commits(outputs[killed.stage]).items() if n in killed.kept} == killed.kept

@@ -20,6 +20,9 @@ DROP = {"shepherd": ("metadata",), "sample": ("generator",), "score": ("scorer",
 MODEL_ID = re.compile(r"@[0-9a-f]{12}\b")
 # the report's config hashes and lineage hash the run's config, which holds its root
 RUN_HASH = re.compile(r"((?:config hash|lineage)\W+)[0-9a-f]{16}\b")
+# the code version is the checkout's commit, or a hash of the sources where there is no .git (a job sent with
+# ``ray job submit --working-dir``)
+CODE_VERSION = re.compile(r"(code version\W+)(?:git:[0-9a-f]{12}(?:-dirty)?|[0-9A-Za-z.]+\+src\.[0-9a-f]{12})")
 # log-probabilities and scores computed in other batches (a replica restarted mid-stage) differ in the last bits
 FLOAT_DIGITS = 6
 
@@ -43,9 +46,10 @@ def pipeline_outputs(cfg: PipelineConfig) -> dict[str, object]:
 
 
 def report_text(uri: str, root: str) -> str:
-    """A report file with the run root written as <root> and each model id's digest as <id>."""
+    """A report file with the run root written as <root>, each model id's digest as <id>, its config and
+    lineage hashes as <hash> and its code version as <code>."""
     text = MODEL_ID.sub("@<id>", read_bytes(uri).decode().replace(root, "<root>"))
-    return RUN_HASH.sub(r"\1<hash>", text)
+    return CODE_VERSION.sub(r"\1<code>", RUN_HASH.sub(r"\1<hash>", text))
 
 
 def report_diff(got: dict, reference: dict) -> str:
