@@ -179,12 +179,15 @@ def test_second_driver_on_the_same_output_refuses_naming_the_first_then_is_a_no_
     import socket
 
     from helpers.faults import driver_env, finish, start, write_config
+    from helpers.sampling_engines import release
 
     out = str(tmp_path / "samples")
     cfg = job_config(tiny_model, problems, out)
     cfg.engine.batch_size = 1            # the reference samples in batches of 2: the seed alone decides the texts
     cfg_file = write_config(cfg, tmp_path / "sample.yaml")
-    env = driver_env(ray_cluster, MATHRAY_TEST_PAUSE_S="0.75")
+    calls = tmp_path / "calls"   # the first driver's engine pauses after each call until released below
+    calls.mkdir()
+    env = driver_env(ray_cluster, MATHRAY_TEST_PAUSE_S="0.75", MATHRAY_TEST_CALLS_DIR=str(calls))
     first = start(["tests/helpers/pausing_job.py", "sample", "--config", str(cfg_file)], env)
     lease = Path(out, "_lease.json")
     deadline = time.time() + 120
@@ -195,6 +198,7 @@ def test_second_driver_on_the_same_output_refuses_naming_the_first_then_is_a_no_
     refusal = second.communicate(timeout=300)[0]
     assert second.returncode == 2, refusal[-3000:]
     assert f"pid {first.pid} on host {socket.gethostname()}" in refusal and "being written by another driver" in refusal
+    release(out, str(calls))
     finish(first)
     again = finish(start(["-m", "rayjobs.sample", "--config", str(cfg_file)], env))
     assert f"{SHARDS} already committed, 0 committed now" in again

@@ -1,6 +1,7 @@
 """``python -m rayjobs.<job>`` (sample, shepherd or score) with the job's real actor made to pause after each
-batch (``MATHRAY_TEST_PAUSE_S``), so a test can SIGKILL this driver after some shards are committed and before
-all are, or start a second driver while this one still runs.
+batch (``MATHRAY_TEST_PAUSE_S``; until the test releases the stage, when ``MATHRAY_TEST_CALLS_DIR`` is set:
+``helpers.sampling_engines.release``), so a test can SIGKILL this driver after some shards are committed and
+before all are, or start a second driver while this one still runs.
 
     python tests/helpers/pausing_job.py JOB --config FILE
 """
@@ -25,8 +26,9 @@ def main(job: str, argv: list[str]) -> int:
     config_cls, spec, actor = {"sample": (SampleJobConfig, SAMPLE, PausingEngine),
                                "shepherd": (ShepherdConfig, SHEPHERD, ObservableLabeler),
                                "score": (ScoreConfig, SCORE, ObservableScorer)}[job]
-    # the workers import the helpers and read the pause from this runtime_env
-    init_ray(runtime_env={"env_vars": {"PYTHONPATH": f"{TESTS.parent}:{TESTS}",
+    # the workers import the helpers and read the pause (and where to log their calls) from this runtime_env
+    calls = {k: os.environ[k] for k in ("MATHRAY_TEST_CALLS_DIR",) if k in os.environ}
+    init_ray(runtime_env={"env_vars": {"PYTHONPATH": f"{TESTS.parent}:{TESTS}", **calls,
                                        "MATHRAY_TEST_PAUSE_S": os.environ.get("MATHRAY_TEST_PAUSE_S", "1.5")}})
     return job_main(config_cls, lambda cfg: run_spec(spec, cfg, actor=actor), argv, None)
 
