@@ -214,8 +214,8 @@ def test_pipeline_by_ray_job_submit_on_s3(ray_head, submitted):
 
 @dataclass
 class ChangedRun:
-    """The same command with ``CHANGED`` (and ``CHAOS_KNOBS``), at the submitted run's root: the commit markers of every stage before
-    and after it, and its log."""
+    """The same command with ``CHANGED`` (and ``CHAOS_KNOBS``) at the submitted run's root: its config and log,
+    and the commit markers of every stage before and after it."""
     cfg: PipelineConfig
     log: str
     before: dict[str, bytes]
@@ -233,9 +233,9 @@ def changed(ray_head, s3_server, submitted) -> ChangedRun:
 
 
 def test_a_changed_config_reruns_what_depends_on_it_and_keeps_the_rest(changed):
-    """The PRM runs again, and so do its scores (whose own config did not change: their input's lineage did)
-    and the report; every other stage is skipped, and every committed shard and mark outside the three outputs
-    is left as it was, the dropped generators' included."""
+    """The PRM runs again, and so do its scores (their own config is the same but for a knob outside the
+    lineage: their input's lineage changed) and the report; every other stage is skipped, and every committed
+    shard and mark outside the three outputs is left as it was, the dropped generators' included."""
     nodes = build_graph(changed.cfg)
     verbs = _stage_verbs(changed.log)
     rerun = {s for s, v in verbs.items() if v == "running"}
