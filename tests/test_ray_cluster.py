@@ -147,6 +147,10 @@ def _stage_verbs(log: str) -> dict[str, str]:
     return {m[1]: m[2] for m in re.finditer(r"\[pipeline\] (\w+): (running|skipped)\b", log)}
 
 
+def _bucket_name(uri: str) -> str:
+    return uri.removeprefix("s3://").split("/")[0]
+
+
 def _commit_markers(s3_endpoint: str, bucket: str) -> dict[str, bytes]:
     import boto3
 
@@ -225,11 +229,10 @@ class ChangedRun:
 @pytest.fixture(scope="module")
 def changed(ray_head, s3_server, submitted) -> ChangedRun:
     root = submitted.cfg.root
-    bucket_name = root.removeprefix("s3://").split("/")[0]
-    before = _commit_markers(s3_server, bucket_name)
+    before = _commit_markers(s3_server, _bucket_name(root))
     log = _submit(ray_head, *[a for kv in [*CHANGED, *CHAOS_KNOBS, f"root={root}"] for a in ("--set", kv)])
     return ChangedRun(load_config(PipelineConfig, DEMO, [*CHAOS, f"root={root}"]), log, before,
-                      _commit_markers(s3_server, bucket_name))
+                      _commit_markers(s3_server, _bucket_name(root)))
 
 
 def test_a_changed_config_reruns_what_depends_on_it_and_keeps_the_rest(changed):
@@ -243,7 +246,7 @@ def test_a_changed_config_reruns_what_depends_on_it_and_keeps_the_rest(changed):
     missing = {n.name for n in nodes} - set(verbs)
     assert set(verbs.values()) == {"running", "skipped"} and not missing, \
         (verbs, [ln for ln in changed.log.splitlines() if any(name in ln for name in missing)])
-    bucket = changed.cfg.root.removeprefix("s3://").split("/")[0]
+    bucket = _bucket_name(changed.cfg.root)
     rerun_prefixes = tuple(n.output.removeprefix(f"s3://{bucket}/").rstrip("/") + "/" for n in nodes
                            if n.name in rerun)
     kept = {k: v for k, v in changed.before.items() if not k.startswith(rerun_prefixes)}

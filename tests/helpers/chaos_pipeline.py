@@ -7,7 +7,6 @@ server between commits.
     python tests/helpers/chaos_pipeline.py --only evaluate --config FILE
 """
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
@@ -32,13 +31,13 @@ def use_pausing_actors() -> None:
 
 
 def main(argv: list[str]) -> int:
+    from helpers.sampling_engines import worker_env
     from mathray.pipeline import PipelineConfig, run_pipeline
 
     only = argv[argv.index("--only") + 1].split(",")
     argv = [a for i, a in enumerate(argv) if a != "--only" and (i == 0 or argv[i - 1] != "--only")]
     use_pausing_actors()
-    env = {k: os.environ[k] for k in ("MATHRAY_TEST_PAUSE_S", "MATHRAY_TEST_CALLS_DIR") if k in os.environ}
-    init_ray(runtime_env={"env_vars": {"PYTHONPATH": f"{TESTS.parent}:{TESTS}", **env}})
+    init_ray(runtime_env={"env_vars": worker_env()})
     return job_main(PipelineConfig, lambda cfg: run_pipeline(cfg, only=only), argv, None)
 
 

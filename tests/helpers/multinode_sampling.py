@@ -3,7 +3,8 @@
 added during the run; once a replica there has committed work, that node is removed mid-stage and another
 added. Replicas wait until a second one has started (``GatedEngine``), so the pool has grown before the
 stage can end however slow the machine is, then pause after each batch so the run lasts. Then an uninterrupted
-run of the same config on a fresh output, for comparison. Writes OUT_DIR/result.json: rows of both runs and the replicas that committed.
+run of the same config on a fresh output, for comparison. Writes OUT_DIR/result.json: rows of both runs and the
+replicas that committed.
 
     python tests/helpers/multinode_sampling.py MODEL_DIR PROBLEMS_URI OUT_DIR
 """

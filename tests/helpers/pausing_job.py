@@ -5,7 +5,6 @@ before all are, or start a second driver while this one still runs.
 
     python tests/helpers/pausing_job.py JOB --config FILE
 """
-import os
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from mathray.runtime.entry import init_ray, job_main  # noqa: E402
 
 
 def main(job: str, argv: list[str]) -> int:
-    from helpers.sampling_engines import PausingEngine
+    from helpers.sampling_engines import PausingEngine, worker_env
     from helpers.stage_actors import ObservableLabeler, ObservableScorer
     from mathray.jobs.labeling import SHEPHERD, ShepherdConfig
     from mathray.jobs.sampling import SAMPLE, SampleJobConfig
@@ -26,10 +25,7 @@ def main(job: str, argv: list[str]) -> int:
     config_cls, spec, actor = {"sample": (SampleJobConfig, SAMPLE, PausingEngine),
                                "shepherd": (ShepherdConfig, SHEPHERD, ObservableLabeler),
                                "score": (ScoreConfig, SCORE, ObservableScorer)}[job]
-    # the workers import the helpers and read the pause (and where to log their calls) from this runtime_env
-    calls = {k: os.environ[k] for k in ("MATHRAY_TEST_CALLS_DIR",) if k in os.environ}
-    init_ray(runtime_env={"env_vars": {"PYTHONPATH": f"{TESTS.parent}:{TESTS}", **calls,
-                                       "MATHRAY_TEST_PAUSE_S": os.environ.get("MATHRAY_TEST_PAUSE_S", "1.5")}})
+    init_ray(runtime_env={"env_vars": worker_env(MATHRAY_TEST_PAUSE_S="1.5")})
     return job_main(config_cls, lambda cfg: run_spec(spec, cfg, actor=actor), argv, None)
 
 

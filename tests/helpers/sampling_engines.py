@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import time
+from pathlib import Path
 
 import ray
 
@@ -58,12 +59,22 @@ def log_call(output: str) -> None:
             f.write(f"{time.time()}\n")
 
 
+def worker_env(**defaults: str) -> dict:
+    """The env_vars a test's driver gives its Ray workers (the raylet's environment is not the driver's): the
+    tests' import path, and the pause and call-log directory the driver was started with (``defaults`` where
+    it was not)."""
+    tests = Path(__file__).resolve().parents[1]
+    forwarded = {k: os.environ.get(k, defaults.get(k)) for k in ("MATHRAY_TEST_PAUSE_S", "MATHRAY_TEST_CALLS_DIR")}
+    return {"PYTHONPATH": f"{tests.parent}:{tests}", **{k: v for k, v in forwarded.items() if v is not None}}
+
+
 def release(output: str, root: str) -> None:
     """Stop the pauses of the stage writing ``output``: a chaos test paces a stage only until its faults landed."""
     open(calls_file(output, root) + ".released", "a").close()
 
 
 def pause_after_call(output: str, seconds: float) -> None:
+    """Sleep ``seconds`` after an actor's call, unless a test has released the stage writing ``output``."""
     path = calls_file(output)
     if not (path and os.path.exists(path + ".released")):
         time.sleep(seconds)
