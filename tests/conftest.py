@@ -12,6 +12,7 @@ from helpers.data_dirs import DATA_DIR_ENV, FIXTURE_DATA, full_data_dir
 from helpers.moto_s3 import MotoS3, new_bucket
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
 
 # Ray 2.60 turns token auth on for local clusters; tests run their own throwaway clusters.
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -24,8 +25,9 @@ def pytest_addoption(parser):
                      help="run the chaos pipeline test (tests/test_ray_cluster.py) with seeds 1..N instead of its CI seed")
 
 
-# the modules that run whole pipelines or clusters of their own, longest first (minutes each)
-LONGEST_MODULES = ("test_ray_cluster.py", "test_multinode.py")
+# the modules that run whole pipelines, clusters or several Ray Train fits of their own, longest first (one to
+# twelve minutes each in the suite): started first, they leave the quick modules to even out the workers' ends
+LONGEST_MODULES = ("test_ray_cluster.py", "test_multinode.py", "training/test_job.py", "test_quickstart.py")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -34,8 +36,9 @@ def pytest_collection_modifyitems(config, items):
     (``scripts/test.sh`` runs pytest-xdist, one module at a time per worker, in this order) start on the
     pipeline runs and fill in with quick modules at the end."""
     def cost(item) -> int:
-        if item.path.name in LONGEST_MODULES:
-            return LONGEST_MODULES.index(item.path.name) - len(LONGEST_MODULES)
+        module = item.path.relative_to(TESTS).as_posix()
+        if module in LONGEST_MODULES:
+            return LONGEST_MODULES.index(module) - len(LONGEST_MODULES)
         return 0 if item.get_closest_marker("cluster") else 1 if item.get_closest_marker("slow") else 2
 
     module_cost: dict[str, int] = {}
