@@ -89,7 +89,7 @@ class PipelineConfig(StrictModel):
     prm: TrainJobConfig = TrainJobConfig(task="prm")
     orm: TrainJobConfig | None = None          # Lightman et al.'s outcome reward model (task orm)
     sequential: SequentialSection = SequentialSection()
-    sample_test: SampleJobConfig = SampleJobConfig()   # N samples; a greedy pass is derived
+    sample_test: SampleJobConfig = SampleJobConfig()   # N samples; the pipeline adds the greedy pass
     score: ScoreConfig = ScoreConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
 
@@ -126,7 +126,7 @@ def build_graph(cfg: PipelineConfig) -> list[Node]:
     verifiers, prm, orm = g.reward_models(ssft, samples_train, labels)
     generators = g.generators(ssft, problems.train, samples_train)
     test_pools = g.test_sampling(generators, problems.test)
-    exact = g.exact_labels(test_pools["ssft"][0], problems.test)
+    exact = g.exact_labels(test_pools["ssft"], problems.test)
     g.scoring_and_evaluation(verifiers, prm, orm, test_pools, exact)
     return g.nodes
 
@@ -166,8 +166,7 @@ class _GraphBuilder:
 
     def sample(self, name: str, section: SampleJobConfig, deps: list[str], problems: str, model: str,
                **sampling) -> str:
-        parts = name.split("_")              # sample_test_sequential -> test_sequential, greedy_test -> test_greedy
-        out = join(self.p["samples"], "_".join(parts[1:] + (["greedy"] if parts[0] == "greedy" else [])))
+        out = join(self.p["samples"], name.removeprefix("sample_"))   # sample_test_sequential -> test_sequential
         engine = section.engine.model_copy(update={"model": model})
         return self.add(name, "sample", deps, section.model_copy(update={
             "input": problems, "output": out, "engine": engine,
@@ -222,16 +221,11 @@ class _GraphBuilder:
                                                 ssft=[train_problems]), "control")
         return generators
 
-    def test_sampling(self, generators: dict[str, tuple[str, str]], test_problems: str) -> dict[str, tuple[str, str]]:
-        """Per generator its N samples and greedy samples of the test problems."""
-        pools = {}
-        for gen, (model, dep) in generators.items():
-            suffix = "" if gen == "ssft" else f"_{gen}"
-            deps = ["problems_test", dep]
-            pools[gen] = (self.sample(f"sample_test{suffix}", self.cfg.sample_test, deps, test_problems, model),
-                          self.sample(f"greedy_test{suffix}", self.cfg.sample_test, deps, test_problems, model,
-                                      greedy=True, n=1))
-        return pools
+    def test_sampling(self, generators: dict[str, tuple[str, str]], test_problems: str) -> dict[str, str]:
+        """Per generator its N samples of the test problems and, in the same engine pass, their greedy decodes."""
+        return {gen: self.sample("sample_test" + ("" if gen == "ssft" else f"_{gen}"), self.cfg.sample_test,
+                                 ["problems_test", dep], test_problems, model, greedy_pass=True)
+                for gen, (model, dep) in generators.items()}
 
     def exact_labels(self, samples_test: str, test_problems: str) -> str | None:
         """On the toy task, the SSFT test samples' true first errors (for the report's first-error table)."""
@@ -244,14 +238,13 @@ class _GraphBuilder:
             step_format=cfg.score.scorer.step_format), out)
 
     def scoring_and_evaluation(self, verifiers: dict[str, str], prm: str, orm: str | None,
-                               test_pools: dict[str, tuple[str, str]], exact_labels: str | None) -> None:
+                               test_pools: dict[str, str], exact_labels: str | None) -> None:
         """Per verifier, the SSFT test samples scored and the evaluation report (the first verifier's is the
         run's report; the other generators' pools are evaluated beside it; with exact labels, the PRM's
         first-error table)."""
         cfg, p = self.cfg, self.p
-        samples_test, greedy_test = test_pools["ssft"]
-        extra = {name.capitalize(): GeneratorPools(samples=s, greedy_samples=g)
-                 for name, (s, g) in test_pools.items() if name != "ssft"}
+        samples_test = test_pools["ssft"]
+        extra = {name.capitalize(): GeneratorPools(samples=s) for name, s in test_pools.items() if name != "ssft"}
         for i, (loss, verifier) in enumerate(verifiers.items()):
             scores_out = join(p["scores"], f"test_{loss}")
             scorer = cfg.score.scorer.model_copy(update={"verifier": verifier, "prm": prm})
@@ -262,12 +255,10 @@ class _GraphBuilder:
             self.add(f"score_{loss}", "score", deps, cfg.score.model_copy(update={
                 "input": samples_test, "output": scores_out, "scorer": scorer}), scores_out)
             report = p["report"] if i == 0 else f"{p['report']}_{loss}"
-            eval_deps = [f"score_{loss}", "greedy_test", *(f"{k}_test_{g}" for g in test_pools if g != "ssft"
-                                                         for k in ("sample", "greedy"))]
+            eval_deps = [f"score_{loss}", *(f"sample_test_{g}" for g in test_pools if g != "ssft")]
             eval_deps += ["exact_labels_test"] if exact_labels else []
             self.add("evaluate" if i == 0 else f"evaluate_{loss}", "evaluate", eval_deps,
-                     cfg.evaluate.model_copy(update={"samples": samples_test, "scores": scores_out,
-                                                     "greedy_samples": greedy_test, "output": report,
+                     cfg.evaluate.model_copy(update={"samples": samples_test, "scores": scores_out, "output": report,
                                                      "generators": extra, "step_labels": exact_labels}), report)
 
 

@@ -3,11 +3,11 @@
 # every sample is graded, the pools are voted on and re-ranked, and the report is printed and written.
 #   pip install -e ".[gpu]"
 #   scripts/quickstart.sh
-# Four jobs (configs: rayjobs/configs/recipes/quickstart/), all under $ROOT:
+# Three jobs (configs: rayjobs/configs/recipes/quickstart/), all under $ROOT:
 #   1. rayjobs.ingest    $SOURCE                                  -> $ROOT/problems
-#   2. rayjobs.sample    N solutions per problem (chat prompt)    -> $ROOT/samples
-#   3. rayjobs.sample    greedy pass, one solution per problem    -> $ROOT/greedy
-#   4. rayjobs.evaluate  Pass@1, Maj1@N, Pass@N, LogProb BoN, ... -> $ROOT/report/report.md
+#   2. rayjobs.sample    N solutions per problem (chat prompt) and,
+#                        in the same engine pass, its greedy one  -> $ROOT/samples
+#   3. rayjobs.evaluate  Pass@1, Maj1@N, Pass@N, LogProb BoN, ... -> $ROOT/report/report.md
 # Running it again resumes: committed shards are kept, only the missing ones are computed.
 # Settings (environment variables, default in brackets):
 #   MODEL        hub id or local model directory [Qwen/Qwen2.5-Math-1.5B-Instruct]
@@ -17,7 +17,7 @@
 #   LIMIT        only the first LIMIT problems (a slice of the hub split: split=test[:LIMIT]) [all 500]
 #   SOURCE       the problems: an hf:// split, or a MATH-500 JSONL file (local or s3://)
 #                [hf://HuggingFaceH4/MATH-500?split=test]
-#   SAMPLE_SETS  more overrides for both sampling jobs, space-separated key=value (no spaces inside a value),
+#   SAMPLE_SETS  more overrides for the sampling job, space-separated key=value (no spaces inside a value),
 #                e.g. "engine.max_model_len=2048 engine.gpu_memory_utilization=0.8"
 #   PYTHON       the Python that has mathray installed [python]
 set -euo pipefail
@@ -45,17 +45,14 @@ sample_overrides=(--set "engine.model=$MODEL" --set "input=$ROOT/problems" --set
 for kv in "${sample_sets[@]}"; do sample_overrides+=(--set "$kv"); done
 
 step() { echo; echo "== $1"; }
-step "1/4 ingest $SOURCE -> $ROOT/problems"
+step "1/3 ingest $SOURCE -> $ROOT/problems"
 "$PYTHON" -m rayjobs.ingest --config "$CONFIGS/ingest.yaml" \
   --set "source.path=$SOURCE" --set "output=$ROOT/problems"
-step "2/4 sample $N solutions per problem with $MODEL -> $ROOT/samples"
+step "2/3 sample $N solutions and the greedy one per problem with $MODEL -> $ROOT/samples"
 "$PYTHON" -m rayjobs.sample --config "$CONFIGS/sample.yaml" "${sample_overrides[@]}" \
   --set "sampling.n=$N" --set "output=$ROOT/samples"
-step "3/4 greedy pass with $MODEL -> $ROOT/greedy"
-"$PYTHON" -m rayjobs.sample --config "$CONFIGS/sample.yaml" "${sample_overrides[@]}" \
-  --set sampling.greedy=true --set sampling.n=1 --set "output=$ROOT/greedy"
-step "4/4 evaluate -> $ROOT/report"
+step "3/3 evaluate -> $ROOT/report"
 "$PYTHON" -m rayjobs.evaluate --config "$CONFIGS/evaluate.yaml" \
-  --set "samples=$ROOT/samples" --set "greedy_samples=$ROOT/greedy" --set "output=$ROOT/report"
+  --set "samples=$ROOT/samples" --set "output=$ROOT/report"
 echo
 echo "Report: $ROOT/report/report.md (report.json, accuracy_vs_n.png, accuracy_vs_cost.png beside it)"

@@ -141,6 +141,51 @@ def test_end_to_end_samples_to_report(ray_cluster, tmp_path, capsys):
     assert "is missing: run the stage that writes it first" in capsys.readouterr().err
 
 
+def test_greedy_pass_rows_give_pass_at_1_and_never_join_a_pool(tmp_path):
+    """Samples with each problem's greedy decode beside them (sample_id N, ``greedy_pass``) give the report of
+    the same samples with that decode as a separate greedy run, though the scorer scored the greedy rows highest
+    (a pool holding them would pick them); a greedy run given beside such rows is refused."""
+    from mathray.core import schemas
+    from mathray.jobs.evaluation import build_report
+    from mathray.runtime.lineage import InputMismatch
+    from mathray.runtime.storage import ShardStore
+
+    n, problems = 3, 4
+    rows = sample_rows(problems, n, seed=1)
+    greedy = [{**r, "is_correct": i % 2 == 0} for i, r in enumerate(rows[::n])]   # 2 of 4 right
+    scores = ShardStore(str(tmp_path / "scores"))
+    scores.commit_shard("part-00000", schemas.to_table(
+        [_score(r["problem_id"], r["sample_id"], 0.1 * r["sample_id"], [0.5]) for r in rows]
+        + [_score(r["problem_id"], n, 0.99, [0.99]) for r in greedy], schemas.SCORES))
+    scores.write_manifest()
+    commit_samples(str(tmp_path / "with_pass"), rows + [{**r, "sample_id": n, "greedy_pass": True} for r in greedy], 2)
+    commit_samples(str(tmp_path / "samples"), rows, 2)
+    commit_samples(str(tmp_path / "greedy"), [{**r, "sample_id": 0} for r in greedy], 1)
+    labels = ShardStore(str(tmp_path / "labels"))   # true first errors of every row, the greedy decodes' too
+    labels.commit_shard("part-00000", schemas.to_table(
+        [{**r, "steps": ["s"], "hard_labels": [1], "label_source": "exact"}
+         for r in rows + [{**g, "sample_id": n} for g in greedy]], schemas.STEP_LABELS))
+    labels.write_manifest()
+    settings = {"scores": scores.uri, "trials": 5, "k": 2, "k_sweep": [1, 2], "bootstrap_resamples": 20,
+                "step_labels": labels.uri}
+    got = build_report(EvaluateConfig(samples=str(tmp_path / "with_pass"), **settings))
+    scores_kept = [_score(r["problem_id"], r["sample_id"], 0.1 * r["sample_id"], [0.5]) for r in rows]
+    separate = ShardStore(str(tmp_path / "scores_of_samples"))
+    separate.commit_shard("part-00000", schemas.to_table(scores_kept, schemas.SCORES))
+    separate.write_manifest()
+    want = build_report(EvaluateConfig(samples=str(tmp_path / "samples"), greedy_samples=str(tmp_path / "greedy"),
+                                       **{**settings, "scores": separate.uri}))
+    assert got["pool_size"] == n and got["num_problems"] == problems
+    acc = {r["selector"]: r["accuracy"] for r in got["table"]}
+    assert acc["Pass@1 (greedy)"] == 0.5
+    assert got["table"] == want["table"] and got["curves"] == want["curves"]
+    assert (got["first_error"]["labelled"], got["first_error"]["unscored"]) == (problems * n, 0)
+    assert got["provenance"]["greedy samples"] == f"{tmp_path / 'with_pass'} (greedy-pass rows)"
+    with pytest.raises(InputMismatch, match="4 samples are greedy-pass rows and a greedy run is given"):
+        build_report(EvaluateConfig(samples=str(tmp_path / "with_pass"), greedy_samples=str(tmp_path / "greedy"),
+                                    **settings))
+
+
 def test_duplicate_keys_and_scores_of_other_samples_are_refused_with_counts(tmp_path, capsys):
     """A sample counted twice, or a score that belongs to no sample, would change every number of the report:
     the job refuses (exit 2) and says how many."""

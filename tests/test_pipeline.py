@@ -19,8 +19,9 @@ def test_graph_is_the_whole_method_under_one_root():
     nodes = build_graph(cfg)
     names = [n.name for n in nodes]
     assert {"base_model", "problems_train", "problems_test", "ssft", "sample_train", "shepherd", "verifier_xent",
-            "prm", "orm", "sequential", "control", "sample_test", "greedy_test", "sample_test_sequential",
-            "greedy_test_control", "score_xent", "evaluate"} <= set(names)
+            "prm", "orm", "sequential", "control", "sample_test", "sample_test_sequential", "sample_test_control",
+            "score_xent", "evaluate"} <= set(names)
+    assert not [n for n in names if "greedy" in n]      # each generator's greedy decodes come with its samples
     seen = set()
     for node in nodes:                                  # topological: every dependency comes first
         assert set(node.deps) <= seen, (node.name, node.deps)
@@ -32,7 +33,12 @@ def test_graph_is_the_whole_method_under_one_root():
     assert by["orm"].cfg.data.samples == by["verifier_xent"].cfg.data.samples == [by["sample_train"].output]
     assert by["sequential"].cfg.model == by["ssft"].output + "/final"
     assert by["control"].cfg.sequential.control and not by["sequential"].cfg.sequential.control
-    assert by["greedy_test"].cfg.sampling.greedy and by["greedy_test"].cfg.sampling.n == 1
+    for name in ("sample_test", "sample_test_sequential", "sample_test_control"):
+        assert by[name].cfg.sampling.greedy_pass and not by[name].cfg.sampling.greedy
+    assert not by["sample_train"].cfg.sampling.greedy_pass
+    assert by["evaluate"].cfg.greedy_samples is None and by["evaluate"].cfg.samples == by["sample_test"].output
+    assert {g.samples for g in by["evaluate"].cfg.generators.values()} == {
+        by["sample_test_sequential"].output, by["sample_test_control"].output}
     scorer = by["score_xent"].cfg.scorer
     assert (scorer.verifier, scorer.prm, scorer.orm) == tuple(by[k].output + "/final" for k in ("verifier_xent", "prm", "orm"))
     assert set(by["evaluate"].cfg.generators) == {"Sequential", "Control"}

@@ -1,10 +1,10 @@
 """scripts/quickstart.sh as a user runs it, with its settings pointed at the tiny model on CPU and at a folder in
 the hub's layout holding the MATH-500 fixture (read through hf:// with the hub client offline): ingest of the
-split's first problems, N samples and a greedy pass through real vLLM, then the report with the rows a user
-reads; then its optional published-PRM steps (their recipes as committed, a tiny model in that PRM's layout).
-Its jobs join the session's Ray cluster, as they join a ``ray start`` cluster on the user's machine (a job that
-starts its own local Ray: ``test_console_output.py``). The tiny model's answers are noise: this checks the
-plumbing, not accuracy."""
+split's first problems, N samples and the greedy pass in one engine pass through real vLLM, then the report with
+the rows a user reads; then its optional published-PRM steps (their recipes as committed, a tiny model in that
+PRM's layout). Its jobs join the session's Ray cluster, as they join a ``ray start`` cluster on the user's
+machine (a job that starts its own local Ray: ``test_console_output.py``). The tiny model's answers are noise:
+this checks the plumbing, not accuracy."""
 from __future__ import annotations
 
 import json
@@ -45,12 +45,12 @@ def test_quickstart_on_the_tiny_model(hub, tmp_path, fixture_data, ray_cluster):
 
     first = [json.loads(line) for line in (fixture_data / "math500/test.jsonl").read_text().splitlines()][:LIMIT]
     ids = sorted(f"math500-{r['unique_id']}" for r in first)
-    samples = ShardStore(str(root / "samples")).read_all().to_pylist()
-    greedy = ShardStore(str(root / "greedy")).read_all().to_pylist()
+    rows = ShardStore(str(root / "samples")).read_all().to_pylist()
+    samples, greedy = [r for r in rows if not r["greedy_pass"]], [r for r in rows if r["greedy_pass"]]
     assert sorted({r["problem_id"] for r in samples}) == ids and len(samples) == LIMIT * N
-    assert sorted(r["problem_id"] for r in greedy) == ids
-    assert all(r["prompt"].startswith("user: ") and r["prompt"].endswith("\nassistant:") for r in samples)
-    assert all(r["num_output_tokens"] <= 32 and r["cumulative_logprob"] is not None for r in samples)
+    assert sorted(r["problem_id"] for r in greedy) == ids and {r["sample_id"] for r in greedy} == {N}
+    assert all(r["prompt"].startswith("user: ") and r["prompt"].endswith("\nassistant:") for r in rows)
+    assert all(r["num_output_tokens"] <= 32 and r["cumulative_logprob"] is not None for r in rows)
 
     report = json.loads((root / "report" / "report.json").read_text())
     assert report["num_problems"] == LIMIT and report["pool_size"] == N
@@ -86,12 +86,11 @@ def _published_prm_steps(root: Path, prm_dir: Path) -> None:
     scores = store.read_all().to_pylist()
     # the tiny model's 512 positions: a solution whose problem and steps do not fit is quarantined, not cut
     refused = (q.to_pylist() if (q := read_all_quarantine(store)) is not None else [])
-    assert len(scores) + len(refused) == LIMIT * N and len(scores) >= LIMIT * N // 2, refused
+    assert len(scores) + len(refused) == LIMIT * (N + 1) and len(scores) >= LIMIT * N // 2, refused
     assert all("> max_length 512" in r["reason"] for r in refused), refused
     assert all(r["step_scores"] and r["verifier_score"] is None for r in scores)
     report = run_evaluate(load_config(EvaluateConfig, RECIPES / "evaluate_prm.yaml", [
-        f"samples={root}/samples", f"scores={root}/scores_prm", f"greedy_samples={root}/greedy",
-        f"output={root}/report_prm"])).report
+        f"samples={root}/samples", f"scores={root}/scores_prm", f"output={root}/report_prm"])).report
     rows = {r["selector"] for r in report["table"]}
     assert {"PRM BoN (product)", "PRM BoN (min)", "PRM vote (min)", "Maj1@N", "LogProb BoN"} <= rows, rows
 

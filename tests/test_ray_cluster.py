@@ -194,7 +194,7 @@ def test_pipeline_by_ray_job_submit_on_s3(ray_head, submitted):
     nodes = build_graph(cfg)
     assert set(verbs) == {n.name for n in nodes}, verbs
     assert {"ssft", "sample_train", "shepherd", "verifier_xent", "prm", "orm", "sequential", "control",
-            "sample_test", "greedy_test", "sample_test_sequential", "sample_test_control", "score_xent",
+            "sample_test", "sample_test_sequential", "sample_test_control", "score_xent",
             "evaluate"} <= set(verbs), verbs
 
     # the report is in S3 with every selector row, the evaluator table and every finding with its verdict

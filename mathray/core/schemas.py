@@ -30,7 +30,7 @@ PROBLEMS = pa.schema([
 
 SAMPLES = pa.schema([
     pa.field("problem_id", pa.string(), nullable=False),
-    pa.field("sample_id", pa.int32(), nullable=False),     # 0..N-1 within the problem
+    pa.field("sample_id", pa.int32(), nullable=False),     # 0..N-1 within the problem (N: a greedy_pass row)
     pa.field("problem", pa.string(), nullable=False),
     pa.field("reference_answer", pa.string(), nullable=False),
     pa.field("prompt_hash", pa.string(), nullable=False),
@@ -46,6 +46,9 @@ SAMPLES = pa.schema([
     pa.field("generator", pa.string(), nullable=False),    # checkpoint id of the generator
     pa.field("sampling_params_hash", pa.string(), nullable=False),
     pa.field("seed", pa.int64()),
+    # true: the problem's greedy decode (temperature 0: its Pass@1) that a run with ``greedy_pass`` adds to its N
+    # samples (sample_id N), not one of them; a greedy run's own rows are its samples (n=1)
+    pa.field("greedy_pass", pa.bool_()),
 ])
 
 STEP_LABELS = pa.schema([

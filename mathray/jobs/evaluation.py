@@ -1,6 +1,10 @@
 """Evaluation job: SAMPLES (+ greedy SAMPLES) + SCORES -> every selector on the same pools, curves vs N,
 bootstrap CIs, evaluator cost -> report files (``mathray.jobs.report``).
 
+Pass@1 (greedy) comes from a greedy run's SAMPLES (``greedy_samples``) or from the ``greedy_pass`` rows among
+the samples (``mathray.jobs.sampling``): those rows are the problem's greedy decode, never a pool candidate,
+and their scores (the scorer scores every row) are not read.
+
 The job is light (no model runs), so it runs in the driver process without a Ray cluster, like ingest.
 Pools: one per problem, candidates in ``sample_id`` order; a sample without a SCORES row has no score
 (it ranks last, see ``mathray.core.selectors``). Answers are clustered once per problem on the full pool with
@@ -102,6 +106,24 @@ def build_pools(samples: list[dict], scores: list[dict]) -> dict[str, list[Candi
     return pools
 
 
+def split_greedy_pass(rows: list[dict]) -> tuple[list[dict], list[dict] | None]:
+    """(the N samples, the greedy-pass rows or None when there are none) of a sampling run's rows."""
+    greedy = [r for r in rows if r.get("greedy_pass")]
+    return [r for r in rows if not r.get("greedy_pass")], greedy or None
+
+
+def greedy_rows(samples: list[dict], greedy_uri: str | None, verify: bool) -> tuple[list[dict], list[dict] | None]:
+    """(pool candidates, greedy rows or None) of one generator: the greedy rows from its greedy run or from its
+    samples' greedy pass, refused (``InputMismatch``) when both hold them."""
+    sampled, greedy = split_greedy_pass(samples)
+    if greedy_uri:
+        if greedy:
+            raise InputMismatch(f"{len(greedy)} samples are greedy-pass rows and a greedy run is given "
+                                f"({greedy_uri}): Pass@1 (greedy) must come from one of them")
+        greedy = _read_rows(greedy_uri, verify)
+    return sampled, greedy
+
+
 def greedy_accuracy(greedy: list[dict], problem_ids: Sequence[str]) -> list[float]:
     """Per problem (in ``problem_ids`` order) the greedy decode's correctness; 0 where it is missing."""
     by_pid: dict[str, list[bool]] = defaultdict(list)
@@ -201,8 +223,9 @@ def _run_config(uri: str | None) -> dict | None:
     return None
 
 
-def provenance(cfg: EvaluateConfig, samples: list[dict], scores: list[dict]) -> dict:
-    """What every number of the report comes from."""
+def provenance(cfg: EvaluateConfig, samples: list[dict], scores: list[dict], greedy_pass: bool = False) -> dict:
+    """What every number of the report comes from (``samples``: the pool candidates; ``greedy_pass``: Pass@1
+    (greedy) from the samples' greedy-pass rows)."""
     sample_run = _run_config(cfg.samples) or {}
     sample_cfg = sample_run.get("config", {})
     return {
@@ -213,7 +236,8 @@ def provenance(cfg: EvaluateConfig, samples: list[dict], scores: list[dict]) -> 
         "sample seeds": sorted({r["seed"] for r in samples if r.get("seed") is not None})[:10],
         "split": cfg.split,
         "evaluation seed": cfg.seed,
-        "samples": cfg.samples, "scores": cfg.scores, "greedy samples": cfg.greedy_samples,
+        "samples": cfg.samples, "scores": cfg.scores,
+        "greedy samples": cfg.greedy_samples or (f"{cfg.samples} (greedy-pass rows)" if greedy_pass else None),
         "sample run config hash": sample_run.get("config_hash"),
         "evaluate config hash": config_hash(cfg), "code version": code_version(),
     }
@@ -303,20 +327,21 @@ def check_pools_input(samples: list[dict], scores: list[dict], cfg: EvaluateConf
 
 
 def build_report(cfg: EvaluateConfig) -> dict:
-    samples = _read_rows(cfg.samples, cfg.verify_inputs)
+    all_rows = _read_rows(cfg.samples, cfg.verify_inputs)
     scores = _read_rows(cfg.scores, cfg.verify_inputs) if cfg.scores else []
+    samples, greedy = greedy_rows(all_rows, cfg.greedy_samples, cfg.verify_inputs)
     if not samples:
         raise InputNotReady(f"no committed SAMPLES rows under {cfg.samples}")
-    greedy_rows = _read_rows(cfg.greedy_samples, cfg.verify_inputs) if cfg.greedy_samples else None
-    check_pools_input(samples, scores, cfg, greedy_rows)
+    check_pools_input(all_rows, scores, cfg, greedy)
+    sampled = {(r["problem_id"], r["sample_id"]) for r in samples}
+    scores = [s for s in scores if (s["problem_id"], s["sample_id"]) in sampled]   # not the greedy rows'
     pools = build_pools(samples, scores)
-    greedy = greedy_accuracy(greedy_rows, list(pools)) if greedy_rows is not None else None
-    report = evaluate_pools(pools, cfg, greedy)
+    report = evaluate_pools(pools, cfg, greedy_accuracy(greedy, list(pools)) if greedy is not None else None)
     values = report["per_problem"]["values"]
     for name, g in cfg.generators.items():
-        g_samples = _read_rows(g.samples, cfg.verify_inputs)
-        g_greedy = _read_rows(g.greedy_samples, cfg.verify_inputs) if g.greedy_samples else None
-        check_pools_input(g_samples, [], cfg.model_copy(update={"scores": None}), g_greedy)
+        g_rows = _read_rows(g.samples, cfg.verify_inputs)
+        g_samples, g_greedy = greedy_rows(g_rows, g.greedy_samples, cfg.verify_inputs)
+        check_pools_input(g_rows, [], cfg.model_copy(update={"scores": None}), g_greedy)
         rows, vals = generator_rows(name, g_samples, g_greedy, cfg, list(pools))
         report["table"] += rows
         values.update(vals)
@@ -324,15 +349,15 @@ def build_report(cfg: EvaluateConfig) -> dict:
         report["findings"] += findings.judge_all(findings.table4_claims(), values, cfg.bootstrap_resamples,
                                                  cfg.confidence, cfg.seed)
     if cfg.step_labels and scores:
-        report["first_error"] = first_error_report(cfg, scores)
-    report["provenance"] = provenance(cfg, samples, scores)
+        report["first_error"] = first_error_report(cfg, scores, sampled)
+    report["provenance"] = provenance(cfg, samples, scores, greedy is not None and not cfg.greedy_samples)
     report["settings"] = cfg.model_dump(mode="json")
     return report
 
 
-def first_error_report(cfg: EvaluateConfig, scores: list[dict]) -> dict:
-    """The PRM's first-error table on the samples whose true first errors ``step_labels`` holds."""
-    labels = _read_rows(cfg.step_labels, cfg.verify_inputs)
+def first_error_report(cfg: EvaluateConfig, scores: list[dict], samples: set[tuple[str, int]]) -> dict:
+    """The PRM's first-error table on the ``samples`` (keys) whose true first errors ``step_labels`` holds."""
+    labels = [r for r in _read_rows(cfg.step_labels, cfg.verify_inputs) if (r["problem_id"], r["sample_id"]) in samples]
     scored = [s for s in scores if s["step_scores"] is not None]
     keys = {(r["problem_id"], r["sample_id"]) for r in labels}
     subsets, unscored = build_cases(labels, [s for s in scored if (s["problem_id"], s["sample_id"]) in keys])

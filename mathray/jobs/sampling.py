@@ -17,7 +17,9 @@ Sampling (``sampling.expand``):
   pipelines must do since they keep only the first of n outputs). Same seeds, hence the same samples up to
   floating-point batch effects; prefix caching shares the prefill. Kept for the benchmark comparison.
 The per-problem seed ``s = problem_seed(run seed, problem_id)``, so a re-run (or a retried batch)
-reproduces the same samples. ``greedy`` is the Pass@1 pass: temperature 0, n=1.
+reproduces the same samples. ``greedy`` is the Pass@1 pass: temperature 0, n=1. ``greedy_pass`` adds that
+pass to a sampling run: one more request per problem in the same engine call, its row ``sample_id`` N with
+``greedy_pass`` true (the row a greedy run would give), so an evaluation set costs one model load, not two.
 
 Grading runs as separate CPU tasks after the engine (``grade_batch``) so replicas keep generating while
 answers are checked. A truncated sample (finish_reason ``length``) keeps its text, has ``answer`` null,
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import pyarrow as pa
 from pydantic import Field, model_validator
@@ -55,6 +57,7 @@ class SamplingConfig(StrictModel):
     stop: list[str] = list(prompts.STOP_STRINGS)
     seed: int = 0                         # run seed; per-problem seeds derive from it
     greedy: bool = False                  # Pass@1 pass: temperature 0, n=1
+    greedy_pass: bool = False             # also each problem's greedy decode, in the same engine pass
     logprobs: bool = True                 # fill cumulative_logprob (the sampled tokens' log-probs)
     # n: SamplingParams(n=N); rows: N rows with n=1 (benchmark). Same samples either way: outside the lineage.
     expand: Literal["n", "rows"] = outside_lineage("n")
@@ -63,6 +66,8 @@ class SamplingConfig(StrictModel):
     def _check(self) -> "SamplingConfig":
         if self.temperature == 0 and not self.greedy and self.n > 1:
             raise ValueError("temperature 0 samples are identical: use greedy: true (n=1) or temperature > 0")
+        if self.greedy_pass and (self.greedy or self.expand == "rows"):
+            raise ValueError("greedy_pass adds a greedy row to N samples: not with greedy: true or expand: rows")
         return self
 
 
@@ -82,6 +87,11 @@ def problem_seed(run_seed: int, problem_id: str) -> int:
 
 def num_samples(s: SamplingConfig) -> int:
     return 1 if s.greedy else s.n
+
+
+def greedy_config(s: SamplingConfig) -> SamplingConfig:
+    """The greedy run of these settings: what a ``greedy_pass`` row is decoded with."""
+    return s.model_copy(update={"greedy": True, "n": 1, "greedy_pass": False})
 
 
 def request_params(s: SamplingConfig) -> dict:
@@ -109,7 +119,7 @@ def grade_sample(text: str, reference: str, finish_reason: str) -> tuple[str | N
 
 
 def sample_row(src: dict, sample_id: int, out, *, prompt: str, num_prompt_tokens: int, generator: str,
-               params_hash: str, seed: int) -> dict:
+               params_hash: str, seed: int, greedy_pass: bool = False) -> dict:
     """One SAMPLES row (ungraded) from a vLLM ``CompletionOutput``."""
     return {"problem_id": src["problem_id"], "sample_id": sample_id, "problem": src["problem"],
             "reference_answer": src["answer"], "prompt_hash": prompts.prompt_hash(prompt),
@@ -118,7 +128,7 @@ def sample_row(src: dict, sample_id: int, out, *, prompt: str, num_prompt_tokens
             "num_prompt_tokens": num_prompt_tokens, "num_output_tokens": len(out.token_ids),
             "finish_reason": "length" if out.finish_reason == "length" else "stop",
             "cumulative_logprob": out.cumulative_logprob, "generator": generator,
-            "sampling_params_hash": params_hash, "seed": seed}
+            "sampling_params_hash": params_hash, "seed": seed, "greedy_pass": greedy_pass}
 
 
 def grade_batch(batch: pa.Table) -> pa.Table:
@@ -144,16 +154,21 @@ def replicate_rows(batch: pa.Table, n: int) -> pa.Table:
 
 
 def shard_stats(table: pa.Table) -> dict:
-    """Per-shard counts stored in the commit marker; the job summary adds them up."""
-    rows = table.select(["problem_id", "is_correct", "finish_reason", "num_output_tokens"]).to_pylist()
+    """Per-shard counts stored in the commit marker (the N samples' and, apart, the greedy-pass rows'); the
+    job summary adds them up."""
+    columns = ["problem_id", "is_correct", "finish_reason", "num_output_tokens", "greedy_pass"]
+    rows = table.select([c for c in columns if c in table.column_names]).to_pylist()
+    greedy = [r for r in rows if r.get("greedy_pass")]
+    rows = [r for r in rows if not r.get("greedy_pass")]
     any_correct: dict[str, bool] = {}
     for r in rows:
         any_correct[r["problem_id"]] = any_correct.get(r["problem_id"], False) or bool(r["is_correct"])
     return {"problems": len(any_correct), "samples": len(rows),
             "correct": sum(bool(r["is_correct"]) for r in rows),
             "truncated": sum(r["finish_reason"] == "length" for r in rows),
-            "output_tokens": sum(r["num_output_tokens"] for r in rows),
-            "problems_any_correct": sum(any_correct.values())}
+            "output_tokens": sum(r["num_output_tokens"] for r in [*rows, *greedy]),
+            "problems_any_correct": sum(any_correct.values()),
+            "greedy": len(greedy), "greedy_correct": sum(bool(r["is_correct"]) for r in greedy)}
 
 
 @dataclass
@@ -206,10 +221,22 @@ class SampleSummary:
                 f"tokens/s overall, {f'{steady:.0f}' if steady else 'n/a'} tokens/s steady (first to last commit)",
                 f"[sample] truncated: {share(t.get('truncated', 0), t.get('samples', 0))}",
                 f"[sample] accuracy: sample-level {share(t.get('correct', 0), t.get('samples', 0))}, "
-                f"any-correct {share(t.get('problems_any_correct', 0), t.get('problems', 0))} of problems"]
+                f"any-correct {share(t.get('problems_any_correct', 0), t.get('problems', 0))} of problems"
+                + (f", greedy {share(t['greedy_correct'], t['greedy'])}" if t.get("greedy") else "")]
 
 
 # -- the engine actor -----------------------------------------------------------------------------------
+class _Request(NamedTuple):
+    """One engine request: its problem row and prompt, the sample id of its first output, n and seed."""
+    row: dict
+    prompt: str
+    ids: list[int]
+    first: int
+    n: int
+    seed: int
+    greedy_pass: bool = False
+
+
 class SampleEngine:
     """Callable class for ``map_batches``: one ``vllm.LLM`` per actor, problems in, SAMPLES rows out."""
 
@@ -219,6 +246,7 @@ class SampleEngine:
         self.tokenizer = self.llm.get_tokenizer()
         self.generator = model_fingerprint(self.cfg.engine.model)
         self.params_hash = params_hash(self.cfg.sampling)
+        self.greedy_hash = params_hash(greedy_config(self.cfg.sampling))
         self.pool = self._exemplar_pool()
 
     def _exemplar_pool(self) -> list[dict]:
@@ -241,8 +269,7 @@ class SampleEngine:
         s, max_len = self.cfg.sampling, self.cfg.engine.max_model_len
         n_total = num_samples(s)
         rows_mode = SAMPLE_INDEX in batch.column_names
-        shared = request_params(s)
-        out, requests = [], []   # requests: (src row, prompt, prompt ids, first sample id, n, seed)
+        out, requests = [], []
         for row in batch.to_pylist():
             if is_quarantined(row):
                 out.append(row)
@@ -257,26 +284,37 @@ class SampleEngine:
                 continue
             seed = problem_seed(s.seed, row["problem_id"])
             first = row[SAMPLE_INDEX] if rows_mode else 0
-            n = 1 if rows_mode else n_total
-            requests.append((row, prompt, ids, first, n, seed + first))
-        for (row, prompt, ids, first, n, seed), result in zip(requests, self._generate(requests, shared)):
-            if isinstance(result, str):
-                out.append(quarantined(row, result))
+            requests.append(_Request(row, prompt, ids, first, 1 if rows_mode else n_total, seed + first))
+            if s.greedy_pass:
+                requests.append(_Request(row, prompt, ids, n_total, 1, seed, greedy_pass=True))
+        results = self._generate(requests)
+        # a problem whose request (either of two with greedy_pass) the engine refuses is quarantined once, whole
+        refused = {id(req.row): r for req, r in zip(requests, results) if isinstance(r, str)}
+        quarantined_ids = set()
+        for req, result in zip(requests, results):
+            if id(req.row) in refused:
+                if id(req.row) not in quarantined_ids:
+                    quarantined_ids.add(id(req.row))
+                    out.append(quarantined(req.row, refused[id(req.row)]))
                 continue
-            for i, completion_out in enumerate(result.outputs):
+            for completion_out in result.outputs:
                 # vLLM seeds child i of an n-request with seed + i (v1 parallel_sampling)
                 out.append(with_source(sample_row(
-                    row, first + completion_out.index, completion_out, prompt=prompt,
-                    num_prompt_tokens=len(ids), generator=self.generator, params_hash=self.params_hash,
-                    seed=seed + completion_out.index), row, n_total))
+                    req.row, req.first + completion_out.index, completion_out, prompt=req.prompt,
+                    num_prompt_tokens=len(req.ids), generator=self.generator,
+                    params_hash=self.greedy_hash if req.greedy_pass else self.params_hash,
+                    seed=req.seed + completion_out.index, greedy_pass=req.greedy_pass),
+                    req.row, n_total + s.greedy_pass))
         return rows_to_table(out, schemas.SAMPLES)
 
-    def _generate(self, requests: list, shared: dict) -> list:
+    def _generate(self, requests: list[_Request]) -> list:
         """vLLM outputs in request order; a request the engine refuses becomes its reason (quarantine)."""
         from vllm import SamplingParams
 
-        prompts_in = [{"prompt_token_ids": ids} for _, _, ids, _, _, _ in requests]
-        params = [SamplingParams(n=n, seed=seed, **shared) for _, _, _, _, n, seed in requests]
+        shared = request_params(self.cfg.sampling)
+        greedy = request_params(greedy_config(self.cfg.sampling))
+        prompts_in = [{"prompt_token_ids": r.ids} for r in requests]
+        params = [SamplingParams(n=r.n, seed=r.seed, **(greedy if r.greedy_pass else shared)) for r in requests]
         return generate_or_refuse(self.llm, prompts_in, params)
 
 
