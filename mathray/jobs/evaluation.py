@@ -106,22 +106,17 @@ def build_pools(samples: list[dict], scores: list[dict]) -> dict[str, list[Candi
     return pools
 
 
-def split_greedy_pass(rows: list[dict]) -> tuple[list[dict], list[dict] | None]:
-    """(the N samples, the greedy-pass rows or None when there are none) of a sampling run's rows."""
-    greedy = [r for r in rows if r.get("greedy_pass")]
-    return [r for r in rows if not r.get("greedy_pass")], greedy or None
-
-
-def greedy_rows(samples: list[dict], greedy_uri: str | None, verify: bool) -> tuple[list[dict], list[dict] | None]:
-    """(pool candidates, greedy rows or None) of one generator: the greedy rows from its greedy run or from its
-    samples' greedy pass, refused (``InputMismatch``) when both hold them."""
-    sampled, greedy = split_greedy_pass(samples)
+def candidates_and_greedy(rows: list[dict], greedy_uri: str | None,
+                          verify: bool) -> tuple[list[dict], list[dict] | None]:
+    """(pool candidates, greedy rows or None) of one generator's SAMPLES rows: the greedy rows are its
+    greedy-pass rows, or its greedy run's (``greedy_uri``); refused (``InputMismatch``) when both hold some."""
+    greedy = [r for r in rows if r.get("greedy_pass")] or None
     if greedy_uri:
         if greedy:
             raise InputMismatch(f"{len(greedy)} samples are greedy-pass rows and a greedy run is given "
                                 f"({greedy_uri}): Pass@1 (greedy) must come from one of them")
         greedy = _read_rows(greedy_uri, verify)
-    return sampled, greedy
+    return [r for r in rows if not r.get("greedy_pass")], greedy
 
 
 def greedy_accuracy(greedy: list[dict], problem_ids: Sequence[str]) -> list[float]:
@@ -329,7 +324,7 @@ def check_pools_input(samples: list[dict], scores: list[dict], cfg: EvaluateConf
 def build_report(cfg: EvaluateConfig) -> dict:
     all_rows = _read_rows(cfg.samples, cfg.verify_inputs)
     scores = _read_rows(cfg.scores, cfg.verify_inputs) if cfg.scores else []
-    samples, greedy = greedy_rows(all_rows, cfg.greedy_samples, cfg.verify_inputs)
+    samples, greedy = candidates_and_greedy(all_rows, cfg.greedy_samples, cfg.verify_inputs)
     if not samples:
         raise InputNotReady(f"no committed SAMPLES rows under {cfg.samples}")
     check_pools_input(all_rows, scores, cfg, greedy)
@@ -340,7 +335,7 @@ def build_report(cfg: EvaluateConfig) -> dict:
     values = report["per_problem"]["values"]
     for name, g in cfg.generators.items():
         g_rows = _read_rows(g.samples, cfg.verify_inputs)
-        g_samples, g_greedy = greedy_rows(g_rows, g.greedy_samples, cfg.verify_inputs)
+        g_samples, g_greedy = candidates_and_greedy(g_rows, g.greedy_samples, cfg.verify_inputs)
         check_pools_input(g_rows, [], cfg.model_copy(update={"scores": None}), g_greedy)
         rows, vals = generator_rows(name, g_samples, g_greedy, cfg, list(pools))
         report["table"] += rows
