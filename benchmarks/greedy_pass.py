@@ -57,12 +57,16 @@ def timed(*cfgs) -> float:
     return time.perf_counter() - t0
 
 
-def texts(uri: str, greedy_pass: bool | None = None) -> dict:
+def texts(uri: str, greedy_pass: bool = False) -> dict:
+    """{problem_id: its texts in sample_id order} of the rows that are (or are not) greedy-pass rows."""
     from mathray.runtime.storage import ShardStore
 
     rows = ShardStore(uri).read_all(["problem_id", "sample_id", "text", "greedy_pass"]).to_pylist()
-    return {r["problem_id"] if greedy_pass else (r["problem_id"], r["sample_id"]): r["text"] for r in rows
-            if greedy_pass is None or bool(r["greedy_pass"]) == greedy_pass}
+    out: dict[str, list[str]] = {}
+    for r in sorted(rows, key=lambda r: (r["problem_id"], r["sample_id"])):
+        if bool(r["greedy_pass"]) == greedy_pass:
+            out.setdefault(r["problem_id"], []).append(r["text"])
+    return out
 
 
 def main() -> None:
@@ -80,9 +84,8 @@ def main() -> None:
         one_job_s = timed(config(model, problems, str(tmp / f"with_pass{r}"), greedy_pass=True))
         print(f"round {r}: two jobs {two_jobs_s:.1f} s, one job with greedy_pass {one_job_s:.1f} s", flush=True)
     last = ROUNDS - 1
-    same_samples = texts(str(tmp / f"samples{last}")) == texts(str(tmp / f"with_pass{last}"), greedy_pass=False)
-    greedy = texts(str(tmp / f"greedy{last}"))
-    same_greedy = {pid: t for (pid, _), t in greedy.items()} == texts(str(tmp / f"with_pass{last}"), greedy_pass=True)
+    same_samples = texts(str(tmp / f"samples{last}")) == texts(str(tmp / f"with_pass{last}"))
+    same_greedy = texts(str(tmp / f"greedy{last}")) == texts(str(tmp / f"with_pass{last}"), greedy_pass=True)
     print(f"RESULT two_jobs_s={two_jobs_s:.1f} greedy_pass_s={one_job_s:.1f} saved_s={two_jobs_s - one_job_s:.1f} "
           f"problems={PROBLEMS} n={N} same_samples={same_samples} same_greedy_texts={same_greedy}")
 

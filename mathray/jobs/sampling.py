@@ -245,8 +245,11 @@ class SampleEngine:
         self.llm = build_llm(self.cfg.engine, device)
         self.tokenizer = self.llm.get_tokenizer()
         self.generator = model_fingerprint(self.cfg.engine.model)
+        # per kind of request (sampled, greedy pass): the rows' params hash and the SamplingParams fields
         self.params_hash = params_hash(self.cfg.sampling)
         self.greedy_hash = params_hash(greedy_config(self.cfg.sampling))
+        self.request_params = {False: request_params(self.cfg.sampling),
+                               True: request_params(greedy_config(self.cfg.sampling))}
         self.pool = self._exemplar_pool()
 
     def _exemplar_pool(self) -> list[dict]:
@@ -288,14 +291,14 @@ class SampleEngine:
             if s.greedy_pass:
                 requests.append(_Request(row, prompt, ids, n_total, 1, seed, greedy_pass=True))
         results = self._generate(requests)
-        # a problem whose request (either of two with greedy_pass) the engine refuses is quarantined once, whole
+        # a problem whose request (either of two with greedy_pass) the engine refuses is quarantined once, whole:
+        # its reason is taken when its first request comes by, its other request then finds None
         refused = {id(req.row): r for req, r in zip(requests, results) if isinstance(r, str)}
-        quarantined_ids = set()
         for req, result in zip(requests, results):
             if id(req.row) in refused:
-                if id(req.row) not in quarantined_ids:
-                    quarantined_ids.add(id(req.row))
-                    out.append(quarantined(req.row, refused[id(req.row)]))
+                if (reason := refused[id(req.row)]) is not None:
+                    out.append(quarantined(req.row, reason))
+                    refused[id(req.row)] = None
                 continue
             for completion_out in result.outputs:
                 # vLLM seeds child i of an n-request with seed + i (v1 parallel_sampling)
@@ -311,10 +314,8 @@ class SampleEngine:
         """vLLM outputs in request order; a request the engine refuses becomes its reason (quarantine)."""
         from vllm import SamplingParams
 
-        shared = request_params(self.cfg.sampling)
-        greedy = request_params(greedy_config(self.cfg.sampling))
         prompts_in = [{"prompt_token_ids": r.ids} for r in requests]
-        params = [SamplingParams(n=r.n, seed=r.seed, **(greedy if r.greedy_pass else shared)) for r in requests]
+        params = [SamplingParams(n=r.n, seed=r.seed, **self.request_params[r.greedy_pass]) for r in requests]
         return generate_or_refuse(self.llm, prompts_in, params)
 
 
