@@ -13,7 +13,7 @@ from mathray.grading import compare, grade
 from tests.grading.hostile import HOSTILE_ANSWERS, HOSTILE_PAIRS
 
 LIMIT_S = 2.0  # the default per-call budget: the spec of these checks
-SCHEDULING_SLACK_S = 0.5
+SLACK_S = 0.5   # a call's own work around its budget (reading the answers, replacing a timed-out worker)
 MAX_PEAK_GROWTH_BYTES = 2**29
 
 
@@ -31,12 +31,22 @@ def _reset_peak_rss() -> int:
     return _status_bytes("VmRSS")
 
 
-def _run_all(marker: str) -> tuple[list[tuple[str, bool, float]], int]:
-    """(label, equal, seconds) per call, and how far this process's resident memory rose above its size
-    before the calls at its peak, in bytes."""
-    from mathray.grading.sandbox import get_pool
+def _waited_for_a_core_s() -> float:
+    """Seconds this thread has spent runnable but waiting for a core (Linux's per-thread scheduler statistics:
+    ``schedstat``'s second field, run-queue wait in ns). On a busy node a call's wall-clock time holds this wait
+    on top of its own; the budget is on its own."""
+    with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
+        return int(f.read().split()[1]) / 1e9
 
-    assert get_pool().wait_ready()  # pool start-up is not part of a check's latency
+
+def _run_all(marker: str) -> tuple[list[tuple[str, bool, float]], int]:
+    """(label, equal, seconds) per call (wall-clock time less the time spent waiting for a core), and how far
+    this process's resident memory rose above its size before the calls at its peak, in bytes."""
+    from mathray.grading.sandbox import ready_pool
+
+    # pool start-up is not part of a check's latency: waited out here (ready_pool: the grader's first call does
+    # not wait again), and a worker warm now (an earlier run in this process may have left a starting spare)
+    assert ready_pool().wait_ready()
     out = []
     calls = []
     before = _reset_peak_rss()
@@ -49,9 +59,9 @@ def _run_all(marker: str) -> tuple[list[tuple[str, bool, float]], int]:
         p, r = prediction.replace("{marker}", marker), reference.replace("{marker}", marker)
         calls.append((p[:20] + " | " + r[:20], lambda p=p, r=r: grade(p, r).is_correct))
     for label, fn in calls:
-        t0 = time.monotonic()
+        t0, waited0 = time.monotonic(), _waited_for_a_core_s()
         equal = fn()
-        out.append((label[:40], equal, time.monotonic() - t0))
+        out.append((label[:40], equal, time.monotonic() - t0 - (_waited_for_a_core_s() - waited0)))
     return out, _status_bytes("VmHWM") - before
 
 
@@ -60,9 +70,7 @@ def _check(results, marker):
     assert len(HOSTILE_ANSWERS) >= 70 and len(HOSTILE_PAIRS) >= 10
     assert len(calls) == 3 * len(HOSTILE_ANSWERS) + len(HOSTILE_PAIRS)
     assert [c for c in calls if c[1]] == []
-    # the grader stops at LIMIT_S; the wall clock around a call also holds this process's own scheduling
-    # delays when the 2 cores are busy (seen once: a call just over 2 s while a benchmark ran beside the suite)
-    assert [c for c in calls if c[2] > LIMIT_S + SCHEDULING_SLACK_S] == []
+    assert [c for c in calls if c[2] > LIMIT_S + SLACK_S] == []
     assert not os.path.exists(marker)
     assert growth < MAX_PEAK_GROWTH_BYTES, growth
 
