@@ -245,11 +245,11 @@ class SampleEngine:
         self.llm = build_llm(self.cfg.engine, device)
         self.tokenizer = self.llm.get_tokenizer()
         self.generator = model_fingerprint(self.cfg.engine.model)
-        # per kind of request (sampled, greedy pass): the rows' params hash and the SamplingParams fields
-        self.params_hash = params_hash(self.cfg.sampling)
-        self.greedy_hash = params_hash(greedy_config(self.cfg.sampling))
-        self.request_params = {False: request_params(self.cfg.sampling),
-                               True: request_params(greedy_config(self.cfg.sampling))}
+        # by kind of request (greedy_pass False: sampled, True: the greedy pass): the rows' params hash and the
+        # SamplingParams fields
+        kinds = {False: self.cfg.sampling, True: greedy_config(self.cfg.sampling)}
+        self.params_hash = {k: params_hash(s) for k, s in kinds.items()}
+        self.request_params = {k: request_params(s) for k, s in kinds.items()}
         self.pool = self._exemplar_pool()
 
     def _exemplar_pool(self) -> list[dict]:
@@ -305,7 +305,7 @@ class SampleEngine:
                 out.append(with_source(sample_row(
                     req.row, req.first + completion_out.index, completion_out, prompt=req.prompt,
                     num_prompt_tokens=len(req.ids), generator=self.generator,
-                    params_hash=self.greedy_hash if req.greedy_pass else self.params_hash,
+                    params_hash=self.params_hash[req.greedy_pass],
                     seed=req.seed + completion_out.index, greedy_pass=req.greedy_pass),
                     req.row, n_total + s.greedy_pass))
         return rows_to_table(out, schemas.SAMPLES)
