@@ -53,6 +53,7 @@ from mathray.runtime.engine import EngineConfig, build_llm
 from mathray.runtime.models import fetch_model, model_fingerprint
 from mathray.runtime.spec import StageJobConfig, StageSpec, run_spec
 from mathray.runtime.stage import is_quarantined, quarantined, rows_to_table, with_source
+from mathray.runtime.startup import heavy_imports
 
 
 class ScorerConfig(StrictModel):
@@ -117,8 +118,9 @@ class _Model:
     """One causal LM, its tokenizer and its label ids on a device, reading logits at chosen positions only."""
 
     def __init__(self, uri: str, dtype: str, device: str, exact_head: bool, convention_name: str = MATHRAY):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        with heavy_imports():
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = fetch_model(uri)
         _check_architecture(path, uri, "ForCausalLM", convention_name)
@@ -163,8 +165,9 @@ class _Classifier:
     """A sequence-classification reward model: one score per text, the head's logit or class probability."""
 
     def __init__(self, uri: str, dtype: str, device: str, conv: SequenceClassifier):
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        with heavy_imports():
+            import torch
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         path = fetch_model(uri)
         _check_architecture(path, uri, "ForSequenceClassification", conv.name)

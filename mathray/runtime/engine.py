@@ -21,6 +21,7 @@ from pydantic import field_validator
 from mathray.config import ConfigError, StrictModel, outside_lineage
 from mathray.runtime.entry import started_local_cluster
 from mathray.runtime.models import fetch_model
+from mathray.runtime.startup import heavy_imports
 
 
 class EngineConfig(StrictModel):
@@ -119,7 +120,8 @@ def engine_in_process(cfg: EngineConfig, device: str) -> bool:
 def build_llm(cfg: EngineConfig, device: str):
     """A ``vllm.LLM`` for this replica (imported here: only engine actors need vLLM). A model at a storage
     URI is loaded from this node's cache (``runtime.models.fetch_model``): vLLM never sees ``s3://``."""
-    from vllm import LLM
+    with heavy_imports():
+        from vllm import LLM
 
     local = {"model": fetch_model(cfg.model), "tokenizer": fetch_model(cfg.tokenizer) if cfg.tokenizer else None}
     kwargs = llm_kwargs(cfg.model_copy(update=local), device)

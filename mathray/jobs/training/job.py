@@ -1,4 +1,5 @@
-"""The driver: ``TorchTrainer`` over ``worker.train_func`` with the run's storage, failure and checkpoint policy.
+"""The driver: ``TorchTrainer`` over ``train_func`` (``worker.train_func``, imported on the workers only) with
+the run's storage, failure and checkpoint policy.
 
 Run identity: the run's lineage (``lineage.run_identity``): the result-affecting config (knobs left
 out) plus the fingerprints of the inputs (each data set's committed shards, the starting model's
@@ -22,6 +23,7 @@ from mathray.jobs.training.lineage import claim_run, run_identity, run_name
 from mathray.runtime import env, retries
 from mathray.runtime.lease import OutputLease
 from mathray.runtime.models import check_model
+from mathray.runtime.startup import heavy_imports
 from mathray.runtime.storage import ShardStore, absolute, exists, join, resolve
 
 IDENTITY_FILE = "mathray_run.json"
@@ -45,11 +47,17 @@ def identity_uri(cfg: TrainJobConfig, name: str) -> str:
     return join(storage_uri(cfg), name, IDENTITY_FILE)
 
 
+def train_func(config: dict) -> None:
+    """What each Ray Train worker runs: ``worker.train_func``, whose module (transformers, TRL) is imported
+    here, on the worker, with the garbage collector paused (``runtime.startup``); the driver never loads it."""
+    with heavy_imports():
+        from mathray.jobs.training import worker   # transformers, TRL: on the workers only
+    worker.train_func(config)
+
+
 def build_trainer(cfg: TrainJobConfig, identity: dict):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
-
-    from mathray.jobs.training.worker import train_func   # torch, transformers: only the workers load them
 
     # S3 and other remote stores: an explicit pyarrow filesystem (pyarrow ignores AWS_ENDPOINT_URL_S3) and
     # the prefix-stripped path.
