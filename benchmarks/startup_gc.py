@@ -7,7 +7,7 @@ fresh Python process, as Ray starts a replica or a training worker, in rounds th
 Two starts are timed (CPU seconds of the process, ``time.process_time``):
 - ``engine``: an engine replica's ``build_llm`` on the tiny model (``from vllm import LLM`` and vLLM's engine
   start), then one seeded ``generate`` whose token ids both sides must share;
-- ``worker``: a training worker's import of ``mathray.jobs.training.worker`` (transformers, TRL), as
+- ``worker``: a training worker's import of ``mathray.jobs.training.worker`` (transformers, peft), as
   ``job.train_func`` makes it once Ray Train's torch backend has loaded torch.
 The best of each side over the rounds is kept (the machine may be shared).
 """
@@ -57,7 +57,7 @@ def one_side(model: str, paused: bool) -> dict:
 
 
 def worker_side(paused: bool) -> dict:
-    """Runs in the child process: a training worker's import of its module (transformers, TRL), as
+    """Runs in the child process: a training worker's import of its module (transformers, peft), as
     ``job.train_func`` does it, after Ray Train's torch backend has loaded torch."""
     if not paused:
         _collecting()

@@ -4,8 +4,9 @@ the run's storage, failure and checkpoint policy.
 Run identity: the run's lineage (``lineage.run_identity``): the result-affecting config (knobs left
 out) plus the fingerprints of the inputs (each data set's committed shards, the starting model's
 ``model_fingerprint``). The default run name is ``train-<task>-<identity hash>``, so re-running the same
-identity resumes from its latest checkpoint and a changed identity starts a new run; an explicit ``name`` whose stored identity differs is refused with
-the differing keys named (resuming someone else's checkpoints would silently mix two trainings).
+identity resumes from its latest checkpoint and a changed identity starts a new run; an explicit ``name`` whose
+stored identity differs is refused with the differing keys named (resuming someone else's checkpoints would
+silently mix two trainings).
 
     result = run_training(load_config(TrainJobConfig, "rayjobs/configs/train_ssft.yaml"))
 """
@@ -48,10 +49,10 @@ def identity_uri(cfg: TrainJobConfig, name: str) -> str:
 
 
 def train_func(config: dict) -> None:
-    """What each Ray Train worker runs: ``worker.train_func``, whose module (transformers, TRL) is imported
+    """What each Ray Train worker runs: ``worker.train_func``, whose module (transformers, peft) is imported
     here, on the worker, with the garbage collector paused (``runtime.startup``); the driver never loads it."""
     with heavy_imports():
-        from mathray.jobs.training import worker   # transformers, TRL: on the workers only
+        from mathray.jobs.training import worker   # transformers, peft: on the workers only
     worker.train_func(config)
 
 
