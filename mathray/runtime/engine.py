@@ -8,7 +8,6 @@ parallelism each replica gets a placement group of ``tp*pp`` GPU bundles and vLL
 """
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
@@ -134,10 +133,7 @@ def build_llm(cfg: EngineConfig, device: str):
     if kwargs["trust_remote_code"]:
         print(f"[engine] trust_remote_code=True (set in engine.engine_kwargs): the Python code shipped with "
               f"{cfg.model} runs in this engine replica", flush=True)
-    # vLLM's engine collects garbage several times at start-up, then freezes its heap (``freeze_gc_heap``);
-    # freezing it once here, after one collection, spares the others a walk over every imported object
-    gc.collect()
-    gc.freeze()
+    # vLLM's engine collects garbage several times at start-up: the heap heavy_imports froze is outside their walk
     return LLM(**kwargs)
 
 
