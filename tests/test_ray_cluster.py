@@ -9,11 +9,12 @@ rate changed and the sequential and control generators dropped: only the PRM and
 
 The chaos run: that changed pipeline on the session's cluster under a seeded chaos schedule
 (``helpers.chaos``): engine actors and a Ray Train worker SIGKILLed, the pipeline driver SIGKILLed and re-run,
-the S3 server stopped within the retry window. It starts where the submitted run's SSFT ended (the base model,
-the problems, SSFT and the ORM copied to its root, complete with their lineage), so the faults land in every
-stage after SSFT; SSFT's own restore after a worker kill is ``tests/training/test_job.py``'s. It must end with
-exactly the outputs of the changed command's run, which is the same pipeline uninterrupted: every stage's
-committed rows, the model exports' files and the report.
+the S3 server stopped within the retry window. It starts from the submitted run's base model, problems, SSFT,
+SSFT's samples of the labelling problems and the verifier and ORM trained on them (copied to its root, complete
+with their lineage), so the faults land in the stages left, one of each kind of engine (Math-Shepherd
+labelling, test sampling, scoring) and the PRM's training; SSFT's own restore after a worker kill is
+``tests/training/test_job.py``'s. It must end with exactly the outputs of the changed command's run, which is
+the same pipeline uninterrupted: every stage's committed rows, the model exports' files and the report.
 
 CI runs one fixed chaos seed; ``pytest --chaos-seeds N`` runs seeds 1..N instead."""
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import pytest
 from helpers.chaos import ChaosRun, StagePlan, commits, schedule
-from helpers.faults import driver_env, finish, start, write_config
+from helpers.faults import driver_env, start, write_config
 from helpers.moto_s3 import free_port, new_bucket
 from helpers.pipeline_outputs import pipeline_outputs, report_diff
 from helpers.train_callbacks import pause_each_step
@@ -67,19 +69,18 @@ REDUCED = [*EASY, "sequential.enabled=true", "ssft.optim.batch_size=32",
 # rate (its scores and the report depend on it) and no sequential and control generators (stages of kinds the
 # chaos run has).
 CHANGED = ["sequential.enabled=false", "prm.optim.lr=0.002"]
-# The chaos run's knobs, outside the lineage: its engines called a row (the scorer four) at a time and its
-# verifier and PRM checkpointed several times, so that faults land between commits and a killed training worker
-# restores mid-run; three nodes at a time (paced stages mostly wait). The second submission runs with them too,
-# so that it is the chaos pipeline uninterrupted: its scorer's batches, and so the last bits of its scores, are
-# the chaos run's.
-CHAOS_KNOBS = ["progress_every_s=600", "max_parallel=3", "verifier.train.checkpoint_every=4",
-               "verifier.train.log_every=2", "prm.checkpoint_every=4", "prm.log_every=2",
-               "sample_train.engine.batch_size=1", "sample_test.engine.batch_size=1", "score.scorer.rows_per_call=4"]
+# The chaos run's knobs, outside the lineage: its engines called a row (the scorer four) at a time and its PRM
+# checkpointed several times, so that faults land between commits and a killed training worker restores mid-run;
+# three nodes at a time (paced stages mostly wait). The second submission runs with them too, so that it is the
+# chaos pipeline uninterrupted: its scorer's batches, and so the last bits of its scores, are the chaos run's.
+CHAOS_KNOBS = ["progress_every_s=600", "max_parallel=3", "prm.checkpoint_every=4", "prm.log_every=2",
+               "sample_test.engine.batch_size=1", "score.scorer.rows_per_call=4"]
 CHAOS = [*REDUCED, *CHANGED, *CHAOS_KNOBS]
-# the nodes the chaos run starts with, copied from the submitted run; the training stages it runs, each long
-# enough for a fault between two checkpoints
-SEEDED = ("base_model", "problems_train", "problems_test", "problems_label", "ssft", "orm")
-FAULT_TRAINING = ("verifier_xent", "prm")
+# the nodes the chaos run starts with, copied from the submitted run; the training stage it runs, long enough
+# for a fault between two checkpoints
+SEEDED = ("base_model", "problems_train", "problems_test", "problems_label", "ssft", "sample_train",
+          "verifier_xent", "orm")
+FAULT_TRAINING = ("prm",)
 
 
 def _kill_processes_under(path: str) -> None:
@@ -254,6 +255,26 @@ def test_a_changed_config_reruns_what_depends_on_it_and_keeps_the_rest(changed):
     assert kept and kept == {k: v for k, v in changed.after.items() if not k.startswith(rerun_prefixes)}
 
 
+def test_the_rerun_prm_prints_each_trainer_log_once_and_its_progress(changed):
+    """What a person watching the job sees of its one training run, the PRM: each Trainer log on one line, once
+    (Ray Train's print patching would print each twice), and, in its output, the progress record of its last
+    step."""
+    from mathray.jobs.training.progress import read_progress
+
+    prm = next(n for n in build_graph(changed.cfg) if n.name == "prm")
+    steps, every = prm.cfg.optim.steps, prm.cfg.log_every
+    lines = changed.log.splitlines()
+    # the Trainer prints its logs with formatted (quoted) values; Ray Train's own report lines hold raw floats
+    step_logs = [line for line in lines if "{'loss': '" in line]
+    assert len(step_logs) == len(set(step_logs)) == steps // every == 6, step_logs
+    assert sum("{'train_runtime': '" in line for line in lines) == 1
+    assert "Disassembly of" not in changed.log
+    record = read_progress(prm.output)
+    assert {k: record[k] for k in ("step", "total", "phase")} == {"step": steps, "total": steps,
+                                                                  "phase": f"prm_{prm.cfg.prm.targets}"}
+    assert record["host"] == socket.gethostname() and isinstance(record["pid"], int)
+
+
 # -- the same pipeline under chaos ---------------------------------------------------------------------------
 
 def pytest_generate_tests(metafunc):
@@ -264,12 +285,11 @@ def pytest_generate_tests(metafunc):
 
 def _chaos_config(root: str, tmp_path, paced: set[str] = frozenset()) -> tuple[PipelineConfig, list[str]]:
     """The chaos pipeline at ``root`` and its driver command (pausing engine actors:
-    ``tests/helpers/chaos_pipeline.py``); each training step of the ``paced`` training stages sleeps (a
-    callback, outside the lineage), so that such a stage lasts long enough for its faults to land."""
+    ``tests/helpers/chaos_pipeline.py``); when the PRM is ``paced``, each of its training steps sleeps (a
+    callback, outside the lineage), so that it lasts long enough for its faults to land."""
     cfg = load_config(PipelineConfig, DEMO, [*CHAOS, f"root={root}"])
-    for stage, train_cfg in (("verifier_xent", cfg.verifier.train), ("prm", cfg.prm)):
-        if stage in paced:
-            train_cfg.callbacks = [pause_each_step(1.0)]
+    if "prm" in paced:
+        cfg.prm.callbacks = [pause_each_step(1.0)]
     cfg_file = write_config(cfg, tmp_path / "pipeline.yaml")
     return cfg, ["tests/helpers/chaos_pipeline.py", "--only", "evaluate", "--config", str(cfg_file)]
 
@@ -307,7 +327,7 @@ def stage_plan(cfg: PipelineConfig) -> StagePlan:
     from mathray.runtime.storage import ShardStore
 
     nodes = build_graph(cfg)
-    engines = [n for n in nodes if n.kind in ("sample", "shepherd", "score")]
+    engines = [n for n in nodes if n.kind in ("sample", "shepherd", "score") and n.name not in SEEDED]
     plan = StagePlan(data={n.name: len(ShardStore(n.output).committed()) for n in engines},
                      kinds={n.name: n.kind for n in engines},
                      train={n.name: (n.cfg.checkpoint_every, n.cfg.optim.steps, n.cfg.log_every) for n in nodes
