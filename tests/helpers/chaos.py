@@ -51,18 +51,19 @@ class StagePlan:
 
 def schedule(seed: int, plan: StagePlan) -> list[Fault]:
     """An engine kill in a stage of each engine kind, a Ray Train worker kill (after the first checkpoint,
-    before the last step logged), a driver kill (between two commits of a sampling or labelling stage) and two
-    S3 outages of 3-10 s (one in such a stage, one in a training stage), at stages and moments drawn from
+    before the last step logged), a driver kill (between two commits of a sampling stage) and two S3 outages of
+    3-10 s (one in a sampling or labelling stage, one in a training stage), at stages and moments drawn from
     ``seed``."""
     rng = random.Random(seed)
     data, train = sorted(plan.data), sorted(plan.train)
-    # The score stage's shards commit together when its last call returns (its rows are few): the driver kill
-    # (placed by a count of commits) and the data stage's outage go to the other data stages. The outage is
-    # placed by engine calls, like an engine kill: commits can stall and then land together (S3 down for
-    # another fault, several shards finishing at once), outrunning the watcher. The labeller's commits can trail
-    # its calls until its actor has no work left and is gone: its engine, like the scorer's, is killed while
-    # alive, before any commit.
-    shard_by_shard = [s for s in data if plan.kinds[s] != "score"]
+    # The score stage's shards commit together when its last call returns (its rows are few), and the labeller's
+    # can trail its calls until its actor has no work left (on a loaded machine, all of them at its end): the
+    # driver kill, placed by a count of commits, goes to a sampling stage, and the data stage's outage to a
+    # sampling or labelling stage. The outage is placed by engine calls, like an engine kill: commits can stall
+    # and then land together (S3 down for another fault, several shards finishing at once), outrunning the
+    # watcher. The labeller's engine, like the scorer's, is killed while alive, before any commit.
+    by_commits = [s for s in data if plan.kinds[s] == "sample"]
+    by_calls = [s for s in data if plan.kinds[s] != "score"]
     faults = []
     for kind in sorted(set(plan.kinds.values())):
         stage = rng.choice([s for s in data if plan.kinds[s] == kind])
@@ -71,9 +72,9 @@ def schedule(seed: int, plan: StagePlan) -> list[Fault]:
     stage = rng.choice(train)
     every, steps, log_every = plan.train[stage]
     faults.append(Fault("train_worker", stage, rng.randrange(every + 1, steps - log_every)))
-    stage = rng.choice(shard_by_shard)
+    stage = rng.choice(by_commits)
     faults.append(Fault("driver", stage, rng.randrange(1, plan.data[stage])))
-    stage = rng.choice(shard_by_shard)
+    stage = rng.choice(by_calls)
     faults.append(Fault("s3", stage, rng.randrange(plan.data[stage] - 1), down_s=round(rng.uniform(3, 10), 1)))
     stage = rng.choice(train)
     faults.append(Fault("s3", stage, rng.randrange(1, plan.train[stage][1] - plan.train[stage][2]),
