@@ -21,14 +21,14 @@ def test_sandbox_workers_get_no_credentials(monkeypatch):
 
     for k, v in FAKE.items():
         monkeypatch.setenv(k, v)
-    pool = WorkerPool(size=1, spares=1, timeout=30)
+    pool = WorkerPool(size=2, timeout=30)
     try:
         assert pool.wait_ready()
         assert pool.call("echo", "alive", timeout=30) == ("ok", "alive")
-        workers = list(pool._all)
-        assert workers
-        for w in workers:
-            environ = Path(f"/proc/{w.proc.pid}/environ").read_bytes().decode(errors="replace")
+        pids = [pool._template.proc.pid, *(w.pid for w in pool._all)]   # the template and the workers it forked
+        assert len(pids) == 3 and None not in pids
+        for pid in pids:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
             assert not [k for k in FAKE if k in environ] and not [v for v in FAKE.values() if v in environ]
             assert "PATH=" in environ
     finally:

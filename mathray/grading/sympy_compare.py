@@ -243,14 +243,11 @@ _WARM_UP = [r"\frac{1}{2}+\sqrt{3}x^2-\pi", r"(1,2]", r"\{1,2\}", r"y=2x+3", r"x
             r"\begin{pmatrix}1\\2\end{pmatrix}", r"3+4i", r"\frac{a}{b}-\sqrt[3]{5}", r"\log_2 8", r"\infty"]
 
 
-def warm_up(stop=None) -> None:
+def warm_up() -> None:
     """Parse typical answers once (the ANTLR parser fills its prediction caches on first use) and run each
-    comparison path once (sympy imports parts of itself lazily on first simplify / evalf / as_set), until
-    ``stop()`` says a request is waiting."""
-    stop = stop or (lambda: False)
+    comparison path once (sympy imports parts of itself lazily on first simplify / evalf / as_set): the sandbox's
+    template does it before it forks its workers, which inherit the warm state."""
     for text in _WARM_UP:
-        if stop():
-            return
         try:
             to_sympy.__wrapped__(text)
         except Exception:
@@ -258,8 +255,6 @@ def warm_up(stop=None) -> None:
     for a, b in ((r"2\sqrt{2}", r"\sqrt{8}"), (r"\frac{\pi}{2}", r"\frac{1}{2}\pi"), ("x>3", r"(3,\infty)"),
                  ("y=2x+3", "2x-y+3=0"), ("(x+1)^{2}", "x^{2}+2x+1"), (r"\sin^{2}(x)+\cos^{2}(x)", "1"),
                  (r"|x|\ge3", r"(-\infty,-3]\cup[3,\infty)"), (r"x^{2}>4", r"(-\infty,-2)\cup(2,\infty)")):
-        if stop():
-            return
         try:
             symbolic_equal(a, b)
         except Exception:

@@ -32,7 +32,7 @@ def test_overrun_is_killed_and_replaced(pool):
     assert time.monotonic() - t0 < 5
     assert pool.replaced == before + 1
     assert pool.wait_ready()
-    assert pool.call("echo", "again") == ("ok", "again")  # the spare took over
+    assert pool.call("echo", "again") == ("ok", "again")  # a worker forked from the template took over
 
 
 def test_errors_come_back_as_reasons(pool):
@@ -55,7 +55,7 @@ def test_a_worker_that_dies_is_reported_with_its_stderr_and_replaced(pool, caplo
 
 
 def test_a_worker_that_cannot_start_is_an_error_not_a_verdict(caplog):
-    broken = WorkerPool(size=1, spares=0, command=[sys.executable, "-c",
+    broken = WorkerPool(size=1, command=[sys.executable, "-c",
                                                    "import sys; sys.stderr.write('ImportError: no sympy'); sys.exit(1)"])
     try:
         with caplog.at_level(logging.ERROR, logger="mathray.grading.sandbox"):
@@ -68,7 +68,7 @@ def test_a_worker_that_cannot_start_is_an_error_not_a_verdict(caplog):
 
 
 def test_start_up_counts_against_the_limit_and_a_starting_worker_is_kept():
-    fresh = WorkerPool(size=1, spares=0)
+    fresh = WorkerPool(size=1)
     try:
         t0 = time.monotonic()
         assert fresh.call("echo", "x", timeout=0.05) == ("timeout", "worker still starting")
@@ -91,7 +91,7 @@ def test_timeouts_work_off_the_main_thread():
 def test_grade_reports_a_dead_sandbox_as_sandbox_error(monkeypatch):
     import mathray.grading.sandbox as sandbox
 
-    broken = WorkerPool(size=1, spares=0, command=[sys.executable, "-c", "import sys; sys.exit(1)"])
+    broken = WorkerPool(size=1, command=[sys.executable, "-c", "import sys; sys.exit(1)"])
     monkeypatch.setattr(sandbox, "_POOL", broken)
     try:
         result = grade(r"so \boxed{x^{2} > 4}", r"(-\infty,-2)\cup(2,\infty)", timeout=10)
