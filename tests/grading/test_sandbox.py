@@ -56,7 +56,7 @@ def test_a_worker_that_dies_is_reported_with_its_stderr_and_replaced(pool, caplo
 
 def test_a_worker_that_cannot_start_is_an_error_not_a_verdict(caplog):
     broken = WorkerPool(size=1, command=[sys.executable, "-c",
-                                                   "import sys; sys.stderr.write('ImportError: no sympy'); sys.exit(1)"])
+                                         "import sys; sys.stderr.write('ImportError: no sympy'); sys.exit(1)"])
     try:
         with caplog.at_level(logging.ERROR, logger="mathray.grading.sandbox"):
             status, message = broken.call("symbolic_equal", "x", "x", timeout=10)
