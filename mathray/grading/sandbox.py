@@ -82,7 +82,8 @@ def worker_env() -> dict[str, str]:
 class _Template:
     """The pool's warm template process and the socket it forks workers over: ``fork`` asks for a worker (the
     replies come in order: ``attach`` gives each its pid and pipes), and the template reports each worker's
-    exit status when it reaps it (``exit_code``). One thread reads the socket at a time."""
+    exit status when it reaps it (``exit_code``). One thread reads the socket at a time (``lock``); asking for a
+    worker never waits behind that reader (``send_lock``)."""
 
     def __init__(self, command: list[str]):
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -91,18 +92,22 @@ class _Template:
                                      stdout=subprocess.DEVNULL, stderr=self.stderr, env=worker_env(),
                                      pass_fds=(theirs.fileno(),))
         theirs.close()
-        self.lock = threading.Lock()
+        self.lock, self.send_lock = threading.Lock(), threading.Lock()
         self.pending: collections.deque[_Worker] = collections.deque()   # forks asked for, not yet answered
         self.codes: dict[int, int] = {}
         self.gone = False   # the template died: no worker will come
 
     def fork(self, w: _Worker) -> None:
-        with self.lock:
+        with self.send_lock:   # in ``pending`` before its request is out: the reader pops replies in order
+            self.pending.append(w)
             try:
                 self.sock.send(b"fork")
-                self.pending.append(w)
-            except OSError:
+            except OSError:   # the template is gone (or the pool closed): no reply will come for it
                 w.failed = True
+                try:
+                    self.pending.remove(w)
+                except ValueError:
+                    pass
 
     def _read(self, deadline: float) -> bool:
         """Handle one message from the template (the caller holds the lock); False if none came in time."""
